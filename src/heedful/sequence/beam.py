@@ -114,9 +114,7 @@ def _advance(
     eos_id: int,
 ) -> _Beams:
     was_finished = beams.finished.gather(1, origin)
-    step_logp = logp.gather(1, origin.unsqueeze(-1).expand(-1, -1, logp.shape[-1])).gather(
-        2, tok.unsqueeze(-1)
-    )
+    step_logp = logp.gather(1, origin.unsqueeze(-1).expand(-1, -1, logp.shape[-1])).gather(2, tok.unsqueeze(-1))
     attention = None
     if weights is not None:
         past = beams.attention.index_select(0, flat) if beams.attention is not None else None

@@ -53,9 +53,7 @@ def greedy_decode(
     return_attention: bool = True,
 ) -> DecodeResult:
     """Pick the most likely token (or take the predicted value) at every step."""
-    return _decode(
-        model, src, src_lengths, max_len, lambda logits: logits.argmax(-1), start, return_attention
-    )
+    return _decode(model, src, src_lengths, max_len, lambda logits: logits.argmax(-1), start, return_attention)
 
 
 def sample_decode(
@@ -110,9 +108,7 @@ def _decode(
         steps.append(tok)
         if bool(finished.all()):
             break
-    attention = (
-        mask_after_length(torch.stack(maps, 1), lengths) if return_attention and maps[0] is not None else None
-    )
+    attention = mask_after_length(torch.stack(maps, 1), lengths) if return_attention and maps[0] is not None else None
     if cfg.tokens_out:
         return DecodeResult(torch.stack(steps, 1), None, scores, lengths, attention)
     return DecodeResult(None, torch.stack(steps, 1), None, lengths, attention)

@@ -97,11 +97,7 @@ class BiRNNEncoder(nn.Module):
             mask = padding_mask(lengths.to(x.device), t)
         h_n, c_n = state if self.cell == "lstm" else (state, None)
         shape = (self.num_layers, self.num_directions, b, self.hidden_size)
-        fwd, bwd = (
-            (out[..., : self.hidden_size], out[..., self.hidden_size :])
-            if self.bidirectional
-            else (out, None)
-        )
+        fwd, bwd = (out[..., : self.hidden_size], out[..., self.hidden_size :]) if self.bidirectional else (out, None)
         return EncoderOutput(
             outputs=self._merge(out, fwd, bwd),
             forward=fwd,

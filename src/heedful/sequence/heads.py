@@ -115,9 +115,7 @@ class SequenceModel(nn.Module):
         if head == "many_to_many":
             return cls(encoder, ManyToManyHead(encoder.output_size, out_dim, dropout))
         summary_dim = hidden_size * encoder.num_directions
-        return cls(
-            encoder, ManyToOneHead(encoder.output_size, out_dim, pooling, head_hidden, dropout, summary_dim)
-        )
+        return cls(encoder, ManyToOneHead(encoder.output_size, out_dim, pooling, head_hidden, dropout, summary_dim))
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> SequenceOutput:
         enc = self.encoder(x, lengths)

@@ -29,9 +29,7 @@ class TeacherForcingSchedule:
 
     def __post_init__(self):
         if self.kind not in SCHEDULES:
-            raise ValueError(
-                f"unknown teacher-forcing schedule {self.kind!r}; expected one of {', '.join(SCHEDULES)}"
-            )
+            raise ValueError(f"unknown teacher-forcing schedule {self.kind!r}; expected one of {', '.join(SCHEDULES)}")
         if not 0.0 <= self.floor <= self.start <= 1.0:
             raise ValueError(f"need 0 <= floor <= start <= 1, got floor={self.floor}, start={self.start}")
         if self.kind == "exponential" and not 0.0 < self.k < 1.0:

@@ -51,9 +51,7 @@ class Seq2SeqConfig:
         if (self.input_size is None) == (self.src_vocab is None):
             raise ValueError("set exactly one of input_size (continuous source) or src_vocab (token source)")
         if (self.output_size is None) == (self.tgt_vocab is None):
-            raise ValueError(
-                "set exactly one of output_size (continuous targets) or tgt_vocab (token targets)"
-            )
+            raise ValueError("set exactly one of output_size (continuous targets) or tgt_vocab (token targets)")
         if self.attention is not None:
             check_choice("attention", self.attention, ATTENTIONS)
         check_choice("cell", self.cell, ("lstm", "gru"))
@@ -114,14 +112,10 @@ class Seq2Seq(nn.Module):
         self.src_embed = nn.Embedding(c.src_vocab, c.embed_dim, padding_idx=c.pad_id) if c.src_vocab else None
         enc_in = c.embed_dim if c.src_vocab else c.input_size
         per_dir = h // 2 if c.bidirectional else h
-        self.encoder = BiRNNEncoder(
-            enc_in, per_dir, c.num_layers, c.cell, c.bidirectional, c.dropout, "concat"
-        )
+        self.encoder = BiRNNEncoder(enc_in, per_dir, c.num_layers, c.cell, c.bidirectional, c.dropout, "concat")
         self.bridge_h = nn.Linear(h, h)
         self.bridge_c = nn.Linear(h, h) if c.cell == "lstm" else None
-        self.tgt_embed = (
-            nn.Embedding(c.tgt_vocab, c.embed_dim, padding_idx=c.pad_id) if c.tokens_out else None
-        )
+        self.tgt_embed = nn.Embedding(c.tgt_vocab, c.embed_dim, padding_idx=c.pad_id) if c.tokens_out else None
         self.start = None if c.tokens_out else nn.Parameter(torch.zeros(c.output_size))
         y_dim = c.embed_dim if c.tokens_out else c.output_size
         self.luong = c.attention is not None and c.attention.startswith("luong")
@@ -164,16 +158,12 @@ class Seq2Seq(nn.Module):
         c = self.config
         if self.src_embed is not None:
             if src.dim() != 2 or src.dtype not in (torch.int64, torch.int32):
-                raise ValueError(
-                    f"source: expected token ids (B, S) of int64, got {src.dtype} {tuple(src.shape)}"
-                )
+                raise ValueError(f"source: expected token ids (B, S) of int64, got {src.dtype} {tuple(src.shape)}")
             if src.numel() and (int(src.min()) < 0 or int(src.max()) >= c.src_vocab):
                 raise ValueError(f"source token ids must lie in [0, {c.src_vocab}), got max {int(src.max())}")
             return self.drop(self.src_embed(src))
         if src.dim() != 3 or src.shape[-1] != c.input_size or not src.is_floating_point():
-            raise ValueError(
-                f"source: expected float (B, S, {c.input_size}), got {src.dtype} {tuple(src.shape)}"
-            )
+            raise ValueError(f"source: expected float (B, S, {c.input_size}), got {src.dtype} {tuple(src.shape)}")
         return src
 
     # --- one decoder step ----------------------------------------------------------------------
