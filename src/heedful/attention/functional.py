@@ -22,16 +22,12 @@ SCORE_NAMES = ("dot", "scaled_dot", "general", "concat", "additive", "cosine")
 def check_last_dim(name: str, x: Tensor, expected: int) -> None:
     """Raise a ValueError naming ``name`` when ``x.shape[-1] != expected``."""
     if x.shape[-1] != expected:
-        raise ValueError(
-            f"{name}: expected last dimension {expected}, got {x.shape[-1]} (shape {tuple(x.shape)})"
-        )
+        raise ValueError(f"{name}: expected last dimension {expected}, got {x.shape[-1]} (shape {tuple(x.shape)})")
 
 
 def _check_qk(q: Tensor, k: Tensor) -> None:
     if q.dim() < 2 or k.dim() < 2:
-        raise ValueError(
-            f"queries and keys need at least 2 dims (T, D), got {tuple(q.shape)} and {tuple(k.shape)}"
-        )
+        raise ValueError(f"queries and keys need at least 2 dims (T, D), got {tuple(q.shape)} and {tuple(k.shape)}")
     if not (q.is_floating_point() and k.is_floating_point()):
         raise ValueError(f"queries and keys must be floating point, got {q.dtype} and {k.dtype}")
     if q.dtype != k.dtype:
@@ -58,15 +54,11 @@ def general_scores(q: Tensor, k: Tensor, weight: Tensor) -> Tensor:
     """score(q, k) = q W kᵀ (Luong "general", bilinear). ``weight``: (Dq, Dk)."""
     _check_qk(q, k)
     if weight.shape != (q.shape[-1], k.shape[-1]):
-        raise ValueError(
-            f"general weight: expected shape {(q.shape[-1], k.shape[-1])}, got {tuple(weight.shape)}"
-        )
+        raise ValueError(f"general weight: expected shape {(q.shape[-1], k.shape[-1])}, got {tuple(weight.shape)}")
     return (q @ weight) @ k.transpose(-2, -1)
 
 
-def additive_scores(
-    q: Tensor, k: Tensor, w_q: Tensor, w_k: Tensor, v: Tensor, bias: Tensor | None = None
-) -> Tensor:
+def additive_scores(q: Tensor, k: Tensor, w_q: Tensor, w_k: Tensor, v: Tensor, bias: Tensor | None = None) -> Tensor:
     """score(q, k) = vᵀ tanh(W_q q + W_k k + b) (Bahdanau).
 
     ``w_q``: (A, Dq), ``w_k``: (A, Dk), ``v``: (A,), ``bias``: (A,) or None.
@@ -113,9 +105,7 @@ def padding_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:
         raise ValueError(f"lengths: expected shape (B,), got {tuple(lengths.shape)}")
     max_len = int(lengths.max()) if max_len is None else max_len
     if lengths.numel() and (int(lengths.min()) < 0 or int(lengths.max()) > max_len):
-        raise ValueError(
-            f"lengths must lie in [0, {max_len}], got min {int(lengths.min())}, max {int(lengths.max())}"
-        )
+        raise ValueError(f"lengths must lie in [0, {max_len}], got min {int(lengths.min())}, max {int(lengths.max())}")
     steps = torch.arange(max_len, device=lengths.device)
     return steps.unsqueeze(0) < lengths.unsqueeze(1)
 

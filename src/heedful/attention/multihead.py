@@ -184,9 +184,7 @@ class SelfAttentionEncoder(nn.Module):
     ):
         super().__init__()
         if positional not in POSITIONAL:
-            raise ValueError(
-                f"unknown positional encoding {positional!r}; expected one of {', '.join(POSITIONAL)}"
-            )
+            raise ValueError(f"unknown positional encoding {positional!r}; expected one of {', '.join(POSITIONAL)}")
         self.positional, self.causal = positional, causal
         self.absolute = None
         self.relative = None
@@ -205,9 +203,7 @@ class SelfAttentionEncoder(nn.Module):
         bias = None if self.relative is None else self.relative(x.shape[1], x.shape[1])
         all_weights = []
         for layer in self.layers:
-            x, w = layer(
-                x, key_mask=key_mask, is_causal=self.causal, need_weights=need_weights, position_bias=bias
-            )
+            x, w = layer(x, key_mask=key_mask, is_causal=self.causal, need_weights=need_weights, position_bias=bias)
             all_weights.append(w)
         x = self.norm(x)
         if key_mask is not None:

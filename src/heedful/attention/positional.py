@@ -22,9 +22,7 @@ def _check_positions(x: Tensor, offset: int, max_len: int, dim: int) -> None:
     if x.dim() != 3 or x.shape[-1] != dim:
         raise ValueError(f"positional encoding: expected input (B, T, {dim}), got {tuple(x.shape)}")
     if offset + x.shape[1] > max_len:
-        raise ValueError(
-            f"positional encoding: sequence needs {offset + x.shape[1]} positions, max_len is {max_len}"
-        )
+        raise ValueError(f"positional encoding: sequence needs {offset + x.shape[1]} positions, max_len is {max_len}")
 
 
 class SinusoidalPositionalEncoding(nn.Module):

@@ -79,9 +79,7 @@ class AdditiveScore(Score):
         self.query_dim, self.key_dim = query_dim, key_dim
         self.w_q = nn.Linear(query_dim, attn_dim, bias=True)
         self.w_k = nn.Linear(key_dim, attn_dim, bias=False)
-        self.v = nn.Parameter(
-            torch.empty(attn_dim).uniform_(-1 / math.sqrt(attn_dim), 1 / math.sqrt(attn_dim))
-        )
+        self.v = nn.Parameter(torch.empty(attn_dim).uniform_(-1 / math.sqrt(attn_dim), 1 / math.sqrt(attn_dim)))
 
     def prepare_keys(self, k: Tensor) -> Tensor:
         AF.check_last_dim("keys", k, self.key_dim)

@@ -68,11 +68,18 @@ def beam_search(
     prev = model.start_input(b * k, src.device)
     for _ in range(max_len):
         logits, state, weights = model.decoder_step(prev, state)
-        logp = _continuations(logits.log_softmax(-1).view(b, k, -1), beams.finished, cfg.pad_id)
-        origin, tok = _select(beams, logp, k, length_penalty_alpha)
+        # The global top K of the K*V candidates lie among each beam's own top K: select from K*C only.
+        c = min(k, logits.shape[-1])
+        cand_logp, cand_tok = logits.log_softmax(-1).topk(c, dim=-1)
+        cand_logp, cand_tok = _continuations(
+            cand_logp.view(b, k, c), cand_tok.view(b, k, c), beams.finished, cfg.pad_id
+        )
+        choice = _select(beams, cand_logp, k, length_penalty_alpha)  # (B, K) into K*C
+        origin = choice // c
+        tok, step_logp = cand_tok.view(b, -1).gather(1, choice), cand_logp.view(b, -1).gather(1, choice)
         flat = (origin + torch.arange(b, device=src.device).unsqueeze(1) * k).view(-1)
-        state = state.select(flat)
-        beams = _advance(beams, flat, origin, tok, logp, weights if return_attention else None, cfg.eos_id)
+        state = state.reorder(flat)
+        beams = _advance(beams, flat, origin, tok, step_logp, weights if return_attention else None, cfg.eos_id)
         prev = tok.view(-1)
         if bool(beams.finished.all()):
             break
@@ -86,22 +93,24 @@ def _initial_beams(b: int, k: int, device) -> _Beams:
     return _Beams(scores, zeros, zeros.bool(), torch.empty(b * k, 0, dtype=torch.long, device=device), None)
 
 
-def _continuations(logp: Tensor, finished: Tensor, pad_id: int) -> Tensor:
-    """Finished beams may only add ``pad`` at log-probability 0. logp: (B, K, V)."""
+def _continuations(logp: Tensor, tok: Tensor, finished: Tensor, pad_id: int) -> tuple[Tensor, Tensor]:
+    """Finished beams may only add ``pad`` at log-probability 0. logp, tok: (B, K, C) candidates."""
+    if not bool(finished.any()):
+        return logp, tok
     frozen = torch.full_like(logp[0, 0], float("-inf"))
-    frozen[pad_id] = 0.0
-    return torch.where(finished.unsqueeze(-1), frozen, logp)
+    frozen[0] = 0.0
+    done = finished.unsqueeze(-1)
+    return torch.where(done, frozen, logp), tok.masked_fill(done, pad_id)
 
 
-def _select(beams: _Beams, logp: Tensor, k: int, alpha: float) -> tuple[Tensor, Tensor]:
-    """Top-K of the B x (K*V) candidates by normalised score -> (origin beam (B, K), token (B, K))."""
-    b, _, v = logp.shape
-    total = beams.scores.unsqueeze(-1) + logp  # (B, K, V)
+def _select(beams: _Beams, logp: Tensor, k: int, alpha: float) -> Tensor:
+    """Top-K of the B x (K*C) candidates by normalised score -> flat candidate index (B, K) into K*C."""
+    b = logp.shape[0]
+    total = beams.scores.unsqueeze(-1) + logp  # (B, K, C)
     if alpha:
         new_len = (beams.lengths + (~beams.finished).long()).unsqueeze(-1)
         total = total / length_penalty(new_len, alpha)
-    best = total.view(b, -1).topk(k, dim=-1).indices  # (B, K)
-    return best // v, best % v
+    return total.view(b, -1).topk(k, dim=-1).indices
 
 
 def _advance(
@@ -109,19 +118,18 @@ def _advance(
     flat: Tensor,
     origin: Tensor,
     tok: Tensor,
-    logp: Tensor,
+    step_logp: Tensor,
     weights: Tensor | None,
     eos_id: int,
 ) -> _Beams:
     was_finished = beams.finished.gather(1, origin)
-    step_logp = logp.gather(1, origin.unsqueeze(-1).expand(-1, -1, logp.shape[-1])).gather(2, tok.unsqueeze(-1))
     attention = None
     if weights is not None:
         past = beams.attention.index_select(0, flat) if beams.attention is not None else None
         now = weights.index_select(0, flat).unsqueeze(1)  # weights are pre-reorder: pick by origin
         attention = now if past is None else torch.cat([past, now], 1)
     return _Beams(
-        scores=beams.scores.gather(1, origin) + step_logp.squeeze(-1),
+        scores=beams.scores.gather(1, origin) + step_logp,
         lengths=beams.lengths.gather(1, origin) + (~was_finished).long(),
         finished=was_finished | (tok == eos_id),
         tokens=torch.cat([beams.tokens.index_select(0, flat), tok.view(-1, 1)], 1),

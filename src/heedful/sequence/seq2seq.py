@@ -85,17 +85,27 @@ class DecoderState:
     mask: Tensor
 
     def select(self, index: Tensor) -> DecoderState:
-        """Rows ``index`` of every tensor (beam reordering, beam expansion)."""
-        pick = {f.name: getattr(self, f.name) for f in fields(self)}
-        out = {}
-        for name, x in pick.items():
-            if x is None:
-                out[name] = None
-            elif name in ("hidden", "cell"):
-                out[name] = x.index_select(1, index)
-            else:
-                out[name] = x.index_select(0, index)
-        return replace(self, **out)
+        """Rows ``index`` of every tensor (beam expansion: B -> B*K)."""
+        return replace(
+            self.reorder(index),
+            memory=_rows(self.memory, index, 0),
+            keys=_rows(self.keys, index, 0),
+            mask=self.mask.index_select(0, index),
+        )
+
+    def reorder(self, index: Tensor) -> DecoderState:
+        """Rows ``index`` of the recurrent parts only. Beams of one input share its memory, so a
+        reordering that stays within each input's beams need not copy the memory every step."""
+        return replace(
+            self,
+            hidden=self.hidden.index_select(1, index),
+            cell=_rows(self.cell, index, 1),
+            feed=_rows(self.feed, index, 0),
+        )
+
+
+def _rows(x: Tensor | None, index: Tensor, dim: int) -> Tensor | None:
+    return None if x is None else x.index_select(dim, index)
 
 
 @dataclass

@@ -1,0 +1,178 @@
+"""attend / masks / masked_softmax: parity with F.scaled_dot_product_attention and the mask invariants."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from heedful.attention import attend, causal_mask, masked_softmax, padding_mask
+
+B, H, TQ, TK, D, DV = 2, 3, 4, 6, 8, 5
+ATOL = 1e-6
+
+
+@pytest.fixture
+def qkv():
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(B, H, TQ, D, generator=g)
+    k = torch.randn(B, H, TK, D, generator=g)
+    v = torch.randn(B, H, TK, DV, generator=g)
+    return q, k, v
+
+
+def random_mask(*shape, seed=1):
+    """Random bool mask (True = attend) with at least one valid key per row."""
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.rand(*shape, generator=g) > 0.5
+    mask[..., 0] = True
+    return mask
+
+
+def reference_weights(q, k, mask=None):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, H, Tq, Tk)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return scores.softmax(-1)
+
+
+# --- parity with the fused kernel --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
+@pytest.mark.parametrize("mask_kind", ["none", "full", "key_padding", "shared"], ids=["no-mask", "BHQK", "B11K", "QK"])
+def test_attend_matches_sdpa(qkv, need_weights, mask_kind):
+    q, k, v = qkv
+    mask = {
+        "none": None,
+        "full": random_mask(B, H, TQ, TK),
+        "key_padding": random_mask(B, 1, 1, TK),
+        "shared": random_mask(TQ, TK),
+    }[mask_kind]
+    out, weights = attend(q, k, v, mask, need_weights=need_weights)
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    torch.testing.assert_close(out, expected, atol=ATOL, rtol=0)
+    if need_weights:
+        torch.testing.assert_close(weights, reference_weights(q, k, mask), atol=ATOL, rtol=0)
+        torch.testing.assert_close(weights @ v, expected, atol=ATOL, rtol=0)
+    else:
+        assert weights is None
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
+def test_attend_causal_matches_sdpa(need_weights):
+    g = torch.Generator().manual_seed(2)
+    q, k, v = (torch.randn(B, H, TK, D, generator=g) for _ in range(3))
+    out, _ = attend(q, k, v, is_causal=True, need_weights=need_weights)
+    expected = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    torch.testing.assert_close(out, expected, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
+def test_attend_causal_with_cache_offset_and_padding(qkv, need_weights):
+    # Tk > Tq: the queries are the last Tq positions (bottom-right alignment, as with a KV cache).
+    q, k, v = qkv
+    key_mask = random_mask(B, 1, 1, TK)
+    out, _ = attend(q, k, v, key_mask, is_causal=True, need_weights=need_weights)
+    allowed = causal_mask(TQ, TK) & key_mask
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+    torch.testing.assert_close(out, expected, atol=ATOL, rtol=0)
+
+
+def test_fused_and_explicit_paths_agree_with_scores_given(qkv):
+    q, k, v = qkv
+    mask = random_mask(B, H, TQ, TK)
+    fused, _ = attend(q, k, v, mask, need_weights=False)
+    explicit, _ = attend(q, k, v, mask, scores=q @ k.transpose(-2, -1) / math.sqrt(D))
+    torch.testing.assert_close(fused, explicit, atol=ATOL, rtol=0)
+
+
+# --- masks ---------------------------------------------------------------------------------------
+
+
+def test_masked_keys_get_exactly_zero_weight(qkv):
+    q, k, v = qkv
+    mask = random_mask(B, H, TQ, TK)
+    _, weights = attend(q, k, v, mask)
+    assert (weights[~mask] == 0.0).all()
+    assert (weights[mask] > 0).all()
+    torch.testing.assert_close(weights.sum(-1), torch.ones(B, H, TQ))
+
+
+def test_masked_softmax_ignores_scores_at_masked_positions():
+    g = torch.Generator().manual_seed(3)
+    scores = torch.randn(4, 7, generator=g)
+    mask = random_mask(4, 7)
+    scrambled = scores.masked_fill(~mask, 1e4)  # huge scores at masked keys must not matter
+    assert torch.equal(masked_softmax(scores, mask), masked_softmax(scrambled, mask))
+
+
+def fully_masked(qkv):
+    q, k, v = (x.clone().requires_grad_() for x in qkv)
+    mask = random_mask(B, H, TQ, TK)
+    mask[0, 1, 2] = False  # batch 0, head 1, query 2 sees no key
+    mask[1, :, 0] = False  # batch 1, query 0 sees no key in any head
+    return q, k, v, mask
+
+
+@pytest.mark.parametrize("need_weights", [False, True], ids=["fused", "explicit"])
+def test_fully_masked_row_gives_zeros_and_finite_gradients(qkv, need_weights):
+    q, k, v, mask = fully_masked(qkv)
+    out, weights = attend(q, k, v, mask, need_weights=need_weights)
+    empty = ~mask.any(-1)  # (B, H, Tq)
+    assert empty.sum() == 1 + H
+    assert (out[empty] == 0.0).all()
+    assert torch.isfinite(out).all()
+    if need_weights:
+        assert (weights[empty] == 0.0).all()
+        assert torch.isfinite(weights).all()
+    # rows that do see keys are unaffected by the empty ones
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | empty.unsqueeze(-1))
+    torch.testing.assert_close(out[~empty], expected[~empty], atol=ATOL, rtol=0)
+    (out.square().sum()).backward()
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        assert torch.isfinite(x.grad).all(), f"NaN/inf gradient w.r.t. {name}"
+    assert (q.grad[empty] == 0).all()  # a query that attends to nothing gets no gradient
+
+
+def test_causal_mask_definition():
+    for tq, tk in [(4, 4), (3, 7), (1, 5), (5, 3)]:
+        mask = causal_mask(tq, tk)
+        expected = torch.tensor([[j <= i + (tk - tq) for j in range(tk)] for i in range(tq)])
+        assert torch.equal(mask, expected), (tq, tk)
+    assert causal_mask(3, 7)[-1].all()  # the last query sees the whole cache
+
+
+def test_padding_mask_from_lengths():
+    lengths = torch.tensor([3, 0, 5, 1])
+    expected = torch.tensor([[t < n for t in range(5)] for n in lengths.tolist()])
+    assert torch.equal(padding_mask(lengths), expected)
+    assert padding_mask(lengths, max_len=7).shape == (4, 7)
+    assert padding_mask(lengths, max_len=7)[:, 5:].sum() == 0
+
+
+@pytest.mark.parametrize("lengths", [torch.tensor([2, -1]), torch.tensor([[2, 3]])])
+def test_padding_mask_rejects_bad_lengths(lengths):
+    with pytest.raises(ValueError, match="lengths"):
+        padding_mask(lengths)
+
+
+def test_padding_mask_rejects_lengths_beyond_max_len():
+    with pytest.raises(ValueError, match=r"\[0, 4\].*max 6"):
+        padding_mask(torch.tensor([2, 6]), max_len=4)
+
+
+def test_non_bool_masks_are_rejected(qkv):
+    q, k, v = qkv
+    float_mask = random_mask(B, H, TQ, TK).float()
+    with pytest.raises(ValueError, match=r"bool.*float32"):
+        masked_softmax(torch.randn(B, H, TQ, TK), float_mask)
+    for need_weights in (False, True):  # the fused kernel would read a 0/1 float mask as a bias
+        with pytest.raises(ValueError, match=r"bool.*float32"):
+            attend(q, k, v, float_mask, need_weights=need_weights)
+
+
+def test_attend_rejects_mismatched_value_steps(qkv):
+    q, k, v = qkv
+    with pytest.raises(ValueError, match=f"expected {TK} steps.*got {TK - 1}"):
+        attend(q, k, v[..., :-1, :])
