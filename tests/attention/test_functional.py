@@ -176,3 +176,13 @@ def test_attend_rejects_mismatched_value_steps(qkv):
     q, k, v = qkv
     with pytest.raises(ValueError, match=f"expected {TK} steps.*got {TK - 1}"):
         attend(q, k, v[..., :-1, :])
+
+
+def test_fast_tanh_matches_torch_tanh_with_and_without_grad():
+    from heedful.attention.functional import _tanh
+
+    x = torch.linspace(-30, 30, 20001)
+    torch.testing.assert_close(_tanh(x), torch.tanh(x), atol=3e-7, rtol=0)
+    leaf = torch.randn(64, requires_grad=True)
+    _tanh(leaf).sum().backward()
+    torch.testing.assert_close(leaf.grad, 1 - torch.tanh(leaf.detach()) ** 2, atol=1e-6, rtol=0)
