@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -105,17 +104,9 @@ def shade_windows(ax, windows: list[Window], with_text: bool = True) -> None:
 
 def save_atomically(fig, path: str | os.PathLike) -> Path:
     """Render to a temporary PNG next to ``path`` and move it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")  # same folder: os.replace stays atomic
-    try:
-        with open(tmp, "xb") as f:  # not mkstemp: that would leave the PNG readable by its owner only
-            fig.savefig(f, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    from heedful.runs import atomic_write
+
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
 
 
 # --- public plots --------------------------------------------------------------------------------
