@@ -1,0 +1,1 @@
+"""Process track: offline process-data sources, task dataset builders, training and comparison."""

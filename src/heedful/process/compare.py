@@ -1,0 +1,158 @@
+"""``heedful process compare``: several models on one task, one table, one picture.
+
+Every model's result is written to ``RUN/models/NAME/metrics.json`` as soon as it finishes (neural models
+also checkpoint every epoch), so an interrupted comparison resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from heedful.process.baselines import PCADetector, fit_logistic, window_summary
+from heedful.process.models import NEURAL_MODELS, build_model
+from heedful.process.runner import evaluate
+from heedful.process.tasks import TaskData, build_task
+from heedful.process.train import TrainConfig, fit_classifier, predict
+from heedful.runs import atomic_write, new_run_dir, write_json
+
+CLASSICAL = ("logistic", "pca_t2")
+
+
+def check_models(models: list[str]) -> None:
+    for name in models:
+        if name not in NEURAL_MODELS and name not in CLASSICAL:
+            known = ", ".join((*NEURAL_MODELS, *CLASSICAL))
+            raise ValueError(f"unknown model {name!r}; expected one of: {known}")
+
+
+def run_model(name: str, data: TaskData, cfg: TrainConfig, model_params: dict, folder: Path, progress: bool) -> dict:
+    start = time.perf_counter()
+    if name == "logistic":
+        clf = fit_logistic(data.train.x, data.train.y, cfg.seed)
+        pred, params = clf.predict(window_summary(data.test.x)), int(clf.coef_.size + clf.intercept_.size)
+        return _metrics(name, params, time.perf_counter() - start, evaluate(data, pred))
+    if name == "pca_t2":
+        return _pca_metrics(data, time.perf_counter)
+    model = build_model(name, data, **model_params)
+    result = fit_classifier(model, data.train, data.val, cfg, folder / "checkpoint", progress=progress)
+    pred, _ = predict(model, data.test.x)
+    params = sum(p.numel() for p in model.parameters())
+    return _metrics(name, params, result.seconds, evaluate(data, pred), result.best_val)
+
+
+def _metrics(name, params, seconds, test, val=None) -> dict:
+    return {"model": name, "parameters": params, "train_seconds": round(seconds, 2), "val_accuracy": val, "test": test}
+
+
+def _pca_metrics(data: TaskData, clock) -> dict:
+    """Detection only: T² on the last sample of each window, control limit from normal training data."""
+    start = clock()
+    normal_cls = data.class_names.index("normal")
+    det = PCADetector.fit(data.train.x[data.train.y == normal_cls][:, -1])
+    alarm = det.alarms(data.test.x[:, -1])
+    is_normal = data.test.y == normal_cls
+    rates = {}
+    for cls, name in enumerate(data.class_names):
+        rows = (data.test.y == cls) & ~is_normal
+        if rows.any():
+            rates[int(name.split()[-1])] = float(alarm[rows].mean())
+    test = {"detection_rate": rates, "false_alarm_rate": float(alarm[is_normal].mean())}
+    return {
+        "model": "pca_t2",
+        "parameters": int(det.components.size + det.mean.size),
+        "train_seconds": round(clock() - start, 2),
+        "val_accuracy": None,
+        "test": test,
+    }
+
+
+def compare(
+    task: str,
+    models: list[str],
+    task_params: dict,
+    model_params: dict,
+    cfg: TrainConfig,
+    out_root: str | Path = "runs",
+    resume: str | Path | None = None,
+    progress: bool = True,
+) -> Path:
+    check_models(models)
+    if resume is not None:
+        run_dir = Path(resume)
+        saved = json.loads((run_dir / "config.json").read_text())
+        task, models, task_params = saved["task"], saved["models"], saved["task_params"]
+        model_params, cfg = saved["model_params"], TrainConfig(**saved["train"])
+    else:
+        run_dir = new_run_dir(out_root, f"process-compare-{task}")
+        write_json(
+            run_dir / "config.json",
+            {
+                "command": "process compare",
+                "task": task,
+                "models": models,
+                "task_params": task_params,
+                "model_params": model_params,
+                "train": asdict(cfg),
+            },
+        )
+    data = build_task(task, **task_params)
+    results = []
+    for name in models:
+        path = run_dir / "models" / name / "metrics.json"
+        if not path.exists():
+            write_json(path, run_model(name, data, cfg, model_params, path.parent, progress))
+        results.append(json.loads(path.read_text()))
+    table = markdown_table(results)
+    atomic_write(run_dir / "table.md", lambda p: p.write_text(table, encoding="utf-8"))
+    plot_comparison(results, run_dir / "comparison.png")
+    return run_dir
+
+
+def markdown_table(results: list[dict]) -> str:
+    """Rows per model: 18-fault average, overall accuracy, mean detection rate, false alarms, time ratio."""
+    base = next((r["train_seconds"] for r in results if r["model"] in ("lstm", "bilstm")), None)
+    lines = [
+        "| model | parameters | train s | time ratio | 18-fault avg | overall acc | mean detection | false alarms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        t = r["test"]
+        avg = t.get("average_18_observable")
+        det = np.mean(list(t["detection_rate"].values())) if t.get("detection_rate") else None
+        ratio = f"{r['train_seconds'] / base:.2f}x" if base else "-"
+        lines.append(
+            f"| {r['model']} | {r['parameters']:,} | {r['train_seconds']:.1f} | {ratio} | {_pct(avg)} | "
+            f"{_pct(t.get('overall_accuracy'))} | {_pct(det)} | {_pct(t.get('false_alarm_rate'))} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def plot_comparison(results: list[dict], path: Path) -> None:
+    """Per-fault accuracy (classifiers) as grouped bars."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = [r for r in results if r["test"].get("per_fault_accuracy")]
+    if not rows:
+        return
+    faults = sorted({int(f) for r in rows for f in r["test"]["per_fault_accuracy"]})
+    fig = Figure(figsize=(max(8, 0.45 * len(faults) * max(1, len(rows) / 2)), 4), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    width = 0.8 / len(rows)
+    for i, r in enumerate(rows):
+        acc = [r["test"]["per_fault_accuracy"].get(str(f), r["test"]["per_fault_accuracy"].get(f, 0)) for f in faults]
+        ax.bar(np.arange(len(faults)) + i * width - 0.4 + width / 2, acc, width, label=r["model"])
+    ax.set_xticks(np.arange(len(faults)), [str(f) for f in faults])
+    ax.set(xlabel="TEP fault", ylabel="test accuracy", ylim=(0, 1), title="Per-fault test accuracy")
+    ax.legend(ncols=min(len(rows), 5), fontsize=8, loc="lower left")
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))

@@ -1,0 +1,1 @@
+"""Offline process-data sources. Data modules never import models."""

@@ -1,0 +1,56 @@
+"""Sliding windows and train-only scaling: datasets own them, models only see the result."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from heedful.runs import write_json
+
+
+def window_ends(length: int, window: int, stride: int = 1, first_end: int | None = None) -> np.ndarray:
+    """End indices (exclusive) of windows of ``window`` steps over a series of ``length`` steps."""
+    if window < 1 or stride < 1:
+        raise ValueError(f"window and stride must be >= 1, got window={window}, stride={stride}")
+    if length < window:
+        raise ValueError(f"series of {length} steps is shorter than the window of {window}")
+    start = window if first_end is None else max(window, first_end)
+    return np.arange(start, length + 1, stride)
+
+
+def sliding_windows(values: np.ndarray, ends: np.ndarray, window: int) -> np.ndarray:
+    """(T, C) values -> (len(ends), window, C), a copy in float32."""
+    index = ends[:, None] - window + np.arange(window)[None, :]
+    return values[index].astype(np.float32)
+
+
+@dataclass
+class Scaler:
+    """Per-channel standardisation fitted on training data only (constant channels keep scale 1)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, values: np.ndarray) -> Scaler:
+        flat = values.reshape(-1, values.shape[-1]).astype(np.float64)
+        if not np.isfinite(flat).all():
+            raise ValueError("cannot fit a scaler on non-finite values")
+        std = flat.std(0)
+        return cls(flat.mean(0).astype(np.float32), np.where(std > 1e-8, std, 1.0).astype(np.float32))
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        if values.shape[-1] != self.mean.shape[0]:
+            raise ValueError(f"scaler: expected {self.mean.shape[0]} channels, got {values.shape[-1]}")
+        return ((values - self.mean) / self.scale).astype(np.float32)
+
+    def save(self, path: str | Path) -> None:
+        write_json(path, {"mean": self.mean.tolist(), "scale": self.scale.tolist()})
+
+    @classmethod
+    def load(cls, path: str | Path) -> Scaler:
+        data = json.loads(Path(path).read_text())
+        return cls(np.asarray(data["mean"], np.float32), np.asarray(data["scale"], np.float32))
