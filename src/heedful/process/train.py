@@ -29,6 +29,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     patience: int = 6
     grad_clip: float = 1.0
+    noise: float = 0.0  # std of Gaussian noise added to training inputs (scaled units): a cheap regulariser
     seed: int = 0
 
     def __post_init__(self):
@@ -37,6 +38,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.noise < 0:
+            raise ValueError(f"noise must be >= 0, got {self.noise}")
 
 
 @dataclass
@@ -88,6 +91,8 @@ def fit_classifier(
         model.train()
         losses = []
         for x, y in loader:
+            if cfg.noise:
+                x = x + cfg.noise * torch.randn_like(x)
             loss = F.cross_entropy(model(x).prediction, y)
             opt.zero_grad()
             accelerator.backward(loss)
