@@ -171,7 +171,8 @@ def _explain(args: argparse.Namespace) -> int:
     summary = explain_tep_run(args.run, args.fault, out)
     print(f"picture: {out}")
     print(
-        f"attention on post-onset steps, averaged over windows that straddle the onset: "
-        f"{summary['post_onset_attention']:.1%} (their share of the steps: {summary['post_onset_share']:.1%})"
+        f"{summary['windows']} windows straddle the onset and already name fault {args.fault}: they put "
+        f"{summary['post_onset_attention']:.1%} of their attention on post-onset steps, "
+        f"which are {summary['post_onset_share']:.1%} of their steps"
     )
     return 0

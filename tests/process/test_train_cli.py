@@ -84,6 +84,7 @@ def test_cli_train_explain_compare(tmp_path, capsys):
     table = (cmp_run / "table.md").read_text()
     assert "| gru |" in table and "| pca_t2 |" in table
     assert (cmp_run / "models" / "gru" / "metrics.json").exists() and (cmp_run / "comparison.png").exists()
+    assert main(["process", "explain", str(cmp_run / "models" / "gru"), "--fault", "2"]) == 2  # no attention to show
 
 
 @pytest.mark.parametrize(

@@ -112,6 +112,18 @@ def compare(
     for name in models:
         path = run_dir / "models" / name / "metrics.json"
         if not path.exists():
+            if name in NEURAL_MODELS:  # makes the folder a run that `heedful process explain` can open
+                write_json(
+                    path.parent / "config.json",
+                    {
+                        "command": "process compare",
+                        "task": task,
+                        "model": name,
+                        "task_params": task_params,
+                        "model_params": model_params,
+                        "train": asdict(cfg),
+                    },
+                )
             write_json(path, run_model(name, data, cfg, model_params, path.parent, progress))
         results.append(json.loads(path.read_text()))
     table = markdown_table(results)
@@ -155,7 +167,7 @@ def plot_comparison(results: list[dict], path: Path) -> None:
     if not rows:
         return
     faults = sorted({int(f) for r in rows for f in r["test"]["per_fault_accuracy"]})
-    fig = Figure(figsize=(max(8, 0.45 * len(faults) * max(1, len(rows) / 2)), 4), layout="constrained")
+    fig = Figure(figsize=(min(16.0, max(8.0, 0.1 * len(faults) * len(rows) + 2)), 4.5), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     width = 0.8 / len(rows)
@@ -164,5 +176,5 @@ def plot_comparison(results: list[dict], path: Path) -> None:
         ax.bar(np.arange(len(faults)) + i * width - 0.4 + width / 2, acc, width, label=r["model"])
     ax.set_xticks(np.arange(len(faults)), [str(f) for f in faults])
     ax.set(xlabel="TEP fault", ylabel="test accuracy", ylim=(0, 1), title="Per-fault test accuracy")
-    ax.legend(ncols=min(len(rows), 5), fontsize=8, loc="lower left")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=min(len(rows), 8), fontsize=8)
     atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))

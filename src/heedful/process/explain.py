@@ -42,9 +42,11 @@ def explain_tep_run(run_dir: str | Path, fault: int, out_png: str | Path, stride
     x = data.scaler.transform(sliding_windows(run.values, ends, window))
     pred, weights = predict(model, x)
     grid = attention_timeline(weights, ends, len(run.values))[:, lo:hi]
-    straddling = (ends > onset) & (ends - window < onset)
-    post_share = float(((ends[straddling] - onset) / window).mean()) if straddling.any() else 0.0
-    post_attention = float(grid[straddling][:, onset - lo :].sum(1).mean()) if straddling.any() else 0.0
+    # windows that straddle the onset and are already classified as this fault: where did they look?
+    fault_cls = data.class_names.index(f"fault {fault}") if f"fault {fault}" in data.class_names else -1
+    chosen = (ends > onset) & (ends - window < onset) & (pred == fault_cls)
+    post_share = float(((ends[chosen] - onset) / window).mean()) if chosen.any() else 0.0
+    post_attention = float(grid[chosen][:, onset - lo :].sum(1).mean()) if chosen.any() else 0.0
     windows = [(onset - lo, hi - lo, f"fault {fault}")] if run.onset is not None else None
     attention_heatmap(
         grid,
@@ -60,6 +62,7 @@ def explain_tep_run(run_dir: str | Path, fault: int, out_png: str | Path, stride
     return {
         "post_onset_attention": post_attention,
         "post_onset_share": post_share,
+        "windows": int(chosen.sum()),
         "predictions_after_onset": {
             names[int(c)]: int(n) for c, n in zip(*np.unique(pred[ends > onset], return_counts=True), strict=True)
         },
