@@ -1,0 +1,81 @@
+from pathlib import Path
+
+import pytest
+
+from heedful.rationale.schema import EmoChange, Rationale, Sample, Utterance
+
+# research data lives beside the repository (../shared), never inside it; tests that need it skip without it
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
+MECR = SHARED / "data" / "mecr"
+
+
+@pytest.fixture
+def mecr() -> Path:
+    if not (MECR / "train.json").is_file():
+        pytest.skip("research data ../shared/data/mecr absent")
+    return MECR
+
+
+def dialogue(lines, change=None, sample_id="hand", clip=None, rationale=None) -> Sample:
+    """A hand-made sample from (speaker, emotions, text) lines; change (start, end) or None to infer."""
+    from heedful.rationale.schema import infer_change
+
+    utts = tuple(Utterance(f"{sample_id}_{i}", text, spk, tuple(emo)) for i, (spk, emo, text) in enumerate(lines))
+    if change is None:
+        c = infer_change(utts, sample_id)
+    else:
+        c = EmoChange(change[0], change[1], utts[change[0]].emotion, utts[change[1]].emotion)
+    return Sample(sample_id, utts, c, rationale or Rationale("刺激", None, "评价", "反应"), clip_id=clip or sample_id)
+
+
+def inside_record(sample_id="s1", **over) -> dict:
+    rec = {
+        "sample_id": sample_id,
+        "video_path": f"clips/{sample_id}.mp4",
+        "utterances": [
+            {
+                "utt_id": "u1",
+                "text": "你好。",
+                "speaker": "A",
+                "start_sec": 0.0,
+                "end_sec": 1.0,
+                "emotion": ["Neutral"],
+            },
+            {"utt_id": "u2", "text": "走开！", "speaker": "B", "start_sec": 1.0, "end_sec": 2.0, "emotion": ["Anger"]},
+            {
+                "utt_id": "u3",
+                "text": "你怎么这样？",
+                "speaker": "A",
+                "start_sec": 2.0,
+                "end_sec": 3.0,
+                "emotion": ["Sad"],
+            },
+        ],
+        "key_frames": [],
+        "emo_change": {},
+        "rationale": {
+            "stimulus": {"textual": "B让A走开", "visual": None},
+            "appraisal": "A觉得B无礼",
+            "response": "A难过",
+        },
+    }
+    rec.update(over)
+    return rec
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer BERT with a character vocabulary, saved locally: no download."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    chars = sorted(set("我你他她它们的了是不在有人这那好很生气难过开心害怕惊讶厌恶猫坐垫子上呀啊吗。，！？ABC"))
+    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars]) + "\n")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), tokenize_chinese_chars=True).save_pretrained(folder)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=5 + len(chars), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
+    )
+    BertModel(config).save_pretrained(folder)
+    return folder
