@@ -94,7 +94,7 @@ def _train_config(args: argparse.Namespace):
 
 
 def _add_train(commands) -> None:
-    from heedful.process.models import NEURAL_MODELS
+    from heedful.process.names import NEURAL_MODELS
 
     p = commands.add_parser("train", help="train a model on a task into a run folder")
     _task_args(p)

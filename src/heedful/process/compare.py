@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from heedful.process.baselines import PCADetector, fit_logistic, window_summary
-from heedful.process.models import NEURAL_MODELS, build_model
+from heedful.process.models import build_model
+from heedful.process.names import CLASSICAL_MODELS as CLASSICAL
+from heedful.process.names import NEURAL_MODELS
 from heedful.process.runner import evaluate
 from heedful.process.tasks import TaskData, build_task
 from heedful.process.train import TrainConfig, fit_classifier, predict
 from heedful.runs import atomic_write, new_run_dir, write_json
-
-CLASSICAL = ("logistic", "pca_t2")
 
 
 def check_models(models: list[str]) -> None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 
+from heedful.process.names import NEURAL_MODELS
 from heedful.process.tasks.base import TaskData
 from heedful.sequence import SequenceModel
 
-# lstm, gru, bilstm, bigru, each optionally with attention pooling: bigru_attn, lstm_attn, ...
 MODEL_PATTERN = re.compile(r"^(bi)?(lstm|gru)(_attn)?$")
-NEURAL_MODELS = tuple(f"{b}{c}{a}" for c in ("lstm", "gru") for b in ("", "bi") for a in ("", "_attn"))
 
 
 def build_model(name: str, data: TaskData, hidden_size: int = 64, num_layers: int = 1, dropout: float = 0.1):
