@@ -6,7 +6,6 @@ pretrain → index → retrieve / predict --method knn → evaluate. Every comma
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -252,16 +251,13 @@ def _run_predict(args) -> int:
 def _run_evaluate(args) -> int:
     from heedful.rationale.api import evaluate
     from heedful.rationale.loaders import demo_path, load_samples
-    from heedful.runs import write_json
+    from heedful.runs import read_json, write_json
 
     path = Path(args.predictions)
     path = path / "predictions.json" if path.is_dir() else path
     if not path.is_file():
         raise FileNotFoundError(f"no predictions file {path}")
-    try:
-        predictions = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+    predictions = read_json(path)
     if not isinstance(predictions, list):
         raise ValueError(f"{path}: expected a JSON list of predictions")
     refs = load_samples(args.data or demo_path(), skip_invalid=args.skip_invalid)

@@ -25,6 +25,19 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def read_json(path: str | Path):
+    """Parse a JSON file; a missing, undecodable or malformed file is one clear error naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text") from None
+
+
 def write_json(path: str | Path, obj) -> Path:
     text = json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
     return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))

@@ -20,7 +20,7 @@ from heedful.process.names import NEURAL_MODELS
 from heedful.process.runner import evaluate
 from heedful.process.tasks import TaskData, build_task
 from heedful.process.train import TrainConfig, fit_classifier, predict
-from heedful.runs import atomic_write, new_run_dir, write_json
+from heedful.runs import atomic_write, new_run_dir, read_json, write_json
 
 
 def check_models(models: list[str]) -> None:
@@ -91,7 +91,7 @@ def compare(
     check_models(models)
     if resume is not None:
         run_dir = Path(resume)
-        saved = json.loads((run_dir / "config.json").read_text())
+        saved = read_json(run_dir / "config.json")
         task, models, task_params = saved["task"], saved["models"], saved["task_params"]
         model_params, cfg = saved["model_params"], TrainConfig(**saved["train"])
     else:

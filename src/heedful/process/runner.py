@@ -12,7 +12,7 @@ import torch
 from heedful.process.models import build_model
 from heedful.process.tasks import TaskData, build_task
 from heedful.process.train import TrainConfig, fit_classifier, load_weights, predict
-from heedful.runs import new_run_dir, write_json
+from heedful.runs import new_run_dir, read_json, write_json
 
 
 def evaluate(data: TaskData, pred: np.ndarray) -> dict:
@@ -39,7 +39,7 @@ def train_run(
         run_dir = Path(resume)
         if not (run_dir / "config.json").exists():
             raise FileNotFoundError(f"no run to resume in {run_dir} (config.json missing)")
-        saved = json.loads((run_dir / "config.json").read_text())
+        saved = read_json(run_dir / "config.json")
         task, model_name = saved["task"], saved["model"]
         task_params, model_params, cfg = saved["task_params"], saved["model_params"], TrainConfig(**saved["train"])
     data = build_task(task, **task_params)

@@ -11,7 +11,6 @@ going and returns the problems next to the good samples.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -27,6 +26,7 @@ from heedful.rationale.schema import (
     validate_change,
 )
 from heedful.rationale.split import assign_clips
+from heedful.runs import read_json
 
 LINE = re.compile(r"^\s*(?P<speaker>[^\[\]:：]+?)\s*\[(?P<emotion>[^\]]*)\]\s*[:：]\s?(?P<text>.*)$")
 
@@ -186,12 +186,7 @@ def load_samples(path: str | Path, skip_invalid: bool = False) -> LoadResult:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such data file: {path}")
-    try:
-        items = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not UTF-8 text") from None
+    items = read_json(path)
     return parse_samples(items, prefix=path.stem, skip_invalid=skip_invalid)
 
 

@@ -9,13 +9,12 @@ returns FAISS's ``-1`` padding when k exceeds what is left: rows are simply shor
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from heedful.runs import atomic_write, write_json
+from heedful.runs import atomic_write, read_json, write_json
 
 SIDECAR_VERSION = 1
 
@@ -149,10 +148,7 @@ class VectorIndex:
         for p in (path, sidecar_path):
             if not p.is_file():
                 raise FileNotFoundError(f"retrieval: no index file {p}")
-        try:
-            sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"retrieval: {sidecar_path}: malformed JSON: {err.msg}") from None
+        sidecar = read_json(sidecar_path)
         index = faiss.read_index(str(path))
         if index.d != sidecar.get("dim") or index.ntotal != len(sidecar.get("ids", [])):
             raise ValueError(f"retrieval: {path} does not match its sidecar {sidecar_path.name}")
