@@ -6,9 +6,7 @@ also checkpoint every epoch), so an interrupted comparison resumes where it stop
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,7 @@ from heedful.process.baselines import PCADetector, fit_logistic, window_summary
 from heedful.process.models import build_model
 from heedful.process.names import CLASSICAL_MODELS as CLASSICAL
 from heedful.process.names import NEURAL_MODELS
-from heedful.process.runner import evaluate
+from heedful.process.runner import evaluate, load_run_config, run_config
 from heedful.process.tasks import TaskData, build_task
 from heedful.process.train import TrainConfig, fit_classifier, predict
 from heedful.runs import atomic_write, new_run_dir, read_json, write_json
@@ -37,7 +35,7 @@ def run_model(name: str, data: TaskData, cfg: TrainConfig, model_params: dict, f
         pred, params = clf.predict(window_summary(data.test.x)), int(clf.coef_.size + clf.intercept_.size)
         return _metrics(name, params, time.perf_counter() - start, evaluate(data, pred))
     if name == "pca_t2":
-        return _pca_metrics(data, time.perf_counter)
+        return _pca_metrics(data)
     model = build_model(name, data, **model_params)
     result = fit_classifier(model, data.train, data.val, cfg, folder / "checkpoint", progress=progress)
     pred, _ = predict(model, data.test.x)
@@ -56,9 +54,9 @@ def _metrics(name, params, seconds, test, val=None, epochs=None) -> dict:
     }
 
 
-def _pca_metrics(data: TaskData, clock) -> dict:
+def _pca_metrics(data: TaskData) -> dict:
     """Detection only: T² on the last sample of each window, control limit from normal training data."""
-    start = clock()
+    start = time.perf_counter()
     normal_cls = data.class_names.index("normal")
     det = PCADetector.fit(data.train.x[data.train.y == normal_cls][:, -1])
     alarm = det.alarms(data.test.x[:, -1])
@@ -69,13 +67,8 @@ def _pca_metrics(data: TaskData, clock) -> dict:
         if rows.any():
             rates[int(name.split()[-1])] = float(alarm[rows].mean())
     test = {"detection_rate": rates, "false_alarm_rate": float(alarm[is_normal].mean())}
-    return {
-        "model": "pca_t2",
-        "parameters": int(det.components.size + det.mean.size),
-        "train_seconds": round(clock() - start, 2),
-        "val_accuracy": None,
-        "test": test,
-    }
+    params = int(det.components.size + det.mean.size)
+    return _metrics("pca_t2", params, time.perf_counter() - start, test)
 
 
 def compare(
@@ -91,21 +84,17 @@ def compare(
     check_models(models)
     if resume is not None:
         run_dir = Path(resume)
-        saved = read_json(run_dir / "config.json")
-        task, models, task_params = saved["task"], saved["models"], saved["task_params"]
-        model_params, cfg = saved["model_params"], TrainConfig(**saved["train"])
+        saved, cfg = load_run_config(run_dir)
+        task, models, task_params, model_params = (
+            saved["task"],
+            saved["models"],
+            saved["task_params"],
+            saved["model_params"],
+        )
     else:
         run_dir = new_run_dir(out_root, f"process-compare-{task}")
         write_json(
-            run_dir / "config.json",
-            {
-                "command": "process compare",
-                "task": task,
-                "models": models,
-                "task_params": task_params,
-                "model_params": model_params,
-                "train": asdict(cfg),
-            },
+            run_dir / "config.json", run_config("process compare", task, task_params, model_params, cfg, models=models)
         )
     data = build_task(task, **task_params)
     results = []
@@ -113,19 +102,10 @@ def compare(
         path = run_dir / "models" / name / "metrics.json"
         if not path.exists():
             if name in NEURAL_MODELS:  # makes the folder a run that `heedful process explain` can open
-                write_json(
-                    path.parent / "config.json",
-                    {
-                        "command": "process compare",
-                        "task": task,
-                        "model": name,
-                        "task_params": task_params,
-                        "model_params": model_params,
-                        "train": asdict(cfg),
-                    },
-                )
+                config = run_config("process compare", task, task_params, model_params, cfg, model=name)
+                write_json(path.parent / "config.json", config)
             write_json(path, run_model(name, data, cfg, model_params, path.parent, progress))
-        results.append(json.loads(path.read_text()))
+        results.append(read_json(path))
     table = markdown_table(results)
     atomic_write(run_dir / "table.md", lambda p: p.write_text(table, encoding="utf-8"))
     plot_comparison(results, run_dir / "comparison.png")

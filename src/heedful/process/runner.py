@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,6 +22,25 @@ def evaluate(data: TaskData, pred: np.ndarray) -> dict:
     return {"accuracy": float((pred == data.test.y).mean())}
 
 
+def run_config(command: str, task: str, task_params: dict, model_params: dict, cfg: TrainConfig, **extra) -> dict:
+    """The ``config.json`` of a process run; ``load_run_config`` reads it back."""
+    return {
+        "command": command,
+        "task": task,
+        **extra,
+        "task_params": task_params,
+        "model_params": model_params,
+        "train": asdict(cfg),
+    }
+
+
+def load_run_config(run_dir: Path) -> tuple[dict, TrainConfig]:
+    if not (run_dir / "config.json").exists():
+        raise FileNotFoundError(f"no run to resume in {run_dir} (config.json missing)")
+    saved = read_json(run_dir / "config.json")
+    return saved, TrainConfig(**saved["train"])
+
+
 def train_run(
     task: str,
     model_name: str,
@@ -37,27 +55,15 @@ def train_run(
     With ``resume``, continue the run in that folder from its last complete epoch."""
     if resume is not None:
         run_dir = Path(resume)
-        if not (run_dir / "config.json").exists():
-            raise FileNotFoundError(f"no run to resume in {run_dir} (config.json missing)")
-        saved = read_json(run_dir / "config.json")
+        saved, cfg = load_run_config(run_dir)
         task, model_name = saved["task"], saved["model"]
-        task_params, model_params, cfg = saved["task_params"], saved["model_params"], TrainConfig(**saved["train"])
+        task_params, model_params = saved["task_params"], saved["model_params"]
     data = build_task(task, **task_params)
     model = build_model(model_name, data, **model_params)
     if resume is None:
         run_dir = new_run_dir(out_root, f"process-{task}-{model_name}")
-        write_json(
-            run_dir / "config.json",
-            {
-                "command": "process train",
-                "task": task,
-                "model": model_name,
-                "task_params": task_params,
-                "model_params": model_params,
-                "train": asdict(cfg),
-                "data": data.params,
-            },
-        )
+        config = run_config("process train", task, task_params, model_params, cfg, model=model_name, data=data.params)
+        write_json(run_dir / "config.json", config)
         data.scaler.save(run_dir / "scaler.json")
     result = fit_classifier(model, data.train, data.val, cfg, run_dir / "checkpoint", progress=progress)
     pred, _ = predict(model, data.test.x)
@@ -79,7 +85,7 @@ def load_trained(run_dir: str | Path) -> tuple[TaskData, torch.nn.Module, dict]:
     config_path = run_dir / "config.json"
     if not config_path.exists():
         raise FileNotFoundError(f"not a run folder: {run_dir} (config.json missing)")
-    config = json.loads(config_path.read_text())
+    config = read_json(config_path)
     data = build_task(config["task"], **config["task_params"])
     model = build_model(config["model"], data, **config["model_params"])
     weights = run_dir / "checkpoint" / "best.safetensors"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -151,7 +151,3 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
     missing, unexpected = model.load_state_dict(load_file(str(path)), strict=False)
     if missing or unexpected:
         raise ValueError(f"{path}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
-
-
-def config_dict(cfg: TrainConfig) -> dict:
-    return asdict(cfg)

@@ -24,13 +24,17 @@ class DecodeResult:
     attention: Tensor | None  # (B, T, S), zero after a sequence has ended
 
 
-def filter_logits(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> Tensor:
-    """Temperature, then keep the ``top_k`` best and the smallest set whose mass reaches ``top_p``;
-    the rest become -inf. (B, V) -> (B, V). The best token always survives."""
+def check_sampling(temperature: float, top_k: int, top_p: float) -> None:
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature} (use greedy decoding for argmax)")
     if top_k < 0 or not 0.0 < top_p <= 1.0:
         raise ValueError(f"need top_k >= 0 and 0 < top_p <= 1, got top_k={top_k}, top_p={top_p}")
+
+
+def filter_logits(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> Tensor:
+    """Temperature, then keep the ``top_k`` best and the smallest set whose mass reaches ``top_p``;
+    the rest become -inf. (B, V) -> (B, V). The best token always survives."""
+    check_sampling(temperature, top_k, top_p)
     logits = logits / temperature
     if 0 < top_k < logits.shape[-1]:
         kth = logits.topk(top_k, dim=-1).values[..., -1:]
@@ -70,7 +74,7 @@ def sample_decode(
     """Sample each token from the filtered distribution (see ``filter_logits``)."""
     if not model.config.tokens_out:
         raise ValueError("sampling needs a token-output model; use greedy_decode for continuous outputs")
-    filter_logits(torch.zeros(1, 2), temperature, top_k, top_p)  # validate before encoding
+    check_sampling(temperature, top_k, top_p)  # before the encoder runs
 
     def pick(logits: Tensor) -> Tensor:
         probs = filter_logits(logits, temperature, top_k, top_p).softmax(-1)
