@@ -79,3 +79,38 @@ def tiny_bert(tmp_path_factory) -> Path:
     )
     BertModel(config).save_pretrained(folder)
     return folder
+
+
+def tiny_lm(family: str = "llama", seed: int = 0, layers: int = 4):
+    """A randomly initialised causal LM of the given family, small enough for unit tests."""
+    import torch
+    from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig, Qwen2Config
+
+    common = dict(
+        vocab_size=96,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    configs = {
+        "llama": lambda: LlamaConfig(**common),
+        "qwen2": lambda: Qwen2Config(**common),
+        "gemma3_text": lambda: Gemma3TextConfig(
+            **common,
+            head_dim=8,
+            sliding_window=8,
+            query_pre_attn_scalar=8,
+            layer_types=["full_attention" if i % 3 == 2 else "sliding_attention" for i in range(layers)],
+        ),
+    }
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(configs[family]()).eval()
+
+
+LM_FAMILIES = ("llama", "gemma3_text")
