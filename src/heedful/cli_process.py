@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 
-TASK_CHOICES = ("tep_faults",)
+TASK_CHOICES = (
+    "tep_faults",
+    "pen_quality",
+    "pen_phase",
+    "pen_faults",
+    "pen_endtime",
+    "pen_forecast",
+    "pen_softsensor",
+    "pen_repair",
+)  # heedful.process.tasks.TASKS, repeated here so that `heedful --help` imports nothing heavy
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_train(commands)
     _add_compare(commands)
     _add_explain(commands)
+    _add_predict(commands)
 
 
 def _print_help(parser: argparse.ArgumentParser) -> int:
@@ -23,17 +33,31 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-def _task_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", required=True, help=f"task name: {', '.join(TASK_CHOICES)}")
-    p.add_argument("--window", type=int, default=40, help="window length in samples (default: 40)")
+def _task_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--task", required=required, help=f"task name: {', '.join(TASK_CHOICES)}")
+    p.add_argument(
+        "--window", type=int, default=None, help="window length in samples (TEP default: 40; pen_faults / pen_repair)"
+    )
     p.add_argument(
         "--faults",
         default="observable",
         help="TEP classes: 'all' (0-21), 'observable' (all but 3, 9, 15; default) or a list like 0,1,2",
     )
+    p.add_argument("--batches", type=int, default=None, help="IndPenSim tasks: number of batches (task default)")
+    p.add_argument("--cache", default=None, help="IndPenSim batch cache folder (default: ~/.cache/heedful/indpensim)")
+    p.add_argument("--workers", type=int, default=None, help="IndPenSim: simulation worker processes (default: 1)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="IndPenSim task parameter, e.g. --set threshold=25 --set every=2 (repeatable)",
+    )
 
 
 def _task_params(args: argparse.Namespace) -> dict:
+    if args.task != "tep_faults":
+        return _pen_params(args)
     from heedful.process.sources.tep import N_FAULTS, UNOBSERVABLE_FAULTS
 
     if args.faults == "all":
@@ -47,29 +71,104 @@ def _task_params(args: argparse.Namespace) -> dict:
             raise ValueError(
                 f"--faults: expected 'all', 'observable' or integers like 0,1,2; got {args.faults!r}"
             ) from None
-    return {"window": args.window, "faults": faults}
+    return {"window": args.window or 40, "faults": faults}
+
+
+def _pen_params(args: argparse.Namespace) -> dict:
+    if args.task not in TASK_CHOICES:
+        raise ValueError(f"unknown task {args.task!r}; expected one of: {', '.join(TASK_CHOICES)}")
+    params = {k: v for k, v in (("batches", args.batches), ("cache", args.cache), ("workers", args.workers)) if v}
+    if args.window is not None:
+        params["window"] = args.window
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set: expected KEY=VALUE, got {item!r}")
+        params[key.strip()] = _number(value.strip())
+    from heedful.process.tasks import task_config
+
+    task_config(args.task, **params)  # unknown or invalid parameters fail here, before any simulation
+    return params
+
+
+def _number(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _add_data(commands) -> None:
-    p = commands.add_parser("data", help="build a task's dataset and summarise it")
-    _task_args(p)
+    p = commands.add_parser(
+        "data", help="build a task's dataset (--task) or generate IndPenSim batches (--source indpensim)"
+    )
+    _task_args(p, required=False)
+    p.add_argument("--source", choices=("indpensim",), default=None, help="generate batches of this simulator")
+    p.add_argument("--base-seed", type=int, default=1000, help="pensimpy seed of batch 0 (default: 1000)")
+    p.add_argument("--seed-stride", type=int, default=50, help="seed step between batches, >= 50 (default: 50)")
+    p.add_argument("--fault-fraction", type=float, default=0.0, help="share of batches with a random fault")
+    p.add_argument("--min-hours", type=float, default=230.0, help="shortest batch in hours (default: 230)")
+    p.add_argument("--max-hours", type=float, default=230.0, help="longest batch in hours (default: 230)")
+    p.add_argument("--scale", default="0.7,1.3", help="recipe scale range for sugar / aeration / pressure")
+    p.add_argument("--time-jitter", type=float, default=0.0, help="recipe timing stretched by 1 ± this")
+    p.add_argument("--temperature-programmes", action="store_true", help="half the batches change T set-point")
     p.set_defaults(func=_data)
 
 
 def _data(args: argparse.Namespace) -> int:
+    if args.source == "indpensim":
+        return _generate(args)
+    if args.task is None:
+        raise ValueError("process data: give --task NAME or --source indpensim")
     import numpy as np
 
     from heedful.process.tasks import build_task
 
     data = build_task(args.task, **_task_params(args))
-    print(f"task {data.name} ({data.kind}), {data.n_features} variables, {data.n_classes} classes")
+    outputs = f"{data.n_classes} classes" if "classification" in data.kind else f"targets {data.target_names}"
+    print(f"task {data.name} ({data.kind}), {data.n_features} variables, {outputs}")
     for name in ("train", "val", "test"):
         split = getattr(data, name)
-        counts = np.bincount(split.y, minlength=data.n_classes)
-        print(
-            f"{name:5s} {len(split):6d} windows of {split.x.shape[1]} steps; per class min {counts.min()}, "
-            f"max {counts.max()}"
-        )
+        line = f"{name:5s} {len(split):6d} samples of {split.x.shape[1]} steps"
+        if data.kind == "classification":
+            counts = np.bincount(split.y, minlength=data.n_classes)
+            line += f"; per class min {counts.min()}, max {counts.max()}"
+        print(line)
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from heedful.process.sources import indpensim as ip
+
+    try:
+        low, high = (float(v) for v in args.scale.split(","))
+    except ValueError:
+        raise ValueError(f"--scale: expected LOW,HIGH like 0.7,1.3; got {args.scale!r}") from None
+    config = ip.GenerationConfig(
+        batches=args.batches or 10,
+        base_seed=args.base_seed,
+        seed_stride=args.seed_stride,
+        scale_low=low,
+        scale_high=high,
+        fault_fraction=args.fault_fraction,
+        min_hours=args.min_hours,
+        max_hours=args.max_hours,
+        time_jitter=args.time_jitter,
+        temperature_programmes=args.temperature_programmes,
+    )
+    report = ip.generate(config, args.cache, args.workers or 1)
+    finals = [float(b.channel("penicillin")[-1]) for b in report.batches]
+    done = len(report.batches) - report.computed
+    print(
+        f"{len(report.batches)} batches ({report.computed} simulated, {done} from the cache) in {report.seconds:.1f} s"
+    )
+    if report.per_batch_seconds:
+        print(f"simulation: {sum(report.per_batch_seconds) / len(report.per_batch_seconds):.1f} s per batch")
+    faulty = sum(int(b.spec.fault != 0) for b in report.batches)
+    print(f"final penicillin {min(finals):.1f}-{max(finals):.1f} g/L; {faulty} batches with a fault")
+    print(f"cache: {args.cache or ip.default_cache_dir()}")
     return 0
 
 
@@ -114,6 +213,7 @@ def _train(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience, seed=args.seed
     )
     model_params = {"hidden_size": args.hidden, "num_layers": args.layers}
+    _check_model(args.model)
     run_dir = train_run(args.task, args.model, _task_params(args), model_params, cfg, args.out, args.resume)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     test = metrics["test"]
@@ -125,7 +225,28 @@ def _train(args: argparse.Namespace) -> int:
     if "average_18_observable" in test:
         print(f"test overall accuracy {test['overall_accuracy']:.1%}, false-alarm rate {test['false_alarm_rate']:.1%}")
         print(f"18-fault average: {100 * test['average_18_observable']:.1f}%")
+    else:
+        print("test: " + ", ".join(f"{k} {v:.4g}" for k, v in test.items() if isinstance(v, float)))
     return 0
+
+
+DEFAULT_MODELS = {
+    "tep_faults": "lstm,bilstm,gru,bigru,bilstm_attn,bigru_attn,logistic,pca_t2",
+    "pen_quality": "lstm,bilstm,gru,bigru,bilstm_attn,bigru_attn,logistic",
+    "pen_phase": "lstm,bilstm,gru,bigru,logistic",
+    "pen_faults": "lstm,bilstm,gru,bigru,bigru_attn,logistic,pca_t2",
+    "pen_endtime": "gru,bigru,bigru_attn,ridge,pls",
+    "pen_forecast": "lstm,bilstm,gru,bigru,bilstm_attn,seq2seq,seq2seq_attn,persistence,ridge",
+    "pen_softsensor": "lstm,bilstm,gru,bigru,seq2seq_attn,ridge,pls",
+    "pen_repair": "lstm,bilstm,gru,bigru,interpolate",
+}
+
+
+def _check_model(name: str) -> None:
+    from heedful.process.names import NEURAL_MODELS
+
+    if name not in NEURAL_MODELS:
+        raise ValueError(f"unknown model {name!r}; expected one of: {', '.join(NEURAL_MODELS)}")
 
 
 def _add_compare(commands) -> None:
@@ -133,8 +254,8 @@ def _add_compare(commands) -> None:
     _task_args(p)
     p.add_argument(
         "--models",
-        default="lstm,bilstm,gru,bigru,bilstm_attn,bigru_attn,logistic,pca_t2",
-        help="comma-separated model names (neural, logistic, pca_t2)",
+        default=None,
+        help="comma-separated model names (default: the task's comparison set, see docs/process.md)",
     )
     _training_args(p)
     p.set_defaults(func=_compare)
@@ -146,8 +267,10 @@ def _compare(args: argparse.Namespace) -> int:
     from heedful.process.compare import compare
 
     torch.set_num_threads(1)
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    models = [m.strip() for m in (args.models or DEFAULT_MODELS[args.task]).split(",") if m.strip()]
     model_params = {"hidden_size": args.hidden, "num_layers": args.layers}
+    if args.task not in DEFAULT_MODELS:
+        raise ValueError(f"unknown task {args.task!r}; expected one of: {', '.join(TASK_CHOICES)}")
     run_dir = compare(args.task, models, _task_params(args), model_params, _train_config(args), args.out, args.resume)
     print(f"run folder: {run_dir}")
     print((run_dir / "table.md").read_text(), end="")
@@ -157,7 +280,8 @@ def _compare(args: argparse.Namespace) -> int:
 def _add_explain(commands) -> None:
     p = commands.add_parser("explain", help="attention heatmap of a trained run over a test run, fault window shaded")
     p.add_argument("run", help="run folder written by `heedful process train`")
-    p.add_argument("--fault", type=int, required=True, help="which test run to explain (TEP fault id)")
+    p.add_argument("--fault", type=int, default=None, help="fault tasks: which fault's test run to explain")
+    p.add_argument("--sample", type=int, default=0, help="seq2seq_attn runs: which test sample (default: 0)")
     p.add_argument("--out", default=None, help="PNG path (default: RUN/explain_fault<F>.png)")
     p.set_defaults(func=_explain)
 
@@ -165,14 +289,66 @@ def _add_explain(commands) -> None:
 def _explain(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from heedful.process.explain import explain_tep_run
+    from heedful.process.explain import explain_run
 
-    out = Path(args.out) if args.out else Path(args.run) / f"explain_fault{args.fault}.png"
-    summary = explain_tep_run(args.run, args.fault, out)
+    name = f"explain_fault{args.fault}.png" if args.fault is not None else f"explain_sample{args.sample}.png"
+    out = Path(args.out) if args.out else Path(args.run) / name
+    summary = explain_run(args.run, out, args.fault, args.sample)
     print(f"picture: {out}")
-    print(
-        f"{summary['windows']} windows straddle the onset and already name fault {args.fault}: they put "
-        f"{summary['post_onset_attention']:.1%} of their attention on post-onset steps, "
-        f"which are {summary['post_onset_share']:.1%} of their steps"
-    )
+    if "windows" in summary:
+        print(
+            f"{summary['windows']} windows straddle the onset and already name fault {args.fault}: they put "
+            f"{summary['post_onset_attention']:.1%} of their attention on post-onset steps, "
+            f"which are {summary['post_onset_share']:.1%} of their steps"
+        )
+    else:
+        print(json.dumps(summary))
     return 0
+
+
+def _add_predict(commands) -> None:
+    p = commands.add_parser("predict", help="apply a trained run to one batch of sensor values (CSV)")
+    p.add_argument("run", help="run folder written by `heedful process train` (or COMPARE_RUN/models/NAME)")
+    p.add_argument("--csv", required=True, help="one row per time step, one column per input variable")
+    p.add_argument("--impute", choices=("ffill",), default=None, help="fill NaN / inf from the previous row")
+    p.add_argument("--out", default=None, help="write the predictions as JSON here")
+    p.set_defaults(func=_predict)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from heedful.process.predict import clean, predict_values, read_values
+    from heedful.process.runner import load_trained
+    from heedful.runs import write_json
+
+    torch.set_num_threads(1)
+    data, model, _ = load_trained(args.run)
+    names = data.target_names if data.name == "pen_repair" else data.feature_names
+    values = read_values(args.csv, names)
+    if data.name != "pen_repair":  # for repair, NaN marks the values to restore
+        values = clean(values, names, args.csv, args.impute)
+    result = predict_values(data, model, values, args.csv)
+    if args.out:
+        write_json(Path(args.out), result)
+    shown = {k: v for k, v in result.items() if k not in ("values", "window_ends", "predictions", "per_step")}
+    if "predictions" in result:
+        labels, counts = np.unique(result["predictions"], return_counts=True)
+        shown["windows"] = dict(zip(labels.tolist(), counts.tolist(), strict=True))
+    if "per_step" in result:
+        shown["per_step"] = _runs(result["per_step"], result["every"])
+    print(json.dumps(shown))
+    return 0
+
+
+def _runs(labels: list[str], every: int) -> list[str]:
+    """Run-length summary: 'batch 0-120', 'fed-batch 120-500', ... (steps)."""
+    out, start = [], 0
+    for i in range(1, len(labels) + 1):
+        if i == len(labels) or labels[i] != labels[start]:
+            out.append(f"{labels[start]} {start * every}-{i * every}")
+            start = i
+    return out

@@ -7,3 +7,17 @@ from heedful.process.tasks import build_task
 def small_tep():
     """Normal operation and two clear faults, short windows: quick to train on."""
     return build_task("tep_faults", window=10, faults=(0, 1, 2))
+
+
+@pytest.fixture(scope="session")
+def pen_params(tmp_path_factory):
+    """Tiny IndPenSim batch sets (6 batches of 30-34 h; faults: 6 batches of 30 h), generated once per session.
+    Returns a function: task name -> task parameters suited to these short batches."""
+    cache = str(tmp_path_factory.mktemp("indpensim"))
+    common = {"batches": 6, "cache": cache, "min_hours": 30.0, "max_hours": 34.0}
+    special = {
+        "pen_faults": {"min_hours": 30.0, "max_hours": 30.0, "window": 10, "stride": 5},
+        "pen_endtime": {"threshold": 0.2, "observe_hours": 10.0},
+        "pen_repair": {"window": 24, "stride": 24, "max_gap": 10},
+    }
+    return lambda task: {**common, **special.get(task, {})}

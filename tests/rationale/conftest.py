@@ -81,13 +81,13 @@ def tiny_bert(tmp_path_factory) -> Path:
     return folder
 
 
-def tiny_lm(family: str = "llama", seed: int = 0, layers: int = 4):
+def tiny_lm(family: str = "llama", seed: int = 0, layers: int = 4, vocab: int = 260):
     """A randomly initialised causal LM of the given family, small enough for unit tests."""
     import torch
     from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig, Qwen2Config
 
     common = dict(
-        vocab_size=96,
+        vocab_size=vocab,
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=layers,
@@ -114,3 +114,19 @@ def tiny_lm(family: str = "llama", seed: int = 0, layers: int = 4):
 
 
 LM_FAMILIES = ("llama", "gemma3_text")
+
+
+def tiny_tokenizer():
+    """Byte-level tokenizer (256 bytes + pad/bos/eos/unk = 260 ids): any text, no files, no downloads."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<bos>", "<eos>", "<unk>"]
+    vocab = {t: i for i, t in enumerate(specials + sorted(pre_tokenizers.ByteLevel.alphabet()))}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 1)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>"
+    )

@@ -59,3 +59,83 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, seed: int = 0):
 
     model = LogisticRegression(max_iter=2000, C=1.0, random_state=seed)
     return model.fit(window_summary(x), y)
+
+
+def masked_summary(x: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+    """Like ``window_summary`` for padded variable-length samples: statistics over the valid steps only."""
+    if lengths is None:
+        return window_summary(x)
+    valid = (np.arange(x.shape[1])[None, :] < lengths[:, None])[..., None]
+    n = valid.sum(1)
+    mean = (x * valid).sum(1) / n
+    std = np.sqrt((((x - mean[:, None]) * valid) ** 2).sum(1) / n)
+    return np.concatenate([x[np.arange(len(x)), lengths - 1], mean, std], axis=1)
+
+
+def per_step_features(x: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+    """(N, T, C) -> (N, T, 2C + 1): the current values, their running mean up to the step (an integral of the
+    inputs so far, which is what accumulated quantities such as penicillin depend on) and the step index / 100."""
+    steps = np.arange(1, x.shape[1] + 1, dtype=np.float32)[None, :, None]
+    running = np.cumsum(x, axis=1) / steps
+    return np.concatenate([x, running, np.broadcast_to(steps / 100, (*x.shape[:2], 1))], axis=-1)
+
+
+def _valid_rows(split) -> np.ndarray:
+    if split.lengths is None:
+        return np.ones(split.x.shape[:2], dtype=bool)
+    return np.arange(split.x.shape[1])[None, :] < split.lengths[:, None]
+
+
+def fit_classical(name: str, data, seed: int = 0) -> tuple[np.ndarray, int]:
+    """Fit a classical baseline on ``data.train``; return its test predictions (shaped like the neural models')
+    and its parameter count. ``pca_t2`` is handled by the comparison itself (detection only)."""
+    from sklearn.cross_decomposition import PLSRegression
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    kind, tr, te = data.kind, data.train, data.test
+    if name == "persistence":
+        if kind != "forecast":
+            raise ValueError(f"persistence needs a forecasting task, got {data.name}")
+        from heedful.process.tasks.pen_regress import persistence
+
+        return persistence(data, te.x), 0
+    if name == "interpolate":
+        if data.name != "pen_repair":
+            raise ValueError(f"interpolate needs the repair task, got {data.name}")
+        from heedful.process.tasks.pen_regress import interpolate_gaps
+
+        c = te.y.shape[-1]
+        return interpolate_gaps(te.x[..., :c], te.x[..., c:] > 0.5), 0
+    if name == "logistic":
+        if kind == "classification":
+            clf = LogisticRegression(max_iter=2000, random_state=seed).fit(masked_summary(tr.x, tr.lengths), tr.y)
+            return clf.predict(masked_summary(te.x, te.lengths)), int(clf.coef_.size + clf.intercept_.size)
+        if kind == "sequence_classification":
+            rows = _valid_rows(tr)
+            feats = per_step_features(tr.x, tr.lengths)
+            clf = LogisticRegression(max_iter=2000, random_state=seed).fit(feats[rows], tr.y[rows])
+            test = per_step_features(te.x, te.lengths)
+            pred = clf.predict(test.reshape(-1, test.shape[-1])).reshape(te.x.shape[:2])
+            return pred, int(clf.coef_.size + clf.intercept_.size)
+        raise ValueError(f"logistic needs a classification task, got {data.name} ({kind})")
+    if name in ("ridge", "pls"):
+
+        def make():
+            if name == "ridge":
+                return Ridge(alpha=1.0)
+            rows = len(tr.x) if kind in ("regression", "forecast") else int(_valid_rows(tr).sum())
+            return PLSRegression(n_components=max(1, min(8, rows - 1)), scale=False)
+
+        if kind in ("regression", "forecast"):
+            model = make().fit(tr.x.reshape(len(tr.x), -1), tr.y.reshape(len(tr.y), -1))
+            pred = model.predict(te.x.reshape(len(te.x), -1)).reshape(te.y.shape)
+        elif kind == "sequence_regression" and data.name != "pen_repair":
+            rows = _valid_rows(tr)
+            model = make().fit(per_step_features(tr.x, tr.lengths)[rows], tr.y[rows])
+            test = per_step_features(te.x, te.lengths)
+            pred = model.predict(test.reshape(-1, test.shape[-1])).reshape(te.y.shape)
+        else:
+            raise ValueError(f"{name} needs a regression, forecasting or soft-sensor task, got {data.name}")
+        coef = model.coef_
+        return pred.astype(np.float32), int(np.size(coef) + np.size(getattr(model, "intercept_", 0)))
+    raise ValueError(f"unknown classical model {name!r}")

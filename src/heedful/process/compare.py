@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from heedful.process.baselines import PCADetector, fit_logistic, window_summary
+from heedful.process.baselines import PCADetector, fit_classical
 from heedful.process.models import build_model
 from heedful.process.names import CLASSICAL_MODELS as CLASSICAL
 from heedful.process.names import NEURAL_MODELS
 from heedful.process.runner import evaluate, load_run_config, run_config
 from heedful.process.tasks import TaskData, build_task
-from heedful.process.train import TrainConfig, fit_classifier, predict
+from heedful.process.train import CLASSIFYING, TrainConfig, fit_classifier, predict
 from heedful.runs import atomic_write, new_run_dir, read_json, write_json
 
 
@@ -30,17 +30,20 @@ def check_models(models: list[str]) -> None:
 
 def run_model(name: str, data: TaskData, cfg: TrainConfig, model_params: dict, folder: Path, progress: bool) -> dict:
     start = time.perf_counter()
-    if name == "logistic":
-        clf = fit_logistic(data.train.x, data.train.y, cfg.seed)
-        pred, params = clf.predict(window_summary(data.test.x)), int(clf.coef_.size + clf.intercept_.size)
-        return _metrics(name, params, time.perf_counter() - start, evaluate(data, pred))
     if name == "pca_t2":
+        if data.name not in ("tep_faults", "pen_faults"):
+            raise ValueError(f"pca_t2 is a fault detector; task {data.name} has no faults")
         return _pca_metrics(data)
+    if name in CLASSICAL:
+        pred, params = fit_classical(name, data, cfg.seed)
+        return _metrics(name, params, time.perf_counter() - start, evaluate(data, pred))
     model = build_model(name, data, **model_params)
-    result = fit_classifier(model, data.train, data.val, cfg, folder / "checkpoint", progress=progress)
-    pred, _ = predict(model, data.test.x)
+    result = fit_classifier(model, data.train, data.val, cfg, folder / "checkpoint", progress, data.kind)
+    pred, _ = predict(model, data.test.x, lengths=data.test.lengths, kind=data.kind)
     params = sum(p.numel() for p in model.parameters())
-    return _metrics(name, params, result.seconds, evaluate(data, pred), result.best_val, result.epochs_run)
+    metrics = _metrics(name, params, result.seconds, evaluate(data, pred), result.best_val, result.epochs_run)
+    metrics["val_key"] = "val_accuracy" if data.kind in CLASSIFYING else "val_score"
+    return metrics
 
 
 def _metrics(name, params, seconds, test, val=None, epochs=None) -> dict:
@@ -49,7 +52,7 @@ def _metrics(name, params, seconds, test, val=None, epochs=None) -> dict:
         "parameters": params,
         "train_seconds": round(seconds, 2),
         "epochs": epochs,
-        "val_accuracy": val,
+        "val_accuracy": val,  # the validation score: accuracy, or minus the MSE for regression kinds
         "test": test,
     }
 
@@ -106,7 +109,7 @@ def compare(
                 write_json(path.parent / "config.json", config)
             write_json(path, run_model(name, data, cfg, model_params, path.parent, progress))
         results.append(read_json(path))
-    table = markdown_table(results)
+    table = markdown_table(results) if task == "tep_faults" else task_table(task, results)
     atomic_write(run_dir / "table.md", lambda p: p.write_text(table, encoding="utf-8"))
     plot_comparison(results, run_dir / "comparison.png")
     return run_dir
@@ -132,6 +135,63 @@ def markdown_table(results: list[dict]) -> str:
             f"{_pct(t.get('false_alarm_rate'))} |"
         )
     return "\n".join(lines) + "\n"
+
+
+# the columns of each IndPenSim task's table: (header, key in the test metrics, format)
+HEADLINES = {
+    "pen_quality": [("test accuracy", "accuracy", "pct")],
+    "pen_phase": [("per-step accuracy", "accuracy", "pct")],
+    "pen_faults": [
+        ("overall acc", "overall_accuracy", "pct"),
+        ("mean fault acc", "average_fault_accuracy", "pct"),
+        ("mean detection", "detection_rate", "mean_pct"),
+        ("false alarms", "false_alarm_rate", "pct"),
+    ],
+    "pen_endtime": [
+        ("MAE h (reached)", "mae_hours", "num"),
+        ("censored called late enough", "censored_beyond_end", "pct"),
+    ],
+    "pen_forecast": [("R²", "r2", "r2"), ("persistence R²", "persistence_r2", "r2")],
+    "pen_softsensor": [("R²", "r2", "r2"), ("RMSE g/L", "rmse_g_per_l", "num")],
+    "pen_repair": [
+        ("RMSE (std units)", "rmse", "r2"),
+        ("R²", "r2", "r2"),
+        ("interpolation RMSE", "interpolation_rmse", "r2"),
+    ],
+}
+
+
+def task_table(task: str, results: list[dict]) -> str:
+    """One row per model: parameters, epochs, training time, time per epoch relative to the first unidirectional
+    RNN in the run, and the task's headline metrics."""
+    per_epoch = {r["model"]: r["train_seconds"] / r["epochs"] for r in results if r.get("epochs")}
+    base_name = next((m for m in ("lstm", "gru", *per_epoch) if m in per_epoch), None)
+    cols = HEADLINES.get(task, [("accuracy", "accuracy", "pct")])
+    lines = [
+        f"| model | parameters | epochs | train s | s/epoch vs {base_name or '-'} | "
+        + " | ".join(c[0] for c in cols)
+        + " |",
+        "|---" * (5 + len(cols)) + "|",
+    ]
+    for r in results:
+        ratio = f"{per_epoch[r['model']] / per_epoch[base_name]:.2f}x" if r["model"] in per_epoch else "-"
+        cells = [_cell(r["test"].get(key), fmt) for _, key, fmt in cols]
+        lines.append(
+            f"| {r['model']} | {r['parameters']:,} | {r.get('epochs') or '-'} | {r['train_seconds']:.1f} | {ratio} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _cell(v, fmt: str) -> str:
+    if v is None:
+        return "-"
+    if fmt == "mean_pct":
+        return _pct(float(np.mean(list(v.values())))) if v else "-"
+    if fmt == "pct":
+        return _pct(v)
+    return f"{v:.3f}" if fmt == "r2" else f"{v:.1f}"
 
 
 def _pct(v) -> str:

@@ -1,5 +1,10 @@
 """Model names, importable without torch (the CLI builds its help from them)."""
 
 # lstm, gru, bilstm, bigru, each optionally with attention pooling: bigru_attn, lstm_attn, ...
-NEURAL_MODELS = tuple(f"{b}{c}{a}" for c in ("lstm", "gru") for b in ("", "bi") for a in ("", "_attn"))
-CLASSICAL_MODELS = ("logistic", "pca_t2")
+RNN_MODELS = tuple(f"{b}{c}{a}" for c in ("lstm", "gru") for b in ("", "bi") for a in ("", "_attn"))
+# encoder-decoder (bi-LSTM encoder, LSTM decoder), with or without Bahdanau attention: continuous outputs
+SEQ2SEQ_MODELS = ("seq2seq", "seq2seq_attn")
+NEURAL_MODELS = RNN_MODELS + SEQ2SEQ_MODELS
+# logistic: classification; pca_t2: fault detection; ridge / pls: regression; persistence: forecasting;
+# interpolate: repair
+CLASSICAL_MODELS = ("logistic", "pca_t2", "ridge", "pls", "persistence", "interpolate")

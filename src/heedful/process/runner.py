@@ -10,16 +10,17 @@ import torch
 
 from heedful.process.models import build_model
 from heedful.process.tasks import TaskData, build_task
-from heedful.process.train import TrainConfig, fit_classifier, load_weights, predict
+from heedful.process.tasks import evaluate as task_evaluate
+from heedful.process.train import CLASSIFYING, TrainConfig, fit_classifier, load_weights, predict
 from heedful.runs import new_run_dir, read_json, write_json
 
 
 def evaluate(data: TaskData, pred: np.ndarray) -> dict:
-    if data.name == "tep_faults":
-        from heedful.process.tasks.tep_faults import tep_report
+    return task_evaluate(data, pred)
 
-        return tep_report(pred, data.test, tuple(data.params["faults"]))
-    return {"accuracy": float((pred == data.test.y).mean())}
+
+def val_key(data: TaskData) -> str:
+    return "val_accuracy" if data.kind in CLASSIFYING else "val_score"
 
 
 def run_config(command: str, task: str, task_params: dict, model_params: dict, cfg: TrainConfig, **extra) -> dict:
@@ -65,14 +66,15 @@ def train_run(
         config = run_config("process train", task, task_params, model_params, cfg, model=model_name, data=data.params)
         write_json(run_dir / "config.json", config)
         data.scaler.save(run_dir / "scaler.json")
-    result = fit_classifier(model, data.train, data.val, cfg, run_dir / "checkpoint", progress=progress)
-    pred, _ = predict(model, data.test.x)
+    result = fit_classifier(model, data.train, data.val, cfg, run_dir / "checkpoint", progress, data.kind)
+    pred, _ = predict(model, data.test.x, lengths=data.test.lengths, kind=data.kind)
     metrics = {
         "model": model_name,
+        "task": task,
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_seconds": round(result.seconds, 2),
         "best_epoch": result.best_epoch,
-        "val_accuracy": result.best_val,
+        val_key(data): result.best_val,
         "test": evaluate(data, pred),
     }
     write_json(run_dir / "metrics.json", metrics)

@@ -30,6 +30,7 @@ class TrainConfig:
     patience: int = 6
     grad_clip: float = 1.0
     noise: float = 0.0  # std of Gaussian noise added to training inputs (scaled units): a cheap regulariser
+    teacher_forcing: float = 0.5  # Seq2Seq training: gold previous output with this probability, per step
     seed: int = 0
 
     def __post_init__(self):
@@ -40,6 +41,8 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.noise < 0:
             raise ValueError(f"noise must be >= 0, got {self.noise}")
+        if not 0.0 <= self.teacher_forcing <= 1.0:
+            raise ValueError(f"teacher_forcing must lie in [0, 1], got {self.teacher_forcing}")
 
 
 @dataclass
@@ -51,30 +54,88 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
+CLASSIFYING = ("classification", "sequence_classification")
+
+
+def _tensors(split: Split) -> list[torch.Tensor]:
+    """x, y, lengths, mask, censored: the optional parts filled with their neutral values."""
+    n, t = split.x.shape[:2]
+    lengths = split.lengths if split.lengths is not None else np.full(n, t)
+    mask = split.mask if split.mask is not None else np.ones(split.y.shape, dtype=bool)
+    censored = split.censored if split.censored is not None else np.zeros(n, dtype=bool)
+    y = split.y if split.y.dtype == np.int64 else split.y.astype(np.float32)
+    return [torch.from_numpy(np.ascontiguousarray(a)) for a in (split.x, y, lengths, mask, censored)]
+
+
 def _loader(split: Split, batch_size: int, shuffle: bool, seed: int):
-    ds = torch.utils.data.TensorDataset(torch.from_numpy(split.x), torch.from_numpy(split.y))
+    ds = torch.utils.data.TensorDataset(*_tensors(split))
     g = torch.Generator().manual_seed(seed)
     return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g)
 
 
+def _lengths_arg(x: torch.Tensor, lengths: torch.Tensor | None):
+    """None when every sample is full length (the fast unpacked path)."""
+    if lengths is None or bool((lengths == x.shape[1]).all()):
+        return None
+    return lengths
+
+
 @torch.no_grad()
-def predict(model: torch.nn.Module, x: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray | None]:
-    """Class predictions (N,) and attention weights (N, T) when the model pools by attention."""
+def predict(
+    model: torch.nn.Module,
+    x: np.ndarray,
+    batch_size: int = 512,
+    lengths: np.ndarray | None = None,
+    kind: str = "classification",
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictions (class ids for classifying kinds, else values) and attention weights when the model has them:
+    (N, T) for attention pooling, (N, steps, T) for Seq2Seq."""
     model.eval()
     preds, maps = [], []
-    for chunk in torch.from_numpy(x).split(batch_size):
-        out = model(chunk)
-        preds.append(out.prediction.argmax(-1))
+    xs = torch.from_numpy(x).split(batch_size)
+    ls = torch.from_numpy(lengths).split(batch_size) if lengths is not None else [None] * len(xs)
+    for chunk, length in zip(xs, ls, strict=True):
+        out = model(chunk, _lengths_arg(chunk, length))
+        preds.append(out.prediction.argmax(-1) if kind in CLASSIFYING else out.prediction)
         if out.attention is not None:
             maps.append(out.attention)
     return torch.cat(preds).numpy(), (torch.cat(maps).numpy() if maps else None)
 
 
+def loss_fn(kind: str, pred: torch.Tensor, y, mask, censored) -> torch.Tensor:
+    """Cross-entropy over valid targets (classifying kinds) or masked MSE. Censored regression targets are
+    lower bounds: only predictions below them are penalised."""
+    if kind == "classification":
+        return F.cross_entropy(pred, y)
+    if kind == "sequence_classification":
+        return F.cross_entropy(pred[mask], y[mask])
+    err = pred - y
+    if kind == "regression" and censored.any():
+        err = torch.where(censored[:, None], torch.clamp(err, max=0.0), err)
+    return (err[mask] ** 2).mean()
+
+
+def val_score(kind: str, model, split: Split, batch_size: int = 512) -> float:
+    """Validation score, higher is better: accuracy over valid targets, or minus the (censoring-aware) MSE."""
+    pred, _ = predict(model, split.x, batch_size, split.lengths, kind)
+    _, y, _, mask, censored = _tensors(split)
+    if kind in CLASSIFYING:
+        return float((torch.from_numpy(pred) == y)[mask].float().mean())
+    return -float(loss_fn(kind, torch.from_numpy(pred), y, mask, censored))
+
+
 def fit_classifier(
-    model, train: Split, val: Split, cfg: TrainConfig, ckpt_dir: str | Path | None = None, progress: bool = True
+    model,
+    train: Split,
+    val: Split,
+    cfg: TrainConfig,
+    ckpt_dir: str | Path | None = None,
+    progress: bool = True,
+    kind: str = "classification",
 ) -> TrainResult:
-    """Train with AdamW + cross-entropy, keep the weights with the best validation accuracy, stop after
-    ``patience`` epochs without improvement. With ``ckpt_dir``, resume from its last complete epoch."""
+    """Train with AdamW on the kind's loss (``loss_fn``), keep the weights with the best validation score
+    (``val_score``), stop after ``patience`` epochs without improvement. With ``ckpt_dir``, resume from its last
+    complete epoch. Any task kind: the name stays for the callers that predate the regression kinds."""
     from accelerate import Accelerator
 
     torch.manual_seed(cfg.seed)
@@ -90,17 +151,18 @@ def fit_classifier(
         loader = accelerator.prepare_data_loader(_loader(train, cfg.batch_size, True, cfg.seed + epoch))
         model.train()
         losses = []
-        for x, y in loader:
+        for x, y, lengths, mask, censored in loader:
             if cfg.noise:
                 x = x + cfg.noise * torch.randn_like(x)
-            loss = F.cross_entropy(model(x).prediction, y)
+            loss = loss_fn(kind, _forward(model, x, _lengths_arg(x, lengths), y, cfg), y, mask, censored)
             opt.zero_grad()
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             losses.append(loss.item())
-        val_acc = float((predict(model, val.x)[0] == val.y).mean())
-        state["history"].append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_accuracy": val_acc})
+        val_acc = val_score(kind, model, val)
+        key = "val_accuracy" if kind in CLASSIFYING else "val_score"
+        state["history"].append({"epoch": epoch + 1, "loss": float(np.mean(losses)), key: val_acc})
         improved = val_acc > state["best_val"]
         if improved:
             state.update(best_val=val_acc, best_epoch=epoch + 1, stale=0)
@@ -119,8 +181,17 @@ def fit_classifier(
     )
 
 
+def _forward(model, x, lengths, y, cfg: TrainConfig) -> torch.Tensor:
+    """Seq2Seq models train with scheduled sampling on the gold targets; the others only see x."""
+    from heedful.process.models import ProcessSeq2Seq
+
+    if isinstance(model, ProcessSeq2Seq):
+        return model(x, lengths, target=y, teacher_forcing=cfg.teacher_forcing).prediction
+    return model(x, lengths).prediction
+
+
 def _resume(model, opt, ckpt_dir) -> dict:
-    fresh = {"epoch": 0, "best_val": -1.0, "best_epoch": 0, "stale": 0, "seconds": 0.0, "history": []}
+    fresh = {"epoch": 0, "best_val": -float("inf"), "best_epoch": 0, "stale": 0, "seconds": 0.0, "history": []}
     if ckpt_dir is None or not (Path(ckpt_dir) / "state.json").exists():
         return fresh
     ckpt = Path(ckpt_dir)

@@ -1,8 +1,50 @@
-"""Named task dataset builders; each returns train/val/test splits scaled on train only, plus a metric."""
+"""Named task dataset builders; each returns train/val/test splits scaled on train only, plus a metric.
 
-from heedful.process.tasks.base import Split, TaskData
+- ``tep_faults``: Tennessee Eastman fault classification (windows).
+- ``pen_quality``, ``pen_phase``, ``pen_faults``: IndPenSim batch quality class, per-step phase, fault type.
+- ``pen_endtime``, ``pen_forecast``, ``pen_softsensor``, ``pen_repair``: IndPenSim end time (censored
+  regression), multi-step forecasting, penicillin soft sensor, repair of hidden segments.
+"""
 
-TASKS = ("tep_faults",)
+from heedful.process.tasks.base import KINDS, Split, TaskData
+
+TASKS = (
+    "tep_faults",
+    "pen_quality",
+    "pen_phase",
+    "pen_faults",
+    "pen_endtime",
+    "pen_forecast",
+    "pen_softsensor",
+    "pen_repair",
+)
+
+
+def _builders():
+    from heedful.process.tasks import pen_classify as pc
+    from heedful.process.tasks import pen_regress as pr
+
+    return {
+        "pen_quality": (pc.PenQualityConfig, pc.build_pen_quality),
+        "pen_phase": (pc.PenPhaseConfig, pc.build_pen_phase),
+        "pen_faults": (pc.PenFaultsConfig, pc.build_pen_faults),
+        "pen_endtime": (pr.PenEndtimeConfig, pr.build_pen_endtime),
+        "pen_forecast": (pr.PenForecastConfig, pr.build_pen_forecast),
+        "pen_softsensor": (pr.PenSoftsensorConfig, pr.build_pen_softsensor),
+        "pen_repair": (pr.PenRepairConfig, pr.build_pen_repair),
+    }
+
+
+def task_config(name: str, **params):
+    """The validated config dataclass of an IndPenSim task (TEP has its own)."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; expected one of: {', '.join(TASKS)}")
+    config_cls, _ = _builders()[name]
+    known = {f for f in config_cls.__dataclass_fields__}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"task {name}: unknown parameters {unknown}; known: {', '.join(sorted(known))}")
+    return config_cls(**params)
 
 
 def build_task(name: str, **params) -> TaskData:
@@ -10,7 +52,33 @@ def build_task(name: str, **params) -> TaskData:
         from heedful.process.tasks.tep_faults import TEPFaultsConfig, build_tep_faults
 
         return build_tep_faults(TEPFaultsConfig(**params))
-    raise ValueError(f"unknown task {name!r}; expected one of: {', '.join(TASKS)}")
+    cfg = task_config(name, **params)
+    return _builders()[name][1](cfg)
 
 
-__all__ = ["TASKS", "Split", "TaskData", "build_task"]
+def evaluate(data: TaskData, pred):
+    """The task's test metrics for predictions on ``data.test`` (class ids, or scaled values)."""
+    import numpy as np
+
+    if data.name == "tep_faults":
+        from heedful.process.tasks.tep_faults import tep_report
+
+        return tep_report(pred, data.test, tuple(data.params["faults"]))
+    from heedful.process.tasks import pen_classify as pc
+    from heedful.process.tasks import pen_regress as pr
+
+    reports = {
+        "pen_quality": lambda: pc.accuracy_report(pred, data.test, data.class_names),
+        "pen_phase": lambda: pc.accuracy_report(pred, data.test, data.class_names),
+        "pen_faults": lambda: pc.fault_report(pred, data.test, data.class_names),
+        "pen_endtime": lambda: pr.endtime_report(pred, data),
+        "pen_forecast": lambda: pr.forecast_report(pred, data),
+        "pen_softsensor": lambda: pr.softsensor_report(pred, data),
+        "pen_repair": lambda: pr.repair_report(pred, data),
+    }
+    if data.name in reports:
+        return reports[data.name]()
+    return {"accuracy": float((np.asarray(pred) == data.test.y).mean())}
+
+
+__all__ = ["KINDS", "TASKS", "Split", "TaskData", "build_task", "evaluate", "task_config"]

@@ -1,0 +1,154 @@
+"""IndPenSim classification tasks: batch quality, per-step phase, fault detection / type.
+
+- ``pen_quality``: whole batches (variable length, masked by lengths) of the online sensors, hourly; class A / B / C
+  from the final penicillin concentration, thresholds at the training batches' tertiles. Penicillin and the
+  other off-line states are not inputs.
+- ``pen_phase``: per-step phase (batch, fed-batch, discharge; from the recipe) of whole batches every
+  ``every`` steps; padded steps are masked out of loss and metric.
+- ``pen_faults``: windows of the online sensors from the ``faults`` batch set, labelled with the fault acting at
+  the window's last step (0 normal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from heedful.process.sources import indpensim as ip
+from heedful.process.tasks.base import Split, TaskData
+from heedful.process.tasks.pen_data import (
+    PenDataConfig,
+    channel_index,
+    downsample,
+    fit_scaler,
+    load_batches,
+    pad,
+    split_indices,
+    valid_mask,
+)
+from heedful.process.windows import sliding_windows, window_ends
+
+ONLINE = list(ip.ONLINE)
+QUALITY_CLASSES = ["A", "B", "C"]  # A: top third of final penicillin
+
+
+@dataclass
+class PenQualityConfig(PenDataConfig):
+    every: int = 5  # hourly
+
+
+@dataclass
+class PenPhaseConfig(PenDataConfig):
+    every: int = 2
+
+
+@dataclass
+class PenFaultsConfig(PenDataConfig):
+    batches: int = 80
+    base_seed: int = 500000
+    min_hours: float = 230.0
+    fault_fraction: float = 0.85
+    window: int = 30
+    stride: int = 5
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.window < 2:
+            raise ValueError(f"window must be >= 2, got {self.window}")
+
+
+def _check_every(every: int) -> None:
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
+
+
+def _sequences(batches, idx, cols, every):
+    return [downsample(batches[i].values[:, cols], every) for i in idx]
+
+
+def _padded_split(seqs, scaler, y, idx, every) -> Split:
+    x, lengths = pad([scaler.transform(s) for s in seqs])
+    return Split(x, y, np.asarray(idx), lengths * every, lengths=lengths)
+
+
+def build_pen_quality(cfg: PenQualityConfig) -> TaskData:
+    _check_every(cfg.every)
+    batches = load_batches(cfg)
+    cols = channel_index(ONLINE)
+    final = np.array([b.channel("penicillin")[-1] for b in batches])
+    parts = split_indices(len(batches), cfg)
+    low, high = np.quantile(final[parts[0]], [1 / 3, 2 / 3])
+    label = np.where(final >= high, 0, np.where(final >= low, 1, 2))
+    scaler = fit_scaler(_sequences(batches, parts[0], cols, cfg.every))
+    splits = [_padded_split(_sequences(batches, p, cols, cfg.every), scaler, label[p], p, cfg.every) for p in parts]
+    params = {"source": "IndPenSim (pensimpy 1.2.5)", **asdict(cfg), "thresholds_g_per_l": [float(low), float(high)]}
+    return TaskData("pen_quality", "classification", *splits, QUALITY_CLASSES, ONLINE, scaler, params)
+
+
+def build_pen_phase(cfg: PenPhaseConfig) -> TaskData:
+    _check_every(cfg.every)
+    batches = load_batches(cfg)
+    cols = channel_index(ONLINE)
+    parts = split_indices(len(batches), cfg)
+    scaler = fit_scaler(_sequences(batches, parts[0], cols, cfg.every))
+    splits = []
+    for p in parts:
+        y, lengths = pad([downsample(batches[i].phase.astype(np.int64), cfg.every) for i in p])
+        split = _padded_split(_sequences(batches, p, cols, cfg.every), scaler, y, p, cfg.every)
+        split.mask = valid_mask(lengths, y.shape[1])
+        splits.append(split)
+    params = {"source": "IndPenSim (pensimpy 1.2.5)", **asdict(cfg)}
+    return TaskData("pen_phase", "sequence_classification", *splits, list(ip.PHASES), ONLINE, scaler, params)
+
+
+def build_pen_faults(cfg: PenFaultsConfig) -> TaskData:
+    batches = load_batches(cfg)
+    cols = channel_index(ONLINE)
+    parts = split_indices(len(batches), cfg)
+    scaler = fit_scaler([batches[i].values[:, cols] for i in parts[0]])
+    splits = []
+    for p in parts:
+        xs, ys, runs, ends = [], [], [], []
+        for i in p:
+            b = batches[i]
+            e = window_ends(len(b.values), cfg.window, cfg.stride)
+            xs.append(scaler.transform(sliding_windows(b.values[:, cols], e, cfg.window)))
+            ys.append(b.fault[e - 1].astype(np.int64))
+            runs.append(np.full(len(e), i))
+            ends.append(e)
+        splits.append(Split(np.concatenate(xs), np.concatenate(ys), np.concatenate(runs), np.concatenate(ends)))
+    names = ["normal" if f == 0 else f"fault {f}" for f in ip.FAULTS]
+    params = {"source": "IndPenSim (pensimpy 1.2.5)", **asdict(cfg), "fault_names": ip.FAULTS}
+    return TaskData("pen_faults", "classification", *splits, names, ONLINE, scaler, params)
+
+
+def accuracy_report(pred: np.ndarray, split: Split, class_names: list[str]) -> dict:
+    """Accuracy (over valid steps for per-step labels) and recall per class."""
+    y = split.y
+    valid = split.mask if split.mask is not None else np.ones_like(y, dtype=bool)
+    correct = (pred == y) & valid
+    recall = {
+        name: float(correct[(y == c) & valid].mean()) for c, name in enumerate(class_names) if ((y == c) & valid).any()
+    }
+    return {"accuracy": float(correct.sum() / valid.sum()), "per_class_recall": recall}
+
+
+def fault_report(pred: np.ndarray, split: Split, class_names: list[str]) -> dict:
+    """Per-fault recall on faulty windows, normal accuracy, detection rate (any fault predicted on a faulty window)
+    and false-alarm rate (a fault predicted on a normal window)."""
+    report = accuracy_report(pred, split, class_names)
+    normal = split.y == 0
+    per_fault, detection = {}, {}
+    for c in range(1, len(class_names)):
+        rows = split.y == c
+        if rows.any():
+            per_fault[c] = float((pred[rows] == c).mean())
+            detection[c] = float((pred[rows] != 0).mean())
+    return {
+        "overall_accuracy": report["accuracy"],
+        "per_fault_accuracy": per_fault,
+        "average_fault_accuracy": float(np.mean(list(per_fault.values()))) if per_fault else None,
+        "detection_rate": detection,
+        "false_alarm_rate": float((pred[normal] != 0).mean()) if normal.any() else None,
+    }

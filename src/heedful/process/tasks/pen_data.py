@@ -1,0 +1,96 @@
+"""What the IndPenSim tasks share: which batches, the split by batch, scaling on train, padding with lengths.
+
+Two batch sets, both generated (and cached) by ``heedful.process.sources.indpensim``:
+- ``normal``: varied recipes (sugar / aeration / pressure ×0.7–1.3), recipe timing ×0.9–1.1, lengths 200–230 h,
+  half with a mid-batch temperature set-point change; no faults.
+- ``faults``: full 230 h batches, 85% of them with one of the faults 1-8 at a random onset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from heedful.process.sources import indpensim as ip
+from heedful.process.windows import Scaler
+
+
+@dataclass
+class PenDataConfig:
+    """Which batches a task uses and how they are split (by batch: no batch is in two splits)."""
+
+    batches: int = 120
+    base_seed: int = 1000
+    min_hours: float = 200.0
+    max_hours: float = 230.0
+    fault_fraction: float = 0.0
+    cache: str | None = None  # batch cache folder (default: $HEEDFUL_CACHE/indpensim or ~/.cache/heedful/...)
+    workers: int = 1
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    split_seed: int = 0
+
+    def __post_init__(self):
+        if not 0 < self.val_fraction < 0.5 or not 0 < self.test_fraction < 0.5:
+            raise ValueError("val_fraction and test_fraction must lie in (0, 0.5)")
+        if self.batches < 5:
+            raise ValueError(f"IndPenSim tasks need at least 5 batches (train/val/test by batch), got {self.batches}")
+
+    def generation(self) -> ip.GenerationConfig:
+        faulty = self.fault_fraction > 0
+        return ip.GenerationConfig(
+            batches=self.batches,
+            base_seed=self.base_seed,
+            min_hours=self.min_hours,
+            max_hours=self.max_hours,
+            fault_fraction=self.fault_fraction,
+            time_jitter=0.0 if faulty else 0.1,
+            temperature_programmes=not faulty,
+        )
+
+
+def load_batches(cfg: PenDataConfig, progress: bool = True) -> list[ip.Batch]:
+    return ip.generate(cfg.generation(), cfg.cache, cfg.workers, progress).batches
+
+
+def split_indices(n: int, cfg: PenDataConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    order = np.random.default_rng(cfg.split_seed).permutation(n)
+    n_test, n_val = max(1, round(n * cfg.test_fraction)), max(1, round(n * cfg.val_fraction))
+    return np.sort(order[n_test + n_val :]), np.sort(order[n_test : n_test + n_val]), np.sort(order[:n_test])
+
+
+def channel_index(names) -> list[int]:
+    unknown = [n for n in names if n not in ip.CHANNELS]
+    if unknown:
+        raise ValueError(f"unknown IndPenSim channels {unknown}; known: {', '.join(ip.CHANNELS)}")
+    return [ip.CHANNELS.index(n) for n in names]
+
+
+def downsample(values: np.ndarray, every: int) -> np.ndarray:
+    """Every ``every``-th step, ending on the last full interval (step ``every - 1``, ``2 every - 1``, ...)."""
+    return values[every - 1 :: every]
+
+
+def pad(seqs: list[np.ndarray], fill: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Sequences of different lengths -> (N, T_max, ...) padded after their end, and lengths (N,)."""
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    out = np.full((len(seqs), int(lengths.max()), *seqs[0].shape[1:]), fill, dtype=seqs[0].dtype)
+    for i, s in enumerate(seqs):
+        out[i, : len(s)] = s
+    return out, lengths
+
+
+def valid_mask(lengths: np.ndarray, t: int) -> np.ndarray:
+    return np.arange(t)[None, :] < lengths[:, None]
+
+
+def fit_scaler(seqs: list[np.ndarray]) -> Scaler:
+    return Scaler.fit(np.concatenate(seqs))
+
+
+def r2(y: np.ndarray, pred: np.ndarray) -> float:
+    """Coefficient of determination over all given values (flattened)."""
+    y, pred = np.asarray(y, np.float64).ravel(), np.asarray(pred, np.float64).ravel()
+    total = ((y - y.mean()) ** 2).sum()
+    return float(1 - ((y - pred) ** 2).sum() / total) if total > 0 else float("nan")
