@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _pretrain(commands)
     _index(commands)
     _retrieve(commands)
+    from heedful.cli_rationale_lm import register_train
+
+    register_train(commands, _data_args, _encoder_args)
     _predict(commands)
     _evaluate(commands)
 
@@ -84,8 +87,8 @@ def _index(commands) -> None:
     p.set_defaults(func=_run_index)
 
 
-def _query_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--index", required=True, help="run folder written by 'heedful rationale index'")
+def _query_args(p: argparse.ArgumentParser, index_required: bool = True) -> None:
+    p.add_argument("--index", required=index_required, help="run folder written by 'heedful rationale index'")
     p.add_argument("-k", type=int, default=3, help="neighbours per sample (default: 3)")
     p.add_argument(
         "--keep-clip", action="store_true", help="allow neighbours from the query's own clip (the sample never)"
@@ -107,13 +110,18 @@ def _retrieve(commands) -> None:
 def _predict(commands) -> None:
     p = commands.add_parser(
         "predict",
-        help="predict rationales (--method knn: nearest-neighbour copy)",
-        description="Predict the rationale of each sample; writes predictions.json (structured + scoring string).",
+        help="predict rationales (--method knn: nearest-neighbour copy; --method lm: generate with an LM)",
+        description="Predict the rationale of each sample; writes predictions.json (structured + scoring string). "
+        "knn copies the nearest indexed rationale (needs --index); lm generates with a model from 'rationale train' "
+        "(--model), or zero-shot with the base LM when --model is left out.",
     )
     _data_args(p, "dev")
-    _query_args(p)
+    _query_args(p, index_required=False)
     p.set_defaults(k=1)
-    p.add_argument("--method", default="knn", choices=("knn",), help="prediction method (default: knn)")
+    p.add_argument("--method", default="knn", choices=("knn", "lm"), help="prediction method (default: knn)")
+    from heedful.cli_rationale_lm import add_predict_args
+
+    add_predict_args(p)
     p.add_argument("--no-relabel", action="store_true", help="copy speaker letters as they are (no role mapping)")
     p.set_defaults(func=_run_predict)
 
@@ -237,8 +245,20 @@ def _run_predict(args) -> int:
 
     if args.k < 1:
         raise ValueError(f"k must be >= 1, got {args.k}")
+    if args.method == "knn" and not args.index:
+        raise ValueError("--method knn needs --index (a folder from 'heedful rationale index')")
     cfg, result = _load(args)
     config = {"data": asdict(cfg), "index": args.index, "method": args.method, "k": args.k}
+    if args.method == "lm":
+        from heedful.cli_rationale_lm import run_predict
+
+        keys = ("lm", "model", "strategy", "beams", "temperature", "top_p", "max_new_tokens", "limit", "attention")
+        run_dir = _run_dir(args, "predict", config | {k: getattr(args, k) for k in keys}, result.errors)
+        predictions = run_predict(args, result.samples)
+        write_json(run_dir / "predictions.json", predictions)
+        print(f"run folder: {run_dir}")
+        print(f"generated {len(predictions)} rationales; first: {predictions[0]['text']}")
+        return 0
     config |= {"keep_clip": args.keep_clip, "relabel": not args.no_relabel}
     run_dir = _run_dir(args, "predict", config, result.errors)
     predictions = predict_knn(args.index, result.samples, args.k, not args.no_relabel, not args.keep_clip)
