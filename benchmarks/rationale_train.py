@@ -21,7 +21,6 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
-from _timing import header
 
 from heedful.rationale import load_demo
 from heedful.rationale.adapter import RationaleLM, RationaleLMConfig
@@ -31,6 +30,8 @@ from heedful.rationale.lm import load_lm
 from heedful.rationale.lmapi import prepare
 from heedful.rationale.lmdata import collate_train
 from heedful.rationale.train import LowerCache, batch_loss, length_batches
+
+from _timing import header
 
 
 def main() -> None:
@@ -89,14 +90,16 @@ def main() -> None:
     plain = (t_plain1 + t_plain2) / 2
 
     header("Rationale LM training: our trainer vs plain transformers + PEFT loop")
-    print(f"model: {type(lm).__name__}, {len(model.clm.layers)} layers, xattn at {list(model.clm.layer_ids)}, "
-          f"{sum(p.numel() for p in params) / 1e6:.2f} M trainable; {len(examples)} examples, batch {args.batch_size}, "
-          f"{tokens} tokens ({labels} rationale tokens) per epoch, mean length {tokens / len(examples):.0f}")
+    print(
+        f"model: {type(lm).__name__}, {len(model.clm.layers)} layers, xattn at {list(model.clm.layer_ids)}, "
+        f"{sum(p.numel() for p in params) / 1e6:.2f} M trainable; {len(examples)} examples, batch {args.batch_size}, "
+        f"{tokens} tokens ({labels} rationale tokens) per epoch, mean length {tokens / len(examples):.0f}"
+    )
     print("| loop | seconds / epoch | tokens / s | speed-up vs plain |")
     print("|---|---|---|---|")
     print(f"| plain transformers + PEFT (mean of 2 epochs) | {plain:.1f} | {tokens / plain:.0f} | 1.00x |")
-    print(f"| ours, first epoch (filling the cache) | {t_ours1:.1f} | {tokens / t_ours1:.0f} | {plain / t_ours1:.2f}x |")
-    print(f"| ours, later epochs | {t_ours2:.1f} | {tokens / t_ours2:.0f} | {plain / t_ours2:.2f}x |")
+    for label, t in (("ours, first epoch (filling the cache)", t_ours1), ("ours, later epochs", t_ours2)):
+        print(f"| {label} | {t:.1f} | {tokens / t:.0f} | {plain / t:.2f}x |")
 
 
 if __name__ == "__main__":
