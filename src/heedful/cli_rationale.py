@@ -248,11 +248,15 @@ def _run_predict(args) -> int:
     if args.method == "knn" and not args.index:
         raise ValueError("--method knn needs --index (a folder from 'heedful rationale index')")
     cfg, result = _load(args)
-    config = {"data": asdict(cfg), "index": args.index, "method": args.method, "k": args.k}
+    if args.limit is not None:
+        if args.limit < 1:
+            raise ValueError(f"limit must be >= 1, got {args.limit}")
+        result.samples[:] = result.samples[: args.limit]
+    config = {"data": asdict(cfg), "index": args.index, "method": args.method, "k": args.k, "limit": args.limit}
     if args.method == "lm":
         from heedful.cli_rationale_lm import run_predict
 
-        keys = ("lm", "model", "strategy", "beams", "temperature", "top_p", "max_new_tokens", "limit", "attention")
+        keys = ("lm", "model", "strategy", "beams", "temperature", "top_p", "max_new_tokens", "attention")
         run_dir = _run_dir(args, "predict", config | {k: getattr(args, k) for k in keys}, result.errors)
         predictions = run_predict(args, result.samples)
         write_json(run_dir / "predictions.json", predictions)

@@ -54,7 +54,8 @@ def add_predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-p", type=float, default=0.95, help="for --strategy sample (default: 0.95)")
     p.add_argument("--max-new-tokens", type=int, default=96, help="(default: 96)")
     p.add_argument("--batch-size", type=int, default=8, help="generation batch size (default: 8)")
-    p.add_argument("--limit", type=int, help="predict only the first N samples")
+    p.add_argument("--limit", type=int, help="predict only the first N samples of the split")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--attention", action="store_true", help="export cross-attention weights over utterances")
 
 
@@ -128,8 +129,6 @@ def run_predict(args, samples) -> list[dict]:
     gen = GenerateConfig(
         args.strategy, args.beams, args.temperature, args.top_p, args.max_new_tokens, args.batch_size, args.attention
     )
-    if args.limit is not None:
-        samples = samples[: args.limit]
     if args.model and args.lm:
         print("heedful: --lm ignored: the trained model names its base LM", file=sys.stderr)
     return predict_pipeline(samples, gen, args.model, args.lm, args.index)
