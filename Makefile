@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/heedful demo
+	# rationale LM on the embedded demo set: a short training of the packaged Gemma-3-270M, then generation
+	HF_HUB_OFFLINE=1 $(BIN)/heedful rationale train --mode both --max-train 16 --epochs 1 --out runs/demo-rationale
+	HF_HUB_OFFLINE=1 $(BIN)/heedful rationale predict --method lm --limit 3 --max-new-tokens 64 --attention \
+		--model $$(ls -d runs/demo-rationale/rationale-train-both-* | tail -1) --out runs/demo-rationale
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
