@@ -123,8 +123,9 @@ def test_cached_and_plain_forward_train_the_same(tmp_path):
 @pytest.mark.parametrize("mode", ["retrieval", "xattn"])
 def test_trained_models_generate_predictions(tmp_path, mode):
     run(tmp_path, mode, mode=mode)
-    samples = load_demo()[:3]
-    gen = GenerateConfig(max_new_tokens=12, batch_size=2, attention=True)
+    samples = load_demo()[:4]
+    assert len({len(s.utterances) for s in samples}) > 1  # padded condition tokens in one batch
+    gen = GenerateConfig(max_new_tokens=12, batch_size=4, attention=True)
     preds = predict_pipeline(
         samples, gen, str(tmp_path / mode), lm=tiny_lm(), tokenizer=tiny_tokenizer(), progress=False
     )

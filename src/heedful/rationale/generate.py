@@ -57,16 +57,18 @@ def clean_output(text: str) -> str:
     return lines[0] if lines else ""
 
 
-def utterance_attention(weights: dict[int, list[torch.Tensor]], n_latents: int, rows: int) -> list[dict]:
-    """Per sample: mean attention over utterances (renormalised) and the share on latents."""
+def utterance_attention(weights: dict[int, list[torch.Tensor]], n_latents: int, lengths: list[int]) -> list[dict]:
+    """Per sample (``lengths``: its utterance count): mean attention over its utterances, renormalised, and the share
+    that went to the latents."""
+    rows = len(lengths)
     steps = [w for per_layer in weights.values() for w in (per_layer[1:] or per_layer)]  # skip the prompt pass
     if not steps:
         return [{} for _ in range(rows)]
     mean = torch.stack([w.mean(dim=(1, 2)) for w in steps]).mean(0)  # (B·k, N) over steps, heads, queries
     mean = mean.view(rows, -1, mean.shape[-1]).mean(1)  # beams / return sequences of a sample together
     out = []
-    for row in mean:
-        nodes = row[n_latents:]
+    for row, n in zip(mean, lengths, strict=True):
+        nodes = row[n_latents : n_latents + n]  # padded utterance slots get no weight: the mask excludes them
         share = float(nodes.sum())
         out.append(
             {
@@ -103,7 +105,11 @@ def generate_rationales(model: RationaleLM, tokenizer, examples: list[LMExample]
                 **cfg.generate_kwargs(),
             )
             maps = (
-                utterance_attention(state.weights, model.cfg.inject.n_latents, len(chosen)) if cfg.attention else None
+                utterance_attention(
+                    state.weights, model.cfg.inject.n_latents, [len(e.sample.utterances) for e in chosen]
+                )
+                if cfg.attention
+                else None
             )
         new = out[:, inputs["input_ids"].shape[1] :]
         for row, i in enumerate(ids):
