@@ -54,6 +54,8 @@ def test_demo_end_to_end(tmp_path, capsys):
         "metrics.json",
         "reversal_attention.png",
         "fault_attention.png",
+        "tep_fault4_attention.png",
+        "process",
     }
     config = json.loads((run_dir / "config.json").read_text())
     assert config["command"] == "demo" and config["sequence"]["epochs"] == 6
@@ -65,4 +67,5 @@ def test_demo_end_to_end(tmp_path, capsys):
     # the classifier's attention concentrates on the fault window, far above its share of the steps
     assert fault["attention_mass_in_fault_window"] > 3 * fault["fault_window_share_of_steps"]
     assert (run_dir / "reversal_attention.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert min(metrics["process"]["per_fault_accuracy"].values()) >= 0.8  # real TEP faults 1, 2, 4
     assert "run folder:" in capsys.readouterr().out

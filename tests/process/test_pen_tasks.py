@@ -40,10 +40,12 @@ def test_splits_are_by_batch_scaled_on_train_and_masked(built, task):
     assert "penicillin" not in data.feature_names
 
 
-def test_quality_classes_come_from_training_tertiles(built):
+def test_quality_classes_follow_the_thresholds(built, pen_params):
     data = built["pen_quality"]
-    low, high = data.params["thresholds_g_per_l"]
-    assert low <= high and data.class_names == ["A", "B", "C"]
+    assert data.params["thresholds_g_per_l"] == [15.0, 25.0] and data.class_names == ["A", "B", "C"]
+    assert (data.train.y == 2).all()  # 30-hour batches hold almost no penicillin yet: all "failed"
+    with pytest.raises(ValueError, match="two increasing"):
+        task_config("pen_quality", thresholds="25,15")
     assert data.train.lengths is not None and data.train.x.shape[0] == len(data.train.lengths)
 
 
@@ -220,3 +222,36 @@ def test_data_command_generates_and_reports(tmp_path, capsys):
     assert "2 batches (2 simulated, 0 from the cache)" in capsys.readouterr().out
     assert main([*argv, "--cache", str(tmp_path)]) == 0
     assert "(0 simulated, 2 from the cache)" in capsys.readouterr().out
+
+
+def test_data_command_summarises_a_task(pen_params, capsys):
+    assert main(["process", "data", "--task", "pen_softsensor", *_cli_args(pen_params("pen_softsensor"))]) == 0
+    out = capsys.readouterr().out
+    assert "task pen_softsensor (sequence_regression), 18 variables, targets ['penicillin']" in out
+    assert "train      4 samples" in out
+
+
+def test_quality_baselines_regress_the_final_penicillin_then_threshold(built):
+    from heedful.process.baselines import fit_classical
+    from heedful.process.tasks.pen_classify import quality_class
+
+    data = built["pen_quality"]
+    assert data.test.value is not None and (quality_class(data.test.value, (15, 25)) == data.test.y).all()
+    for name in ("ridge", "pls"):  # logistic needs two classes; these 30-hour batches are all "failed"
+        pred, params = fit_classical(name, data)
+        assert pred.shape == data.test.y.shape and params > 0
+
+
+def test_quality_can_regress_the_final_penicillin_then_threshold(pen_params, tmp_path):
+    from heedful.process.baselines import fit_classical
+    from heedful.process.tasks import evaluate
+
+    data = build_task("pen_quality", **pen_params("pen_quality"), target="value")
+    assert data.kind == "regression" and data.target_names == ["final_penicillin"]
+    report = evaluate(data, fit_classical("ridge", data)[0])
+    assert 0 <= report["accuracy"] <= 1 and report["final_penicillin_mae"] >= 0
+    args = ["--task", "pen_quality", *_cli_args(pen_params("pen_quality")), "--set", "target=value"]
+    assert (
+        main(["process", "train", "--model", "gru", *args, "--epochs", "1", "--hidden", "8", "--out", str(tmp_path)])
+        == 0
+    )

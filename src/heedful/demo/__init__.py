@@ -20,6 +20,9 @@ def run_demo(out_root: str | Path = "runs", config: SequenceTourConfig | None = 
     run_dir = new_run_dir(out_root, "demo")
     write_json(run_dir / "config.json", {"command": "demo", "sequence": asdict(config)})
     metrics = run_sequence_tour(config, run_dir)
+    from heedful.demo.process_tour import run_process_tour
+
+    metrics["process"] = run_process_tour(run_dir, epochs=4, seed=config.seed)  # real TEP data, a few seconds
     write_json(run_dir / "metrics.json", metrics)
     return run_dir
 

@@ -118,6 +118,8 @@ def fit_classical(name: str, data, seed: int = 0) -> tuple[np.ndarray, int]:
             pred = clf.predict(test.reshape(-1, test.shape[-1])).reshape(te.x.shape[:2])
             return pred, int(clf.coef_.size + clf.intercept_.size)
         raise ValueError(f"logistic needs a classification task, got {data.name} ({kind})")
+    if name in ("ridge", "pls") and data.name == "pen_quality":
+        return _regress_then_classify(name, data)
     if name in ("ridge", "pls"):
 
         def make():
@@ -139,3 +141,28 @@ def fit_classical(name: str, data, seed: int = 0) -> tuple[np.ndarray, int]:
         coef = model.coef_
         return pred.astype(np.float32), int(np.size(coef) + np.size(getattr(model, "intercept_", 0)))
     raise ValueError(f"unknown classical model {name!r}")
+
+
+def _regress_then_classify(name: str, data) -> tuple[np.ndarray, int]:
+    """Quality classes through the continuous value behind them: ridge / PLS regression of the final penicillin on
+    the batch unfolded over its first ``min_length`` steps (the classical multiway-PLS layout) plus summaries of the
+    whole batch, then the task's thresholds."""
+    from sklearn.cross_decomposition import PLSRegression
+    from sklearn.linear_model import RidgeCV
+
+    from heedful.process.tasks.pen_classify import quality_class
+
+    tr, te = data.train, data.test
+    steps = int(min(tr.lengths.min(), te.lengths.min()))
+
+    def features(split):
+        return np.concatenate([split.x[:, :steps].reshape(len(split.x), -1), masked_summary(split.x, split.lengths)], 1)
+
+    pls = PLSRegression(n_components=max(1, min(8, len(tr.x) - 1)))
+    model = RidgeCV(alphas=np.logspace(-2, 4, 25)) if name == "ridge" else pls
+    model.fit(features(tr), tr.value)
+    pred = np.ravel(model.predict(features(te)))
+    params = int(np.size(model.coef_) + 1)
+    if data.kind == "regression":  # target="value": the metric thresholds scaled values itself
+        return data.target_scaler.transform(pred[:, None]), params
+    return quality_class(pred, data.params["thresholds"]), params

@@ -139,7 +139,7 @@ def markdown_table(results: list[dict]) -> str:
 
 # the columns of each IndPenSim task's table: (header, key in the test metrics, format)
 HEADLINES = {
-    "pen_quality": [("test accuracy", "accuracy", "pct")],
+    "pen_quality": [("test accuracy", "accuracy", "pct"), ("final penicillin MAE g/L", "final_penicillin_mae", "num")],
     "pen_phase": [("per-step accuracy", "accuracy", "pct")],
     "pen_faults": [
         ("overall acc", "overall_accuracy", "pct"),

@@ -68,7 +68,7 @@ def evaluate(data: TaskData, pred):
     from heedful.process.tasks import pen_regress as pr
 
     reports = {
-        "pen_quality": lambda: pc.accuracy_report(pred, data.test, data.class_names),
+        "pen_quality": lambda: pc.quality_report(pred, data),
         "pen_phase": lambda: pc.accuracy_report(pred, data.test, data.class_names),
         "pen_faults": lambda: pc.fault_report(pred, data.test, data.class_names),
         "pen_endtime": lambda: pr.endtime_report(pred, data),

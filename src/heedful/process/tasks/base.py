@@ -20,7 +20,9 @@ class Split:
     ``regression`` (N, D); ``sequence_regression`` (N, W, D); ``forecast`` (N, H, D), all scaled.
     ``lengths`` (N,): valid steps of variable-length samples (padded after them; None: all W valid).
     ``mask``: like y, True where a target counts in the loss and the metric (None: all valid).
-    ``censored`` (N,) for regression: y is a lower bound (the event had not happened by then)."""
+    ``censored`` (N,) for regression: y is a lower bound (the event had not happened by then).
+    ``value`` (N,): the continuous quantity behind a class label (e.g. final penicillin), for baselines that
+    regress it and then apply the class thresholds."""
 
     x: np.ndarray
     y: np.ndarray
@@ -29,6 +31,7 @@ class Split:
     lengths: np.ndarray | None = None
     mask: np.ndarray | None = None
     censored: np.ndarray | None = None
+    value: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.x)

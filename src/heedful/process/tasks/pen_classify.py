@@ -1,10 +1,12 @@
 """IndPenSim classification tasks: batch quality, per-step phase, fault detection / type.
 
-- ``pen_quality``: whole batches (variable length, masked by lengths) of the online sensors, hourly; class A / B / C
-  from the final penicillin concentration, thresholds at the training batches' tertiles. Penicillin and the
-  other off-line states are not inputs.
+- ``pen_quality``: whole batches (variable length, masked by lengths) of the online sensors, hourly; class from the
+  final penicillin concentration: A (on specification, >= 25 g/L), B (15-25 g/L), C (failed, < 15 g/L; in our
+  recipe range these are over-fed, under-aerated batches that starve of oxygen). Penicillin and the other
+  off-line states are not inputs.
 - ``pen_phase``: per-step phase (batch, fed-batch, discharge; from the recipe) of whole batches every
-  ``every`` steps; padded steps are masked out of loss and metric.
+  ``every`` steps, from the measured variables only (``PHASE_INPUTS``): the recipe's own set-points (feeds, discharge
+  flow, aeration, pressure) would give the phase away. Padded steps are masked out of loss and metric.
 - ``pen_faults``: windows of the online sensors from the ``faults`` batch set, labelled with the fault acting at
   the window's last step (0 normal).
 """
@@ -27,15 +29,29 @@ from heedful.process.tasks.pen_data import (
     split_indices,
     valid_mask,
 )
-from heedful.process.windows import sliding_windows, window_ends
+from heedful.process.windows import Scaler, sliding_windows, window_ends
 
 ONLINE = list(ip.ONLINE)
-QUALITY_CLASSES = ["A", "B", "C"]  # A: top third of final penicillin
+QUALITY_CLASSES = ["A", "B", "C"]
+RECIPE_INPUTS = ("aeration", "sugar_feed", "oil_feed", "paa_feed", "water_feed", "discharge", "pressure")
+PHASE_INPUTS = [n for n in ONLINE if n not in RECIPE_INPUTS]
 
 
 @dataclass
 class PenQualityConfig(PenDataConfig):
     every: int = 5  # hourly
+    thresholds: tuple[float, float] = (15.0, 25.0)  # g/L: C below the first, A from the second on
+    target: str = "class"  # "class": learn the labels; "value": regress the final penicillin, then threshold
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.target not in ("class", "value"):
+            raise ValueError(f"target must be 'class' or 'value', got {self.target!r}")
+        if isinstance(self.thresholds, str):
+            self.thresholds = tuple(float(v) for v in self.thresholds.split(","))
+        self.thresholds = tuple(float(v) for v in self.thresholds)
+        if len(self.thresholds) != 2 or not 0 < self.thresholds[0] < self.thresholds[1]:
+            raise ValueError(f"thresholds must be two increasing positive values (g/L), got {self.thresholds}")
 
 
 @dataclass
@@ -78,18 +94,46 @@ def build_pen_quality(cfg: PenQualityConfig) -> TaskData:
     cols = channel_index(ONLINE)
     final = np.array([b.channel("penicillin")[-1] for b in batches])
     parts = split_indices(len(batches), cfg)
-    low, high = np.quantile(final[parts[0]], [1 / 3, 2 / 3])
-    label = np.where(final >= high, 0, np.where(final >= low, 1, 2))
+    low, high = cfg.thresholds
+    label = quality_class(final, cfg.thresholds)
     scaler = fit_scaler(_sequences(batches, parts[0], cols, cfg.every))
     splits = [_padded_split(_sequences(batches, p, cols, cfg.every), scaler, label[p], p, cfg.every) for p in parts]
-    params = {"source": "IndPenSim (pensimpy 1.2.5)", **asdict(cfg), "thresholds_g_per_l": [float(low), float(high)]}
+    t_scaler = Scaler.fit(final[parts[0], None])
+    for split, p in zip(splits, parts, strict=True):
+        split.value = final[p]
+        if cfg.target == "value":
+            split.y = t_scaler.transform(final[p, None])
+    params = {"source": "IndPenSim (pensimpy 1.2.5)", **asdict(cfg), "thresholds_g_per_l": [low, high]}
+    if cfg.target == "value":
+        return TaskData(
+            "pen_quality",
+            "regression",
+            *splits,
+            QUALITY_CLASSES,
+            ONLINE,
+            scaler,
+            params,
+            ["final_penicillin"],
+            t_scaler,
+        )
     return TaskData("pen_quality", "classification", *splits, QUALITY_CLASSES, ONLINE, scaler, params)
+
+
+def quality_report(pred: np.ndarray, data: TaskData) -> dict:
+    """Class accuracy; with ``target="value"``, the predicted final penicillin is thresholded first (and its MAE
+    is reported)."""
+    if data.kind == "classification":
+        return accuracy_report(pred, data.test, data.class_names)
+    final = np.asarray(pred, np.float64)[:, 0] * data.target_scaler.scale[0] + data.target_scaler.mean[0]
+    split = Split(data.test.x, quality_class(data.test.value, data.params["thresholds"]), data.test.run, data.test.end)
+    report = accuracy_report(quality_class(final, data.params["thresholds"]), split, data.class_names)
+    return {**report, "final_penicillin_mae": float(np.abs(final - data.test.value).mean())}
 
 
 def build_pen_phase(cfg: PenPhaseConfig) -> TaskData:
     _check_every(cfg.every)
     batches = load_batches(cfg)
-    cols = channel_index(ONLINE)
+    cols = channel_index(PHASE_INPUTS)
     parts = split_indices(len(batches), cfg)
     scaler = fit_scaler(_sequences(batches, parts[0], cols, cfg.every))
     splits = []
@@ -99,7 +143,7 @@ def build_pen_phase(cfg: PenPhaseConfig) -> TaskData:
         split.mask = valid_mask(lengths, y.shape[1])
         splits.append(split)
     params = {"source": "IndPenSim (pensimpy 1.2.5)", **asdict(cfg)}
-    return TaskData("pen_phase", "sequence_classification", *splits, list(ip.PHASES), ONLINE, scaler, params)
+    return TaskData("pen_phase", "sequence_classification", *splits, list(ip.PHASES), PHASE_INPUTS, scaler, params)
 
 
 def build_pen_faults(cfg: PenFaultsConfig) -> TaskData:
@@ -121,6 +165,12 @@ def build_pen_faults(cfg: PenFaultsConfig) -> TaskData:
     names = ["normal" if f == 0 else f"fault {f}" for f in ip.FAULTS]
     params = {"source": "IndPenSim (pensimpy 1.2.5)", **asdict(cfg), "fault_names": ip.FAULTS}
     return TaskData("pen_faults", "classification", *splits, names, ONLINE, scaler, params)
+
+
+def quality_class(final: np.ndarray, thresholds) -> np.ndarray:
+    """Class ids (0 A, 1 B, 2 C) of final penicillin values."""
+    low, high = thresholds
+    return np.where(final >= high, 0, np.where(final >= low, 1, 2))
 
 
 def accuracy_report(pred: np.ndarray, split: Split, class_names: list[str]) -> dict:

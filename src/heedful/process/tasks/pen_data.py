@@ -1,8 +1,8 @@
 """What the IndPenSim tasks share: which batches, the split by batch, scaling on train, padding with lengths.
 
 Two batch sets, both generated (and cached) by ``heedful.process.sources.indpensim``:
-- ``normal``: varied recipes (sugar / aeration / pressure ×0.7–1.3), recipe timing ×0.9–1.1, lengths 200–230 h,
-  half with a mid-batch temperature set-point change; no faults.
+- ``normal`` (200 batches by default): varied recipes (sugar / aeration / pressure ×0.7–1.3), recipe timing
+  ×0.9–1.1, lengths 200–230 h, half with a mid-batch temperature set-point change; no faults.
 - ``faults``: full 230 h batches, 85% of them with one of the faults 1-8 at a random onset.
 """
 
@@ -20,7 +20,7 @@ from heedful.process.windows import Scaler
 class PenDataConfig:
     """Which batches a task uses and how they are split (by batch: no batch is in two splits)."""
 
-    batches: int = 120
+    batches: int = 200
     base_seed: int = 1000
     min_hours: float = 200.0
     max_hours: float = 230.0

@@ -55,7 +55,7 @@ FORECAST_TARGETS = ["temperature", "ph", "dissolved_o2", "offgas_o2", "offgas_co
 @dataclass
 class PenEndtimeConfig(PenDataConfig):
     threshold: float = 20.0  # g/L
-    observe_hours: float = 60.0
+    observe_hours: float = 100.0
     every: int = 5
 
     def __post_init__(self):
