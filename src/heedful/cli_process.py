@@ -5,16 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-TASK_CHOICES = (
-    "tep_faults",
-    "pen_quality",
-    "pen_phase",
-    "pen_faults",
-    "pen_endtime",
-    "pen_forecast",
-    "pen_softsensor",
-    "pen_repair",
-)  # heedful.process.tasks.TASKS, repeated here so that `heedful --help` imports nothing heavy
+from heedful.process.names import TASKS, check_task
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +25,7 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
 
 
 def _task_args(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("--task", required=required, help=f"task name: {', '.join(TASK_CHOICES)}")
+    p.add_argument("--task", required=required, help=f"task name: {', '.join(TASKS)}")
     p.add_argument(
         "--window", type=int, default=None, help="window length in samples (TEP default: 40; pen_faults / pen_repair)"
     )
@@ -75,8 +66,7 @@ def _task_params(args: argparse.Namespace) -> dict:
 
 
 def _pen_params(args: argparse.Namespace) -> dict:
-    if args.task not in TASK_CHOICES:
-        raise ValueError(f"unknown task {args.task!r}; expected one of: {', '.join(TASK_CHOICES)}")
+    check_task(args.task)
     params = {k: v for k, v in (("batches", args.batches), ("cache", args.cache), ("workers", args.workers)) if v}
     if args.window is not None:
         params["window"] = args.window
@@ -267,10 +257,9 @@ def _compare(args: argparse.Namespace) -> int:
     from heedful.process.compare import compare
 
     torch.set_num_threads(1)
+    check_task(args.task)  # before DEFAULT_MODELS[...]: an unknown task is a one-line error, not a KeyError
     models = [m.strip() for m in (args.models or DEFAULT_MODELS[args.task]).split(",") if m.strip()]
     model_params = {"hidden_size": args.hidden, "num_layers": args.layers}
-    if args.task not in DEFAULT_MODELS:
-        raise ValueError(f"unknown task {args.task!r}; expected one of: {', '.join(TASK_CHOICES)}")
     run_dir = compare(args.task, models, _task_params(args), model_params, _train_config(args), args.out, args.resume)
     print(f"run folder: {run_dir}")
     print((run_dir / "table.md").read_text(), end="")

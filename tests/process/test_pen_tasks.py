@@ -192,6 +192,7 @@ def test_predict_bad_input_is_one_line_and_exit_2(fault_run, tmp_path, capsys):
     ("argv", "message"),
     [
         (["process", "train", "--task", "pen_nope"], "unknown task 'pen_nope'"),
+        (["process", "compare", "--task", "pen_nope"], "unknown task 'pen_nope'"),
         (["process", "train", "--task", "pen_quality", "--set", "colour=red"], "unknown parameters ['colour']"),
         (["process", "train", "--task", "pen_quality", "--set", "every"], "expected KEY=VALUE"),
         (["process", "train", "--task", "pen_phase", "--model", "lstm_cnn"], "unknown model 'lstm_cnn'"),

@@ -1,4 +1,21 @@
-"""Model names, importable without torch (the CLI builds its help from them)."""
+"""Task and model names, importable without torch or numpy (the CLI builds its help from them)."""
+
+TASKS = (
+    "tep_faults",
+    "pen_quality",
+    "pen_phase",
+    "pen_faults",
+    "pen_endtime",
+    "pen_forecast",
+    "pen_softsensor",
+    "pen_repair",
+)
+
+
+def check_task(name: str) -> None:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; expected one of: {', '.join(TASKS)}")
+
 
 # lstm, gru, bilstm, bigru, each optionally with attention pooling: bigru_attn, lstm_attn, ...
 RNN_MODELS = tuple(f"{b}{c}{a}" for c in ("lstm", "gru") for b in ("", "bi") for a in ("", "_attn"))

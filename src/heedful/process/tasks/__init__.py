@@ -6,18 +6,8 @@
   regression), multi-step forecasting, penicillin soft sensor, repair of hidden segments.
 """
 
+from heedful.process.names import TASKS, check_task
 from heedful.process.tasks.base import KINDS, Split, TaskData
-
-TASKS = (
-    "tep_faults",
-    "pen_quality",
-    "pen_phase",
-    "pen_faults",
-    "pen_endtime",
-    "pen_forecast",
-    "pen_softsensor",
-    "pen_repair",
-)
 
 
 def _builders():
@@ -37,8 +27,7 @@ def _builders():
 
 def task_config(name: str, **params):
     """The validated config dataclass of an IndPenSim task (TEP has its own)."""
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; expected one of: {', '.join(TASKS)}")
+    check_task(name)
     config_cls, _ = _builders()[name]
     known = {f for f in config_cls.__dataclass_fields__}
     unknown = sorted(set(params) - known)
