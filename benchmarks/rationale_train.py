@@ -74,7 +74,7 @@ def main() -> None:
                 step(model.lm(**batch).loss)
         return time.perf_counter() - start
 
-    cache = LowerCache(model, examples, pad)
+    cache = LowerCache(model, examples)
 
     def our_epoch(seed: int) -> float:
         start = time.perf_counter()

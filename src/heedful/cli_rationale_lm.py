@@ -69,8 +69,6 @@ def _threads(n: int | None) -> None:
 
 
 def run_train(args) -> int:
-    from dataclasses import asdict
-
     from heedful.rationale.adapter import LoraSettings, RationaleLMConfig
     from heedful.rationale.api import DataConfig, KeyConfig
     from heedful.rationale.inject import InjectConfig
@@ -117,7 +115,7 @@ def run_train(args) -> int:
         f"trained {report['mode']} on {report['n_train']} samples: {report['epochs_run']} epoch(s), best dev loss "
         f"{report['best_dev_loss']:.4f}, {report['train_seconds']:.0f} s, {report['tokens_per_second']:.0f} tokens/s"
     )
-    print(f"config: {asdict(model)['mode']} · model saved in {folder}")
+    print(f"model saved in {folder}")
     return 0
 
 

@@ -138,11 +138,29 @@ class RationaleLM(nn.Module):
                     raise ValueError(f"{source}: {name} has shape {got}, expected {tuple(p.shape)}")
                 p.copy_(state[name])
 
-    def save(self, folder: str | Path, meta: dict | None = None, name: str = WEIGHTS) -> Path:
+    def save_weights(self, path: str | Path) -> Path:
+        """The trainable weights alone, as safetensors, written atomically."""
         from safetensors.torch import save_file
 
+        return atomic_write(path, lambda p: save_file(self.trainable_state(), str(p)))
+
+    def load_weights(self, path: str | Path) -> None:
+        """Trainable weights from a safetensors file; a missing or unreadable file is one clear error."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no such file: {path}")
+        try:
+            state = load_file(str(path))
+        except (SafetensorError, OSError) as err:
+            raise ValueError(f"{path}: corrupt checkpoint ({err})") from None
+        self.load_trainable(state, str(path))
+
+    def save(self, folder: str | Path, meta: dict | None = None, name: str = WEIGHTS) -> Path:
         folder = Path(folder)
-        atomic_write(folder / name, lambda p: save_file(self.trainable_state(), str(p)))
+        self.save_weights(folder / name)
         write_json(folder / "config.json", {"model": self.cfg.to_dict()} | (meta or {}))
         return folder
 
@@ -158,22 +176,12 @@ def build_rationale_lm(cfg: RationaleLMConfig, lm=None, tokenizer=None):
 
 def load_rationale_lm(folder: str | Path, lm=None, tokenizer=None, weights: str = WEIGHTS):
     """(RationaleLM, tokenizer, config dict) from a folder written by ``RationaleLM.save``."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     folder = Path(folder)
     meta = read_json(folder / "config.json")
     if "model" not in meta:
         raise ValueError(f"{folder / 'config.json'}: not a rationale LM config (no 'model' entry)")
     cfg = RationaleLMConfig.from_dict(meta["model"])
     model, tokenizer = build_rationale_lm(cfg, lm, tokenizer)
-    path = folder / weights
     if cfg.mode != "zeroshot":
-        if not path.is_file():
-            raise FileNotFoundError(f"no such file: {path}")
-        try:
-            state = load_file(str(path))
-        except (SafetensorError, OSError) as err:
-            raise ValueError(f"{path}: corrupt checkpoint ({err})") from None
-        model.load_trainable(state, str(path))
+        model.load_weights(folder / weights)
     return model.eval(), tokenizer, meta

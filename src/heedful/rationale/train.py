@@ -80,16 +80,14 @@ def length_batches(examples: list[LMExample], batch_size: int, seed: int) -> lis
 class LowerCache:
     """Hidden states entering the first adapted layer, per example (unpadded), computed on first use."""
 
-    def __init__(self, model: RationaleLM, examples: list[LMExample], pad_id: int):
-        self.model, self.examples, self.pad_id, self.states = model, examples, pad_id, {}
+    def __init__(self, model: RationaleLM, examples: list[LMExample]):
+        self.model, self.examples, self.states = model, examples, {}
 
     def batch(self, ids: list[int], batch: dict) -> torch.Tensor:
-        todo = [i for i in ids if i not in self.states]
-        if todo:
-            sub = collate_train([self.examples[i] for i in todo], self.pad_id)
-            lower = lower_states(self.model.clm, sub["input_ids"], sub["attention_mask"])
-            for row, i in enumerate(todo):
-                self.states[i] = lower[row, : len(self.examples[i])].clone()
+        if any(i not in self.states for i in ids):  # right padding: valid positions do not depend on batch mates
+            lower = lower_states(self.model.clm, batch["input_ids"], batch["attention_mask"])
+            for row, i in enumerate(ids):
+                self.states.setdefault(i, lower[row, : len(self.examples[i])].clone())
         width = batch["input_ids"].shape[1]
         out = torch.zeros(len(ids), width, self.states[ids[0]].shape[-1], dtype=self.states[ids[0]].dtype)
         for row, i in enumerate(ids):
@@ -124,26 +122,21 @@ def dev_loss(model: RationaleLM, dev: list[LMExample], cfg: LMTrainConfig, pad_i
     return total / max(count, 1)
 
 
-def _save(folder: Path, model: RationaleLM, optimizer, scheduler, state: TrainState, name: str = "last") -> None:
-    from safetensors.torch import save_file
-
-    atomic_write(folder / f"{name}.safetensors", lambda p: save_file(model.trainable_state(), str(p)))
+def _save(folder: Path, model: RationaleLM, optimizer, scheduler, state: TrainState) -> None:
+    model.save_weights(folder / "last.safetensors")
     opt = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
     atomic_write(folder / "optimizer.pt", lambda p: torch.save(opt, p))
     write_json(folder / "state.json", asdict(state))  # last: a kill before this resumes from the previous save
 
 
 def _resume(folder: Path, model: RationaleLM, optimizer, scheduler) -> TrainState:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     if not (folder / "state.json").is_file():
         return TrainState()
     state = TrainState(**read_json(folder / "state.json"))
+    model.load_weights(folder / "last.safetensors")
     try:
-        model.load_trainable(load_file(str(folder / "last.safetensors")), str(folder / "last.safetensors"))
         opt = torch.load(folder / "optimizer.pt", weights_only=True)
-    except (SafetensorError, OSError, RuntimeError) as err:
+    except (OSError, RuntimeError) as err:
         raise ValueError(f"{folder}: corrupt checkpoint ({str(err).splitlines()[0]})") from None
     optimizer.load_state_dict(opt["optimizer"])
     scheduler.load_state_dict(opt["scheduler"])
@@ -179,9 +172,9 @@ def train_lm(
     state = _resume(folder, model, optimizer, scheduler)
     pad_id = tokenizer.pad_token_id
     fast = cfg.cache_lower and can_cache(model.clm)
-    train_cache = LowerCache(model, train, pad_id) if fast else None
+    train_cache = LowerCache(model, train) if fast else None
     dev = dev[: cfg.max_dev]
-    dev_cache = LowerCache(model, dev, pad_id) if fast else None
+    dev_cache = LowerCache(model, dev) if fast else None
     model.train()
     while state.epoch < cfg.epochs and state.bad_epochs < cfg.patience:
         batches = length_batches(train, cfg.batch_size, cfg.seed + state.epoch)
@@ -213,9 +206,7 @@ def train_lm(
         state.history.append({"epoch": state.epoch + 1, "dev_loss": round(dev_value, 5), "step": state.step})
         state.epoch, state.batch = state.epoch + 1, 0
         if improved:
-            from safetensors.torch import save_file
-
-            atomic_write(folder / "best.safetensors", lambda p: save_file(model.trainable_state(), str(p)))
+            model.save_weights(folder / "best.safetensors")
         _save(folder, model, optimizer, scheduler, state)
     atomic_write(folder / WEIGHTS, lambda p: shutil.copyfile(folder / "best.safetensors", p))
     return {
