@@ -34,3 +34,24 @@ def header(title: str) -> None:
 def row(label: str, ours: float, base: float, baseline_name: str, better: str = "lower") -> None:
     ratio = ours / base
     print(f"| {label} | {ours * 1e3:.2f} ms | {base * 1e3:.2f} ms ({baseline_name}) | {ratio:.3f}x |")
+
+
+def demo_rationale_setup(lm_spec: str | None, n: int, reserve: int = 0):
+    """(model, tokenizer, examples) for the rationale benchmarks: the LM (packaged Gemma unless ``lm_spec``) in mode
+    ``both``, and the first ``n`` demo dialogues with 2 retrieved examples each (from a throw-away index)."""
+    import os
+    import tempfile
+
+    from heedful.rationale import load_demo
+    from heedful.rationale.adapter import RationaleLM, RationaleLMConfig
+    from heedful.rationale.api import KeyConfig, build_index
+    from heedful.rationale.lm import load_lm
+    from heedful.rationale.lmapi import prepare
+
+    lm, tok = load_lm(lm_spec)
+    model = RationaleLM(lm, RationaleLMConfig(lm=lm_spec, mode="both", k=2))
+    with tempfile.TemporaryDirectory() as tmp:
+        feats = KeyConfig(cache_dir=os.path.join(tmp, "cache"))
+        index = build_index(load_demo(), feats, os.path.join(tmp, "index"))
+        examples = prepare(model, tok, load_demo()[:n], index, feats, reserve=reserve, progress=False)
+    return model, tok, examples

@@ -12,22 +12,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
-from heedful.rationale import load_demo
-from heedful.rationale.adapter import RationaleLM, RationaleLMConfig
-from heedful.rationale.api import KeyConfig, build_index
 from heedful.rationale.graph import make_batch
-from heedful.rationale.lm import load_lm
-from heedful.rationale.lmapi import prepare
 from heedful.rationale.lmdata import collate_prompts
 
-from _timing import header
+from _timing import demo_rationale_setup, header
 
 
 def main() -> None:
@@ -42,17 +36,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    lm, tok = load_lm(args.lm)
-    model = RationaleLM(lm, RationaleLMConfig(lm=args.lm, mode="both", k=2)).eval()
+    model, tok, examples = demo_rationale_setup(args.lm, args.n, reserve=args.new_tokens)
+    model.eval()
     with torch.no_grad():  # open the gates, as after training, so the blocks do real work
         for block in model.clm.blocks():
             block.attn_gate.gate.fill_(0.1)
             block.ff_gate.gate.fill_(0.1)
-    samples = load_demo()[: args.n]
-    with tempfile.TemporaryDirectory() as tmp:
-        feats = KeyConfig(cache_dir=os.path.join(tmp, "cache"))
-        index = build_index(load_demo(), KeyConfig(cache_dir=feats.cache_dir), os.path.join(tmp, "index"))
-        examples = prepare(model, tok, samples, index, feats, reserve=args.new_tokens, progress=False)
     batches = [examples[i : i + args.batch_size] for i in range(0, len(examples), args.batch_size)]
     kw = dict(max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, do_sample=False)
 

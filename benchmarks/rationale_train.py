@@ -15,23 +15,17 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import tempfile
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
-from heedful.rationale import load_demo
-from heedful.rationale.adapter import RationaleLM, RationaleLMConfig
-from heedful.rationale.api import KeyConfig, build_index
 from heedful.rationale.graph import make_batch
-from heedful.rationale.lm import load_lm
-from heedful.rationale.lmapi import prepare
 from heedful.rationale.lmdata import collate_train
 from heedful.rationale.train import LowerCache, batch_loss, length_batches
 
-from _timing import header
+from _timing import demo_rationale_setup, header
 
 
 def main() -> None:
@@ -44,13 +38,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    lm, tok = load_lm(args.lm)
-    model = RationaleLM(lm, RationaleLMConfig(lm=args.lm, mode="both", k=2)).train()
-    samples = load_demo()[: args.n]
-    with tempfile.TemporaryDirectory() as tmp:
-        feats = KeyConfig(cache_dir=os.path.join(tmp, "cache"))
-        index = build_index(load_demo(), KeyConfig(cache_dir=feats.cache_dir), os.path.join(tmp, "index"))
-        examples = prepare(model, tok, samples, index, feats, progress=False)
+    model, tok, examples = demo_rationale_setup(args.lm, args.n)
+    model.train()
+    lm = model.lm
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4)
     pad = tok.pad_token_id
