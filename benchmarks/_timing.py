@@ -43,10 +43,11 @@ def demo_rationale_setup(lm_spec: str | None, n: int, reserve: int = 0):
     import tempfile
 
     from heedful.rationale import load_demo
-    from heedful.rationale.adapter import RationaleLM, RationaleLMConfig
-    from heedful.rationale.api import KeyConfig, build_index
-    from heedful.rationale.lm import load_lm
-    from heedful.rationale.lmapi import prepare
+    from heedful.rationale.lm.adapter import RationaleLM, RationaleLMConfig
+    from heedful.rationale.lm.loader import load_lm
+    from heedful.rationale.lm.pipeline import prepare
+    from heedful.rationale.retrieval.keys import KeyConfig
+    from heedful.rationale.retrieval.store import build_index
 
     lm, tok = load_lm(lm_spec)
     model = RationaleLM(lm, RationaleLMConfig(lm=lm_spec, mode="both", k=2))

@@ -18,8 +18,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
-from heedful.rationale.graph import make_batch
-from heedful.rationale.lmdata import collate_prompts
+from heedful.rationale.graph.encoder import make_batch
+from heedful.rationale.lm.examples import collate_prompts
 
 from _timing import demo_rationale_setup, header
 

@@ -21,9 +21,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
-from heedful.rationale.graph import make_batch
-from heedful.rationale.lmdata import collate_train
-from heedful.rationale.train import LowerCache, batch_loss, length_batches
+from heedful.rationale.graph.encoder import make_batch
+from heedful.rationale.lm.examples import collate_train
+from heedful.rationale.lm.train import LowerCache, batch_loss, length_batches
 
 from _timing import demo_rationale_setup, header
 

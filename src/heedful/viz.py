@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from heedful.errors import InputError
+
 Window = tuple[float, float, str | None]  # (start, end, label): input steps [start, end)
 
 MAX_TICKS = 40  # more labels than this are thinned so they stay readable
@@ -35,19 +37,19 @@ def as_array(x: Any) -> np.ndarray:
 def check_weights(weights: Any, ndims: tuple[int, ...], shape_doc: str) -> np.ndarray:
     w = as_array(weights)
     if w.ndim not in ndims:
-        raise ValueError(f"weights: expected shape {shape_doc}, got {w.ndim} dims {w.shape}")
+        raise InputError(f"weights: expected shape {shape_doc}, got {w.ndim} dims {w.shape}")
     if w.size == 0:
-        raise ValueError(f"weights: expected a non-empty array {shape_doc}, got shape {w.shape}")
+        raise InputError(f"weights: expected a non-empty array {shape_doc}, got shape {w.shape}")
     if not np.isfinite(w).all():
-        raise ValueError(f"weights: expected finite values, got {int((~np.isfinite(w)).sum())} NaN/inf entries")
+        raise InputError(f"weights: expected finite values, got {int((~np.isfinite(w)).sum())} NaN/inf entries")
     if w.min() < -1e-6 or w.max() > 1 + 1e-6:
-        raise ValueError(f"weights: expected attention weights in [0, 1], got range [{w.min():.3g}, {w.max():.3g}]")
+        raise InputError(f"weights: expected attention weights in [0, 1], got range [{w.min():.3g}, {w.max():.3g}]")
     return w
 
 
 def check_length(name: str, values: Sequence | None, expected: int) -> None:
     if values is not None and len(values) != expected:
-        raise ValueError(f"{name}: expected {expected} entries, got {len(values)}")
+        raise InputError(f"{name}: expected {expected} entries, got {len(values)}")
 
 
 def check_windows(windows: Sequence[Window] | None, steps: int) -> list[Window]:
@@ -55,10 +57,10 @@ def check_windows(windows: Sequence[Window] | None, steps: int) -> list[Window]:
     checked = []
     for i, window in enumerate(windows or []):
         if len(window) != 3:
-            raise ValueError(f"windows[{i}]: expected (start, end, label), got {window!r}")
+            raise InputError(f"windows[{i}]: expected (start, end, label), got {window!r}")
         start, end, label = window
         if not 0 <= start < end <= steps:
-            raise ValueError(f"windows[{i}]: expected 0 <= start < end <= {steps}, got start={start}, end={end}")
+            raise InputError(f"windows[{i}]: expected 0 <= start < end <= {steps}, got start={start}, end={end}")
         checked.append((float(start), float(end), label))
     return checked
 
@@ -188,7 +190,7 @@ def attention_over_time(
     spans = check_windows(windows, steps)
     sig = None if signal is None else check_signal(signal, steps)  # (T, C)
     if signal_names is not None and sig is None:
-        raise ValueError("signal_names: expected a signal to name, got signal=None")
+        raise InputError("signal_names: expected a signal to name, got signal=None")
     check_length("signal_names", signal_names, 0 if sig is None else sig.shape[1])
 
     width = float(np.clip(0.06 * steps + 4.0, 6.0, 14.0))
@@ -210,9 +212,9 @@ def check_signal(signal: Any, steps: int) -> np.ndarray:
     sig = as_array(signal)
     sig = sig[:, None] if sig.ndim == 1 else sig  # (T, C)
     if sig.ndim != 2 or sig.shape[0] != steps:
-        raise ValueError(f"signal: expected shape ({steps},) or ({steps}, C), got {tuple(as_array(signal).shape)}")
+        raise InputError(f"signal: expected shape ({steps},) or ({steps}, C), got {tuple(as_array(signal).shape)}")
     if not np.isfinite(sig).all():
-        raise ValueError(f"signal: expected finite values, got {int((~np.isfinite(sig)).sum())} NaN/inf entries")
+        raise InputError(f"signal: expected finite values, got {int((~np.isfinite(sig)).sum())} NaN/inf entries")
     return sig
 
 

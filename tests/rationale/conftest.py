@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from heedful.rationale.schema import EmoChange, Rationale, Sample, Utterance
+from heedful.rationale.data.schema import EmoChange, Rationale, Sample, Utterance
 
 # research data lives beside the repository (../shared), never inside it; tests that need it skip without it
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
@@ -18,7 +18,7 @@ def mecr() -> Path:
 
 def dialogue(lines, change=None, sample_id="hand", clip=None, rationale=None) -> Sample:
     """A hand-made sample from (speaker, emotions, text) lines; change (start, end) or None to infer."""
-    from heedful.rationale.schema import infer_change
+    from heedful.rationale.data.schema import infer_change
 
     utts = tuple(Utterance(f"{sample_id}_{i}", text, spk, tuple(emo)) for i, (spk, emo, text) in enumerate(lines))
     if change is None:

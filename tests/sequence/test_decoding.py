@@ -2,8 +2,8 @@ import itertools
 
 import pytest
 import torch
-from conftest import ATTENTIONS, token_model
 
+from conftest import ATTENTIONS, token_model
 from heedful.sequence import beam_search, filter_logits, greedy_decode, sample_decode
 
 

@@ -1,8 +1,8 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import ATTENTIONS, token_model
 
+from conftest import ATTENTIONS, token_model
 from heedful.sequence import Seq2Seq, Seq2SeqConfig, greedy_decode, mix_inputs
 from heedful.sequence.synthetic import reversal_task
 

@@ -16,22 +16,24 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from heedful.errors import InputError
+
 SCORE_NAMES = ("dot", "scaled_dot", "general", "concat", "additive", "cosine")
 
 
 def check_last_dim(name: str, x: Tensor, expected: int) -> None:
     """Raise a ValueError naming ``name`` when ``x.shape[-1] != expected``."""
     if x.shape[-1] != expected:
-        raise ValueError(f"{name}: expected last dimension {expected}, got {x.shape[-1]} (shape {tuple(x.shape)})")
+        raise InputError(f"{name}: expected last dimension {expected}, got {x.shape[-1]} (shape {tuple(x.shape)})")
 
 
 def _check_qk(q: Tensor, k: Tensor) -> None:
     if q.dim() < 2 or k.dim() < 2:
-        raise ValueError(f"queries and keys need at least 2 dims (T, D), got {tuple(q.shape)} and {tuple(k.shape)}")
+        raise InputError(f"queries and keys need at least 2 dims (T, D), got {tuple(q.shape)} and {tuple(k.shape)}")
     if not (q.is_floating_point() and k.is_floating_point()):
-        raise ValueError(f"queries and keys must be floating point, got {q.dtype} and {k.dtype}")
+        raise InputError(f"queries and keys must be floating point, got {q.dtype} and {k.dtype}")
     if q.dtype != k.dtype:
-        raise ValueError(f"queries and keys must share a dtype, got {q.dtype} and {k.dtype}")
+        raise InputError(f"queries and keys must share a dtype, got {q.dtype} and {k.dtype}")
 
 
 # --- score functions: (..., Tq, Dq), (..., Tk, Dk) -> (..., Tq, Tk) -------------------------------
@@ -54,7 +56,7 @@ def general_scores(q: Tensor, k: Tensor, weight: Tensor) -> Tensor:
     """score(q, k) = q W kᵀ (Luong "general", bilinear). ``weight``: (Dq, Dk)."""
     _check_qk(q, k)
     if weight.shape != (q.shape[-1], k.shape[-1]):
-        raise ValueError(f"general weight: expected shape {(q.shape[-1], k.shape[-1])}, got {tuple(weight.shape)}")
+        raise InputError(f"general weight: expected shape {(q.shape[-1], k.shape[-1])}, got {tuple(weight.shape)}")
     return (q @ weight) @ k.transpose(-2, -1)
 
 
@@ -114,10 +116,10 @@ def cosine_scores(q: Tensor, k: Tensor, scale: float = 1.0, eps: float = 1e-8) -
 def padding_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:
     """(B,) lengths -> (B, T) bool mask, True at valid steps."""
     if lengths.dim() != 1:
-        raise ValueError(f"lengths: expected shape (B,), got {tuple(lengths.shape)}")
+        raise InputError(f"lengths: expected shape (B,), got {tuple(lengths.shape)}")
     max_len = int(lengths.max()) if max_len is None else max_len
     if lengths.numel() and (int(lengths.min()) < 0 or int(lengths.max()) > max_len):
-        raise ValueError(f"lengths must lie in [0, {max_len}], got min {int(lengths.min())}, max {int(lengths.max())}")
+        raise InputError(f"lengths must lie in [0, {max_len}], got min {int(lengths.min())}, max {int(lengths.max())}")
     steps = torch.arange(max_len, device=lengths.device)
     return steps.unsqueeze(0) < lengths.unsqueeze(1)
 
@@ -140,7 +142,7 @@ def combine_masks(*masks: Tensor | None) -> Tensor | None:
         if m is None:
             continue
         if m.dtype != torch.bool:
-            raise ValueError(f"masks must be bool (True = attend), got {m.dtype}")
+            raise InputError(f"masks must be bool (True = attend), got {m.dtype}")
         out = m if out is None else out & m
     return out
 
@@ -154,7 +156,7 @@ def masked_softmax(scores: Tensor, mask: Tensor | None = None, dim: int = -1) ->
     if mask is None:
         return scores.softmax(dim)
     if mask.dtype != torch.bool:
-        raise ValueError(f"mask must be bool (True = attend), got {mask.dtype}")
+        raise InputError(f"mask must be bool (True = attend), got {mask.dtype}")
     filled = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
     return filled.softmax(dim).masked_fill(~mask, 0.0)
 
@@ -176,10 +178,10 @@ def attend(
     Returns (output (..., Tq, Dv), weights (..., Tq, Tk) or None).
     """
     if v.shape[-2] != k.shape[-2]:
-        raise ValueError(f"values: expected {k.shape[-2]} steps to match keys, got {v.shape[-2]}")
+        raise InputError(f"values: expected {k.shape[-2]} steps to match keys, got {v.shape[-2]}")
     if mask is not None and mask.dtype != torch.bool:
         # checked here too: the fused kernel would silently read a float mask as an additive bias
-        raise ValueError(f"mask must be bool (True = attend), got {mask.dtype}")
+        raise InputError(f"mask must be bool (True = attend), got {mask.dtype}")
     if is_causal:
         mask = combine_masks(mask, causal_mask(q.shape[-2], k.shape[-2], q.device))
     if scores is None and not need_weights:

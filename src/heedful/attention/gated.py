@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from heedful.attention.multihead import MultiHeadAttention, feed_forward
+from heedful.errors import InputError
 
 
 class TanhGate(nn.Module):
@@ -53,7 +54,7 @@ class GatedCrossAttention(nn.Module):
 
     def forward(self, x: Tensor, cond: Tensor, key_mask: Tensor | None = None, need_weights: bool = False):
         if cond.dim() != 3 or cond.shape[-1] != self.cond_dim or cond.shape[0] != x.shape[0]:
-            raise ValueError(f"condition: expected ({x.shape[0]}, N, {self.cond_dim}), got {tuple(cond.shape)}")
+            raise InputError(f"condition: expected ({x.shape[0]}, N, {self.cond_dim}), got {tuple(cond.shape)}")
         attended, weights = self.attn(self.norm(x), cond, cond, key_mask=key_mask, need_weights=need_weights)
         if key_mask is not None:  # no valid token: drop the output projection's bias too
             attended = attended.masked_fill(~key_mask.any(-1)[:, None, None], 0.0)

@@ -17,15 +17,16 @@ from heedful.attention.positional import (
     RelativePositionBias,
     SinusoidalPositionalEncoding,
 )
+from heedful.errors import InputError
 
 
 def check_key_mask(key_mask: Tensor | None, batch: int, tk: int) -> None:
     if key_mask is None:
         return
     if key_mask.dtype != torch.bool:
-        raise ValueError(f"key_mask must be bool (True = valid key), got {key_mask.dtype}")
+        raise InputError(f"key_mask must be bool (True = valid key), got {key_mask.dtype}")
     if tuple(key_mask.shape) != (batch, tk):
-        raise ValueError(f"key_mask: expected shape {(batch, tk)}, got {tuple(key_mask.shape)}")
+        raise InputError(f"key_mask: expected shape {(batch, tk)}, got {tuple(key_mask.shape)}")
 
 
 class MultiHeadAttention(nn.Module):
@@ -49,7 +50,7 @@ class MultiHeadAttention(nn.Module):
     ):
         super().__init__()
         if embed_dim % num_heads:
-            raise ValueError(f"embed_dim {embed_dim} must be divisible by num_heads {num_heads}")
+            raise InputError(f"embed_dim {embed_dim} must be divisible by num_heads {num_heads}")
         self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
         self.kdim, self.vdim = kdim or embed_dim, vdim or embed_dim
         self.head_dim = embed_dim // num_heads
@@ -113,9 +114,9 @@ class MultiHeadAttention(nn.Module):
             ("value", value, self.vdim),
         ):
             if x.dim() != 3 or x.shape[-1] != dim:
-                raise ValueError(f"{name}: expected shape (B, T, {dim}), got {tuple(x.shape)}")
+                raise InputError(f"{name}: expected shape (B, T, {dim}), got {tuple(x.shape)}")
         if key.shape[:2] != value.shape[:2] or key.shape[0] != query.shape[0]:
-            raise ValueError(
+            raise InputError(
                 f"batch/steps mismatch: query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}"
             )
 
@@ -125,7 +126,7 @@ class MultiHeadAttention(nn.Module):
         am = None
         if attn_mask is not None:
             if attn_mask.dtype != torch.bool or attn_mask.shape[-2:] != (tq, tk):
-                raise ValueError(
+                raise InputError(
                     f"attn_mask: expected bool (..., {tq}, {tk}), got {attn_mask.dtype} {tuple(attn_mask.shape)}"
                 )
             am = attn_mask if attn_mask.dim() == 2 else attn_mask.unsqueeze(1)
@@ -184,7 +185,7 @@ class SelfAttentionEncoder(nn.Module):
     ):
         super().__init__()
         if positional not in POSITIONAL:
-            raise ValueError(f"unknown positional encoding {positional!r}; expected one of {', '.join(POSITIONAL)}")
+            raise InputError(f"unknown positional encoding {positional!r}; expected one of {', '.join(POSITIONAL)}")
         self.positional, self.causal = positional, causal
         self.absolute = None
         self.relative = None

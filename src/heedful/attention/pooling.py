@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from heedful.attention import functional as AF
+from heedful.errors import InputError
 
 
 class AttentionPooling(nn.Module):
@@ -23,7 +24,7 @@ class AttentionPooling(nn.Module):
 
     def forward(self, h: Tensor, key_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         if h.dim() != 3:
-            raise ValueError(f"attention pooling: expected (B, T, {self.input_dim}), got {tuple(h.shape)}")
+            raise InputError(f"attention pooling: expected (B, T, {self.input_dim}), got {tuple(h.shape)}")
         AF.check_last_dim("attention pooling input", h, self.input_dim)
         scores = self.context(self.proj(h).tanh()).squeeze(-1)  # (B, T)
         weights = AF.masked_softmax(scores, key_mask)

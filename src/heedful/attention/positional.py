@@ -7,6 +7,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from heedful.errors import InputError
+
 
 def sinusoidal_table(max_len: int, dim: int) -> Tensor:
     """(max_len, dim) table of Vaswani et al.: sin on even, cos on odd channels."""
@@ -20,9 +22,9 @@ def sinusoidal_table(max_len: int, dim: int) -> Tensor:
 
 def _check_positions(x: Tensor, offset: int, max_len: int, dim: int) -> None:
     if x.dim() != 3 or x.shape[-1] != dim:
-        raise ValueError(f"positional encoding: expected input (B, T, {dim}), got {tuple(x.shape)}")
+        raise InputError(f"positional encoding: expected input (B, T, {dim}), got {tuple(x.shape)}")
     if offset + x.shape[1] > max_len:
-        raise ValueError(f"positional encoding: sequence needs {offset + x.shape[1]} positions, max_len is {max_len}")
+        raise InputError(f"positional encoding: sequence needs {offset + x.shape[1]} positions, max_len is {max_len}")
 
 
 class SinusoidalPositionalEncoding(nn.Module):

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from heedful.attention import functional as AF
+from heedful.errors import InputError
 
 
 class Score(nn.Module):
@@ -129,9 +130,9 @@ def make_score(name: str, query_dim: int, key_dim: int, attn_dim: int | None = N
     canonical = ALIASES.get(name, name)
     if canonical not in SCORES:
         known = ", ".join([*SCORES, *ALIASES])
-        raise ValueError(f"unknown attention score {name!r}; expected one of: {known}")
+        raise InputError(f"unknown attention score {name!r}; expected one of: {known}")
     if canonical in ("dot", "scaled_dot", "cosine") and query_dim != key_dim:
-        raise ValueError(f"score {name!r} needs query_dim == key_dim, got {query_dim} and {key_dim}")
+        raise InputError(f"score {name!r} needs query_dim == key_dim, got {query_dim} and {key_dim}")
     if canonical in ("general",):
         return GeneralScore(query_dim, key_dim)
     if canonical in ("concat", "additive"):

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from heedful.errors import InputError
 from heedful.sequence import Seq2Seq, Seq2SeqConfig, SequenceModel, beam_search, greedy_decode
 from heedful.sequence.synthetic import fault_task, reversal_task
 
@@ -34,9 +35,9 @@ class SequenceTourConfig:
     def __post_init__(self):
         for name in ("epochs", "batch_size", "n_train", "n_test", "hidden_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.vocab < 4:
-            raise ValueError(f"vocab must be >= 4 (pad, bos, eos and a symbol), got {self.vocab}")
+            raise InputError(f"vocab must be >= 4 (pad, bos, eos and a symbol), got {self.vocab}")
 
 
 def _fit(model: torch.nn.Module, n: int, loss_fn, cfg: SequenceTourConfig, desc: str) -> float:

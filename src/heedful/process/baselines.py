@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from heedful.errors import InputError
+
 
 @dataclass
 class PCADetector:
@@ -22,7 +24,7 @@ class PCADetector:
     @classmethod
     def fit(cls, normal: np.ndarray, explained: float = 0.9, quantile: float = 0.99) -> PCADetector:
         if normal.ndim != 2 or len(normal) < 2:
-            raise ValueError(f"PCA detector: expected (T, C) normal data with T >= 2, got {normal.shape}")
+            raise InputError(f"PCA detector: expected (T, C) normal data with T >= 2, got {normal.shape}")
         mean, std = normal.mean(0), normal.std(0)
         std = np.where(std > 1e-8, std, 1.0)
         _, s, vt = np.linalg.svd((normal - mean) / std, full_matrices=False)
@@ -46,7 +48,7 @@ class PCADetector:
             return t2 > self.t2_limit
         if statistic == "spe":
             return spe > self.spe_limit
-        raise ValueError(f"unknown statistic {statistic!r}; expected 't2' or 'spe'")
+        raise InputError(f"unknown statistic {statistic!r}; expected 't2' or 'spe'")
 
 
 def window_summary(x: np.ndarray) -> np.ndarray:
@@ -95,13 +97,13 @@ def fit_classical(name: str, data, seed: int = 0) -> tuple[np.ndarray, int]:
     kind, tr, te = data.kind, data.train, data.test
     if name == "persistence":
         if kind != "forecast":
-            raise ValueError(f"persistence needs a forecasting task, got {data.name}")
+            raise InputError(f"persistence needs a forecasting task, got {data.name}")
         from heedful.process.tasks.pen_regress import persistence
 
         return persistence(data, te.x), 0
     if name == "interpolate":
         if data.name != "pen_repair":
-            raise ValueError(f"interpolate needs the repair task, got {data.name}")
+            raise InputError(f"interpolate needs the repair task, got {data.name}")
         from heedful.process.tasks.pen_regress import interpolate_gaps
 
         c = te.y.shape[-1]
@@ -117,7 +119,7 @@ def fit_classical(name: str, data, seed: int = 0) -> tuple[np.ndarray, int]:
             test = per_step_features(te.x, te.lengths)
             pred = clf.predict(test.reshape(-1, test.shape[-1])).reshape(te.x.shape[:2])
             return pred, int(clf.coef_.size + clf.intercept_.size)
-        raise ValueError(f"logistic needs a classification task, got {data.name} ({kind})")
+        raise InputError(f"logistic needs a classification task, got {data.name} ({kind})")
     if name in ("ridge", "pls") and data.name == "pen_quality":
         return _regress_then_classify(name, data)
     if name in ("ridge", "pls"):
@@ -137,10 +139,10 @@ def fit_classical(name: str, data, seed: int = 0) -> tuple[np.ndarray, int]:
             test = per_step_features(te.x, te.lengths)
             pred = model.predict(test.reshape(-1, test.shape[-1])).reshape(te.y.shape)
         else:
-            raise ValueError(f"{name} needs a regression, forecasting or soft-sensor task, got {data.name}")
+            raise InputError(f"{name} needs a regression, forecasting or soft-sensor task, got {data.name}")
         coef = model.coef_
         return pred.astype(np.float32), int(np.size(coef) + np.size(getattr(model, "intercept_", 0)))
-    raise ValueError(f"unknown classical model {name!r}")
+    raise InputError(f"unknown classical model {name!r}")
 
 
 def _regress_then_classify(name: str, data) -> tuple[np.ndarray, int]:

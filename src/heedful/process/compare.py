@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from heedful.errors import InputError
 from heedful.process.baselines import PCADetector, fit_classical
 from heedful.process.models import build_model
 from heedful.process.names import CLASSICAL_MODELS as CLASSICAL
@@ -25,14 +26,14 @@ def check_models(models: list[str]) -> None:
     for name in models:
         if name not in NEURAL_MODELS and name not in CLASSICAL:
             known = ", ".join((*NEURAL_MODELS, *CLASSICAL))
-            raise ValueError(f"unknown model {name!r}; expected one of: {known}")
+            raise InputError(f"unknown model {name!r}; expected one of: {known}")
 
 
 def run_model(name: str, data: TaskData, cfg: TrainConfig, model_params: dict, folder: Path, progress: bool) -> dict:
     start = time.perf_counter()
     if name == "pca_t2":
         if data.name not in ("tep_faults", "pen_faults"):
-            raise ValueError(f"pca_t2 is a fault detector; task {data.name} has no faults")
+            raise InputError(f"pca_t2 is a fault detector; task {data.name} has no faults")
         return _pca_metrics(data)
     if name in CLASSICAL:
         pred, params = fit_classical(name, data, cfg.seed)

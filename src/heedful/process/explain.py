@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from heedful.errors import InputError
 from heedful.process.sources import tep
 from heedful.process.train import predict
 from heedful.process.windows import sliding_windows, window_ends
@@ -31,7 +32,7 @@ def explain_tep_run(run_dir: str | Path, fault: int, out_png: str | Path, stride
 
     data, model, config = load_trained(run_dir)
     if not config["model"].endswith("_attn"):
-        raise ValueError(f"model {config['model']!r} has no attention to show; train a *_attn model")
+        raise InputError(f"model {config['model']!r} has no attention to show; train a *_attn model")
     tep.check_fault(fault)
     run = tep.load_run(fault, "test")
     window = data.params["window"]
@@ -77,16 +78,16 @@ def explain_run(run_dir: str | Path, out_png: str | Path, fault: int | None = No
     config_task = _run_task(run_dir)
     if config_task == "tep_faults":
         if fault is None:
-            raise ValueError("explain: tep_faults needs --fault F")
+            raise InputError("explain: tep_faults needs --fault F")
         return explain_tep_run(run_dir, fault, out_png)
     data, model, config = load_trained(run_dir)
     if data.name == "pen_faults":
         if fault is None:
-            raise ValueError("explain: pen_faults needs --fault F (1-8)")
+            raise InputError("explain: pen_faults needs --fault F (1-8)")
         return _explain_pen_faults(data, model, config, fault, out_png)
     if config["model"] == "seq2seq_attn":
         return _explain_seq2seq(data, model, config, sample, out_png)
-    raise ValueError(
+    raise InputError(
         f"nothing to explain for {config['model']} on {data.name}: explain shows attention pooling on fault tasks "
         "and seq2seq_attn on pen_forecast / pen_softsensor"
     )
@@ -108,13 +109,13 @@ def _explain_pen_faults(data, model, config, fault: int, out_png) -> dict:
     from heedful.viz import attention_heatmap
 
     if not config["model"].endswith("_attn"):
-        raise ValueError(f"model {config['model']!r} has no attention to show; train a *_attn model")
+        raise InputError(f"model {config['model']!r} has no attention to show; train a *_attn model")
     if fault not in range(1, 9):
-        raise ValueError(f"IndPenSim fault must be 1-8, got {fault}")
+        raise InputError(f"IndPenSim fault must be 1-8, got {fault}")
     batches = load_batches(task_config("pen_faults", **config["task_params"]), progress=False)
     test_ids = [int(i) for i in np.unique(data.test.run) if batches[int(i)].spec.fault == fault]
     if not test_ids:
-        raise ValueError(f"no test batch has fault {fault}; generate more batches (--batches)")
+        raise InputError(f"no test batch has fault {fault}; generate more batches (--batches)")
     batch = batches[test_ids[0]]
     window, onset = int(data.params["window"]), batch.spec.fault_onset
     active = np.nonzero(batch.fault)[0]
@@ -153,7 +154,7 @@ def _explain_seq2seq(data, model, config, sample: int, out_png) -> dict:
 
     test = data.test
     if not 0 <= sample < len(test):
-        raise ValueError(f"sample must lie in [0, {len(test)}), got {sample}")
+        raise InputError(f"sample must lie in [0, {len(test)}), got {sample}")
     length = int(test.lengths[sample]) if test.lengths is not None else test.x.shape[1]
     x = test.x[sample : sample + 1, :length]
     _, weights = predict(model, x, kind=data.kind)

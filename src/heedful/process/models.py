@@ -14,6 +14,7 @@ import re
 import torch
 from torch import Tensor, nn
 
+from heedful.errors import InputError
 from heedful.process.names import NEURAL_MODELS
 from heedful.process.tasks.base import TaskData
 from heedful.sequence import Seq2Seq, Seq2SeqConfig, SequenceModel, SequenceOutput
@@ -27,12 +28,12 @@ def build_model(name: str, data: TaskData, hidden_size: int = 64, num_layers: in
         return _build_seq2seq(name, data, hidden_size, num_layers, dropout)
     match = MODEL_PATTERN.match(name)
     if match is None:
-        raise ValueError(f"unknown model {name!r}; expected one of: {', '.join(NEURAL_MODELS)}")
+        raise InputError(f"unknown model {name!r}; expected one of: {', '.join(NEURAL_MODELS)}")
     bi, cell, attn = match.groups()
     common = dict(hidden_size=hidden_size, num_layers=num_layers, cell=cell, bidirectional=bool(bi), dropout=dropout)
     if data.kind in PER_STEP:
         if attn:
-            raise ValueError(f"model {name!r} pools by attention; {data.name} needs per-step outputs: drop '_attn'")
+            raise InputError(f"model {name!r} pools by attention; {data.name} needs per-step outputs: drop '_attn'")
         return SequenceModel.build(data.n_features, _outputs(data), head="many_to_many", **common)
     pooling = "attention" if attn else "last"
     if data.kind == "forecast":
@@ -81,7 +82,7 @@ class ProcessSeq2Seq(nn.Module):
 
 def _build_seq2seq(name: str, data: TaskData, hidden_size: int, num_layers: int, dropout: float) -> ProcessSeq2Seq:
     if data.kind not in ("forecast", "sequence_regression") or data.name == "pen_repair":
-        raise ValueError(f"model {name!r} needs a forecasting or trajectory task, got {data.name} ({data.kind})")
+        raise InputError(f"model {name!r} needs a forecasting or trajectory task, got {data.name} ({data.kind})")
     config = Seq2SeqConfig(
         input_size=data.n_features,
         output_size=_outputs(data),

@@ -1,5 +1,7 @@
 """Task and model names, importable without torch or numpy (the CLI builds its help from them)."""
 
+from heedful.errors import InputError
+
 TASKS = (
     "tep_faults",
     "pen_quality",
@@ -14,7 +16,7 @@ TASKS = (
 
 def check_task(name: str) -> None:
     if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; expected one of: {', '.join(TASKS)}")
+        raise InputError(f"unknown task {name!r}; expected one of: {', '.join(TASKS)}")
 
 
 # lstm, gru, bilstm, bigru, each optionally with attention pooling: bigru_attn, lstm_attn, ...

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from heedful.errors import InputError
 from heedful.process.sources.indpensim import check_finite
 from heedful.process.tasks.base import TaskData
 
@@ -29,7 +30,7 @@ def read_values(path: str | Path, names: list[str]) -> np.ndarray:
     try:
         frame = pd.read_csv(path, header=None)
     except pd.errors.EmptyDataError:
-        raise ValueError(f"{path}: empty batch (no rows)") from None
+        raise InputError(f"{path}: empty batch (no rows)") from None
     first = frame.iloc[0].astype(str).tolist() if len(frame) else []
     if first and all(_is_name(v) for v in first):  # a header row
         frame = frame.iloc[1:]
@@ -37,16 +38,16 @@ def read_values(path: str | Path, names: list[str]) -> np.ndarray:
         if set(names) <= set(frame.columns):
             frame = frame[names]
     if frame.shape[1] != len(names):
-        raise ValueError(
+        raise InputError(
             f"{path}: {frame.shape[1]} variables per row, but the model was trained on {len(names)} "
             f"({', '.join(names[:4])}, ...)"
         )
     if len(frame) == 0:
-        raise ValueError(f"{path}: empty batch (no rows)")
+        raise InputError(f"{path}: empty batch (no rows)")
     try:
         return frame.apply(pd.to_numeric, errors="raise").to_numpy(np.float64)
     except (ValueError, TypeError) as err:
-        raise ValueError(f"{path}: non-numeric value ({err})") from None
+        raise InputError(f"{path}: non-numeric value ({err})") from None
 
 
 def _is_name(text: str) -> bool:
@@ -63,16 +64,16 @@ def clean(values: np.ndarray, names: list[str], where: str, impute: str | None) 
         try:
             check_finite(values, names, where)
         except ValueError as err:
-            raise ValueError(f"{err}; pass --impute ffill to fill them from the previous row") from None
+            raise InputError(f"{err}; pass --impute ffill to fill them from the previous row") from None
         return values
     if impute not in IMPUTE:
-        raise ValueError(f"unknown imputation {impute!r}; expected one of {IMPUTE}")
+        raise InputError(f"unknown imputation {impute!r}; expected one of {IMPUTE}")
     import pandas as pd
 
     values = np.where(np.isfinite(values), values, np.nan)
     empty = np.isnan(values).all(0)
     if empty.any():
-        raise ValueError(f"{where}: channel {names[int(np.argmax(empty))]!r} has no finite value to fill from")
+        raise InputError(f"{where}: channel {names[int(np.argmax(empty))]!r} has no finite value to fill from")
     return pd.DataFrame(values).ffill().bfill().to_numpy()
 
 
@@ -95,7 +96,7 @@ def predict_values(data: TaskData, model, values: np.ndarray, where: str) -> dic
 
     need = min_steps(data)
     if len(values) < need:
-        raise ValueError(f"{where}: batch too short: {len(values)} rows, {data.name} needs at least {need}")
+        raise InputError(f"{where}: batch too short: {len(values)} rows, {data.name} needs at least {need}")
     name, p = data.name, data.params
     if name == "pen_repair":
         hidden = np.isnan(values)

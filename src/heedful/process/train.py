@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from heedful.errors import InputError
 from heedful.process.tasks.base import Split
 from heedful.runs import atomic_write, write_json
 
@@ -36,13 +37,13 @@ class TrainConfig:
     def __post_init__(self):
         for name in ("epochs", "batch_size", "patience"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+            raise InputError(f"lr must be > 0, got {self.lr}")
         if self.noise < 0:
-            raise ValueError(f"noise must be >= 0, got {self.noise}")
+            raise InputError(f"noise must be >= 0, got {self.noise}")
         if not 0.0 <= self.teacher_forcing <= 1.0:
-            raise ValueError(f"teacher_forcing must lie in [0, 1], got {self.teacher_forcing}")
+            raise InputError(f"teacher_forcing must lie in [0, 1], got {self.teacher_forcing}")
 
 
 @dataclass
@@ -200,7 +201,7 @@ def _resume(model, opt, ckpt_dir) -> dict:
         load_weights(model, ckpt / "model.safetensors")
         opt.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
     except Exception as err:  # safetensors, torch and json each raise their own types
-        raise ValueError(f"corrupt checkpoint in {ckpt}: {err}") from err
+        raise InputError(f"corrupt checkpoint in {ckpt}: {err}") from err
     return {**fresh, **state}
 
 
@@ -221,4 +222,4 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
 
     missing, unexpected = model.load_state_dict(load_file(str(path)), strict=False)
     if missing or unexpected:
-        raise ValueError(f"{path}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
+        raise InputError(f"{path}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")

@@ -8,15 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
+from heedful.errors import InputError
 from heedful.runs import write_json
 
 
 def window_ends(length: int, window: int, stride: int = 1, first_end: int | None = None) -> np.ndarray:
     """End indices (exclusive) of windows of ``window`` steps over a series of ``length`` steps."""
     if window < 1 or stride < 1:
-        raise ValueError(f"window and stride must be >= 1, got window={window}, stride={stride}")
+        raise InputError(f"window and stride must be >= 1, got window={window}, stride={stride}")
     if length < window:
-        raise ValueError(f"series of {length} steps is shorter than the window of {window}")
+        raise InputError(f"series of {length} steps is shorter than the window of {window}")
     start = window if first_end is None else max(window, first_end)
     return np.arange(start, length + 1, stride)
 
@@ -38,13 +39,13 @@ class Scaler:
     def fit(cls, values: np.ndarray) -> Scaler:
         flat = values.reshape(-1, values.shape[-1]).astype(np.float64)
         if not np.isfinite(flat).all():
-            raise ValueError("cannot fit a scaler on non-finite values")
+            raise InputError("cannot fit a scaler on non-finite values")
         std = flat.std(0)
         return cls(flat.mean(0).astype(np.float32), np.where(std > 1e-8, std, 1.0).astype(np.float32))
 
     def transform(self, values: np.ndarray) -> np.ndarray:
         if values.shape[-1] != self.mean.shape[0]:
-            raise ValueError(f"scaler: expected {self.mean.shape[0]} channels, got {values.shape[-1]}")
+            raise InputError(f"scaler: expected {self.mean.shape[0]} channels, got {values.shape[-1]}")
         return ((values - self.mean) / self.scale).astype(np.float32)
 
     def save(self, path: str | Path) -> None:

@@ -1,16 +1,35 @@
 """Rationale track: emotion-change reasoning in dialogues (MECR / INSIDE format).
 
-Light on import: only the schema, loaders and split are loaded here. Import the heavier parts from their modules:
-``heedful.rationale.features`` (utterance encoders), ``.graph`` (PyTorch Geometric change encoder),
-``.retrieval`` (FAISS), ``.prompt``, ``.metrics``, ``.knn`` (nearest-neighbour copy baseline), ``.api``.
+Sub-packages, imports running one way (``lm`` → ``retrieval`` → ``graph`` → ``eval`` → ``features`` → ``data``):
+
+* ``data``: schema, loaders, clip-disjoint splits, prompts and the scoring string (loaded here: pure Python);
+* ``features``: utterance encoders and their cache; ``graph``: the change graph and its pre-training;
+* ``retrieval``: keys, the FAISS index folder, the nearest-neighbour copy baseline;
+* ``eval``: character-level metrics and BERTScore; ``lm``: the conditioned language model.
 """
 
-from heedful.rationale.loaders import LoadResult, load_demo, load_samples, parse_samples, sample_to_dict
-from heedful.rationale.schema import EMOTIONS, EmoChange, Rationale, Sample, Utterance, infer_change
-from heedful.rationale.split import assign_clips, clip_split, select_split
+from heedful.rationale.data import (
+    EMOTIONS,
+    DataConfig,
+    EmoChange,
+    LoadResult,
+    Rationale,
+    Sample,
+    Utterance,
+    assign_clips,
+    clip_split,
+    infer_change,
+    load_demo,
+    load_samples,
+    load_split,
+    parse_samples,
+    sample_to_dict,
+    select_split,
+)
 
 __all__ = [
     "EMOTIONS",
+    "DataConfig",
     "EmoChange",
     "LoadResult",
     "Rationale",
@@ -21,6 +40,7 @@ __all__ = [
     "infer_change",
     "load_demo",
     "load_samples",
+    "load_split",
     "parse_samples",
     "sample_to_dict",
     "select_split",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from heedful.errors import InputError
 from heedful.sequence.decoding import mask_after_length
 
 
@@ -56,9 +57,9 @@ def beam_search(
     ``model`` follows the protocol of ``heedful.sequence.decoding`` and must produce tokens."""
     cfg = model.config
     if not cfg.tokens_out:
-        raise ValueError("beam search needs a token-output model; use greedy_decode for continuous outputs")
+        raise InputError("beam search needs a token-output model; use greedy_decode for continuous outputs")
     if beam_size < 1 or not 1 <= n_best <= beam_size or max_len < 1:
-        raise ValueError(
+        raise InputError(
             f"need beam_size >= 1, 1 <= n_best <= beam_size, max_len >= 1; "
             f"got beam_size={beam_size}, n_best={n_best}, max_len={max_len}"
         )

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from heedful.errors import InputError
+
 
 @dataclass
 class DecodeResult:
@@ -26,9 +28,9 @@ class DecodeResult:
 
 def check_sampling(temperature: float, top_k: int, top_p: float) -> None:
     if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature} (use greedy decoding for argmax)")
+        raise InputError(f"temperature must be > 0, got {temperature} (use greedy decoding for argmax)")
     if top_k < 0 or not 0.0 < top_p <= 1.0:
-        raise ValueError(f"need top_k >= 0 and 0 < top_p <= 1, got top_k={top_k}, top_p={top_p}")
+        raise InputError(f"need top_k >= 0 and 0 < top_p <= 1, got top_k={top_k}, top_p={top_p}")
 
 
 def filter_logits(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> Tensor:
@@ -73,7 +75,7 @@ def sample_decode(
 ) -> DecodeResult:
     """Sample each token from the filtered distribution (see ``filter_logits``)."""
     if not model.config.tokens_out:
-        raise ValueError("sampling needs a token-output model; use greedy_decode for continuous outputs")
+        raise InputError("sampling needs a token-output model; use greedy_decode for continuous outputs")
     check_sampling(temperature, top_k, top_p)  # before the encoder runs
 
     def pick(logits: Tensor) -> Tensor:
@@ -88,7 +90,7 @@ def _decode(
     model, src, src_lengths, max_len: int, pick: Callable[[Tensor], Tensor], start, return_attention: bool
 ) -> DecodeResult:
     if max_len < 1:
-        raise ValueError(f"max_len must be >= 1, got {max_len}")
+        raise InputError(f"max_len must be >= 1, got {max_len}")
     cfg = model.config
     state = model.encode(src, src_lengths)
     b = src.shape[0]

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from heedful.attention.functional import padding_mask
+from heedful.errors import InputError
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 MERGE_MODES = ("concat", "sum", "mul", "ave")
@@ -20,7 +21,7 @@ MERGE_MODES = ("concat", "sum", "mul", "ave")
 
 def check_choice(what: str, value: str, choices) -> None:
     if value not in choices:
-        raise ValueError(f"unknown {what} {value!r}; expected one of: {', '.join(choices)}")
+        raise InputError(f"unknown {what} {value!r}; expected one of: {', '.join(choices)}")
 
 
 @dataclass
@@ -118,14 +119,14 @@ class BiRNNEncoder(nn.Module):
 
     def _check_input(self, x: Tensor, lengths: Tensor | None) -> None:
         if x.dim() != 3 or x.shape[-1] != self.input_size:
-            raise ValueError(f"encoder input: expected (B, T, {self.input_size}), got {tuple(x.shape)}")
+            raise InputError(f"encoder input: expected (B, T, {self.input_size}), got {tuple(x.shape)}")
         if not x.is_floating_point():
-            raise ValueError(f"encoder input: expected a floating dtype, got {x.dtype}")
+            raise InputError(f"encoder input: expected a floating dtype, got {x.dtype}")
         if lengths is None:
             return
         if lengths.dim() != 1 or lengths.shape[0] != x.shape[0]:
-            raise ValueError(f"lengths: expected shape ({x.shape[0]},), got {tuple(lengths.shape)}")
+            raise InputError(f"lengths: expected shape ({x.shape[0]},), got {tuple(lengths.shape)}")
         if lengths.numel() and (int(lengths.min()) < 1 or int(lengths.max()) > x.shape[1]):
-            raise ValueError(
+            raise InputError(
                 f"lengths must lie in [1, {x.shape[1]}], got min {int(lengths.min())}, max {int(lengths.max())}"
             )

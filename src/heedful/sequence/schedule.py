@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from heedful.errors import InputError
+
 SCHEDULES = ("constant", "linear", "exponential", "inverse_sigmoid")
 
 
@@ -29,13 +31,13 @@ class TeacherForcingSchedule:
 
     def __post_init__(self):
         if self.kind not in SCHEDULES:
-            raise ValueError(f"unknown teacher-forcing schedule {self.kind!r}; expected one of {', '.join(SCHEDULES)}")
+            raise InputError(f"unknown teacher-forcing schedule {self.kind!r}; expected one of {', '.join(SCHEDULES)}")
         if not 0.0 <= self.floor <= self.start <= 1.0:
-            raise ValueError(f"need 0 <= floor <= start <= 1, got floor={self.floor}, start={self.start}")
+            raise InputError(f"need 0 <= floor <= start <= 1, got floor={self.floor}, start={self.start}")
         if self.kind == "exponential" and not 0.0 < self.k < 1.0:
-            raise ValueError(f"exponential schedule needs 0 < k < 1, got {self.k}")
+            raise InputError(f"exponential schedule needs 0 < k < 1, got {self.k}")
         if self.kind in ("linear", "inverse_sigmoid") and self.k <= 0:
-            raise ValueError(f"{self.kind} schedule needs k > 0, got {self.k}")
+            raise InputError(f"{self.kind} schedule needs k > 0, got {self.k}")
 
     def __call__(self, step: int) -> float:
         if self.kind == "constant":

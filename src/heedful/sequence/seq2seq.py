@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from heedful.attention.scores import Attention
+from heedful.errors import InputError
 from heedful.sequence.encoder import BiRNNEncoder, check_choice
 from heedful.sequence.schedule import mix_inputs
 
@@ -49,16 +50,16 @@ class Seq2SeqConfig:
 
     def __post_init__(self):
         if (self.input_size is None) == (self.src_vocab is None):
-            raise ValueError("set exactly one of input_size (continuous source) or src_vocab (token source)")
+            raise InputError("set exactly one of input_size (continuous source) or src_vocab (token source)")
         if (self.output_size is None) == (self.tgt_vocab is None):
-            raise ValueError("set exactly one of output_size (continuous targets) or tgt_vocab (token targets)")
+            raise InputError("set exactly one of output_size (continuous targets) or tgt_vocab (token targets)")
         if self.attention is not None:
             check_choice("attention", self.attention, ATTENTIONS)
         check_choice("cell", self.cell, ("lstm", "gru"))
         if self.bidirectional and self.hidden_size % 2:
-            raise ValueError(f"a bidirectional encoder needs an even hidden_size, got {self.hidden_size}")
+            raise InputError(f"a bidirectional encoder needs an even hidden_size, got {self.hidden_size}")
         if self.tgt_vocab is not None and not all(0 <= i < self.tgt_vocab for i in self._special_ids()):
-            raise ValueError(f"pad/bos/eos ids {self._special_ids()} must lie in [0, {self.tgt_vocab})")
+            raise InputError(f"pad/bos/eos ids {self._special_ids()} must lie in [0, {self.tgt_vocab})")
 
     def _special_ids(self) -> tuple[int, int, int]:
         return self.pad_id, self.bos_id, self.eos_id
@@ -168,12 +169,12 @@ class Seq2Seq(nn.Module):
         c = self.config
         if self.src_embed is not None:
             if src.dim() != 2 or src.dtype not in (torch.int64, torch.int32):
-                raise ValueError(f"source: expected token ids (B, S) of int64, got {src.dtype} {tuple(src.shape)}")
+                raise InputError(f"source: expected token ids (B, S) of int64, got {src.dtype} {tuple(src.shape)}")
             if src.numel() and (int(src.min()) < 0 or int(src.max()) >= c.src_vocab):
-                raise ValueError(f"source token ids must lie in [0, {c.src_vocab}), got max {int(src.max())}")
+                raise InputError(f"source token ids must lie in [0, {c.src_vocab}), got max {int(src.max())}")
             return self.drop(self.src_embed(src))
         if src.dim() != 3 or src.shape[-1] != c.input_size or not src.is_floating_point():
-            raise ValueError(f"source: expected float (B, S, {c.input_size}), got {src.dtype} {tuple(src.shape)}")
+            raise InputError(f"source: expected float (B, S, {c.input_size}), got {src.dtype} {tuple(src.shape)}")
         return src
 
     # --- one decoder step ----------------------------------------------------------------------
@@ -232,7 +233,7 @@ class Seq2Seq(nn.Module):
         ``start`` replaces the first decoder input (e.g. the last observed value when forecasting)."""
         self._check_target(tgt, src.shape[0])
         if not 0.0 <= teacher_forcing <= 1.0:
-            raise ValueError(f"teacher_forcing must lie in [0, 1], got {teacher_forcing}")
+            raise InputError(f"teacher_forcing must lie in [0, 1], got {teacher_forcing}")
         state = self.encode(src, src_lengths)
         prev = self.start_input(src.shape[0], src.device) if start is None else start
         outputs, maps = [], []
@@ -254,10 +255,10 @@ class Seq2Seq(nn.Module):
         c = self.config
         if c.tokens_out:
             if tgt.dim() != 2 or tgt.shape[0] != batch or tgt.dtype not in (torch.int64, torch.int32):
-                raise ValueError(
+                raise InputError(
                     f"target: expected token ids ({batch}, T) of int64, got {tgt.dtype} {tuple(tgt.shape)}"
                 )
             if tgt.numel() and (int(tgt.min()) < 0 or int(tgt.max()) >= c.tgt_vocab):
-                raise ValueError(f"target token ids must lie in [0, {c.tgt_vocab}), got max {int(tgt.max())}")
+                raise InputError(f"target token ids must lie in [0, {c.tgt_vocab}), got max {int(tgt.max())}")
         elif tgt.dim() != 3 or tgt.shape[0] != batch or tgt.shape[-1] != c.output_size:
-            raise ValueError(f"target: expected ({batch}, T, {c.output_size}) values, got {tuple(tgt.shape)}")
+            raise InputError(f"target: expected ({batch}, T, {c.output_size}) values, got {tuple(tgt.shape)}")

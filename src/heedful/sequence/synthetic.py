@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from heedful.errors import InputError
+
 PAD, BOS, EOS, FIRST_SYMBOL = 0, 1, 2, 3
 
 
@@ -14,7 +16,7 @@ def reversal_task(
     """Token sequences and their reversals: returns src (n, max_len) padded with PAD, lengths (n,),
     tgt (n, max_len + 1) = reversed tokens + EOS, padded with PAD."""
     if not 1 <= min_len <= max_len or vocab <= FIRST_SYMBOL:
-        raise ValueError(f"need 1 <= min_len <= max_len and vocab > {FIRST_SYMBOL}, got {min_len}, {max_len}, {vocab}")
+        raise InputError(f"need 1 <= min_len <= max_len and vocab > {FIRST_SYMBOL}, got {min_len}, {max_len}, {vocab}")
     g = torch.Generator().manual_seed(seed)
     lengths = torch.randint(min_len, max_len + 1, (n,), generator=g)
     tokens = torch.randint(FIRST_SYMBOL, vocab, (n, max_len), generator=g)

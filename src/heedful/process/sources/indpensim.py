@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import time
 import types
@@ -36,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from heedful.cache import cache_root
+from heedful.errors import InputError
 from heedful.runs import atomic_write, write_json
 
 ADAPTER_VERSION = 1  # bump when a change alters generated values: it invalidates the cache
@@ -177,16 +178,16 @@ class BatchSpec:
 
     def __post_init__(self):
         if not 2 <= self.steps <= FULL_STEPS:
-            raise ValueError(f"steps must lie in [2, {FULL_STEPS}], got {self.steps}")
+            raise InputError(f"steps must lie in [2, {FULL_STEPS}], got {self.steps}")
         for name in ("sugar_scale", "aeration_scale", "pressure_scale", "time_scale"):
             if not 0.5 <= getattr(self, name) <= 1.5:
-                raise ValueError(f"{name} must lie in [0.5, 1.5], got {getattr(self, name)}")
+                raise InputError(f"{name} must lie in [0.5, 1.5], got {getattr(self, name)}")
         if self.fault not in FAULTS:
-            raise ValueError(f"IndPenSim fault must be one of {sorted(FAULTS)}, got {self.fault}")
+            raise InputError(f"IndPenSim fault must be one of {sorted(FAULTS)}, got {self.fault}")
         if self.fault and not 1 <= self.fault_onset < self.steps:
-            raise ValueError(f"fault_onset must lie in [1, {self.steps}), got {self.fault_onset}")
+            raise InputError(f"fault_onset must lie in [1, {self.steps}), got {self.fault_onset}")
         if self.solver not in ("fast", "reference"):
-            raise ValueError(f"solver must be 'fast' or 'reference', got {self.solver!r}")
+            raise InputError(f"solver must be 'fast' or 'reference', got {self.solver!r}")
         object.__setattr__(
             self, "temperature_programme", tuple(tuple(map(float, p)) for p in self.temperature_programme)
         )
@@ -357,7 +358,7 @@ def _programme_value(programme, hour: float) -> float:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("HEEDFUL_CACHE", Path.home() / ".cache" / "heedful")).expanduser() / "indpensim"
+    return cache_root() / "indpensim"
 
 
 def save_batch(batch: Batch, path: Path) -> Path:
@@ -386,9 +387,9 @@ def load_batch(path: str | Path) -> Batch:
             spec = json.loads(str(z["spec"]))
             values, fault, phase, seconds = z["values"], z["fault"], z["phase"], float(z["seconds"])
     except (OSError, KeyError, ValueError) as err:
-        raise ValueError(f"{path}: not a heedful IndPenSim batch file ({err})") from None
+        raise InputError(f"{path}: not a heedful IndPenSim batch file ({err})") from None
     if channels != CHANNELS:
-        raise ValueError(f"{path}: channels {channels[:3]}... do not match this version's {CHANNELS[:3]}...")
+        raise InputError(f"{path}: channels {channels[:3]}... do not match this version's {CHANNELS[:3]}...")
     spec["temperature_programme"] = tuple(tuple(p) for p in spec["temperature_programme"])
     batch = Batch(values, fault, phase, BatchSpec(**spec), seconds)
     check_finite(batch.values, CHANNELS, str(path))
@@ -402,7 +403,7 @@ def check_finite(values: np.ndarray, names, where: str) -> None:
         col = int(np.nonzero(bad.any(0))[0][0])
         rows = np.nonzero(bad[:, col])[0]
         shown = ", ".join(str(r) for r in rows[:5]) + (f" (+{len(rows) - 5} more)" if len(rows) > 5 else "")
-        raise ValueError(f"{where}: non-finite values in channel {names[col]!r} at rows {shown}")
+        raise InputError(f"{where}: non-finite values in channel {names[col]!r} at rows {shown}")
 
 
 # --- many batches ------------------------------------------------------------------------------------
@@ -435,21 +436,21 @@ class GenerationConfig:
     def __post_init__(self):
         object.__setattr__(self, "faults", tuple(int(f) for f in self.faults))
         if self.batches < 1:
-            raise ValueError(f"batches must be >= 1, got {self.batches}")
+            raise InputError(f"batches must be >= 1, got {self.batches}")
         if self.seed_stride < 50:
-            raise ValueError(
+            raise InputError(
                 f"seed_stride must be >= 50 (pensimpy batches closer than that share seeds), got {self.seed_stride}"
             )
         if not 0.5 <= self.scale_low <= self.scale_high <= 1.5:
-            raise ValueError(f"need 0.5 <= scale_low <= scale_high <= 1.5, got {self.scale_low}, {self.scale_high}")
+            raise InputError(f"need 0.5 <= scale_low <= scale_high <= 1.5, got {self.scale_low}, {self.scale_high}")
         if not 0.0 <= self.fault_fraction <= 1.0:
-            raise ValueError(f"fault_fraction must lie in [0, 1], got {self.fault_fraction}")
+            raise InputError(f"fault_fraction must lie in [0, 1], got {self.fault_fraction}")
         if any(f not in FAULTS or f == 0 for f in self.faults):
-            raise ValueError(f"faults must be IndPenSim faults 1-8, got {self.faults}")
+            raise InputError(f"faults must be IndPenSim faults 1-8, got {self.faults}")
         if not 0.4 <= self.min_hours <= self.max_hours <= FULL_STEPS * STEP_HOURS:
-            raise ValueError(f"need 0.4 <= min_hours <= max_hours <= 230, got {self.min_hours}, {self.max_hours}")
+            raise InputError(f"need 0.4 <= min_hours <= max_hours <= 230, got {self.min_hours}, {self.max_hours}")
         if not 0.0 <= self.time_jitter <= 0.3:
-            raise ValueError(f"time_jitter must lie in [0, 0.3], got {self.time_jitter}")
+            raise InputError(f"time_jitter must lie in [0, 0.3], got {self.time_jitter}")
 
     def specs(self) -> list[BatchSpec]:
         return [self._spec(i) for i in range(self.batches)]
@@ -501,7 +502,7 @@ def generate(
     from tqdm.auto import tqdm
 
     if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+        raise InputError(f"workers must be >= 1, got {workers}")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     specs = config.specs()

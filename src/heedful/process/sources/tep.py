@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from heedful.errors import InputError
+
 N_VARIABLES = 52
 N_FAULTS = 21
 TEST_ONSET = 160  # first faulty sample (0-based) in the test files
@@ -50,7 +52,7 @@ def data_dir() -> Path:
 
 def check_fault(fault: int) -> None:
     if not 0 <= fault <= N_FAULTS:
-        raise ValueError(f"TEP fault must be 0..{N_FAULTS}, got {fault}")
+        raise InputError(f"TEP fault must be 0..{N_FAULTS}, got {fault}")
 
 
 @lru_cache(maxsize=64)
@@ -59,10 +61,10 @@ def _read(path: Path) -> np.ndarray:
     if values.shape[0] == N_VARIABLES and values.shape[1] != N_VARIABLES:
         values = values.T  # d00.dat is stored variables x samples
     if values.ndim != 2 or values.shape[1] != N_VARIABLES:
-        raise ValueError(f"{path.name}: expected (T, {N_VARIABLES}) values, got {values.shape}")
+        raise InputError(f"{path.name}: expected (T, {N_VARIABLES}) values, got {values.shape}")
     if not np.isfinite(values).all():
         rows = np.unique(np.nonzero(~np.isfinite(values))[0])[:5].tolist()
-        raise ValueError(f"{path.name}: non-finite values at rows {rows}")
+        raise InputError(f"{path.name}: non-finite values at rows {rows}")
     values.setflags(write=False)
     return values
 
@@ -71,7 +73,7 @@ def load_run(fault: int, split: str) -> TEPRun:
     """The training (``train``) or testing (``test``) run of ``fault`` (0 = normal operation)."""
     check_fault(fault)
     if split not in ("train", "test"):
-        raise ValueError(f"TEP split must be 'train' or 'test', got {split!r}")
+        raise InputError(f"TEP split must be 'train' or 'test', got {split!r}")
     name = f"d{fault:02d}{'_te' if split == 'test' else ''}.dat"
     values = _read(data_dir() / name)
     labels = np.zeros(len(values), dtype=np.int64)

@@ -6,6 +6,7 @@
   regression), multi-step forecasting, penicillin soft sensor, repair of hidden segments.
 """
 
+from heedful.errors import InputError
 from heedful.process.names import TASKS, check_task
 from heedful.process.tasks.base import KINDS, Split, TaskData
 
@@ -32,7 +33,7 @@ def task_config(name: str, **params):
     known = {f for f in config_cls.__dataclass_fields__}
     unknown = sorted(set(params) - known)
     if unknown:
-        raise ValueError(f"task {name}: unknown parameters {unknown}; known: {', '.join(sorted(known))}")
+        raise InputError(f"task {name}: unknown parameters {unknown}; known: {', '.join(sorted(known))}")
     return config_cls(**params)
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from heedful.errors import InputError
 from heedful.process.windows import Scaler
 
 KINDS = ("classification", "sequence_classification", "regression", "sequence_regression", "forecast")
@@ -53,7 +54,7 @@ class TaskData:
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise ValueError(f"unknown task kind {self.kind!r}; expected one of {KINDS}")
+            raise InputError(f"unknown task kind {self.kind!r}; expected one of {KINDS}")
 
     @property
     def n_features(self) -> int:

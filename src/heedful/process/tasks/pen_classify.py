@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from heedful.errors import InputError
 from heedful.process.sources import indpensim as ip
 from heedful.process.tasks.base import Split, TaskData
 from heedful.process.tasks.pen_data import (
@@ -46,12 +47,12 @@ class PenQualityConfig(PenDataConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.target not in ("class", "value"):
-            raise ValueError(f"target must be 'class' or 'value', got {self.target!r}")
+            raise InputError(f"target must be 'class' or 'value', got {self.target!r}")
         if isinstance(self.thresholds, str):
             self.thresholds = tuple(float(v) for v in self.thresholds.split(","))
         self.thresholds = tuple(float(v) for v in self.thresholds)
         if len(self.thresholds) != 2 or not 0 < self.thresholds[0] < self.thresholds[1]:
-            raise ValueError(f"thresholds must be two increasing positive values (g/L), got {self.thresholds}")
+            raise InputError(f"thresholds must be two increasing positive values (g/L), got {self.thresholds}")
 
 
 @dataclass
@@ -71,12 +72,12 @@ class PenFaultsConfig(PenDataConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.window < 2:
-            raise ValueError(f"window must be >= 2, got {self.window}")
+            raise InputError(f"window must be >= 2, got {self.window}")
 
 
 def _check_every(every: int) -> None:
     if every < 1:
-        raise ValueError(f"every must be >= 1, got {every}")
+        raise InputError(f"every must be >= 1, got {every}")
 
 
 def _sequences(batches, idx, cols, every):

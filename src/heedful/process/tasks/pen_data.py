@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from heedful.errors import InputError
 from heedful.process.sources import indpensim as ip
 from heedful.process.windows import Scaler
 
@@ -33,9 +34,9 @@ class PenDataConfig:
 
     def __post_init__(self):
         if not 0 < self.val_fraction < 0.5 or not 0 < self.test_fraction < 0.5:
-            raise ValueError("val_fraction and test_fraction must lie in (0, 0.5)")
+            raise InputError("val_fraction and test_fraction must lie in (0, 0.5)")
         if self.batches < 5:
-            raise ValueError(f"IndPenSim tasks need at least 5 batches (train/val/test by batch), got {self.batches}")
+            raise InputError(f"IndPenSim tasks need at least 5 batches (train/val/test by batch), got {self.batches}")
 
     def generation(self) -> ip.GenerationConfig:
         faulty = self.fault_fraction > 0
@@ -63,7 +64,7 @@ def split_indices(n: int, cfg: PenDataConfig) -> tuple[np.ndarray, np.ndarray, n
 def channel_index(names) -> list[int]:
     unknown = [n for n in names if n not in ip.CHANNELS]
     if unknown:
-        raise ValueError(f"unknown IndPenSim channels {unknown}; known: {', '.join(ip.CHANNELS)}")
+        raise InputError(f"unknown IndPenSim channels {unknown}; known: {', '.join(ip.CHANNELS)}")
     return [ip.CHANNELS.index(n) for n in names]
 
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from heedful.errors import InputError
 from heedful.process.sources import indpensim as ip
 from heedful.process.tasks.base import Split, TaskData
 from heedful.process.tasks.pen_data import (
@@ -61,7 +62,7 @@ class PenEndtimeConfig(PenDataConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.threshold <= 0 or self.observe_hours < 1:
-            raise ValueError(f"need threshold > 0 and observe_hours >= 1, got {self.threshold}, {self.observe_hours}")
+            raise InputError(f"need threshold > 0 and observe_hours >= 1, got {self.threshold}, {self.observe_hours}")
 
 
 @dataclass
@@ -73,7 +74,7 @@ class PenForecastConfig(PenDataConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.history < 2 or self.horizon < 1 or self.stride < 1:
-            raise ValueError(f"need history >= 2, horizon >= 1, stride >= 1; got {self.history}, {self.horizon}")
+            raise InputError(f"need history >= 2, horizon >= 1, stride >= 1; got {self.history}, {self.horizon}")
 
 
 @dataclass
@@ -92,7 +93,7 @@ class PenRepairConfig(PenDataConfig):
     def __post_init__(self):
         super().__post_init__()
         if not 1 <= self.min_gap <= self.max_gap <= self.window - 8:
-            raise ValueError(f"need 1 <= min_gap <= max_gap <= window - 8, got {self.min_gap}, {self.max_gap}")
+            raise InputError(f"need 1 <= min_gap <= max_gap <= window - 8, got {self.min_gap}, {self.max_gap}")
 
 
 def _scaled_target(ys: list[np.ndarray]) -> Scaler:
@@ -108,7 +109,7 @@ def build_pen_endtime(cfg: PenEndtimeConfig) -> TaskData:
     observe = round(cfg.observe_hours / ip.STEP_HOURS)
     keep = [i for i, b in enumerate(batches) if len(b.values) > observe]
     if len(keep) < 5:
-        raise ValueError(f"fewer than 5 batches last longer than observe_hours={cfg.observe_hours}")
+        raise InputError(f"fewer than 5 batches last longer than observe_hours={cfg.observe_hours}")
     target, censored = [], []
     for i in keep:
         b = batches[i]

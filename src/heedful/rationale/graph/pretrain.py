@@ -1,0 +1,45 @@
+"""Contrastive pre-training of the change graph from data files: the pipeline behind ``heedful rationale pretrain``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from heedful.errors import InputError
+from heedful.rationale.data.config import DataConfig, load_split
+from heedful.rationale.data.prompt import scoring_string
+from heedful.rationale.features.encoders import encode_groups, make_encoder, utterance_features
+from heedful.rationale.graph.contrastive import ContrastiveConfig, save_aligner, train_aligner
+from heedful.rationale.graph.encoder import GraphConfig
+from heedful.runs import write_json
+
+
+def pretrain(
+    data: DataConfig,
+    encoder: str,
+    cache_dir: str | Path | None,
+    graph: GraphConfig,
+    contrastive: ContrastiveConfig,
+    folder: str | Path,
+    progress: bool = True,
+) -> dict:
+    """Train the change graph with InfoNCE on the train split, report dev recall@k, save the checkpoint."""
+    enc = make_encoder(encoder)
+    if graph.text_dim != enc.dim:
+        raise InputError(f"graph text_dim {graph.text_dim} differs from the encoder's dimension {enc.dim}")
+
+    def part(split: str):
+        samples = load_split(data.with_split(split)).samples
+        samples = [s for s in samples if s.rationale is not None]
+        feats = utterance_features(samples, enc, cache_dir, progress=progress)
+        texts = [[scoring_string(s.rationale)] for s in samples]
+        targets = np.concatenate(encode_groups(texts, enc, cache_dir, progress=progress, desc="rationales"))
+        return samples, feats, targets
+
+    train, dev = part("train"), part("dev")
+    model, report = train_aligner(train, dev, graph, contrastive, progress)
+    report |= {"n_train": len(train[0]), "n_dev": len(dev[0])}
+    save_aligner(model, folder, {"encoder": encoder})
+    write_json(Path(folder) / "metrics.json", report)
+    return report

@@ -1,0 +1,130 @@
+"""Python API behind ``heedful rationale train`` and ``predict --method lm``: data → examples → train / generate.
+
+The run folder of a trained model holds ``config.json`` (model, training, data and retrieval settings),
+``adapter.safetensors`` and, for the retrieval modes, ``index/`` (the training samples' FAISS index) unless an
+index folder was given. Prediction reads all of that back, so a model is used with the prompts it was trained on.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from heedful.errors import InputError
+from heedful.rationale.data.config import DataConfig, load_split
+from heedful.rationale.lm.adapter import RationaleLM, RationaleLMConfig, load_rationale_lm
+from heedful.rationale.lm.examples import encode_all, fit_report, retrieved_rationales
+from heedful.rationale.lm.generate import GenerateConfig, generate_rationales
+from heedful.rationale.lm.train import LMTrainConfig, train_lm
+from heedful.rationale.retrieval.keys import KeyConfig, features_for
+from heedful.rationale.retrieval.store import build_index
+from heedful.runs import read_json, write_json
+
+
+def _say(line: str | None, progress: bool) -> None:
+    if line and progress:
+        print(f"heedful: {line}", file=sys.stderr)
+
+
+def _part(data: DataConfig, split: str):
+    return load_split(data.with_split(split)).samples
+
+
+def prepare(model: RationaleLM, tokenizer, samples, index, features: KeyConfig, reserve=0, progress=True):
+    """LMExamples for ``samples``: retrieved examples (if the mode uses them) and graph features (if it uses them)."""
+    cfg = model.cfg
+    retrieved = retrieved_rationales(index, samples, cfg.k) if cfg.uses_retrieval else None
+    feats = features_for(samples, cfg.encoder, features, progress) if cfg.uses_xattn else None
+    examples = encode_all(tokenizer, samples, retrieved, feats, cfg.max_tokens, reserve)
+    _say(fit_report(examples), progress)
+    return examples
+
+
+def _init_graph(model: RationaleLM, folder: str | None) -> None:
+    if folder and model.graph is not None:
+        from heedful.rationale.graph.contrastive import load_aligner
+
+        aligner, _ = load_aligner(folder)
+        model.graph.load_state_dict(aligner.encoder.state_dict())
+
+
+def train_pipeline(
+    data: DataConfig,
+    model_cfg: RationaleLMConfig,
+    train_cfg: LMTrainConfig,
+    folder: str | Path,
+    features: KeyConfig,
+    index: str | None = None,
+    graph_init: str | None = None,
+    max_train: int | None = None,
+    progress: bool = True,
+    lm=None,
+    tokenizer=None,
+) -> dict:
+    """Train a rationale LM in ``folder`` (resuming if it holds a checkpoint); returns the training report."""
+    from heedful.rationale.features.encoders import make_encoder
+
+    folder = Path(folder)
+    if model_cfg.uses_xattn and not features.features:
+        model_cfg.graph.text_dim = make_encoder(model_cfg.encoder).dim
+    if graph_init:
+        from heedful.rationale.graph.encoder import GraphConfig
+
+        model_cfg.graph = GraphConfig(**read_json(Path(graph_init) / "graph.json")["graph"])
+        model_cfg.inject.cond_dim = model_cfg.graph.hidden
+    train, dev = _part(data, "train"), _part(data, "dev")
+    train = [s for s in train if s.rationale is not None][:max_train]
+    dev = [s for s in dev if s.rationale is not None]
+    if model_cfg.uses_retrieval and index is None:
+        index = str(
+            build_index(
+                train, KeyConfig(key="text", encoder=model_cfg.encoder, cache_dir=features.cache_dir), folder / "index"
+            )
+        )
+    if lm is None:
+        from heedful.rationale.lm.loader import load_lm
+
+        lm, tokenizer = load_lm(model_cfg.lm)
+    model = RationaleLM(lm, model_cfg)
+    _init_graph(model, graph_init)
+    meta = {"data": asdict(data), "train": asdict(train_cfg), "features": asdict(features), "index": index}
+    model.save(folder, meta | {"graph_init": graph_init, "max_train": max_train})  # config first: resumable
+    train_ex = prepare(model, tokenizer, train, index, features, progress=progress)
+    dev_ex = prepare(model, tokenizer, dev, index, features, progress=progress)
+    report = train_lm(model, tokenizer, train_ex, dev_ex, train_cfg, folder, progress)
+    report |= {"n_train": len(train_ex), "n_dev": len(dev_ex), "mode": model_cfg.mode}
+    write_json(folder / "metrics.json", report)
+    return report
+
+
+def load_for_prediction(model_folder: str | None, lm_spec: str | None = None, lm=None, tokenizer=None):
+    """(RationaleLM, tokenizer, meta): a trained folder, or the zero-shot base LM when ``model_folder`` is None."""
+    if model_folder is None:
+        if lm is None:
+            from heedful.rationale.lm.loader import load_lm
+
+            lm, tokenizer = load_lm(lm_spec)
+        return RationaleLM(lm, RationaleLMConfig(lm=lm_spec, mode="zeroshot", k=0)).eval(), tokenizer, {}
+    return load_rationale_lm(model_folder, lm, tokenizer)
+
+
+def predict_pipeline(
+    samples,
+    gen: GenerateConfig,
+    model_folder: str | None = None,
+    lm_spec: str | None = None,
+    index: str | None = None,
+    features: KeyConfig | None = None,
+    progress: bool = True,
+    lm=None,
+    tokenizer=None,
+) -> list[dict]:
+    model, tokenizer, meta = load_for_prediction(model_folder, lm_spec, lm, tokenizer)
+    index = index or meta.get("index")
+    if model.cfg.uses_retrieval and not index:
+        raise InputError("this model prompts with retrieved examples: pass --index (a folder from 'rationale index')")
+    if features is None:
+        features = KeyConfig(**meta["features"]) if meta.get("features") else KeyConfig()
+    examples = prepare(model, tokenizer, samples, index, features, reserve=gen.max_new_tokens, progress=progress)
+    return generate_rationales(model, tokenizer, examples, gen, progress)

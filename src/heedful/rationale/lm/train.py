@@ -1,0 +1,221 @@
+"""Training loop for the rationale LM (Accelerate): loss on rationale tokens only, AdamW with warmup + cosine,
+gradient accumulation, early stopping on dev loss, checkpoints that resume mid-epoch.
+
+Fast on CPU (see ``forward``): the frozen layers below the first adapted layer run once per example and their
+output is kept in memory; the LM head runs only at rationale positions; batches group examples of similar length
+(less padding).
+
+Checkpoint folder: ``last.safetensors`` (trainable weights), ``optimizer.pt`` (optimizer + scheduler state, plain
+tensors, loaded with ``weights_only=True``), ``state.json`` (written last: where to resume),
+``best.safetensors`` (best dev loss). ``adapter.safetensors`` + ``config.json`` = the finished model.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from heedful.errors import InputError
+from heedful.rationale.lm.adapter import WEIGHTS, RationaleLM
+from heedful.rationale.lm.examples import LMExample, collate_train
+from heedful.rationale.lm.forward import can_cache, label_loss, lower_states, upper_hidden
+from heedful.runs import atomic_write, read_json, write_json
+
+
+@dataclass
+class LMTrainConfig:
+    epochs: int = 2
+    batch_size: int = 4
+    grad_accum: int = 2
+    lr: float = 5e-4
+    warmup: float = 0.1  # fraction of the optimiser steps
+    weight_decay: float = 0.0
+    patience: int = 2
+    max_dev: int = 64  # dev examples scored for early stopping
+    save_every: int = 25  # optimiser steps between mid-epoch checkpoints
+    cache_lower: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "grad_accum", "patience", "max_dev", "save_every"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0 or not 0 <= self.warmup < 1:
+            raise InputError(f"need lr > 0 and warmup in [0, 1), got lr={self.lr}, warmup={self.warmup}")
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0
+    batch: int = 0  # next batch within the epoch
+    step: int = 0  # optimiser steps done
+    best_dev: float = math.inf
+    bad_epochs: int = 0
+    history: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    tokens: int = 0  # prompt + rationale tokens trained on
+    label_tokens: int = 0
+
+
+def length_batches(examples: list[LMExample], batch_size: int, seed: int) -> list[list[int]]:
+    """Index batches of similar length: shuffle, sort within chunks of 16 batches, shuffle the batches."""
+    rng = random.Random(seed)
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    chunk = 16 * batch_size
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start : start + chunk], key=lambda i: len(examples[i]))
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+class LowerCache:
+    """Hidden states entering the first adapted layer, per example (unpadded), computed on first use."""
+
+    def __init__(self, model: RationaleLM, examples: list[LMExample]):
+        self.model, self.examples, self.states = model, examples, {}
+
+    def batch(self, ids: list[int], batch: dict) -> torch.Tensor:
+        if any(i not in self.states for i in ids):  # right padding: valid positions do not depend on batch mates
+            lower = lower_states(self.model.clm, batch["input_ids"], batch["attention_mask"])
+            for row, i in enumerate(ids):
+                self.states.setdefault(i, lower[row, : len(self.examples[i])].clone())
+        width = batch["input_ids"].shape[1]
+        out = torch.zeros(len(ids), width, self.states[ids[0]].shape[-1], dtype=self.states[ids[0]].dtype)
+        for row, i in enumerate(ids):
+            out[row, : len(self.examples[i])] = self.states[i]
+        return out
+
+
+def batch_loss(model: RationaleLM, examples: list[LMExample], ids: list[int], pad_id: int, cache: LowerCache | None):
+    """(mean loss over the batch's rationale tokens, number of those tokens, total tokens)."""
+    from heedful.rationale.graph.encoder import make_batch
+
+    chosen = [examples[i] for i in ids]
+    batch = collate_train(chosen, pad_id)
+    graph = None
+    if model.graph is not None:
+        graph = make_batch([e.sample for e in chosen], [e.features for e in chosen], model.cfg.graph)
+    lower = cache.batch(ids, batch) if cache is not None else None
+    with model.condition(graph):
+        hidden = upper_hidden(model.clm, lower, batch["attention_mask"], batch["input_ids"])
+        loss, n = label_loss(model.lm, hidden, batch["labels"])
+    return loss, n, int(batch["attention_mask"].sum())
+
+
+@torch.no_grad()
+def dev_loss(model: RationaleLM, dev: list[LMExample], cfg: LMTrainConfig, pad_id: int, cache) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    for ids in length_batches(dev, cfg.batch_size, seed=0):
+        loss, n, _ = batch_loss(model, dev, ids, pad_id, cache)
+        total, count = total + float(loss) * n, count + n
+    model.train()
+    return total / max(count, 1)
+
+
+def _save(folder: Path, model: RationaleLM, optimizer, scheduler, state: TrainState) -> None:
+    model.save_weights(folder / "last.safetensors")
+    opt = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+    atomic_write(folder / "optimizer.pt", lambda p: torch.save(opt, p))
+    write_json(folder / "state.json", asdict(state))  # last: a kill before this resumes from the previous save
+
+
+def _resume(folder: Path, model: RationaleLM, optimizer, scheduler) -> TrainState:
+    if not (folder / "state.json").is_file():
+        return TrainState()
+    state = TrainState(**read_json(folder / "state.json"))
+    model.load_weights(folder / "last.safetensors")
+    try:
+        opt = torch.load(folder / "optimizer.pt", weights_only=True)
+    except (OSError, RuntimeError) as err:
+        raise InputError(f"{folder}: corrupt checkpoint ({str(err).splitlines()[0]})") from None
+    optimizer.load_state_dict(opt["optimizer"])
+    scheduler.load_state_dict(opt["scheduler"])
+    return state
+
+
+def train_lm(
+    model: RationaleLM,
+    tokenizer,
+    train: list[LMExample],
+    dev: list[LMExample],
+    cfg: LMTrainConfig,
+    folder: str | Path,
+    progress: bool = True,
+) -> dict:
+    """Train (or resume) in ``folder``; the best weights end up in ``folder/adapter.safetensors``."""
+    from accelerate import Accelerator
+    from transformers import get_cosine_schedule_with_warmup
+
+    if model.cfg.mode == "zeroshot":
+        raise InputError("mode zeroshot has nothing to train")
+    if not train or not dev:
+        raise InputError(f"need training and dev examples, got {len(train)} and {len(dev)}")
+    folder = Path(folder)
+    torch.manual_seed(cfg.seed)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    per_epoch = math.ceil(math.ceil(len(train) / cfg.batch_size) / cfg.grad_accum)
+    total = per_epoch * cfg.epochs
+    scheduler = get_cosine_schedule_with_warmup(optimizer, int(cfg.warmup * total), total)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    state = _resume(folder, model, optimizer, scheduler)
+    pad_id = tokenizer.pad_token_id
+    fast = cfg.cache_lower and can_cache(model.clm)
+    train_cache = LowerCache(model, train) if fast else None
+    dev = dev[: cfg.max_dev]
+    dev_cache = LowerCache(model, dev) if fast else None
+    model.train()
+    while state.epoch < cfg.epochs and state.bad_epochs < cfg.patience:
+        batches = length_batches(train, cfg.batch_size, cfg.seed + state.epoch)
+        bar = tqdm(total=len(batches), initial=state.batch, desc=f"epoch {state.epoch + 1}", disable=not progress)
+        start = time.perf_counter()
+        for b in range(state.batch, len(batches)):
+            loss, n, tokens = batch_loss(model, train, batches[b], pad_id, train_cache)
+            accelerator.backward(loss / cfg.grad_accum)
+            state.tokens, state.label_tokens = state.tokens + tokens, state.label_tokens + n
+            state.batch = b + 1
+            if state.batch % cfg.grad_accum == 0 or state.batch == len(batches):
+                accelerator.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+                state.step += 1
+                if state.step % cfg.save_every == 0:
+                    state.seconds += time.perf_counter() - start
+                    start = time.perf_counter()
+                    _save(folder, model, optimizer, scheduler, state)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.update()
+        bar.close()
+        state.seconds += time.perf_counter() - start
+        dev_value = dev_loss(model, dev, cfg, pad_id, dev_cache)
+        improved = dev_value < state.best_dev
+        state.best_dev = min(state.best_dev, dev_value)
+        state.bad_epochs = 0 if improved else state.bad_epochs + 1
+        state.history.append({"epoch": state.epoch + 1, "dev_loss": round(dev_value, 5), "step": state.step})
+        state.epoch, state.batch = state.epoch + 1, 0
+        if improved:
+            model.save_weights(folder / "best.safetensors")
+        _save(folder, model, optimizer, scheduler, state)
+    atomic_write(folder / WEIGHTS, lambda p: shutil.copyfile(folder / "best.safetensors", p))
+    return {
+        "epochs_run": state.epoch,
+        "best_dev_loss": round(state.best_dev, 5),
+        "history": state.history,
+        "train_seconds": round(state.seconds, 1),
+        "tokens_per_second": round(state.tokens / max(state.seconds, 1e-9), 1),
+        "label_tokens_per_second": round(state.label_tokens / max(state.seconds, 1e-9), 1),
+        "cached_lower_layers": model.clm.first_layer if fast else 0,
+    }

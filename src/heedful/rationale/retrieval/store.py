@@ -1,0 +1,73 @@
+"""An index folder of training samples (``index.faiss`` + sidecar + ``items.json``), retrieval from it, and the
+nearest-neighbour copy baseline built on it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from heedful.errors import InputError
+from heedful.rationale.data.prompt import scoring_string
+from heedful.rationale.data.schema import Rationale, Sample
+from heedful.rationale.retrieval.keys import KeyConfig, sample_vectors
+from heedful.rationale.retrieval.knn import copy_rationale, speakers_by_role
+from heedful.runs import read_json, write_json
+
+
+def build_index(samples: list[Sample], key: KeyConfig, folder: str | Path, meta: dict | None = None) -> Path:
+    """``folder/index.faiss`` + ``index.json`` sidecar + ``items.json`` (rationales and speaker roles by id)."""
+    from heedful.rationale.retrieval.index import VectorIndex
+
+    missing = [s.sample_id for s in samples if s.rationale is None]
+    if missing:
+        raise InputError(f"sample {missing[0]}: rationale: missing (an index stores rationales to copy)")
+    vectors = sample_vectors(samples, key)
+    index = VectorIndex(vectors.shape[1], {"key": asdict(key)} | (meta or {}))
+    index.add(vectors, [s.sample_id for s in samples], [s.clip_id for s in samples])
+    folder = Path(folder)
+    index.save(folder / "index.faiss")
+    items = {s.sample_id: {"rationale": s.rationale.to_dict(), "roles": speakers_by_role(s)} for s in samples}
+    write_json(folder / "items.json", items)
+    return folder
+
+
+def open_index(folder: str | Path):
+    """(VectorIndex, items, KeyConfig) of a folder written by ``build_index``."""
+    from heedful.rationale.retrieval.index import VectorIndex
+
+    folder = Path(folder)
+    index = VectorIndex.load(folder / "index.faiss")
+    items_path = folder / "items.json"
+    if not items_path.is_file():
+        raise FileNotFoundError(f"no items.json in index folder {folder}")
+    items = read_json(items_path)
+    key = KeyConfig(**index.meta["key"])
+    return index, items, key
+
+
+def retrieve(index, key: KeyConfig, samples: list[Sample], k: int, exclude_clip: bool = True):
+    """Neighbours per sample (never the sample itself; nor its clip unless ``exclude_clip`` is False)."""
+    vectors = sample_vectors(samples, key)
+    clips = [s.clip_id for s in samples] if exclude_clip else None
+    return index.search(vectors, k, [s.sample_id for s in samples], clips)
+
+
+def item_rationale(item: dict) -> Rationale:
+    return Rationale.from_dict(item["rationale"])
+
+
+def predict_knn(folder, samples: list[Sample], k: int = 1, swap: bool = True, exclude_clip: bool = True) -> list[dict]:
+    """The nearest neighbour's rationale for each sample, relabelled to its speakers; k neighbours are listed."""
+    index, items, key = open_index(folder)
+    out = []
+    for sample, hits in zip(samples, retrieve(index, key, samples, k, exclude_clip), strict=True):
+        if not hits:
+            raise InputError(f"sample {sample.sample_id}: no neighbour left in the index after exclusions")
+        best = items[hits[0].sample_id]
+        r = copy_rationale(item_rationale(best), best["roles"], sample, swap)
+        neighbours = [{"sample_id": h.sample_id, "score": round(h.score, 6)} for h in hits]
+        out.append(
+            {"sample_id": sample.sample_id, "rationale": r.to_dict(), "text": scoring_string(r)}
+            | {"neighbours": neighbours}
+        )
+    return out

@@ -1,0 +1,76 @@
+import random
+import time
+
+import pytest
+
+from heedful.rationale.eval.metrics import bertscore, chars, corpus_bleu, lcs_length, meteor, rouge_l, text_metrics
+
+
+def lcs_dp(a, b):
+    table = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i, x in enumerate(a):
+        for j, y in enumerate(b):
+            table[i + 1][j + 1] = table[i][j] + 1 if x == y else max(table[i][j + 1], table[i + 1][j])
+    return table[-1][-1]
+
+
+def test_bit_parallel_lcs_equals_dynamic_programming():
+    rng = random.Random(0)
+    for _ in range(500):
+        a = [rng.choice("甲乙丙丁") for _ in range(rng.randint(0, 80))]
+        b = [rng.choice("甲乙丙丁") for _ in range(rng.randint(0, 80))]
+        assert lcs_length(a, b) == lcs_dp(a, b)
+
+
+def test_rouge_l_by_hand():
+    # LCS of 我很生气了 / 我生气极了 is 我生气了 (4): P = R = 4/5
+    assert rouge_l("我很生气了", "我生气极了") == pytest.approx({"p": 0.8, "r": 0.8, "f": 0.8})
+    r = rouge_l("A 感到 生气", "A感到生气并且难过")  # spaces are not tokens: LCS 5, P 5/5, R 5/9
+    assert r["p"] == 1.0 and r["r"] == pytest.approx(5 / 9) and r["f"] == pytest.approx(2 * (5 / 9) / (1 + 5 / 9))
+    assert rouge_l("", "有") == {"p": 0.0, "r": 0.0, "f": 0.0}
+
+
+def test_bleu4_by_hand():
+    # n-gram precisions 4/5, 3/4, 2/3, 1/2, equal lengths: BLEU = (0.2)^(1/4)
+    assert corpus_bleu(["甲乙丙丁戊"], ["甲乙丙丁己"]) == pytest.approx(0.2**0.25)
+    # all precisions 1, hypothesis 4 vs reference 6 characters: brevity penalty exp(1 - 6/4)
+    assert corpus_bleu(["甲乙丙丁"], ["甲乙丙丁戊己"]) == pytest.approx(0.6065306597)
+    assert corpus_bleu(["甲乙"], ["甲乙"]) == 0.0  # no 3- or 4-grams at all
+    # corpus level: counts are pooled before the geometric mean
+    pooled = corpus_bleu(["甲乙丙丁戊", "甲乙丙丁"], ["甲乙丙丁己", "甲乙丙丁"])
+    assert pooled == pytest.approx((8 / 9 * 6 / 7 * 4 / 5 * 2 / 3) ** 0.25)
+
+
+def test_meteor_by_hand():
+    # all 6 characters match in 3 chunks (猫 | 坐 | 在垫子上): Fmean 1, penalty 0.5 (3/6)^3
+    assert meteor("猫坐在垫子上", "猫在垫子上坐") == pytest.approx(1 - 0.5 * 0.5**3)
+    # 2 matches, P 1, R 1/2: Fmean = 0.5 / (0.9 + 0.05), one chunk: penalty 0.5 (1/2)^3
+    assert meteor("好的", "好的呀啊") == pytest.approx(0.5 / 0.95 * (1 - 0.5 * 0.125))
+    assert meteor("完全一致", "完全一致") == pytest.approx(1 - 0.5 / 4**3)  # nltk: perfect < 1
+    assert meteor("甲", "乙") == 0.0 and meteor("", "乙") == 0.0
+
+
+def test_thousand_samples_in_well_under_a_minute():
+    rng = random.Random(1)
+    alphabet = "我你他的了是不在有人这那好很生气难过开心害怕惊讶认为感到觉得因为所以"
+    refs = ["".join(rng.choice(alphabet) for _ in range(rng.randint(30, 70))) for _ in range(1000)]
+    hyps = ["".join(rng.choice(alphabet) for _ in range(rng.randint(30, 70))) for _ in range(1000)]
+    start = time.perf_counter()
+    scores = text_metrics(hyps, refs)
+    assert time.perf_counter() - start < 10
+    assert scores["n"] == 1000 and all(0 < scores[k] < 1 for k in ("meteor", "rouge_l", "bleu4"))
+    with pytest.raises(ValueError, match="2 predictions for 1 references"):
+        text_metrics(["a", "b"], ["a"])
+
+
+def test_chars_drop_whitespace():
+    assert chars(" A 感到\t生气\n") == ["A", "感", "到", "生", "气"]
+
+
+def test_bertscore_with_a_tiny_local_model(tiny_bert):
+    same = bertscore(["我很生气。", "他难过了"], ["我很生气。", "他难过了"], str(tiny_bert))
+    assert same == pytest.approx({"bertscore_p": 1.0, "bertscore_r": 1.0, "bertscore_f1": 1.0}, abs=1e-5)
+    other = bertscore(["我很生气。"], ["猫坐在垫子上呀"], str(tiny_bert), layer=1)
+    assert other["bertscore_f1"] < 0.99
+    with pytest.raises(ValueError, match=r"layer must be in 0\.\.2"):
+        bertscore(["我"], ["我"], str(tiny_bert), layer=5)
