@@ -109,7 +109,11 @@ def infer_change(utterances: tuple[Utterance, ...], sample_id: str = "?") -> Emo
     last = before[-1]
     from_emotion = utterances[last].emotion
     start = last
-    while start > 0 and utterances[start - 1].speaker == target and set(utterances[start - 1].emotion) == set(from_emotion):
+    while (
+        start > 0
+        and utterances[start - 1].speaker == target
+        and set(utterances[start - 1].emotion) == set(from_emotion)
+    ):
         start -= 1  # walk back over the block; another speaker's turn ends it
     return EmoChange(start, end, utterances[start].emotion, utterances[end].emotion, inferred=True)
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from heedful.errors import InputError
 from heedful.rationale.data.config import DataConfig, load_split
+from heedful.rationale.data.prompt import scoring_string
 from heedful.rationale.lm.adapter import RationaleLM, RationaleLMConfig, load_rationale_lm
-from heedful.rationale.lm.examples import encode_all, fit_report, retrieved_rationales
+from heedful.rationale.lm.examples import encode_all, fit_report, prompt_text, retrieved_rationales
 from heedful.rationale.lm.generate import GenerateConfig, generate_rationales
 from heedful.rationale.lm.train import LMTrainConfig, train_lm
 from heedful.rationale.retrieval.keys import KeyConfig, features_for
@@ -31,14 +32,43 @@ def _part(data: DataConfig, split: str):
     return load_split(data.with_split(split)).samples
 
 
-def prepare(model: RationaleLM, tokenizer, samples, index, features: KeyConfig, reserve=0, progress=True):
-    """LMExamples for ``samples``: retrieved examples (if the mode uses them) and graph features (if it uses them)."""
+def retrieve_for(cfg: RationaleLMConfig, samples, index):
+    return retrieved_rationales(index, samples, cfg.k) if cfg.uses_retrieval else None
+
+
+def prepare(
+    model: RationaleLM, tokenizer, samples, index, features: KeyConfig, reserve=0, progress=True, strict=True, **kw
+):
+    """LMExamples for ``samples``: retrieved examples (if the mode uses them) and graph features (if it uses them).
+    ``strict``: a target with a token outside a trimmed vocabulary is an error (else spelled in bytes);
+    ``retrieved=`` reuses retrieved examples already looked up."""
     cfg = model.cfg
-    retrieved = retrieved_rationales(index, samples, cfg.k) if cfg.uses_retrieval else None
+    retrieved = kw["retrieved"] if "retrieved" in kw else retrieve_for(cfg, samples, index)
     feats = features_for(samples, cfg.encoder, features, progress) if cfg.uses_xattn else None
-    examples = encode_all(tokenizer, samples, retrieved, feats, cfg.max_tokens, reserve)
+    before = getattr(tokenizer, "fallbacks", 0)
+    examples = encode_all(tokenizer, samples, retrieved, feats, cfg.max_tokens, reserve, strict)
     _say(fit_report(examples), progress)
+    spelled = getattr(tokenizer, "fallbacks", 0) - before
+    if spelled:
+        _say(f"{spelled} token(s) outside the trimmed vocabulary spelled as bytes", progress)
     return examples
+
+
+def trim_for(model_cfg: RationaleLMConfig, lm, tokenizer, folder: Path, texts):
+    """Trim ``lm`` to the tokens of ``texts`` (or to the map already in ``folder``, when resuming); records the map in
+    the config and the folder. Returns (lm, tokenizer)."""
+    from heedful.rationale.lm.adapter import apply_vocab
+    from heedful.rationale.lm.vocab import VOCAB_FILE, VocabMap, build_vocab_map
+
+    if (folder / VOCAB_FILE).is_file():
+        vmap = VocabMap.load(folder, model_cfg.vocab)
+    else:
+        gen_eos = lm.generation_config.eos_token_id
+        extra = [gen_eos] if isinstance(gen_eos, int) else list(gen_eos or [])
+        vmap = build_vocab_map(tokenizer, texts, lm.get_input_embeddings().num_embeddings, extra)
+        vmap.save(folder)
+    model_cfg.vocab = vmap.describe()
+    return apply_vocab(lm, tokenizer, vmap)
 
 
 def _init_graph(model: RationaleLM, folder: str | None) -> None:
@@ -86,12 +116,19 @@ def train_pipeline(
         from heedful.rationale.lm.loader import load_lm
 
         lm, tokenizer = load_lm(model_cfg.lm)
+    retrieved = retrieve_for(model_cfg, train, index)
+    if model_cfg.trim_vocab:
+        folder.mkdir(parents=True, exist_ok=True)
+        texts = [prompt_text(tokenizer, s, r) for s, r in zip(train, retrieved or [()] * len(train), strict=True)]
+        texts += [scoring_string(s.rationale) for s in train]
+        lm, tokenizer = trim_for(model_cfg, lm, tokenizer, folder, texts)
+        _say(f"vocabulary trimmed to {model_cfg.vocab['size']} of {model_cfg.vocab['base_size']} tokens", progress)
     model = RationaleLM(lm, model_cfg)
     _init_graph(model, graph_init)
     meta = {"data": asdict(data), "train": asdict(train_cfg), "features": asdict(features), "index": index}
     model.save(folder, meta | {"graph_init": graph_init, "max_train": max_train})  # config first: resumable
-    train_ex = prepare(model, tokenizer, train, index, features, progress=progress)
-    dev_ex = prepare(model, tokenizer, dev, index, features, progress=progress)
+    train_ex = prepare(model, tokenizer, train, index, features, progress=progress, retrieved=retrieved)
+    dev_ex = prepare(model, tokenizer, dev, index, features, progress=progress, strict=False)
     report = train_lm(model, tokenizer, train_ex, dev_ex, train_cfg, folder, progress)
     report |= {"n_train": len(train_ex), "n_dev": len(dev_ex), "mode": model_cfg.mode}
     write_json(folder / "metrics.json", report)
