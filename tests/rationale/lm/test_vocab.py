@@ -30,7 +30,7 @@ def test_map_keeps_the_texts_tokens_specials_and_bytes():
 def test_logits_on_kept_tokens_equal_the_untrimmed_model(family):
     lm, tok = tiny_lm(family), tiny_tokenizer()
     keep = VocabMap(260, tuple(range(0, 260, 3)))  # a real subset: every third token
-    small, stok = apply_vocab(copy.deepcopy(lm), tok, keep)
+    small, _ = apply_vocab(copy.deepcopy(lm), tok, keep)
     assert small.get_input_embeddings().weight.shape[0] == len(keep) == small.get_output_embeddings().weight.shape[0]
     old = torch.tensor([[0, 30, 60, 99, 129, 3, 6]])
     new = keep.old_to_new()[old]
@@ -55,7 +55,7 @@ def test_prompt_tokens_outside_the_map_are_spelled_in_bytes_but_targets_are_refu
     tok = tiny_tokenizer()
     ids = tok("héllo", add_special_tokens=False).input_ids
     keep = VocabMap(260, tuple(sorted(set(range(260)) - {ids[1]})))  # drop one token the text uses
-    small, stok = apply_vocab(tiny_lm(), tok, keep)
+    _, stok = apply_vocab(tiny_lm(), tok, keep)
     stok.bytes[0xC3] = stok.bytes[0xA9] = 7  # pretend a byte spelling exists for the dropped byte token
     assert len(stok("héllo", add_special_tokens=False).input_ids) == len(ids) and stok.fallbacks == 1
     sample = load_demo()[0]

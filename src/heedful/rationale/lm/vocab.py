@@ -170,7 +170,7 @@ class TrimmedTokenizer:
     def __init__(self, tokenizer, vmap: VocabMap):
         if vmap.base_size < len(tokenizer) - len(tokenizer.get_added_vocab()):
             raise InputError(
-                f"vocabulary map is for {vmap.base_size} tokens, the tokenizer has {len(tokenizer)}: another model's map"
+                f"vocabulary map is for {vmap.base_size} tokens, the tokenizer has {len(tokenizer)} (another model's)"
             )
         self.base, self.vmap = tokenizer, vmap
         self.table = vmap.old_to_new()
