@@ -25,6 +25,7 @@ class LMExample:
     target_ids: list[int]  # empty when there is no gold rationale (generation only)
     features: np.ndarray | None = None  # (n utterances, text_dim), for the graph
     dropped: int = 0  # retrieved examples left out to fit
+    retrieved: tuple[Rationale, ...] = ()  # the retrieved (relabelled) rationales, for MBR candidates
     truncated: int = 0  # prompt tokens cut from the front to fit
 
     def __len__(self) -> int:
@@ -57,10 +58,12 @@ def encode(
     for kept in range(len(retrieved), -1, -1):
         ids = tokenizer(prompt_text(tokenizer, sample, retrieved[:kept])).input_ids
         if len(ids) <= budget:
-            return LMExample(sample, ids, target, features, dropped=len(retrieved) - kept)
+            return LMExample(sample, ids, target, features, dropped=len(retrieved) - kept, retrieved=tuple(retrieved))
     keep_bos = tokenizer.bos_token_id is not None and ids[0] == tokenizer.bos_token_id
     cut = ids[: int(keep_bos)] + ids[len(ids) - budget + int(keep_bos) :]
-    return LMExample(sample, cut, target, features, dropped=len(retrieved), truncated=len(ids) - len(cut))
+    return LMExample(
+        sample, cut, target, features, dropped=len(retrieved), truncated=len(ids) - len(cut), retrieved=tuple(retrieved)
+    )
 
 
 def encode_all(

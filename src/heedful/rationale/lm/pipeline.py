@@ -125,7 +125,8 @@ def train_pipeline(
         _say(f"vocabulary trimmed to {model_cfg.vocab['size']} of {model_cfg.vocab['base_size']} tokens", progress)
     model = RationaleLM(lm, model_cfg)
     _init_graph(model, graph_init)
-    meta = {"data": asdict(data), "train": asdict(train_cfg), "features": asdict(features), "index": index}
+    meta = {"data": asdict(data), "train": asdict(train_cfg), "features": asdict(features)}
+    meta |= {"index": index_ref(index, folder), "index_key": index_key(index)}
     model.save(folder, meta | {"graph_init": graph_init, "max_train": max_train})  # config first: resumable
     train_ex = prepare(model, tokenizer, train, index, features, progress=progress, retrieved=retrieved)
     dev_ex = prepare(model, tokenizer, dev, index, features, progress=progress, strict=False)
@@ -133,6 +134,43 @@ def train_pipeline(
     report |= {"n_train": len(train_ex), "n_dev": len(dev_ex), "mode": model_cfg.mode}
     write_json(folder / "metrics.json", report)
     return report
+
+
+def index_ref(index: str | Path | None, folder: Path) -> str | None:
+    """How a model records its index: relative to the run folder when inside it, else absolute."""
+    if index is None:
+        return None
+    path, folder = Path(index).resolve(), folder.resolve()
+    return str(path.relative_to(folder)) if path.is_relative_to(folder) else str(path)
+
+
+def index_key(index: str | Path | None) -> dict | None:
+    """What must match between a model and the index it prompts from: the key (kind, encoder) and the dimension."""
+    if index is None:
+        return None
+    from heedful.rationale.retrieval.store import open_index
+
+    vectors, _, key = open_index(index)
+    return {"key": key.key, "encoder": key.encoder, "dim": vectors.dim}
+
+
+def model_index(meta: dict, model_folder: str | None, given: str | None) -> str | None:
+    """The index to prompt from: ``given``, else the model's own (run-relative or absolute), checked against the key
+    the model was trained with."""
+    index = given
+    if index is None and meta.get("index"):
+        index = str(Path(model_folder) / meta["index"])  # an absolute path stays absolute
+        if not Path(index).is_dir():
+            raise FileNotFoundError(f"the model's index folder is missing: {index} (pass --index)")
+    want = meta.get("index_key")
+    if index is not None and want:
+        got = index_key(index)
+        if got != want:
+            raise InputError(
+                f"index {index} has key {got['key']}, encoder {got['encoder']}, dimension {got['dim']}; the model was "
+                f"trained with key {want['key']}, encoder {want['encoder']}, dimension {want['dim']}"
+            )
+    return index
 
 
 def load_for_prediction(model_folder: str | None, lm_spec: str | None = None, lm=None, tokenizer=None):
@@ -158,7 +196,7 @@ def predict_pipeline(
     tokenizer=None,
 ) -> list[dict]:
     model, tokenizer, meta = load_for_prediction(model_folder, lm_spec, lm, tokenizer)
-    index = index or meta.get("index")
+    index = model_index(meta, model_folder, index) if model.cfg.uses_retrieval else index
     if model.cfg.uses_retrieval and not index:
         raise InputError("this model prompts with retrieved examples: pass --index (a folder from 'rationale index')")
     if features is None:

@@ -24,31 +24,10 @@ from tqdm.auto import tqdm
 
 from heedful.errors import InputError
 from heedful.rationale.lm.adapter import WEIGHTS, RationaleLM
+from heedful.rationale.lm.config import LMTrainConfig
 from heedful.rationale.lm.examples import LMExample, collate_train
 from heedful.rationale.lm.forward import can_cache, label_loss, lower_states, upper_hidden
 from heedful.runs import atomic_write, read_json, write_json
-
-
-@dataclass
-class LMTrainConfig:
-    epochs: int = 2
-    batch_size: int = 4
-    grad_accum: int = 2
-    lr: float = 5e-4
-    warmup: float = 0.1  # fraction of the optimiser steps
-    weight_decay: float = 0.0
-    patience: int = 2
-    max_dev: int = 64  # dev examples scored for early stopping
-    save_every: int = 25  # optimiser steps between mid-epoch checkpoints
-    cache_lower: bool = True
-    seed: int = 0
-
-    def __post_init__(self):
-        for name in ("epochs", "batch_size", "grad_accum", "patience", "max_dev", "save_every"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0 or not 0 <= self.warmup < 1:
-            raise InputError(f"need lr > 0 and warmup in [0, 1), got lr={self.lr}, warmup={self.warmup}")
 
 
 @dataclass
