@@ -13,6 +13,7 @@ tensors, loaded with ``weights_only=True``), ``state.json`` (written last: where
 from __future__ import annotations
 
 import math
+import pickle
 import random
 import shutil
 import time
@@ -114,9 +115,11 @@ def _resume(folder: Path, model: RationaleLM, optimizer, scheduler) -> TrainStat
         return TrainState()
     state = TrainState(**read_json(folder / "state.json"))
     model.load_weights(folder / "last.safetensors")
-    try:
+    try:  # weights_only: plain tensors and containers only; a pickled object (code) is refused, never run
         opt = torch.load(folder / "optimizer.pt", weights_only=True)
-    except (OSError, RuntimeError) as err:
+    except pickle.UnpicklingError:
+        raise InputError(f"{folder / 'optimizer.pt'}: refused: holds pickled objects, not plain tensors") from None
+    except (OSError, RuntimeError, EOFError) as err:
         raise InputError(f"{folder}: corrupt checkpoint ({str(err).splitlines()[0]})") from None
     optimizer.load_state_dict(opt["optimizer"])
     scheduler.load_state_dict(opt["scheduler"])
