@@ -5,7 +5,6 @@ import shutil
 
 import pytest
 
-from heedful.cli import main
 from heedful.errors import InputError
 from heedful.rationale import load_demo
 from heedful.rationale.data.loaders import demo_path
@@ -21,7 +20,12 @@ from .test_lm_train import run
 
 
 def test_mbr_picks_the_consensus_candidate():
-    cands = ["他很生气。他觉得被骗。他大喊。", "他很生气。他觉得被骗了。他大喊。", "天气很好。", "他很生气。他被骗。他喊。"]
+    cands = [
+        "他很生气。他觉得被骗。他大喊。",
+        "他很生气。他觉得被骗了。他大喊。",
+        "天气很好。",
+        "他很生气。他被骗。他喊。",
+    ]
     assert mbr_select(cands, "rouge_l") in (0, 1, 3)
     assert mbr_select(cands, "meteor") != 2
     assert mbr_select(["只有一个"]) == 0
@@ -104,9 +108,9 @@ def test_predict_another_file_with_the_training_index_from_another_directory(tmp
     try:
         args = ["rationale", "predict", "--method", "lm", "--model", str(model), "--data", str(other)]
         args += ["--split", "all", "--limit", "2", "--max-new-tokens", "4", "--out", str(tmp_path / "p")]
-        code, out, err = cli(capsys, *args, "--index", str(index))
+        code, _, err = cli(capsys, *args, "--index", str(index))
         assert code == 0, err
-        code, out, err = cli(capsys, *args)  # the model's own index, found from another directory
+        code, _, err = cli(capsys, *args)  # the model's own index, found from another directory
         assert code == 0, err
         wrong = tmp_path / "idx2"
         code, _, err = cli(capsys, "rationale", "index", "--split", "train", "--out", str(wrong),

@@ -103,7 +103,24 @@ def dev_loss(model: RationaleLM, dev: list[LMExample], cfg: LMTrainConfig, pad_i
     return total / max(count, 1)
 
 
-def _save(folder: Path, model: RationaleLM, optimizer, scheduler, state: TrainState) -> None:
+def _average_gradients(params, world: int) -> None:
+    """Mean of the processes' gradients (each scaled its share by ``world``), so any process count trains alike."""
+    if world == 1:
+        return
+    import torch.distributed as dist
+
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad)
+        p.grad /= world
+
+
+def _save(folder: Path, model: RationaleLM, optimizer, scheduler, state: TrainState, accelerator=None) -> None:
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
+        if not accelerator.is_main_process:
+            return
     model.save_weights(folder / "last.safetensors")
     opt = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
     atomic_write(folder / "optimizer.pt", lambda p: torch.save(opt, p))
@@ -151,7 +168,10 @@ def train_lm(
     per_epoch = math.ceil(math.ceil(len(train) / cfg.batch_size) / cfg.grad_accum)
     total = per_epoch * cfg.epochs
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(cfg.warmup * total), total)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    model.to(accelerator.device)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    if cfg.grad_accum % world:
+        raise InputError(f"grad_accum ({cfg.grad_accum}) must be a multiple of the {world} processes")
     state = _resume(folder, model, optimizer, scheduler)
     pad_id = tokenizer.pad_token_id
     fast = cfg.cache_lower and can_cache(model.clm)
@@ -164,12 +184,15 @@ def train_lm(
         bar = tqdm(total=len(batches), initial=state.batch, desc=f"epoch {state.epoch + 1}", disable=not progress)
         start = time.perf_counter()
         for b in range(state.batch, len(batches)):
-            loss, n, tokens = batch_loss(model, train, batches[b], pad_id, train_cache)
-            accelerator.backward(loss / cfg.grad_accum)
-            state.tokens, state.label_tokens = state.tokens + tokens, state.label_tokens + n
+            if (b % cfg.grad_accum) % world == rank:  # this process's share of the step's batches
+                loss, n, tokens = batch_loss(model, train, batches[b], pad_id, train_cache)
+                accelerator.backward(loss * world / cfg.grad_accum)  # averaged over processes below
+                state.tokens, state.label_tokens = state.tokens + tokens * world, state.label_tokens + n * world
+                bar.set_postfix(loss=f"{loss.item():.3f}")
             state.batch = b + 1
             if state.batch % cfg.grad_accum == 0 or state.batch == len(batches):
-                accelerator.clip_grad_norm_(params, 1.0)
+                _average_gradients(params, world)
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
@@ -177,8 +200,7 @@ def train_lm(
                 if state.step % cfg.save_every == 0:
                     state.seconds += time.perf_counter() - start
                     start = time.perf_counter()
-                    _save(folder, model, optimizer, scheduler, state)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+                    _save(folder, model, optimizer, scheduler, state, accelerator)
             bar.update()
         bar.close()
         state.seconds += time.perf_counter() - start
@@ -188,10 +210,12 @@ def train_lm(
         state.bad_epochs = 0 if improved else state.bad_epochs + 1
         state.history.append({"epoch": state.epoch + 1, "dev_loss": round(dev_value, 5), "step": state.step})
         state.epoch, state.batch = state.epoch + 1, 0
-        if improved:
+        if improved and accelerator.is_main_process:
             model.save_weights(folder / "best.safetensors")
-        _save(folder, model, optimizer, scheduler, state)
-    atomic_write(folder / WEIGHTS, lambda p: shutil.copyfile(folder / "best.safetensors", p))
+        _save(folder, model, optimizer, scheduler, state, accelerator)
+    if accelerator.is_main_process:
+        atomic_write(folder / WEIGHTS, lambda p: shutil.copyfile(folder / "best.safetensors", p))
+    accelerator.wait_for_everyone()
     return {
         "epochs_run": state.epoch,
         "best_dev_loss": round(state.best_dev, 5),
@@ -200,4 +224,5 @@ def train_lm(
         "tokens_per_second": round(state.tokens / max(state.seconds, 1e-9), 1),
         "label_tokens_per_second": round(state.label_tokens / max(state.seconds, 1e-9), 1),
         "cached_lower_layers": model.clm.first_layer if fast else 0,
+        "processes": world,
     }
