@@ -70,7 +70,8 @@ class LowerCache:
             for row, i in enumerate(ids):
                 self.states.setdefault(i, lower[row, : len(self.examples[i])].clone())
         width = batch["input_ids"].shape[1]
-        out = torch.zeros(len(ids), width, self.states[ids[0]].shape[-1], dtype=self.states[ids[0]].dtype)
+        first = self.states[ids[0]]
+        out = torch.zeros(len(ids), width, first.shape[-1], dtype=first.dtype, device=first.device)
         for row, i in enumerate(ids):
             out[row, : len(self.examples[i])] = self.states[i]
         return out
@@ -81,10 +82,11 @@ def batch_loss(model: RationaleLM, examples: list[LMExample], ids: list[int], pa
     from heedful.rationale.graph.encoder import make_batch
 
     chosen = [examples[i] for i in ids]
-    batch = collate_train(chosen, pad_id)
+    device = model.lm.device
+    batch = {k: v.to(device) for k, v in collate_train(chosen, pad_id).items()}
     graph = None
     if model.graph is not None:
-        graph = make_batch([e.sample for e in chosen], [e.features for e in chosen], model.cfg.graph)
+        graph = make_batch([e.sample for e in chosen], [e.features for e in chosen], model.cfg.graph).to(device)
     lower = cache.batch(ids, batch) if cache is not None else None
     with model.condition(graph):
         hidden = upper_hidden(model.clm, lower, batch["attention_mask"], batch["input_ids"])
