@@ -103,10 +103,12 @@ def generate_rationales(model: RationaleLM, tokenizer, examples: list[LMExample]
     for start in range(0, len(order), cfg.batch_size):
         ids = order[start : start + cfg.batch_size]
         chosen = [examples[i] for i in ids]
-        inputs = collate_prompts(chosen, tokenizer.pad_token_id)
+        inputs = {k: v.to(model.lm.device) for k, v in collate_prompts(chosen, tokenizer.pad_token_id).items()}
         graph = None
         if model.graph is not None:
-            graph = make_batch([e.sample for e in chosen], [e.features for e in chosen], model.cfg.graph)
+            graph = make_batch([e.sample for e in chosen], [e.features for e in chosen], model.cfg.graph).to(
+                model.lm.device
+            )
         lengths = [len(e.sample.utterances) for e in chosen]
         runs = cfg.mbr_runs() if cfg.strategy == "mbr" else [(1, cfg.generate_kwargs())]
         texts: list[list[str]] = [[] for _ in chosen]
