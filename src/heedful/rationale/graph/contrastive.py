@@ -8,7 +8,7 @@ Checkpoints are a ``safetensors`` state dict plus ``graph.json`` (graph config, 
 
 from __future__ import annotations
 
-import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +19,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from heedful.errors import InputError
+from heedful.rationale.features.vectors import l2_normalise
 from heedful.rationale.graph.encoder import ChangeGraphEncoder, GraphConfig, make_batch
-from heedful.runs import atomic_write, write_json
+from heedful.runs import atomic_write, read_json, write_json
 
 
 @dataclass
@@ -36,9 +37,14 @@ class ContrastiveConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr", "weight_decay", "temperature"):
+            if not math.isfinite(getattr(self, name)):
+                raise InputError(f"{name} must be a finite number, got {getattr(self, name)}")
         for name in ("lr", "temperature"):
             if getattr(self, name) <= 0:
                 raise InputError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.weight_decay < 0:
+            raise InputError(f"weight_decay must be >= 0, got {self.weight_decay}")
 
 
 class ChangeAligner(nn.Module):
@@ -63,10 +69,10 @@ def info_nce(z: Tensor, t: Tensor, temperature: float) -> Tensor:
 
 def recall_at_k(queries: np.ndarray, targets: np.ndarray, ks=(1, 5, 10)) -> dict[str, float]:
     """Share of rows i whose target i is among the k most similar targets of query i (cosine)."""
-    q = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-    t = targets / np.maximum(np.linalg.norm(targets, axis=1, keepdims=True), 1e-12)
+    q, t = l2_normalise(queries), l2_normalise(targets)
     sim = q @ t.T  # (N, N)
     rank = (sim > np.diag(sim)[:, None]).sum(1)  # targets strictly better than the true one
+    rank[~np.isfinite(np.diag(sim))] = len(q)  # a NaN similarity is a miss, not a hit
     out = {f"recall@{k}": float((rank < k).mean()) for k in ks}
     out |= {f"chance@{k}": min(k / len(q), 1.0) for k in ks}
     return out | {"n": len(q)}
@@ -113,6 +119,8 @@ def train_aligner(
                 continue
             batch = make_batch([samples[i] for i in idx], [text[i] for i in idx], graph)
             loss = info_nce(model(batch), F.normalize(target_t[idx], dim=-1), cfg.temperature)
+            if not torch.isfinite(loss):
+                raise InputError(f"contrastive training diverged (loss {loss.item()}): lower lr or raise temperature")
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -143,17 +151,47 @@ def save_aligner(model: ChangeAligner, folder: str | Path, extra: dict | None = 
 
 
 def load_aligner(folder: str | Path) -> tuple[ChangeAligner, dict]:
+    """The aligner saved by ``save_aligner``; a damaged or mismatched checkpoint is an InputError naming the file."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    for name in ("graph.json", "graph.safetensors"):
-        if not (folder / name).is_file():
-            raise FileNotFoundError(
-                f"no graph checkpoint {folder / name} (train one with 'heedful rationale pretrain')"
-            )
-    meta = json.loads((folder / "graph.json").read_text(encoding="utf-8"))
-    model = ChangeAligner(GraphConfig(**meta["graph"]), int(meta["target_dim"]))
-    missing, unexpected = model.load_state_dict(load_file(str(folder / "graph.safetensors")), strict=False)
+    meta_path, weights_path = folder / "graph.json", folder / "graph.safetensors"
+    for path in (meta_path, weights_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"no graph checkpoint {path} (train one with 'heedful rationale pretrain')")
+    meta = read_json(meta_path)
+    try:
+        graph, target_dim = GraphConfig(**meta["graph"]), meta["target_dim"]
+    except (TypeError, KeyError) as err:
+        raise InputError(f"{meta_path}: not a graph config written by 'heedful rationale pretrain' ({err!r})") from None
+    if not isinstance(target_dim, int) or isinstance(target_dim, bool) or target_dim < 1:
+        raise InputError(f"{meta_path}: target_dim must be a positive integer")
+    try:
+        state = load_file(str(weights_path))
+    except SafetensorError as err:
+        raise InputError(f"{weights_path}: damaged checkpoint ({err})") from None
+    expected = {
+        "head.weight": (target_dim, graph.hidden),
+        "encoder.text_proj.weight": (graph.hidden, graph.text_dim),
+    }
+    layers = {key.split(".")[2] for key in state if key.startswith("encoder.convs.")}
+    if len(layers) != graph.layers:
+        raise InputError(f"{weights_path}: holds {len(layers)} graph layers, but {meta_path.name} says {graph.layers}")
+    for name, shape in expected.items():  # before building: a wrong size in graph.json must not allocate a huge model
+        found = tuple(state[name].shape) if name in state else None
+        if found != shape:
+            raise InputError(f"{weights_path}: {name} has shape {found}, but {meta_path.name} says {shape}")
+    if not all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point()):
+        raise InputError(f"{weights_path}: weights contain NaN or inf")
+    model = ChangeAligner(graph, target_dim)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # size mismatches
+        reason = str(err).splitlines()[-1].strip()
+        raise InputError(f"{weights_path}: does not match {meta_path.name} ({reason})") from None
     if missing or unexpected:
-        raise InputError(f"{folder}: checkpoint does not match its config (missing {missing}, unexpected {unexpected})")
+        raise InputError(
+            f"{weights_path}: does not match {meta_path.name} (missing {missing}, unexpected {unexpected})"
+        )
     return model.eval(), meta

@@ -80,6 +80,12 @@ class GraphConfig:
     visual_dim: int = 0
 
     def __post_init__(self):
+        for name in ("text_dim", "hidden", "layers", "heads", "max_speakers", "visual_dim"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise InputError(f"graph {name} must be an integer, got {type(value).__name__}")
+        if not isinstance(self.dropout, int | float) or isinstance(self.dropout, bool):
+            raise InputError(f"graph dropout must be a number, got {type(self.dropout).__name__}")
         for name in ("text_dim", "hidden", "layers", "heads", "max_speakers"):
             if getattr(self, name) < 1:
                 raise InputError(f"graph {name} must be >= 1, got {getattr(self, name)}")

@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -28,6 +30,10 @@ class KeyConfig:
     features: str | None = None  # precomputed utterance features (.pt/.npz/.npy/folder) instead of the encoder
 
     def __post_init__(self):
+        for name in ("encoder", "graph", "cache_dir", "features"):
+            value = getattr(self, name)
+            if not isinstance(value, str | None) or (name == "encoder" and value is None):
+                raise InputError(f"key {name} must be a string, got {type(value).__name__}")
         if self.key not in KEYS:
             raise InputError(f"key must be one of {', '.join(KEYS)}, got {self.key!r}")
         if self.key == "hchange" and not self.graph:
@@ -50,6 +56,19 @@ def features_for(samples: list[Sample], encoder: str, cfg: KeyConfig, progress: 
     if cfg.features:
         return Precomputed.open(cfg.features, samples).features(samples)
     return utterance_features(samples, make_encoder(encoder), cfg.cache_dir, progress=progress)
+
+
+def vector_source(cfg: KeyConfig) -> str:
+    """What makes the vectors of ``cfg``, recorded in an index and checked when it is queried: the encoder's name
+    (or precomputed features), and for ``hchange`` a digest of the graph weights."""
+    from heedful.rationale.features.encoders import encoder_name
+
+    if cfg.key == "hchange":
+        weights = Path(cfg.graph) / "graph.safetensors"
+        if not weights.is_file():
+            raise FileNotFoundError(f"no graph checkpoint {weights} (train one with 'heedful rationale pretrain')")
+        return "hchange:" + hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+    return "text:" + ("precomputed" if cfg.features else encoder_name(cfg.encoder))
 
 
 def sample_vectors(samples: list[Sample], cfg: KeyConfig, progress: bool = True) -> np.ndarray:
