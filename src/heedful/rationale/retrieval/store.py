@@ -10,7 +10,8 @@ from heedful.errors import InputError
 from heedful.rationale.data.loaders import parse_rationale
 from heedful.rationale.data.prompt import scoring_string
 from heedful.rationale.data.schema import Rationale, Sample
-from heedful.rationale.retrieval.keys import KeyConfig, sample_vectors, vector_source
+from heedful.rationale.retrieval.config import KeyConfig, KnnConfig, QueryConfig  # noqa: F401  (re-exported)
+from heedful.rationale.retrieval.keys import sample_vectors, vector_source
 from heedful.rationale.retrieval.knn import copy_rationale, speakers_by_role
 from heedful.runs import read_json, write_json
 
