@@ -133,13 +133,13 @@ def test_load_refuses_a_sidecar_that_does_not_match_the_index(store, tmp_path):
     del sidecar["checksum"]  # the counts are checked even without a checksum (sidecar version 1)
     sidecar["ids"], sidecar["clips"] = sidecar["ids"][:-1], sidecar["clips"][:-1]
     (tmp_path / "index.json").write_text(json.dumps(sidecar))
-    with pytest.raises(ValueError, match="holds 40 vectors of dimension 12, but its sidecar index.json lists 39 ids"):
+    with pytest.raises(ValueError, match=r"holds 40 vectors of dimension 12, but its sidecar index\.json lists 39 ids"):
         VectorIndex.load(tmp_path)
     sidecar["ids"].append("s39")
     sidecar["clips"].append("c9")
     sidecar["dim"] = 13
     (tmp_path / "index.json").write_text(json.dumps(sidecar))
-    with pytest.raises(ValueError, match="dimension 12, but .* of dimension 13"):
+    with pytest.raises(ValueError, match=r"dimension 12, but .* of dimension 13"):
         VectorIndex.load(tmp_path)
 
 
@@ -147,7 +147,7 @@ def test_load_needs_the_faiss_file(store, tmp_path):
     index, *_ = store
     index.save(tmp_path / "index.faiss")
     (tmp_path / "index.faiss").unlink()
-    with pytest.raises(FileNotFoundError, match="index.faiss"):
+    with pytest.raises(FileNotFoundError, match=r"index\.faiss"):
         VectorIndex.load(tmp_path)
 
 
