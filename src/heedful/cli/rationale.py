@@ -256,14 +256,17 @@ def _run_index(args) -> int:
     return 0
 
 
-def _found(rows: list, k: int) -> str:
-    """What came back: ``k`` when every row is full, else the range and what was asked."""
+def _found(rows: list, k: int, stored: int) -> str:
+    """What came back: ``k`` per sample when every row is full, else the range and why it is short."""
     sizes = [len(row) for row in rows]
     if all(n == k for n in sizes):
-        return f"{k} neighbours"
+        return f"retrieved {k} neighbours for {len(rows)} samples"
     low, high = min(sizes, default=0), max(sizes, default=0)
     span = f"{low}" if low == high else f"{low}-{high}"
-    return f"{span} neighbours (asked for {k}; fewer were left after exclusions)"
+    return (
+        f"retrieved {span} neighbours for {len(rows)} samples (asked for {k}; the index holds {stored}, "
+        "less each query's own sample and clip)"
+    )
 
 
 def _run_retrieve(args) -> int:
@@ -292,7 +295,7 @@ def _run_retrieve(args) -> int:
     run_dir = _run_dir(args, "retrieve", config, result.errors)
     write_json(run_dir / "retrievals.json", out)
     print(f"run folder: {run_dir}")
-    print(f"retrieved {_found(hits, query.k)} for {len(out)} samples")
+    print(_found(hits, query.k, len(index)))
     return 0
 
 

