@@ -1,6 +1,7 @@
 """``heedful rationale ...``: dialogue-emotion rationale sub-commands (argparse only; lazy library imports).
 
-pretrain → index → retrieve / predict --method knn → evaluate. Every command writes a run folder with config.json.
+data (check a file) → pretrain → index → retrieve / predict --method knn → evaluate. Every command writes a run
+folder with config.json; flags are generated from the typed configs, so each default lives in its dataclass.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from heedful.cli.flags import add_config_flags, config_from_args
 from heedful.errors import InputError
 
 # the split each command works on unless told otherwise (a property of the command, not of DataConfig)
-SPLIT = {"data": "all", "pretrain": "train", "index": "train", "train": "train", "retrieve": "dev", "predict": "dev"}
+SPLIT = {"data": "all", "pretrain": "train", "index": "train", "retrieve": "dev", "predict": "dev"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,6 +63,7 @@ def _encoder_args(p: argparse.ArgumentParser) -> None:
 
 
 def _query_args(p: argparse.ArgumentParser, cls, index_required: bool = True) -> None:
+    """--index, and the flags of ``cls`` (QueryConfig or KnnConfig); k also answers to -k."""
     p.add_argument("--index", required=index_required, help="run folder written by 'heedful rationale index'")
     add_config_flags(p, cls, skip=("k",))
     p.add_argument("-k", "--k", type=int, default=cls.k, help=f"neighbours per sample (default: {cls.k})")
@@ -319,8 +321,8 @@ def _run_predict(args) -> int:
         from heedful.cli.rationale_lm import run_predict
 
         keys = ("lm", "model", "strategy", "beams", "temperature", "top_p", "max_new_tokens", "attention")
+        predictions = run_predict(args, result.samples)  # first: a bad model path leaves no empty run folder
         run_dir = _run_dir(args, "predict", config | {k: getattr(args, k) for k in keys}, result.errors)
-        predictions = run_predict(args, result.samples)
         write_json(run_dir / "predictions.json", predictions)
         print(f"run folder: {run_dir}")
         print(f"generated {len(predictions)} rationales; first: {predictions[0]['text']}")
