@@ -115,7 +115,7 @@ def test_duplicate_prediction_ids_are_refused_naming_the_id(built, tmp_path, cap
     preds = json.loads(built["predictions"].read_text())
     path = write(tmp_path / "p.json", [*preds, preds[0]])
     sid = preds[0]["sample_id"]
-    fails(capsys, ["rationale", "evaluate", path, "--out", str(tmp_path)], f"sample '{sid}': duplicate prediction")
+    fails(capsys, ["rationale", "evaluate", path, "--out", str(tmp_path)], f"sample {sid}: duplicate prediction")
     assert not list(tmp_path.glob("rationale-evaluate-*"))  # no run folder for a refused input
 
 

@@ -4,8 +4,10 @@ Every run ends in valid output or the one-line error with exit code 2 (argparse'
 one error line, exit code 2): never a traceback, never NaN in an output file. Examples are few and models are
 avoided (``--encoder hash:8``) so that the whole file runs in seconds."""
 
+import contextlib
 import copy
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -129,7 +131,6 @@ def test_deep_nesting_is_an_input_error(tmp_path):
 
 def run(argv) -> tuple[int, str]:
     """Exit code and stderr of the CLI, argparse's exits included."""
-    import contextlib
     import io
 
     err = io.StringIO()
@@ -218,4 +219,51 @@ def test_cli_evaluate_on_arbitrary_predictions_and_references(preds, data):
             data_path.write_text(json.dumps([sample_to_dict(s) for s in load_demo()[:6]] + data), encoding="utf-8")
             argv += ["--data", str(data_path), "--skip-invalid"]
         code, err = run(argv)
+        check_outcome(code, err, Path(tmp))
+
+
+@pytest.fixture(scope="module")
+def index_folder(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("index")
+    argv = ["rationale", "index", "--encoder", "hash:8", "--cache-dir", str(root / "cache"), "--out", str(root)]
+    assert main(argv) == 0
+    (folder,) = root.glob("rationale-index-*")
+    return folder
+
+
+SIDECAR_PATHS = [
+    ("meta",), ("meta", "key"), ("meta", "key", "encoder"), ("meta", "key", "key"), ("meta", "key", "cache_dir"),
+    ("meta", "source"), ("ids",), ("ids", 0), ("clips",), ("clips", 0), ("dim",), ("count",), ("checksum",),
+]  # fmt: skip
+ITEM_PATHS = [(), ("rationale",), ("rationale", "stimulus"), ("rationale", "appraisal"), ("roles",), ("roles", 0)]
+
+
+def mutate(obj, path, draw):
+    parent = obj
+    for key in path[:-1]:
+        parent = parent[key]
+    if draw(st.booleans()) and isinstance(parent, dict):
+        parent.pop(path[-1], None)
+    else:
+        parent[path[-1]] = draw(json_values)
+
+
+@CLI
+@given(st.data())
+def test_cli_predict_on_edited_index_folders(index_folder, data):
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "index"
+        shutil.copytree(index_folder, folder)
+        sidecar = json.loads((folder / "index.json").read_text())
+        items = json.loads((folder / "items.json").read_text())
+        for path in data.draw(st.lists(st.sampled_from(SIDECAR_PATHS), max_size=2)):
+            with contextlib.suppress(KeyError, IndexError, TypeError):  # an earlier edit removed the path
+                mutate(sidecar, path, data.draw)
+        sid = data.draw(st.sampled_from(sorted(items)))
+        for path in data.draw(st.lists(st.sampled_from(ITEM_PATHS), max_size=2)):
+            with contextlib.suppress(KeyError, IndexError, TypeError):
+                mutate(items, (sid, *path), data.draw)
+        (folder / "index.json").write_text(json.dumps(sidecar))
+        (folder / "items.json").write_text(json.dumps(items))
+        code, err = run(["rationale", "predict", "--index", str(folder), "--out", tmp])
         check_outcome(code, err, Path(tmp))

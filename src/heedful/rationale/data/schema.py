@@ -85,6 +85,11 @@ def show(value, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def printable(text: str) -> str:
+    """``text`` itself when it prints on one line, else its escaped ``show`` form (ids read from users' files)."""
+    return text if text.isprintable() else show(text)
+
+
 def check_emotions(labels, sample_id: str, where: str) -> tuple[str, ...]:
     if isinstance(labels, str):
         labels = [labels]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from heedful.errors import InputError
 from heedful.rationale.data.prompt import scoring_string
-from heedful.rationale.data.schema import Sample, show
+from heedful.rationale.data.schema import Sample, printable
 from heedful.rationale.eval.metrics import bertscore, text_metrics
 
 
@@ -33,10 +33,10 @@ def evaluate(predictions: list[dict], references: dict[str, Sample], bertscore_m
         if not isinstance(sid, str) or not isinstance(p.get("text"), str):
             raise InputError(f"prediction #{i}: needs a sample_id (a string) and a text (the scoring string)")
         if sid in seen:
-            raise InputError(f"prediction #{i}: sample {show(sid)}: duplicate prediction (each id is scored once)")
+            raise InputError(f"prediction #{i}: sample {printable(sid)}: duplicate prediction (each id is scored once)")
         seen.add(sid)
         if sid not in references:
-            raise InputError(f"prediction #{i}: sample {show(sid)}: not in the reference data")
+            raise InputError(f"prediction #{i}: sample {printable(sid)}: not in the reference data")
         if references[sid].rationale is None:
             raise InputError(f"sample {sid}: rationale: missing in the reference data")
         hyps.append(p["text"])

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from heedful.errors import InputError
-from heedful.rationale.data.schema import show
+from heedful.rationale.data.schema import printable, show
 from heedful.rationale.features.vectors import l2_normalise
 from heedful.runs import atomic_write
 
@@ -241,11 +241,11 @@ class Precomputed:
         for sid, a in table.items():
             if a.ndim != 2 or a.shape[1] != self.dim:
                 raise InputError(
-                    f"sample {sid}: precomputed features in {source} have shape {a.shape}; "
+                    f"sample {printable(sid)}: precomputed features in {source} have shape {a.shape}; "
                     "expected (utterances, D) with one D for all samples"
                 )
             if not np.isfinite(a).all():
-                raise InputError(f"sample {sid}: precomputed features in {source} contain NaN or inf")
+                raise InputError(f"sample {printable(sid)}: precomputed features in {source} contain NaN or inf")
 
     @classmethod
     def open(cls, path: str | Path, samples: list[Sample] | None = None) -> Precomputed:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from heedful.errors import InputError
+from heedful.rationale.data.schema import printable
 from heedful.rationale.features.vectors import l2_normalise
 from heedful.runs import atomic_write, read_json, write_json
 
@@ -198,7 +199,7 @@ def _read_sidecar(path: Path) -> tuple[list[str], list[str | None], dict]:
         raise InputError(f"{path}: ids must be a list of strings")
     if len(set(ids)) != len(ids):
         duplicate = next(i for i, n in Counter(ids).items() if n > 1)
-        raise InputError(f"{path}: sample {duplicate}: duplicate id")
+        raise InputError(f"{path}: sample {printable(duplicate)}: duplicate id")
     clips = sidecar.get("clips")
     clips = [None] * len(ids) if clips is None else clips
     if not isinstance(clips, list) or len(clips) != len(ids) or not all(isinstance(c, str | None) for c in clips):

@@ -9,7 +9,7 @@ from pathlib import Path
 from heedful.errors import InputError
 from heedful.rationale.data.loaders import parse_rationale
 from heedful.rationale.data.prompt import scoring_string
-from heedful.rationale.data.schema import Rationale, Sample
+from heedful.rationale.data.schema import Rationale, Sample, printable
 from heedful.rationale.retrieval.config import KeyConfig, KnnConfig, QueryConfig  # noqa: F401  (re-exported)
 from heedful.rationale.retrieval.keys import sample_vectors, vector_source
 from heedful.rationale.retrieval.knn import copy_rationale, speakers_by_role
@@ -61,6 +61,7 @@ def open_index(folder: str | Path):
 
 
 def _check_item(item, sample_id: str, path: Path) -> None:
+    sample_id = printable(sample_id)
     if item is None:
         raise InputError(f"{path}: sample {sample_id}: missing (the index lists it)")
     if not isinstance(item, dict):
