@@ -292,6 +292,15 @@ def test_non_finite_numbers_are_refused_by_flags_and_configs(tmp_path, capsys):
     assert not list(tmp_path.iterdir())
 
 
+def test_pretrain_on_data_without_rationales(tmp_path, capsys):
+    records = [sample_to_dict(s) for s in load_demo()]
+    for rec in records:
+        del rec["rationale"]
+    data = write(tmp_path / "d.json", records)
+    argv = ["rationale", "pretrain", "--data", data, *HASH, "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path)]
+    fails(capsys, argv, "needs at least 2 samples with a rationale, got 0")
+
+
 def test_inside_records_round_trip_through_the_data_command(tmp_path, capsys):
     samples = load_demo()
     data = write(tmp_path / "d.json", [sample_to_dict(s) for s in samples])

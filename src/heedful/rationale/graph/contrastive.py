@@ -77,7 +77,7 @@ def train_aligner(
 
     samples, text, targets = train
     if len(samples) < 2:
-        raise InputError(f"contrastive training needs at least 2 samples, got {len(samples)}")
+        raise InputError(f"contrastive training needs at least 2 samples with a rationale, got {len(samples)}")
     torch.manual_seed(cfg.seed)
     model = ChangeAligner(graph, targets.shape[1])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -34,7 +34,8 @@ def pretrain(
         samples = [s for s in samples if s.rationale is not None]
         feats = utterance_features(samples, enc, cache_dir, progress=progress)
         texts = [[scoring_string(s.rationale)] for s in samples]
-        targets = np.concatenate(encode_groups(texts, enc, cache_dir, progress=progress, desc="rationales"))
+        targets = encode_groups(texts, enc, cache_dir, progress=progress, desc="rationales")
+        targets = np.concatenate(targets) if targets else np.zeros((0, enc.dim), np.float32)  # no rationale at all
         return samples, feats, targets
 
     train, dev = part("train"), part("dev")
