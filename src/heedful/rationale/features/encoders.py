@@ -314,11 +314,17 @@ def _read(path: Path, load):
 
 
 def _float_array(value, path: Path, key=None) -> np.ndarray:
+    """``value`` as float32, if it is an array of real numbers (bool, integer or float; not complex, text, dates)."""
+    where = f" entry {show(key)}" if key is not None else ""
     try:
-        return np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError):
-        where = f" entry {show(key)}" if key is not None else ""
-        raise InputError(f"{path}{where}: expected an array of numbers, got {type(value).__name__}") from None
+        array = np.asarray(value)
+    except (TypeError, ValueError, RuntimeError):  # ragged lists, tensors that do not convert
+        array = None
+    if array is None or array.dtype.kind not in "biuf":
+        kind = type(value).__name__ if array is None else f"{array.dtype} values"
+        raise InputError(f"{path}{where}: expected an array of real numbers, got {kind}")
+    with np.errstate(over="ignore"):  # beyond float32: inf, refused with the other non-finite values
+        return array.astype(np.float32)
 
 
 def _read_array(path: Path) -> np.ndarray:
