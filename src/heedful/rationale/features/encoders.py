@@ -213,17 +213,31 @@ def encode_groups(
             out[i] = cached
             continue
         todo.append(i)  # missing, or damaged (empty, truncated, wrong shape, NaN): encoded again and rewritten
+    # texts in order of first use, so groups complete one after another and are cached as soon as they do: an
+    # interrupted run keeps every finished group and the next run encodes only the rest
     unique = list(dict.fromkeys(t for i in todo for t in groups[i]))
     table: dict[str, np.ndarray] = {}
+    done = 0
+
+    def finish_ready() -> None:
+        nonlocal done
+        while done < len(todo) and all(t in table for t in groups[todo[done]]):
+            i = todo[done]
+            rows = [table[t] for t in groups[i]]
+            out[i] = np.stack(rows).astype(np.float32) if rows else np.zeros((0, encoder.dim), np.float32)
+            if folder is not None:
+                _save_npy(folder / f"{_digest(groups[i])}.npy", out[i])
+            done += 1
+
     batches = range(0, len(unique), batch_size)
     for start in tqdm(batches, desc=desc, unit="batch", disable=not progress or len(batches) < 2, leave=False):
         chunk = unique[start : start + batch_size]
-        table.update(zip(chunk, encoder.encode(chunk), strict=True))
-    for i in todo:
-        array = np.stack([table[t] for t in groups[i]]) if groups[i] else np.zeros((0, encoder.dim), np.float32)
-        out[i] = array.astype(np.float32)
-        if folder is not None:
-            _save_npy(folder / f"{_digest(groups[i])}.npy", out[i])
+        encoded = np.asarray(encoder.encode(chunk), dtype=np.float32)
+        if encoded.shape != (len(chunk), encoder.dim) or not np.isfinite(encoded).all():
+            raise InputError(f"encoder {encoder.name} returned shape {encoded.shape} or NaN/inf for {len(chunk)} texts")
+        table.update(zip(chunk, encoded, strict=True))
+        finish_ready()
+    finish_ready()  # groups with no text at all
     return out
 
 
