@@ -270,10 +270,16 @@ def test_truncated_graph_safetensors(built, tmp_path, capsys):
     fails(capsys, argv, str(weights), "damaged checkpoint")
 
 
-def test_graph_json_whose_hidden_disagrees_with_the_weights(built, tmp_path, capsys):
+@pytest.mark.parametrize(
+    "edit",
+    [{"hidden": 32}, {"max_speakers": 10**9}, {"visual_dim": 10**9}, {"layers": 10**6}, {"text_dim": 10**9}],
+    ids=["hidden", "max_speakers", "visual_dim", "layers", "text_dim"],
+)
+def test_graph_json_whose_sizes_disagree_with_the_weights(built, tmp_path, capsys, edit):
+    """Refused before the model is built: a huge size in graph.json never allocates a huge model."""
     graph = shutil.copytree(built["graph"], tmp_path / "graph")
     meta = json.loads((graph / "graph.json").read_text())
-    meta["graph"]["hidden"] = 32
+    meta["graph"] |= edit
     write(graph / "graph.json", meta)
     argv = ["rationale", "index", "--key", "hchange", "--graph", str(graph), *HASH, "--out", str(tmp_path)]
     fails(capsys, argv, "graph.safetensors", "graph.json says")

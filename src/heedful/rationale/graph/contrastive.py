@@ -128,46 +128,62 @@ def save_aligner(model: ChangeAligner, folder: str | Path, extra: dict | None = 
 
 def load_aligner(folder: str | Path) -> tuple[ChangeAligner, dict]:
     """The aligner saved by ``save_aligner``; a damaged or mismatched checkpoint is an InputError naming the file."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     folder = Path(folder)
     meta_path, weights_path = folder / "graph.json", folder / "graph.safetensors"
     for path in (meta_path, weights_path):
         if not path.is_file():
             raise FileNotFoundError(f"no graph checkpoint {path} (train one with 'heedful rationale pretrain')")
-    meta = read_json(meta_path)
-    try:
-        graph, target_dim = GraphConfig(**meta["graph"]), meta["target_dim"]
-    except (TypeError, KeyError) as err:
-        raise InputError(f"{meta_path}: not a graph config written by 'heedful rationale pretrain' ({err!r})") from None
-    if not isinstance(target_dim, int) or isinstance(target_dim, bool) or target_dim < 1:
-        raise InputError(f"{meta_path}: target_dim must be a positive integer")
-    try:
-        state = load_file(str(weights_path))
-    except SafetensorError as err:
-        raise InputError(f"{weights_path}: damaged checkpoint ({err})") from None
-    expected = {
-        "head.weight": (target_dim, graph.hidden),
-        "encoder.text_proj.weight": (graph.hidden, graph.text_dim),
-    }
-    layers = {key.split(".")[2] for key in state if key.startswith("encoder.convs.")}
-    if len(layers) != graph.layers:
-        raise InputError(f"{weights_path}: holds {len(layers)} graph layers, but {meta_path.name} says {graph.layers}")
-    for name, shape in expected.items():  # before building: a wrong size in graph.json must not allocate a huge model
-        found = tuple(state[name].shape) if name in state else None
-        if found != shape:
-            raise InputError(f"{weights_path}: {name} has shape {found}, but {meta_path.name} says {shape}")
-    if not all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point()):
-        raise InputError(f"{weights_path}: weights contain NaN or inf")
+    graph, target_dim, meta = _read_graph_meta(meta_path)
+    state = _read_weights(weights_path)
+    _check_sizes(state, graph, target_dim, weights_path)  # before building: a wrong size must not allocate a huge model
     model = ChangeAligner(graph, target_dim)
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # size mismatches
         reason = str(err).splitlines()[-1].strip()
-        raise InputError(f"{weights_path}: does not match {meta_path.name} ({reason})") from None
+        raise InputError(f"{weights_path}: does not match graph.json ({reason})") from None
     if missing or unexpected:
-        raise InputError(
-            f"{weights_path}: does not match {meta_path.name} (missing {missing}, unexpected {unexpected})"
-        )
+        raise InputError(f"{weights_path}: does not match graph.json (missing {missing}, unexpected {unexpected})")
     return model.eval(), meta
+
+
+def _read_graph_meta(path: Path) -> tuple[GraphConfig, int, dict]:
+    meta = read_json(path)
+    try:
+        graph, target_dim = GraphConfig(**meta["graph"]), meta["target_dim"]
+    except (TypeError, KeyError) as err:
+        raise InputError(f"{path}: not a graph config written by 'heedful rationale pretrain' ({err!r})") from None
+    if not isinstance(target_dim, int) or isinstance(target_dim, bool) or target_dim < 1:
+        raise InputError(f"{path}: target_dim must be a positive integer")
+    return graph, target_dim, meta
+
+
+def _read_weights(path: Path) -> dict[str, Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except SafetensorError as err:
+        raise InputError(f"{path}: damaged checkpoint ({err})") from None
+    if not all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point()):
+        raise InputError(f"{path}: weights contain NaN or inf")
+    return state
+
+
+def _check_sizes(state: dict[str, Tensor], graph: GraphConfig, target_dim: int, path: Path) -> None:
+    """The sizes graph.json gives against the tensors' shapes (every size that scales the model)."""
+    h = graph.hidden
+    expected = {
+        "head.weight": (target_dim, h),
+        "encoder.text_proj.weight": (h, graph.text_dim),
+        "encoder.speaker.weight": (graph.max_speakers, h),
+        "encoder.visual_proj.weight": (h, graph.visual_dim) if graph.visual_dim else None,
+    }
+    for name, shape in expected.items():
+        found = tuple(state[name].shape) if name in state else None
+        if found != shape:
+            raise InputError(f"{path}: {name} has shape {found}, but graph.json says {shape}")
+    layers = {key.split(".")[2] for key in state if key.startswith("encoder.convs.")}
+    if len(layers) != graph.layers:
+        raise InputError(f"{path}: holds {len(layers)} graph layers, but graph.json says {graph.layers}")
