@@ -45,9 +45,7 @@ def _data_args(p: argparse.ArgumentParser, split: str) -> None:
     """DataConfig's flags; ``--split`` defaults to the command's own split."""
     from heedful.rationale.data.config import SPLITS, DataConfig
 
-    add_config_flags(
-        p, DataConfig, skip=("split",), help={"data": "INSIDE or flat MECR JSON file (default: the embedded demo set)"}
-    )
+    add_config_flags(p, DataConfig, skip=("split",))
     p.add_argument("--split", default=split, choices=SPLITS, help=f"clip-disjoint split (default: {split})")
     _out_arg(p)
 
@@ -154,7 +152,7 @@ def _evaluate(commands) -> None:
     )
     p.add_argument("predictions", help="predictions.json (or the run folder holding it)")
     add_config_flags(
-        p, DataConfig, only=("data", "skip_invalid"), help={"data": "reference data (default: the embedded demo set)"}
+        p, DataConfig, only=("data", "skip_invalid"), help={"data": "reference data (None: the embedded demo set)"}
     )
     add_config_flags(p, EvalConfig)
     _out_arg(p)
