@@ -156,11 +156,12 @@ def test_legacy_sidecar_with_a_damaged_index_faiss(index, tmp_path, capsys):
     [
         (lambda s: s["meta"].pop("key"), "meta.key is missing"),
         (lambda s: s["meta"].__setitem__("key", ["text"]), "meta.key is missing or malformed"),
+        (lambda s: s["meta"]["key"].__setitem__("key", "bogus"), "meta.key: key must be one of text, hchange"),
         (lambda s: s["ids"].__setitem__(1, s["ids"][0]), "duplicate id"),
         (lambda s: s["ids"].reverse(), "checksum differs"),
         (lambda s: s["ids"].pop(), "clips must be a list of"),
     ],
-    ids=["no meta.key", "meta.key a list", "duplicate ids", "reordered ids", "one id short"],
+    ids=["no meta.key", "meta.key a list", "meta.key.key unknown", "duplicate ids", "reordered ids", "one id short"],
 )
 def test_edited_sidecar_is_refused(index, tmp_path, capsys, edit, message):
     sidecar = json.loads((index / "index.json").read_text())

@@ -49,6 +49,8 @@ def open_index(folder: str | Path):
         raise InputError(
             f"{sidecar}: meta.key is missing or malformed (rebuild with 'heedful rationale index')"
         ) from None
+    except InputError as err:  # a value KeyConfig refuses
+        raise InputError(f"{sidecar}: meta.key: {err}") from None
     items_path = folder / "items.json"
     if not items_path.is_file():
         raise FileNotFoundError(f"no items.json in index folder {folder}")
