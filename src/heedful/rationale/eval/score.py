@@ -10,7 +10,7 @@ from heedful.rationale.data.schema import Sample, printable
 from heedful.rationale.eval.metrics import bertscore, text_metrics
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EvalConfig:
     bertscore_model: str | None = field(
         default=None,

