@@ -21,17 +21,7 @@ from heedful.errors import InputError
 from heedful.process import config as C
 from heedful.process.names import CLASSICAL_MODELS, NEURAL_MODELS, TASKS, check_task
 
-# the config class of each task, without importing the tasks (numpy) at parser-building time
-TASK_CONFIGS = {
-    "tep_faults": C.TEPFaultsConfig,
-    "pen_quality": C.PenQualityConfig,
-    "pen_phase": C.PenPhaseConfig,
-    "pen_faults": C.PenFaultsConfig,
-    "pen_endtime": C.PenEndtimeConfig,
-    "pen_forecast": C.PenForecastConfig,
-    "pen_softsensor": C.PenSoftsensorConfig,
-    "pen_repair": C.PenRepairConfig,
-}
+TASK_CONFIGS = C.TASK_CONFIGS
 GENERATION = "--source indpensim"
 
 
@@ -267,7 +257,7 @@ def _resolve(args: argparse.Namespace):
         check_task(args.task)
     task_params, model_params, train = _run_inputs(args)
     if run.resume is not None:
-        if getattr(args, "task", None) is None and (task_params or getattr(args, "set", [])):
+        if getattr(args, "task", None) is None and (_given(args, args.task_fields) or getattr(args, "set", [])):
             task_params = _resume_task_params(args, run.resume)
         return run, task_params, model_params, train
     return run, task_params, C.ModelConfig(**model_params), C.TrainConfig(**train)
@@ -370,8 +360,8 @@ def _predict(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
+    from heedful.process.apply import predict_csv
     from heedful.process.explain import check_out_file
-    from heedful.process.predict import predict_csv
     from heedful.process.runner import load_trained
     from heedful.runs import write_json
 

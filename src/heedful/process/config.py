@@ -356,6 +356,19 @@ class PenRepairConfig(PenDataConfig):
             raise InputError(f"need 1 <= min_gap <= max_gap <= window - 8, got {self.min_gap}, {self.max_gap}")
 
 
+# the config class of each task (``heedful.process.names.TASKS``): tasks and the CLI read it from here
+TASK_CONFIGS = {
+    "tep_faults": TEPFaultsConfig,
+    "pen_quality": PenQualityConfig,
+    "pen_phase": PenPhaseConfig,
+    "pen_faults": PenFaultsConfig,
+    "pen_endtime": PenEndtimeConfig,
+    "pen_forecast": PenForecastConfig,
+    "pen_softsensor": PenSoftsensorConfig,
+    "pen_repair": PenRepairConfig,
+}
+
+
 # --- commands -----------------------------------------------------------------------------------------
 
 

@@ -84,7 +84,6 @@ class Task:
     Nothing outside a task checks a task's name: callers ask the task (``get_task(name)`` or ``data.task``)."""
 
     name: ClassVar[str]
-    config_cls: ClassVar[type]
     default_models: ClassVar[tuple[str, ...]]
     # the comparison table's metric columns: (header, key in the test metrics, format: pct, mean_pct, r2 or num)
     headlines: ClassVar[tuple[tuple[str, str, str], ...]] = (("accuracy", "accuracy", "pct"),)
@@ -92,6 +91,12 @@ class Task:
     detects_faults: ClassVar[bool] = False  # classes are 'normal' plus faults: pca_t2 applies
     nan_marks_target: ClassVar[bool] = False  # predict: NaN cells are the values to restore, not bad input
     explains: ClassVar[str] = "nothing yet"  # what `heedful process explain` draws for this task
+
+    @property
+    def config_cls(self) -> type:
+        from heedful.process.config import TASK_CONFIGS
+
+        return TASK_CONFIGS[self.name]
 
     def config(self, **params):
         """The task's validated config; unknown parameter names are refused."""
@@ -137,7 +142,7 @@ class Task:
 
     def predict(self, data: TaskData, model, values: np.ndarray) -> dict:
         """Predictions of a trained model on raw values (T, variables), already checked finite."""
-        from heedful.process.predict import predict_one
+        from heedful.process.apply import predict_one
 
         return predict_one(data, model, self.model_input(data, values), int(data.params.get("every", 1)))
 

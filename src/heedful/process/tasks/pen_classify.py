@@ -164,7 +164,6 @@ def fault_report(pred: np.ndarray, split: Split, class_names: list[str]) -> dict
 
 class PenQuality(Task):
     name = "pen_quality"
-    config_cls = PenQualityConfig
     default_models = ("lstm", "bilstm", "gru", "bigru", "bilstm_attn", "bigru_attn", "logistic")
     headlines = (("test accuracy", "accuracy", "pct"), ("final penicillin MAE g/L", "final_penicillin_mae", "num"))
 
@@ -187,7 +186,6 @@ class PenQuality(Task):
 
 class PenPhase(Task):
     name = "pen_phase"
-    config_cls = PenPhaseConfig
     default_models = ("lstm", "bilstm", "gru", "bigru", "logistic")
     headlines = (("per-step accuracy", "accuracy", "pct"),)
 
@@ -200,7 +198,6 @@ class PenPhase(Task):
 
 class PenFaults(Task):
     name = "pen_faults"
-    config_cls = PenFaultsConfig
     default_models = ("lstm", "bilstm", "gru", "bigru", "bigru_attn", "logistic", "pca_t2")
     headlines = (
         ("overall acc", "overall_accuracy", "pct"),
@@ -221,7 +218,7 @@ class PenFaults(Task):
         return int(data.params["window"])
 
     def predict(self, data: TaskData, model, values: np.ndarray) -> dict:
-        from heedful.process.predict import predict_windows
+        from heedful.process.apply import predict_windows
 
         return predict_windows(data, model, values, int(data.params["window"]))
 

@@ -251,7 +251,6 @@ def repair_report(pred: np.ndarray, data: TaskData) -> dict:
 
 class PenEndtime(Task):
     name = "pen_endtime"
-    config_cls = PenEndtimeConfig
     default_models = ("gru", "bigru", "bigru_attn", "ridge", "pls")
     headlines = (("MAE h (reached)", "mae_hours", "num"), ("censored called late enough", "censored_beyond_end", "pct"))
 
@@ -286,7 +285,6 @@ class _Seq2SeqExplained(Task):
 
 class PenForecast(_Seq2SeqExplained):
     name = "pen_forecast"
-    config_cls = PenForecastConfig
     default_models = (
         "lstm",
         "bilstm",
@@ -315,7 +313,6 @@ class PenForecast(_Seq2SeqExplained):
 
 class PenSoftsensor(_Seq2SeqExplained):
     name = "pen_softsensor"
-    config_cls = PenSoftsensorConfig
     default_models = ("lstm", "bilstm", "gru", "bigru", "seq2seq_attn", "ridge", "pls")
     headlines = (("R²", "r2", "r2"), ("RMSE g/L", "rmse_g_per_l", "num"))
 
@@ -344,7 +341,6 @@ class PenSoftsensor(_Seq2SeqExplained):
 
 class PenRepair(Task):
     name = "pen_repair"
-    config_cls = PenRepairConfig
     default_models = ("lstm", "bilstm", "gru", "bigru", "interpolate")
     headlines = (
         ("RMSE (std units)", "rmse", "r2"),
@@ -364,7 +360,7 @@ class PenRepair(Task):
 
     def predict(self, data: TaskData, model, values: np.ndarray) -> dict:
         """NaN cells are the values to restore."""
-        from heedful.process.predict import predict_batch
+        from heedful.process.apply import predict_batch
 
         hidden = np.isnan(values)
         x = np.concatenate([np.where(hidden, 0.0, self.scale(data, np.nan_to_num(values))), hidden], axis=-1)

@@ -87,7 +87,6 @@ def observable(faults) -> list[int]:
 
 class TEPFaults(Task):
     name = "tep_faults"
-    config_cls = TEPFaultsConfig
     default_models = ("lstm", "bilstm", "gru", "bigru", "bilstm_attn", "bigru_attn", "logistic", "pca_t2")
     detects_faults = True
     explains = "attention pooling (*_attn models) around a fault's onset in its test run (--fault F)"
@@ -121,7 +120,7 @@ class TEPFaults(Task):
         return int(data.params["window"])
 
     def predict(self, data: TaskData, model, values: np.ndarray) -> dict:
-        from heedful.process.predict import predict_windows
+        from heedful.process.apply import predict_windows
 
         return predict_windows(data, model, values, int(data.params["window"]))
 

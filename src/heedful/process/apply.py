@@ -1,4 +1,4 @@
-"""``heedful process predict``: apply a trained run to one batch / run of sensor values from a CSV file.
+"""Apply a trained run (``heedful process predict``) to one batch / run of sensor values from a CSV file.
 
 The file holds one row per time step and one column per input variable: either with a header row, whose names are
 matched **by name** (any order; extra columns are ignored; a missing one is refused by name), or without one, in
