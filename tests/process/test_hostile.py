@@ -23,15 +23,6 @@ def _one_line_error(capsys, *needles):
     return err
 
 
-@pytest.fixture(scope="module")
-def tep_run(tmp_path_factory):
-    """A one-epoch bigru_attn run on TEP faults 0-2, trained through the CLI once."""
-    out = tmp_path_factory.mktemp("teprun")
-    assert main(["process", "train", "--model", "bigru_attn", *TEP, *SMALL, "--out", str(out)]) == 0
-    (run,) = out.iterdir()
-    return run
-
-
 @pytest.fixture
 def run_copy(tep_run, tmp_path):
     copy = tmp_path / "run"
