@@ -121,11 +121,11 @@ def test_train_flags_give_valid_configs_or_one_line(monkeypatch, capsys, flags):
 
     seen = {}
 
-    def fake_train_run(task, model, task_params, model_cfg, train_cfg, out, resume, progress=True):
-        from heedful.process.tasks import get_task
+    plan_run = runner.plan_run
 
-        seen["task"] = get_task(task).config(**task_params)
-        seen["model"], seen["train"] = model_cfg, train_cfg
+    def fake_train_run(task, model, task_params, model_params, train, out, resume, progress=True):
+        plan = plan_run(task, task_params, model_params, train, resume)  # the configs train_run would use
+        seen.update(task=plan.task_cfg, model=plan.model_cfg, train=plan.train_cfg)
         raise Reached
 
     monkeypatch.setattr(runner, "train_run", fake_train_run)

@@ -240,33 +240,21 @@ def _add_train(commands) -> None:
     p.set_defaults(func=_train)
 
 
-def _run_inputs(args: argparse.Namespace) -> tuple[dict, dict, dict]:
-    """(task params, model params, training values) given on the command line."""
-    task_params = _task_params(args) if getattr(args, "task", None) else {}
-    return task_params, _given(args, _fields(C.ModelConfig)), _given(args, _fields(C.TrainConfig))
-
-
-def _resolve(args: argparse.Namespace):
-    """New run: the configs (validated, by keyword). Resume: the given values only, checked against the run."""
+def _resolve(args: argparse.Namespace) -> tuple[C.RunConfig, dict, dict, dict]:
+    """(run config, task params, model params, training values): only the values given, by keyword; the library
+    builds the configs (new run) or checks them against the resumed run (``heedful.process.runner.plan_run``)."""
     run = config_from_args(C.RunConfig, args)
-    if run.resume is None:
-        if getattr(args, "task", None) is None:
-            raise InputError("give --task NAME (or --resume RUN)")
-        check_task(args.task)
-    elif getattr(args, "task", None) is not None:
-        check_task(args.task)
-    task_params, model_params, train = _run_inputs(args)
-    if run.resume is not None:
-        if getattr(args, "task", None) is None and (_given(args, args.task_fields) or getattr(args, "set", [])):
-            task_params = _resume_task_params(args, run.resume)
-        return run, task_params, model_params, train
-    return run, task_params, C.ModelConfig(**model_params), C.TrainConfig(**train)
+    task = getattr(args, "task", None)
+    if task is not None:
+        check_task(task)
+    elif run.resume is None:
+        raise InputError("give --task NAME (or --resume RUN)")
+    if task is None and (_given(args, args.task_fields) or getattr(args, "set", [])):
+        from heedful.process.runner import read_run_config
 
-
-def _resume_task_params(args: argparse.Namespace, resume: str) -> dict:
-    from heedful.process.runner import read_run_config
-
-    return _task_params(args, read_run_config(resume, needs=())["task"])
+        task = read_run_config(run.resume, needs=())["task"]  # the resumed run's task names its parameters
+    task_params = _task_params(args, task) if task is not None else {}
+    return run, task_params, _given(args, _fields(C.ModelConfig)), _given(args, _fields(C.TrainConfig))
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -278,10 +266,10 @@ def _train(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(1)
     run, task_params, model, train = _resolve(args)
-    target = config_from_args(C.TrainTarget, args, task=getattr(args, "task", None))
+    target = config_from_args(C.TrainTarget, args, task=getattr(args, "task", None))  # checks --model
     model_name = getattr(args, "model", None) if run.resume is not None else target.model
-    run_dir = train_run(args.task if hasattr(args, "task") else None, model_name, task_params, model, train,
-                        _out_folder(run.out), run.resume)  # fmt: skip
+    task = getattr(args, "task", None)
+    run_dir = train_run(task, model_name, task_params, model, train, _out_folder(run.out), run.resume)
     metrics = read_json(run_dir / "metrics.json")
     config = read_json(run_dir / "config.json")
     print(f"run folder: {run_dir}")

@@ -171,7 +171,10 @@ def predict_values(data: TaskData, model, values: np.ndarray, where: str) -> dic
     need = data.task.min_steps(data)
     if len(values) < need:
         raise InputError(f"{where}: batch too short: {len(values)} rows, {data.name} needs at least {need}")
-    return data.task.predict(data, model, values)
+    try:
+        return data.task.predict(data, model, values)
+    except InputError as err:
+        raise InputError(f"{where}: {err}") from None
 
 
 def predict_csv(data: TaskData, model, csv: str | Path, impute: str | None = None) -> dict:

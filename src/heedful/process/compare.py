@@ -19,17 +19,7 @@ from heedful.process.config import ModelConfig
 from heedful.process.models import build_model
 from heedful.process.names import CLASSICAL_MODELS as CLASSICAL
 from heedful.process.names import NEURAL_MODELS
-from heedful.process.runner import (
-    NOT_IDENTITY,
-    _given,
-    _only,
-    _params,
-    check_resume,
-    evaluate,
-    read_run_config,
-    run_config,
-    run_configs,
-)
+from heedful.process.runner import evaluate, plan_run, run_config
 from heedful.process.tasks import TaskData, get_task
 from heedful.process.train import CLASSIFYING, TrainConfig, fit, predict
 from heedful.runs import atomic_write, new_run_dir, read_json, write_json
@@ -108,29 +98,21 @@ def compare(
 ) -> Path:
     """Train and test ``models`` (default: the task's ``default_models``) on one task; write one table and plot.
     With ``resume``, finish that comparison: its config.json wins, values given here must agree with it."""
-    if resume is not None:
-        run_dir = Path(resume)
-        saved = read_run_config(run_dir, needs=("models",))
-        configs = run_configs(run_dir, saved)
-        given = {"task": task, "task_params": task_params, "model_params": _params(model_params), "train": _given(cfg)}
-        check_resume(run_dir, saved, configs, given)
-        if models and list(models) != list(saved["models"]):
-            raise InputError(f"--models {','.join(models)} disagrees with the run in {run_dir}; resume without it")
-        task, models = saved["task"], list(saved["models"])
-        task_cfg, model_cfg, cfg = configs
-        task_cfg = get_task(task).config(**{**asdict(task_cfg), **_only(task_params, NOT_IDENTITY)})
-    else:
-        if task is None:
-            raise InputError("compare: give a task (or resume a comparison)")
-        task_cfg = get_task(task).config(**(task_params or {}))
-        model_cfg = model_params if isinstance(model_params, ModelConfig) else ModelConfig(**_params(model_params))
-        cfg = cfg or TrainConfig()
-        models = list(get_task(task).default_models) if models is None else list(models)
-    check_models(models)
+    plan = plan_run(task, task_params, model_params, cfg, resume, needs=("models",))
+    if plan.saved is not None:
+        if models and list(models) != list(plan.saved["models"]):
+            raise InputError(f"--models {','.join(models)} disagrees with the run in {resume}; resume without it")
+        models = list(plan.saved["models"])
+    elif models is None:
+        models = list(get_task(plan.task).default_models)
+    task, task_cfg, model_cfg, cfg = plan.task, plan.task_cfg, plan.model_cfg, plan.train_cfg
+    check_models(list(models))
     if resume is None:
         run_dir = new_run_dir(out_root, f"process-compare-{task}")
         config = run_config("process compare", task, asdict(task_cfg), asdict(model_cfg), cfg, models=models)
         write_json(run_dir / "config.json", config)
+    else:
+        run_dir = Path(resume)
     data = get_task(task).build(task_cfg)
     results = []
     for name in models:

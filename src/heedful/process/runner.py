@@ -8,7 +8,7 @@ atomically; every file read back is checked and a damaged one is an ``InputError
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +57,10 @@ def read_run_config(run_dir: str | Path, needs: tuple[str, ...] = ("model",)) ->
     if not isinstance(config, dict):
         raise InputError(f"{path}: expected a JSON object, got {type(config).__name__}")
     for key in ("task", *needs):
-        if not isinstance(config.get(key), str | list):
+        value = config.get(key)
+        names = isinstance(value, list) and all(isinstance(m, str) for m in value)
+        ok = names if key == "models" else isinstance(value, str)
+        if not ok:
             raise InputError(f"{path}: no {key!r} entry; not a run written by `heedful process`")
     for key in ("task_params", "model_params", "train"):
         if not isinstance(config.get(key), dict):
@@ -83,7 +86,7 @@ def check_resume(run_dir: Path, saved: dict, configs: tuple, given: dict) -> Non
     """Refuse a value given alongside ``--resume`` that disagrees with the run (its config.json wins). ``given``:
     ``task`` / ``model`` names and ``task_params`` / ``model_params`` / ``train`` dicts of the values given."""
     for key in ("task", "model"):
-        if given.get(key) is not None and given[key] != saved[key]:
+        if given.get(key) is not None and given[key] != saved.get(key):
             raise InputError(f"--{key} {given[key]} disagrees with the run in {run_dir} ({saved[key]}); {_HOW}")
     for section, cfg in zip(("task_params", "model_params", "train"), configs, strict=True):
         values = {k: v for k, v in (given.get(section) or {}).items() if k not in NOT_IDENTITY}
@@ -106,49 +109,98 @@ def _show(v) -> str:
     return ",".join(map(str, v)) if isinstance(v, tuple | list) else str(v)
 
 
+@dataclass
+class RunPlan:
+    """What a run trains: from the arguments (new run) or from its config.json (resume)."""
+
+    task: str
+    task_cfg: object
+    model_cfg: ModelConfig
+    train_cfg: TrainConfig
+    saved: dict | None  # the resumed run's config.json
+
+
+def plan_run(
+    task: str | None,
+    task_params: dict | None,
+    model_params: dict | ModelConfig | None,
+    cfg: TrainConfig | dict | None,
+    resume: str | Path | None,
+    needs: tuple[str, ...] = (),
+) -> RunPlan:
+    """New run: the validated configs. Resume: the run's configs, after checking that every value given agrees
+    with them (``task_params`` may still change ``cache`` / ``workers``). With ``resume``, ``model_params`` and
+    ``cfg`` hold only the values given (a ``TrainConfig`` counts where it differs from the defaults)."""
+    if resume is None:
+        if task is None:
+            raise InputError("give a task (or resume a run)")
+        model_cfg = model_params if isinstance(model_params, ModelConfig) else ModelConfig(**(model_params or {}))
+        train_cfg = cfg if isinstance(cfg, TrainConfig) else TrainConfig(**(cfg or {}))
+        return RunPlan(task, get_task(task).config(**(task_params or {})), model_cfg, train_cfg, None)
+    run_dir = Path(resume)
+    saved = read_run_config(run_dir, needs)
+    configs = run_configs(run_dir, saved)
+    given = {"task": task, "task_params": task_params, "model_params": _values(model_params), "train": _values(cfg)}
+    check_resume(run_dir, saved, configs, given)
+    task_cfg, model_cfg, train_cfg = configs
+    place = {k: v for k, v in (task_params or {}).items() if k in NOT_IDENTITY}
+    task_cfg = get_task(saved["task"]).config(**{**asdict(task_cfg), **place})
+    return RunPlan(saved["task"], task_cfg, model_cfg, train_cfg, saved)
+
+
+def _values(cfg) -> dict:
+    """The values given: a dict as is; a config where it differs from its class's defaults."""
+    if cfg is None or isinstance(cfg, dict):
+        return cfg or {}
+    default = type(cfg)()
+    return {f.name: getattr(cfg, f.name) for f in fields(cfg) if getattr(cfg, f.name) != getattr(default, f.name)}
+
+
 def train_run(
     task: str | None,
     model_name: str | None,
     task_params: dict | None = None,
     model_params: dict | ModelConfig | None = None,
-    cfg: TrainConfig | None = None,
+    cfg: TrainConfig | dict | None = None,
     out_root: str | Path = "runs",
     resume: str | Path | None = None,
     progress: bool = True,
+    on_epoch=None,
 ) -> Path:
     """Train ``model_name`` on ``task``; write config, checkpoints, scaler and test metrics to a run folder.
     With ``resume``, continue the run in that folder from its last complete epoch: its config.json holds the task,
-    model and settings; anything given here must agree with it."""
-    if resume is not None:
-        run_dir = Path(resume)
-        saved = read_run_config(run_dir)
-        task_cfg, model_cfg, cfg_saved = run_configs(run_dir, saved)
-        given = {"task": task, "model": model_name, "task_params": task_params, "model_params": _params(model_params)}
-        check_resume(run_dir, saved, (task_cfg, model_cfg, cfg_saved), {**given, "train": _given(cfg)})
-        task, model_name, cfg = saved["task"], saved["model"], cfg_saved
-        task_cfg = get_task(task).config(**{**asdict(task_cfg), **_only(task_params, NOT_IDENTITY)})
-    else:
-        if task is None or model_name is None:
-            raise InputError("train: give a task and a model (or resume a run)")
-        task_cfg = get_task(task).config(**(task_params or {}))
-        model_cfg = model_params if isinstance(model_params, ModelConfig) else ModelConfig(**_params(model_params))
-        cfg = cfg or TrainConfig()
-    data = get_task(task).build(task_cfg)
-    torch.manual_seed(cfg.seed)  # before the model exists: its initialisation is part of the run
-    model = build_model(model_name, data, model_cfg)
+    model and settings; anything given here must agree with it (``plan_run``). ``on_epoch``: see ``fit``."""
+    plan = plan_run(task, task_params, model_params, cfg, resume, needs=("model",))
+    if plan.saved is not None:
+        if model_name is not None and model_name != plan.saved["model"]:
+            raise InputError(f"--model {model_name} disagrees with the run in {resume} ({plan.saved['model']}); {_HOW}")
+        model_name = plan.saved["model"]
+    elif model_name is None:
+        raise InputError("train: give a model (or resume a run)")
+    data = get_task(plan.task).build(plan.task_cfg)
+    torch.manual_seed(plan.train_cfg.seed)  # before the model exists: its initialisation is part of the run
+    model = build_model(model_name, data, plan.model_cfg)
     if resume is None:
-        run_dir = new_run_dir(out_root, f"process-{task}-{model_name}")
+        run_dir = new_run_dir(out_root, f"process-{plan.task}-{model_name}")
         config = run_config(
-            "process train", task, asdict(task_cfg), asdict(model_cfg), cfg, model=model_name, data=data.params
+            "process train",
+            plan.task,
+            asdict(plan.task_cfg),
+            asdict(plan.model_cfg),
+            plan.train_cfg,
+            model=model_name,
+            data=data.params,
         )
         write_json(run_dir / "config.json", config)
         data.scaler.save(run_dir / "scaler.json")
-    log.info("training %s on %s into %s", model_name, task, run_dir)
-    result = fit(model, data.train, data.val, cfg, run_dir / "checkpoint", progress, data.kind)
+    else:
+        run_dir = Path(resume)
+    log.info("training %s on %s into %s", model_name, plan.task, run_dir)
+    result = fit(model, data.train, data.val, plan.train_cfg, run_dir / "checkpoint", progress, data.kind, on_epoch)
     pred, _ = predict(model, data.test.x, lengths=data.test.lengths, kind=data.kind)
     metrics = {
         "model": model_name,
-        "task": task,
+        "task": plan.task,
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_seconds": round(result.seconds, 2),
         "best_epoch": result.best_epoch,
@@ -158,27 +210,6 @@ def train_run(
     write_json(run_dir / "metrics.json", metrics)
     write_json(run_dir / "history.json", result.history)
     return run_dir
-
-
-def _params(model_params) -> dict:
-    if isinstance(model_params, ModelConfig):
-        return asdict(model_params)
-    return dict(model_params or {})
-
-
-def _given(cfg: TrainConfig | dict | None) -> dict:
-    """Training values given for a resume: a dict holds only those given; a TrainConfig counts where it differs
-    from the defaults."""
-    if cfg is None:
-        return {}
-    if isinstance(cfg, dict):
-        return cfg
-    default = TrainConfig()
-    return {f.name: getattr(cfg, f.name) for f in fields(cfg) if getattr(cfg, f.name) != getattr(default, f.name)}
-
-
-def _only(params: dict | None, keys) -> dict:
-    return {k: v for k, v in (params or {}).items() if k in keys}
 
 
 def load_trained(run_dir: str | Path) -> tuple[TaskData, torch.nn.Module, dict]:
