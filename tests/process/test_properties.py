@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from heedful.cli import main
 from heedful.errors import InputError
 from heedful.process.apply import clean, read_values
+from heedful.process.names import TASKS
 from heedful.process.sources import tep
 
 NAMES = ["a", "b", "c"]
@@ -108,15 +109,12 @@ def _number_text():
     )
 
 
-@SLOW
-@given(
-    st.dictionaries(
-        st.sampled_from(["window", "epochs", "lr", "clip", "faults", "batch-size", "dropout"]),
-        _number_text(),
-        max_size=3,
-    )
-)
-def test_train_flags_give_valid_configs_or_one_line(monkeypatch, capsys, flags):
+FLAGS = ["window", "epochs", "lr", "clip", "faults", "batch-size", "dropout", "batches", "every", "threshold", "set"]
+
+
+@FAST
+@given(st.sampled_from(TASKS), st.dictionaries(st.sampled_from(FLAGS), _number_text(), max_size=3))
+def test_train_flags_give_valid_configs_or_one_line(monkeypatch, capsys, task, flags):
     import heedful.process.runner as runner
 
     seen = {}
@@ -129,7 +127,9 @@ def test_train_flags_give_valid_configs_or_one_line(monkeypatch, capsys, flags):
         raise Reached
 
     monkeypatch.setattr(runner, "train_run", fake_train_run)
-    argv = ["process", "train", "--task", "tep_faults"] + [f"--{k}={v}" for k, v in flags.items()]
+    argv = ["process", "train", "--task", task]
+    for key, value in flags.items():
+        argv.append(f"--set=threshold={value}" if key == "set" else f"--{key}={value}")
     try:
         code = main(argv)
     except Reached:

@@ -90,7 +90,7 @@ class Task:
     serves_seq2seq: ClassVar[bool] = False  # seq2seq / seq2seq_attn decode its targets step by step
     detects_faults: ClassVar[bool] = False  # classes are 'normal' plus faults: pca_t2 applies
     nan_marks_target: ClassVar[bool] = False  # predict: NaN cells are the values to restore, not bad input
-    explains: ClassVar[str] = "nothing yet"  # what `heedful process explain` draws for this task
+    explains: ClassVar[str] = ""  # what `heedful process explain` draws for this task ("": nothing yet)
 
     @property
     def config_cls(self) -> type:
@@ -154,4 +154,7 @@ class Task:
         return fit_classical(name, data, seed)
 
     def explain(self, data: TaskData, model, config: dict, out_png, fault: int | None, sample: int) -> dict:
-        raise InputError(f"nothing to explain for {config['model']} on {self.name}: explain shows {self.explains}")
+        from heedful.process.tasks import registry
+
+        shown = "; ".join(f"{t.name}: {t.explains}" for t in registry().values() if t.explains)
+        raise InputError(f"nothing to explain for {config['model']} on {self.name}; explain draws {shown}")
