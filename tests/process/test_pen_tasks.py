@@ -259,3 +259,25 @@ def test_quality_can_regress_the_final_penicillin_then_threshold(pen_params, tmp
     assert report["final_penicillin_mae"] == pytest.approx(np.abs(final - data.test.value).mean(), rel=1e-5)
     args = ["--task", "pen_quality", *_cli_args(pen_params("pen_quality")), "--set", "target=value", "--epochs", "1"]
     assert main(["process", "train", "--model", "gru", *args, "--hidden-size", "8", "--out", str(tmp_path)]) == 0
+
+
+PERFECT = {
+    "pen_quality": {"accuracy": 1.0},
+    "pen_phase": {"accuracy": 1.0},
+    "pen_faults": {"overall_accuracy": 1.0, "false_alarm_rate": 0.0},
+    "pen_endtime": {"mae_hours": 0.0},
+    "pen_forecast": {"r2": 1.0},
+    "pen_softsensor": {"r2": 1.0, "rmse_g_per_l": 0.0},
+    "pen_repair": {"rmse": 0.0, "r2": 1.0},
+}
+
+
+@pytest.mark.parametrize("task", PEN_TASKS)
+def test_metrics_of_perfect_and_of_constant_predictions(built, task):
+    data = built[task]
+    perfect = data.task.evaluate(data, data.test.y.copy())
+    for key, value in PERFECT[task].items():
+        assert perfect[key] == pytest.approx(value, abs=1e-5), (key, perfect)
+    if data.kind in ("forecast", "sequence_regression"):  # predicting the training mean (0 in scaled units)
+        constant = data.task.evaluate(data, np.zeros_like(data.test.y))
+        assert constant["r2"] < perfect["r2"]
