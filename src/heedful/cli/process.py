@@ -96,10 +96,10 @@ def _scope(having: list[str], labels: list[str]) -> str:
     return ", ".join(having) + ": "
 
 
-def _suppress_defaults(parser: argparse.ArgumentParser, keep=("help",)) -> None:
+def _suppress_defaults(parser: argparse.ArgumentParser) -> None:
     """Only given flags reach the namespace (the configs hold the defaults)."""
     for action in parser._actions:
-        if action.dest not in keep and action.option_strings and action.dest != "help":
+        if action.option_strings and action.dest != "help":
             action.default = argparse.SUPPRESS
 
 
