@@ -21,6 +21,7 @@ import torch
 
 from heedful.rationale.lm.adapter import RationaleLM, apply_vocab
 from heedful.rationale.lm.examples import collate_prompts
+from heedful.rationale.lm.generate import quantize_frozen
 from heedful.rationale.lm.loader import load_lm
 from heedful.rationale.lm.train import LowerCache, batch_loss
 from heedful.rationale.lm.vocab import VocabMap, build_vocab_map
@@ -50,6 +51,8 @@ def main() -> None:
     ap.add_argument("--new", type=int, default=32, help="generated tokens per prompt")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--skip-train", action="store_true", help="time generation only")
+    ap.add_argument("--int8", action="store_true", help="also: trimmed + int8 frozen linear layers (generation)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -86,14 +89,19 @@ def main() -> None:
 
         return run
 
-    model.train()
-    small.train()
-    big_step = train_step(model, tok, examples, LowerCache(model, examples))
-    small_step = train_step(small, stok, small_ex, LowerCache(small, small_ex))
-    t_small, t_big = compare(small_step, big_step, repeats=args.repeats, warmup=1)
+    if not args.skip_train:
+        model.train()
+        small.train()
+        big_step = train_step(model, tok, examples, LowerCache(model, examples))
+        small_step = train_step(small, stok, small_ex, LowerCache(small, small_ex))
+        t_small, t_big = compare(small_step, big_step, repeats=args.repeats, warmup=1)
     model.eval()
     small.eval()
     g_small, g_big = compare(gen(small, stok, small_ex), gen(model, tok, examples), repeats=args.repeats, warmup=1)
+    if args.int8:
+        q, qtok, _ = trimmed_twin(model, tok, examples, args.keep, args.lm)
+        quantize_frozen(q.eval())
+        g_q, g_big8 = compare(gen(q, qtok, small_ex), gen(model, tok, examples), repeats=args.repeats, warmup=1)
 
     tokens = sum(len(e) for e in examples)
     new = args.new * len(examples)
@@ -105,10 +113,18 @@ def main() -> None:
     )
     print("| | untrimmed | trimmed | speed-up |")
     print("|---|---|---|---|")
-    print(f"| training step (batch {len(examples)}) | {t_big:.2f} s, {tokens / t_big:.0f} tok/s | {t_small:.2f} s, "
-          f"{tokens / t_small:.0f} tok/s | **{t_big / t_small:.2f}x** |")  # fmt: skip
-    print(f"| generation ({args.new} new tokens x {len(examples)}) | {g_big:.2f} s, {new / g_big:.1f} tok/s | "
-          f"{g_small:.2f} s, {new / g_small:.1f} tok/s | **{g_big / g_small:.2f}x** |")  # fmt: skip
+    if not args.skip_train:
+        print(
+            f"| training step (batch {len(examples)}) | {t_big:.2f} s, {tokens / t_big:.0f} tok/s | "
+            f"{t_small:.2f} s, {tokens / t_small:.0f} tok/s | **{t_big / t_small:.2f}x** |"
+        )
+    print(
+        f"| generation ({args.new} new tokens x {len(examples)}) | {g_big:.2f} s, {new / g_big:.1f} tok/s | "
+        f"{g_small:.2f} s, {new / g_small:.1f} tok/s | **{g_big / g_small:.2f}x** |"
+    )
+    if args.int8:
+        print(f"| generation, trimmed + int8 frozen layers | {g_big8:.2f} s, {new / g_big8:.1f} tok/s | "
+              f"{g_q:.2f} s, {new / g_q:.1f} tok/s | **{g_big8 / g_q:.2f}x** |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -56,6 +56,9 @@ def test_mbr_generation_with_neighbours(tmp_path):
     assert [p["sample_id"] for p in preds] == [s.sample_id for s in samples]
     for p in preds:  # 3 generated + 1 retrieved neighbour (k = 1), empty ones left out
         assert 1 <= p["mbr"]["candidates"] <= 4 and "。。" not in p["text"]
+    int8 = GenerateConfig(max_new_tokens=8, int8=True)  # frozen linear layers quantised, trained parts float
+    preds = predict_pipeline(samples, int8, str(tmp_path / "both"), lm=tiny_lm(), tokenizer=tiny_tokenizer())
+    assert len(preds) == 3 and all("raw" in p for p in preds)
 
 
 def test_bootstrap_intervals_contain_the_mean_and_pair_differences():

@@ -48,6 +48,7 @@ class GenerateConfig:
     mbr_from: str = "sample"  # mbr: candidates from sample | beam | both (half each)
     neighbours: bool = True  # mbr: add the retrieved neighbours' relabelled rationales as candidates
     utility: str = "rouge_l"  # mbr: rouge_l | meteor (character level, as evaluate scores)
+    int8: bool = False  # int8 weights (dynamic quantisation) for the frozen linear layers while generating
     seed: int = 0
 
     def __post_init__(self):

@@ -91,12 +91,30 @@ def _entry(example: LMExample, raws: list[str], cfg: GenerateConfig) -> dict:
     return entry
 
 
+def quantize_frozen(model: RationaleLM) -> int:
+    """Int8 weights (dynamic quantisation: int8 matmuls, activations quantised per call) for every frozen linear layer
+    of the LM, in place, for generation on CPU; the trained parts (LoRA, cross-attention) stay float. Returns how many
+    layers were quantised."""
+    from torch import nn
+
+    names = {
+        name
+        for name, m in model.lm.named_modules()
+        if type(m) is nn.Linear and not any(p.requires_grad for p in m.parameters())
+    }
+    if names:
+        torch.ao.quantization.quantize_dynamic(model.lm, names, dtype=torch.qint8, inplace=True)
+    return len(names)
+
+
 @torch.no_grad()
 def generate_rationales(model: RationaleLM, tokenizer, examples: list[LMExample], cfg: GenerateConfig, progress=True):
     from heedful.rationale.graph.encoder import make_batch
 
     torch.manual_seed(cfg.seed)
     model.eval()
+    if cfg.int8:
+        quantize_frozen(model)
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].prompt_ids))  # less left padding
     results: dict[int, dict] = {}
     bar = tqdm(total=len(examples), desc="generating", disable=not progress)
