@@ -201,5 +201,8 @@ def predict_pipeline(
         raise InputError("this model prompts with retrieved examples: pass --index (a folder from 'rationale index')")
     if features is None:
         features = KeyConfig(**meta["features"]) if meta.get("features") else KeyConfig()
-    examples = prepare(model, tokenizer, samples, index, features, reserve=gen.max_new_tokens, progress=progress)
+    # strict=False: a gold rationale (not needed to generate) may use tokens outside a trimmed vocabulary
+    examples = prepare(
+        model, tokenizer, samples, index, features, reserve=gen.max_new_tokens, progress=progress, strict=False
+    )
     return generate_rationales(model, tokenizer, examples, gen, progress)
