@@ -104,6 +104,7 @@ def test_no_row_at_full_length_and_garbage_in_the_pads():
     torch.testing.assert_close(out.h_n.flatten(0, 1), ref_h)
     torch.testing.assert_close(out.c_n.flatten(0, 1), ref_c)
     assert torch.equal(out.outputs[2, 2:], torch.zeros(5, 10))
+    assert torch.equal(enc(x, lengths.int()).outputs, clean.outputs)  # int32 lengths index as well
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])

@@ -163,7 +163,7 @@ class _VarLenRun:
         self.enc = encoder
         self.t = t = int(lengths.max())  # steps past the longest sequence are not run
         steps = torch.arange(t, device=lengths.device)
-        lens = lengths.unsqueeze(1)  # (B, 1)
+        lens = lengths.long().unsqueeze(1)  # (B, 1)
         self.pad = steps >= lens  # (B, T)
         self.to_right = (steps + lens) % t  # gather index: right-aligned[:, s] = x[:, (s + len) % T]
         self.to_left = (steps - lens) % t  # its inverse
