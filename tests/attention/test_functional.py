@@ -174,8 +174,8 @@ def test_non_bool_masks_are_rejected(qkv):
 
 def test_attend_rejects_mismatched_value_steps(qkv):
     q, k, v = qkv
-    with pytest.raises(ValueError, match=f"expected {TK} steps.*got {TK - 1}"):
-        attend(q, k, v[..., :-1, :])
+    with pytest.raises(ValueError, match=f"expected {TK} steps to match keys, got {TK - 2}$"):
+        attend(q, k, v[..., :-2, :])  # TK - 2 != DV: the message must report the steps, not the width
 
 
 def test_fast_tanh_matches_torch_tanh_with_and_without_grad():
