@@ -256,6 +256,9 @@ def test_beam_search_argument_checks_and_defaults(batch):
     continuous = Seq2Seq(Seq2SeqConfig(input_size=3, output_size=2, hidden_size=8)).eval()
     with pytest.raises(ValueError, match="needs a token-output model; use greedy_decode"):
         beam_search(continuous, torch.randn(2, 5, 3))
+    with pytest.raises(ValueError, match=r"got beam_size=5, n_best=6, max_len=50"):  # the documented defaults
+        beam_search(model, src, lengths, n_best=6)
+    assert beam_search(model, src, lengths, n_best=5, max_len=3).tokens.shape[:2] == (5, 5)
     default = beam_search(model, src, lengths, max_len=4)  # beam_size 5, n_best 1, no attention maps
     assert default.attention is None
     assert default.tokens.shape == (5, 1, default.tokens.shape[-1]) and default.tokens.shape[-1] <= 4
