@@ -273,10 +273,42 @@ def _add_explain(commands) -> None:
     p.add_argument("--fault", type=int, default=None, help="fault tasks: which fault's test run to explain")
     p.add_argument("--sample", type=int, default=0, help="seq2seq_attn runs: which test sample (default: 0)")
     p.add_argument("--out", default=None, help="PNG path (default: RUN/explain_fault<F>.png)")
+    _add_faithfulness(p)
     p.set_defaults(func=_explain)
 
 
+def _add_faithfulness(p: argparse.ArgumentParser) -> None:
+    from heedful.cli.flags import add_config_flags
+    from heedful.explain import FaithfulnessConfig
+
+    p.add_argument(
+        "--faithfulness",
+        action="store_true",
+        help="measure how faithful the attention is on the test split (deletion / insertion curves, ERASER, rank "
+        "agreement with integrated gradients); writes RUN/faithfulness.json and RUN/faithfulness.png",
+    )
+    add_config_flags(p.add_argument_group("faithfulness (with --faithfulness; docs/explain.md)"), FaithfulnessConfig)
+
+
+def _faithfulness(args: argparse.Namespace) -> int:
+    import torch
+
+    from heedful.cli.flags import config_from_args
+    from heedful.explain import FaithfulnessConfig, summary_lines
+    from heedful.process.faithfulness import faithfulness_run
+
+    torch.set_num_threads(1)
+    result = faithfulness_run(args.run, config_from_args(FaithfulnessConfig, args))
+    head = f"{result['model']} on {result['task']}, {result['samples']} test samples"
+    print(f"{head}; removed steps: {result['removal']}")
+    print("\n".join(summary_lines(result)))
+    print(f"numbers: {args.run}/faithfulness.json; curves: {args.run}/faithfulness.png")
+    return 0
+
+
 def _explain(args: argparse.Namespace) -> int:
+    if args.faithfulness:
+        return _faithfulness(args)
     from pathlib import Path
 
     from heedful.process.explain import explain_run
