@@ -112,3 +112,16 @@ def test_bad_input_is_refused():
         FaithfulnessConfig(methods=("lime",))
     with pytest.raises(InputError, match="kind"):
         Explainable(lambda x, lengths: (x, None), "ranking")
+
+
+def test_soft_keep_mask_matches_the_hard_top_k_and_passes_gradients():
+    from heedful.explain.perturb import soft_keep_mask
+
+    attention = torch.tensor([[0.5, 0.3, 0.1, 0.1, 0.0], [0.1, 0.6, 0.2, 0.1, 0.0]], requires_grad=True)
+    lengths = torch.tensor([5, 4])
+    mask = soft_keep_mask(attention, lengths, 0.4)  # 2 of 5, 2 of 4 (ceil 1.6)
+    hard = top_k_mask(attention.detach(), lengths, 0.4)
+    assert torch.equal(mask[hard], torch.ones(4)) and (mask[~hard] < 1).all()
+    assert mask[1, 4] == 0  # padding
+    mask.sum().backward()
+    assert attention.grad[0, 2] > 0  # a low-attention step gains kept input by gaining attention

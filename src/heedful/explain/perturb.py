@@ -44,3 +44,17 @@ def delete(x: Tensor, mask: Tensor) -> Tensor:
 def keep_only(x: Tensor, mask: Tensor, lengths: Tensor) -> Tensor:
     """The input with every valid step *outside* the mask removed: what sufficiency feeds the model."""
     return x.masked_fill((valid_mask(lengths, x.shape[1]) & ~mask)[..., None], BASELINE)
+
+
+def soft_keep_mask(attention: Tensor, lengths: Tensor, fraction: float) -> Tensor:
+    """A differentiable version of "keep only the top ``fraction`` by attention", for training.
+
+    (B, T) attention -> (B, T) mask in [0, 1]: 1 on the top ``counts(lengths, fraction)`` valid steps, a / a_k below
+    them (a_k, the k-th largest weight, detached), 0 on padding. Multiplying scaled inputs by it moves the other
+    steps toward the training mean in proportion to how little attention they get, and its gradient reaches the
+    attention weights."""
+    t = attention.shape[1]
+    valid = valid_mask(lengths, t)
+    ranked = attention.detach().masked_fill(~valid, -math.inf).sort(dim=1, descending=True).values
+    kth = ranked.gather(1, (counts(lengths, fraction) - 1)[:, None]).clamp_min(1e-12)  # (B, 1)
+    return (attention / kth).clamp(max=1.0) * valid

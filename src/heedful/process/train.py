@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from heedful.errors import InputError
+from heedful.explain.perturb import soft_keep_mask
 from heedful.process.tasks.base import Split
 from heedful.runs import atomic_write, write_json
 
@@ -32,6 +33,8 @@ class TrainConfig:
     grad_clip: float = 1.0
     noise: float = 0.0  # std of Gaussian noise added to training inputs (scaled units): a cheap regulariser
     teacher_forcing: float = 0.5  # Seq2Seq training: gold previous output with this probability, per step
+    attention_sufficiency: float = 0.0  # weight of the task loss on the input kept by attention (docs/explain.md)
+    attention_keep: float = 0.1  # share of steps the attention keeps for attention_sufficiency
     seed: int = 0
 
     def __post_init__(self):
@@ -44,6 +47,10 @@ class TrainConfig:
             raise InputError(f"noise must be >= 0, got {self.noise}")
         if not 0.0 <= self.teacher_forcing <= 1.0:
             raise InputError(f"teacher_forcing must lie in [0, 1], got {self.teacher_forcing}")
+        if self.attention_sufficiency < 0:
+            raise InputError(f"attention_sufficiency must be >= 0, got {self.attention_sufficiency}")
+        if not 0.0 < self.attention_keep <= 1.0:
+            raise InputError(f"attention_keep must lie in (0, 1], got {self.attention_keep}")
 
 
 @dataclass
@@ -155,7 +162,12 @@ def fit_classifier(
         for x, y, lengths, mask, censored in loader:
             if cfg.noise:
                 x = x + cfg.noise * torch.randn_like(x)
-            loss = loss_fn(kind, _forward(model, x, _lengths_arg(x, lengths), y, cfg), y, mask, censored)
+            out = _forward(model, x, _lengths_arg(x, lengths), y, cfg)
+            loss = loss_fn(kind, out.prediction, y, mask, censored)
+            if cfg.attention_sufficiency and out.attention is not None and out.attention.dim() == 2:
+                kept = x * soft_keep_mask(out.attention, lengths, cfg.attention_keep)[..., None]
+                suff = loss_fn(kind, model(kept, _lengths_arg(x, lengths)).prediction, y, mask, censored)
+                loss = loss + cfg.attention_sufficiency * suff
             opt.zero_grad()
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -182,13 +194,13 @@ def fit_classifier(
     )
 
 
-def _forward(model, x, lengths, y, cfg: TrainConfig) -> torch.Tensor:
+def _forward(model, x, lengths, y, cfg: TrainConfig):
     """Seq2Seq models train with scheduled sampling on the gold targets; the others only see x."""
     from heedful.process.models import ProcessSeq2Seq
 
     if isinstance(model, ProcessSeq2Seq):
-        return model(x, lengths, target=y, teacher_forcing=cfg.teacher_forcing).prediction
-    return model(x, lengths).prediction
+        return model(x, lengths, target=y, teacher_forcing=cfg.teacher_forcing)
+    return model(x, lengths)
 
 
 def _resume(model, opt, ckpt_dir) -> dict:
