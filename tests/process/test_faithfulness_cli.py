@@ -68,3 +68,26 @@ def test_comparison_folder_and_missing_run_are_one_line(tmp_path, capsys):
     (tmp_path / "config.json").write_text(json.dumps({"command": "process compare", "task": "tep_faults"}))
     _one_line_error(capsys, ["process", "explain", str(tmp_path), "--faithfulness"], "models/NAME")
     _one_line_error(capsys, ["process", "explain", str(tmp_path / "nope"), "--faithfulness"], "config.json")
+
+
+class ToyForecast:
+    name, kind, n_features, horizon = "toy_forecast", "forecast", 3, 4
+    feature_names, target_names = ["a", "b", "c"], ["a", "c"]
+
+
+@pytest.mark.parametrize("name", ["seq2seq_attn", "bigru_attn"])
+def test_untrained_forecasters_run_through_captum(name):
+    """Seq2Seq ((B, S, T) attention, decoded from its own outputs) and a pooled multi-output regressor."""
+    import torch
+
+    from heedful.explain import FaithfulnessConfig, measure_faithfulness
+    from heedful.process.faithfulness import explainable
+    from heedful.process.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(name, ToyForecast, hidden_size=4).eval()
+    x = np.random.default_rng(0).normal(size=(12, 10, 3)).astype(np.float32)
+    cfg = FaithfulnessConfig(max_samples=12, ig_steps=4, random_repeats=1)
+    result = measure_faithfulness(explainable(model, "forecast"), x, config=cfg)
+    assert result["kind"] == "regression" and result["base_score"] is None
+    assert all(np.isfinite(v) for auc in result["auc"].values() for v in auc.values())
