@@ -91,3 +91,11 @@ def test_untrained_forecasters_run_through_captum(name):
     result = measure_faithfulness(explainable(model, "forecast"), x, config=cfg)
     assert result["kind"] == "regression" and result["base_score"] is None
     assert all(np.isfinite(v) for auc in result["auc"].values() for v in auc.values())
+
+
+def test_explain_help_lists_the_faithfulness_flags(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["process", "explain", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "--faithfulness" in out and "--headline-fraction" in out and "--ig-steps" in out
