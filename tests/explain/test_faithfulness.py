@@ -125,3 +125,16 @@ def test_soft_keep_mask_matches_the_hard_top_k_and_passes_gradients():
     assert mask[1, 4] == 0  # padding
     mask.sum().backward()
     assert attention.grad[0, 2] > 0  # a low-attention step gains kept input by gaining attention
+
+
+def test_skip_classes_measures_only_the_other_predictions():
+    x = inputs(n=100)
+    x[:, 3, 0] = np.abs(x[:, 3, 0]) + 0.1
+    x[:30, 3, 0] = -5.0  # 30 samples predicted class "b" (v < 0), the rest "a"
+    cfg = FaithfulnessConfig(skip_classes=("a",), **FAST)
+    r = measure_faithfulness(planted(), x, config=cfg, class_names=["a", "b"])
+    assert r["samples"] == 30 and set(r["by_predicted_class"]) == {"b"}
+    with pytest.raises(InputError, match="unknown classes"):
+        measure_faithfulness(planted(), x, config=FaithfulnessConfig(skip_classes=("c",)), class_names=["a", "b"])
+    with pytest.raises(InputError, match="nothing to measure"):
+        measure_faithfulness(planted(), x, config=FaithfulnessConfig(skip_classes=("a", "b")), class_names=["a", "b"])

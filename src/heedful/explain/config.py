@@ -19,6 +19,7 @@ class FaithfulnessConfig:
         0.1  # attention vs random deletion: this share of steps
     )
     methods: tuple[str, ...] = METHODS  # step rankings to compare; attention is always included
+    skip_classes: tuple[str, ...] = ()  # classifiers: leave out samples predicted as these classes (e.g. normal)
     max_samples: int = 512  # test samples measured (a seeded random subset when the split is larger)
     random_repeats: int = 3  # random rankings averaged
     ig_steps: int = 32  # integrated gradients: points on the path from the baseline (the training mean)

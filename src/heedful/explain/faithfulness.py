@@ -80,7 +80,7 @@ def measure_faithfulness(
     ``lengths`` (N,) valid steps of padded samples (None: all valid). ``class_names`` adds a per-predicted-class
     breakdown of the headline for classifiers."""
     cfg = config or FaithfulnessConfig()
-    xt, lt, picked = _subset(x, lengths, cfg)
+    xt, lt, picked = _subset(model, x, lengths, class_names, cfg)
     torch.manual_seed(cfg.seed)
     base, attention = run_model(model, xt, lt, cfg.batch_size)
     if attention is None:
@@ -98,6 +98,7 @@ def measure_faithfulness(
         "kind": model.kind,
         "samples": len(picked),
         "of_samples": len(x),
+        "skipped_classes": list(cfg.skip_classes),
         "removal": REMOVAL,
         "drop": SCORES[model.kind],
         "base_score": float(drop.base.mean()) if model.kind == "classification" else None,
@@ -114,18 +115,34 @@ def measure_faithfulness(
     return result
 
 
-def _subset(x: np.ndarray, lengths: np.ndarray | None, cfg: FaithfulnessConfig):
+def _subset(model: Explainable, x: np.ndarray, lengths, class_names, cfg: FaithfulnessConfig):
+    """The samples measured: those not predicted as one of ``cfg.skip_classes``, at most ``max_samples`` of them
+    (a seeded random subset), as tensors, with their indices in ``x``."""
     if len(x) == 0:
         raise InputError("no samples to measure: the test split is empty")
-    n = len(x)
-    picked = np.arange(n)
-    if n > cfg.max_samples:
-        picked = np.sort(np.random.default_rng(cfg.seed).choice(n, cfg.max_samples, replace=False))
-    lt = torch.from_numpy(np.asarray(lengths)[picked]).long() if lengths is not None else None
-    xt = torch.from_numpy(np.ascontiguousarray(x[picked], dtype=np.float32))
-    if lt is None:
-        lt = torch.full((len(picked),), x.shape[1], dtype=torch.long)
-    return xt, lt, picked
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    lt = torch.from_numpy(np.asarray(lengths)).long() if lengths is not None else torch.full((len(x),), x.shape[1])
+    candidates = np.arange(len(x))
+    if cfg.skip_classes:
+        skip = _class_ids(cfg.skip_classes, model, class_names)
+        predicted = run_model(model, xt, lt, cfg.batch_size)[0].argmax(-1).numpy()
+        candidates = candidates[~np.isin(predicted, skip)]
+        if len(candidates) == 0:
+            raise InputError(f"every test sample is predicted as one of {list(cfg.skip_classes)}: nothing to measure")
+    picked = candidates
+    if len(candidates) > cfg.max_samples:
+        picked = np.sort(np.random.default_rng(cfg.seed).choice(candidates, cfg.max_samples, replace=False))
+    index = torch.from_numpy(picked)
+    return xt[index], lt[index], picked
+
+
+def _class_ids(names, model: Explainable, class_names) -> list[int]:
+    if model.kind != "classification" or class_names is None:
+        raise InputError("skip_classes: only for classifiers with class names")
+    unknown = sorted(set(names) - set(class_names))
+    if unknown:
+        raise InputError(f"skip_classes: unknown classes {unknown}; known: {', '.join(class_names)}")
+    return [class_names.index(n) for n in names]
 
 
 def _rankings(model, x, lengths, attention, drop: Drop, cfg: FaithfulnessConfig) -> dict[str, list[Tensor]]:
@@ -227,13 +244,14 @@ def summary_lines(result: dict) -> list[str]:
     pct = f"{100 * head['fraction']:g}%"
     lines = []
     for method in ("attention", "integrated_gradients", "input_x_gradient"):
+        if method not in head or "random" not in head:
+            continue
         ratio = head.get(f"{method}_vs_random")
-        if ratio is not None:
-            name = method.replace("_", " ")
-            lines.append(
-                f"{name} vs random deletion: {ratio:.1f}x (top {pct}: drop {head[method]:.3f}, "
-                f"random {pct}: {head['random']:.3f})"
-            )
+        shown = f"{ratio:.1f}x" if ratio is not None else "n/a (a random share does not lower the prediction)"
+        lines.append(
+            f"{method.replace('_', ' ')} vs random deletion: {shown} (top {pct}: drop {head[method]:.3f}, "
+            f"random {pct}: {head['random']:.3f})"
+        )
     for method, auc in result["auc"].items():
         lines.append(
             f"{method}: deletion AUC {auc['deletion']:.3f} (higher: more faithful), "
