@@ -15,9 +15,7 @@ ERASER_FRACTIONS = (0.01, 0.05, 0.1, 0.2, 0.5)  # DeYoung et al. (2020): the AOP
 class FaithfulnessConfig:
     fractions: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)  # curve points: shares of steps
     eraser_fractions: tuple[float, ...] = ERASER_FRACTIONS  # comprehensiveness / sufficiency
-    headline_fraction: float = (
-        0.1  # attention vs random deletion: this share of steps
-    )
+    headline_fraction: float = 0.1  # attention vs random deletion: this share of steps
     methods: tuple[str, ...] = METHODS  # step rankings to compare; attention is always included
     skip_classes: tuple[str, ...] = ()  # classifiers: leave out samples predicted as these classes (e.g. normal)
     max_samples: int = 512  # test samples measured (a seeded random subset when the split is larger)
