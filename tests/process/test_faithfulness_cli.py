@@ -98,4 +98,5 @@ def test_explain_help_lists_the_faithfulness_flags(capsys):
         main(["process", "explain", "--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    assert "--faithfulness" in out and "--headline-fraction" in out and "--ig-steps" in out
+    assert "--faithfulness" in out and "--ig-steps" in out
+    assert "--headline-fraction HEADLINE_FRACTION attention vs random deletion" in " ".join(out.split())
