@@ -74,6 +74,9 @@ class ToyForecast:
     name, kind, n_features, horizon = "toy_forecast", "forecast", 3, 4
     feature_names, target_names = ["a", "b", "c"], ["a", "c"]
 
+    class task:
+        serves_seq2seq = True
+
 
 @pytest.mark.parametrize("name", ["seq2seq_attn", "bigru_attn"])
 def test_untrained_forecasters_run_through_captum(name):
