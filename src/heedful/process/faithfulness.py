@@ -35,5 +35,7 @@ def faithfulness_run(run_dir: str | Path, config: FaithfulnessConfig | None = No
     result = measure_faithfulness(explainable(model, data.kind), data.test.x, data.test.lengths, config, names)
     result = {"task": data.name, "model": saved["model"], **result}
     write_json(run_dir / "faithfulness.json", result)
-    deletion_plot(result, run_dir / "faithfulness.png", title=f"{saved['model']} on {data.name}: test split")
+    skipped = f", predictions other than {', '.join(result['skipped_classes'])}" if result["skipped_classes"] else ""
+    title = f"{saved['model']} on {data.name}: {result['samples']} test samples{skipped}"
+    deletion_plot(result, run_dir / "faithfulness.png", title=title)
     return result
