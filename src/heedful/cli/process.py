@@ -315,10 +315,42 @@ def _add_explain(commands) -> None:
     p = commands.add_parser("explain", help="attention heatmap of a trained run over a test run, fault window shaded")
     p.add_argument("run", help="run folder written by `heedful process train` (or COMPARE_RUN/models/NAME)")
     add_config_flags(p, C.ExplainConfig)
+    _add_faithfulness(p)
     p.set_defaults(func=_explain)
 
 
+def _add_faithfulness(p: argparse.ArgumentParser) -> None:
+    from heedful.cli.flags import add_config_flags
+    from heedful.explain import FaithfulnessConfig
+
+    p.add_argument(
+        "--faithfulness",
+        action="store_true",
+        help="measure how faithful the attention is on the test split (deletion / insertion curves, ERASER, rank "
+        "agreement with integrated gradients); writes RUN/faithfulness.json and RUN/faithfulness.png",
+    )
+    add_config_flags(p.add_argument_group("faithfulness (with --faithfulness; docs/explain.md)"), FaithfulnessConfig)
+
+
+def _faithfulness(args: argparse.Namespace) -> int:
+    import torch
+
+    from heedful.cli.flags import config_from_args
+    from heedful.explain import FaithfulnessConfig, summary_lines
+    from heedful.process.faithfulness import faithfulness_run
+
+    torch.set_num_threads(1)
+    result = faithfulness_run(args.run, config_from_args(FaithfulnessConfig, args))
+    head = f"{result['model']} on {result['task']}, {result['samples']} test samples"
+    print(f"{head}; removed steps: {result['removal']}")
+    print("\n".join(summary_lines(result)))
+    print(f"numbers: {args.run}/faithfulness.json; curves: {args.run}/faithfulness.png")
+    return 0
+
+
 def _explain(args: argparse.Namespace) -> int:
+    if args.faithfulness:
+        return _faithfulness(args)
     from heedful.process.explain import explain_run
 
     cfg = config_from_args(C.ExplainConfig, args)

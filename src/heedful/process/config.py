@@ -99,6 +99,8 @@ class TrainConfig:
     grad_clip: float = 1.0  # gradient norm clip
     noise: float = 0.0  # std of Gaussian noise added to training inputs (scaled units): a cheap regulariser
     teacher_forcing: float = 0.5  # Seq2Seq training: gold previous output with this probability, per step
+    attention_sufficiency: float = 0.0  # weight of the task loss on the input kept by attention (docs/explain.md)
+    attention_keep: float = 0.1  # share of steps the attention keeps for attention_sufficiency
     seed: int = 0  # seeds the model's initialisation, shuffling and dropout
 
     def __post_init__(self):
@@ -106,8 +108,9 @@ class TrainConfig:
         check_at_least(self, 1, "epochs", "batch_size", "patience")
         if self.lr <= 0 or self.grad_clip <= 0:
             raise InputError(f"lr and grad_clip must be > 0, got {self.lr}, {self.grad_clip}")
-        check_at_least(self, 0, "weight_decay", "noise")
+        check_at_least(self, 0, "weight_decay", "noise", "attention_sufficiency")
         check_within(self, "teacher_forcing", 0.0, 1.0)
+        check_within(self, "attention_keep", 0.0, 1.0, open_low=True)
 
 
 @dataclass

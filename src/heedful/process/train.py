@@ -140,7 +140,12 @@ def fit(
         for x, y, lengths, mask, censored in loader:
             if cfg.noise:
                 x = x + cfg.noise * torch.randn_like(x)
-            loss = loss_fn(kind, _forward(model, x, _lengths_arg(x, lengths), y, cfg), y, mask, censored)
+            out = _forward(model, x, _lengths_arg(x, lengths), y, cfg)
+            loss = loss_fn(kind, out.prediction, y, mask, censored)
+            if cfg.attention_sufficiency and out.attention is not None and out.attention.dim() == 2:
+                kept = _kept_by_attention(x, lengths, out.attention, cfg.attention_keep)
+                suff = loss_fn(kind, model(kept, _lengths_arg(x, lengths)).prediction, y, mask, censored)
+                loss = loss + cfg.attention_sufficiency * suff
             opt.zero_grad()
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -173,13 +178,22 @@ def fit(
 fit_classifier = fit  # the name predates the regression kinds
 
 
-def _forward(model, x, lengths, y, cfg: TrainConfig) -> torch.Tensor:
+def _forward(model, x, lengths, y, cfg: TrainConfig):
     """Seq2Seq models train with scheduled sampling on the gold targets; the others only see x."""
     from heedful.process.models import ProcessSeq2Seq
 
     if isinstance(model, ProcessSeq2Seq):
-        return model(x, lengths, target=y, teacher_forcing=cfg.teacher_forcing).prediction
-    return model(x, lengths).prediction
+        return model(x, lengths, target=y, teacher_forcing=cfg.teacher_forcing)
+    return model(x, lengths)
+
+
+def _kept_by_attention(x, lengths, attention, keep: float) -> torch.Tensor:
+    """``attention_sufficiency``: the input with every step outside the attention's top ``keep`` moved toward the
+    training mean, by a soft mask that passes gradients to the attention (``heedful.explain.perturb``). The task
+    loss on it asks the attended steps to suffice on their own (docs/explain.md)."""
+    from heedful.explain.perturb import soft_keep_mask
+
+    return x * soft_keep_mask(attention, lengths, keep)[..., None]  # (B, T, C)
 
 
 __all__ = ["TrainConfig", "TrainResult", "fit", "load_weights", "loss_fn", "predict", "val_score"]
