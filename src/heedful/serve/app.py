@@ -364,7 +364,10 @@ def create_app(config: ServeConfig, process=(), rationale=None, token: str | Non
         from heedful.rationale.data.loaders import parse_samples
 
         records = _check_dialogues(req, config)
-        samples = parse_samples(records, prefix="dialogue").samples
+        try:
+            samples = parse_samples(records, prefix="dialogue").samples
+        except InputError as err:
+            raise Problem(422, str(err), "dialogues") from None
         predictions = await batchers[":rationale"].submit(samples, {"attention": req.attention})
         return {"method": rationale.method, "predictions": predictions}
 
