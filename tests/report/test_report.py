@@ -83,7 +83,7 @@ def test_rationale_report_lists_dialogues_with_attention_and_scores(tmp_path):
     samples = load_demo()[:4]
     run = predictions_run(tmp_path, samples)
     text = write_report(run).path.read_text()
-    assert text.count('<details class="sample"') == 4 and 'id="filter"' in text
+    assert text.count('class="sample"') == 4 and text.count('<details class="sample" open') == 1 and 'id="filter"' in text
     first = samples[0]
     assert first.utterances[0].text in text
     assert text.count("background: rgba(255, 140, 0,") == sum(len(s.utterances) for s in samples)

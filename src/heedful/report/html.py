@@ -249,7 +249,7 @@ def _rationales(state: _Run, predictions, config, max_samples: int) -> str:
         scores = {"rouge_l": rouge_l(p["text"], ref)["f"], "meteor": meteor(p["text"], ref)} if ref else {}
         if scores:
             scored.append(scores)
-        items.append(_sample_html(p, sample, ref, scores))
+        items.append(_sample_html(p, sample, ref, scores, opened=not items))
     summary = ""
     if scored:
         mean = {k: sum(s[k] for s in scored) / len(scored) for k in ("rouge_l", "meteor")}
@@ -268,7 +268,7 @@ def _rationales(state: _Run, predictions, config, max_samples: int) -> str:
     return f'{summary}{controls}<div id="samples">{"".join(items)}</div>{more}'
 
 
-def _sample_html(p: dict, sample, ref: str | None, scores: dict) -> str:
+def _sample_html(p: dict, sample, ref: str | None, scores: dict, opened: bool = False) -> str:
     weights = (p.get("attention") or {}).get("utterances") if isinstance(p.get("attention"), dict) else None
     rows = []
     if sample is not None:
@@ -290,7 +290,7 @@ def _sample_html(p: dict, sample, ref: str | None, scores: dict) -> str:
     score_text = " · ".join(f"{k} {v:.3f}" for k, v in scores.items())
     sid = _e(p.get("sample_id"))
     return (
-        f'<details class="sample" data-rouge="{rouge if rouge is not None else -1}" '
+        f'<details class="sample"{" open" if opened else ""} data-rouge="{rouge if rouge is not None else -1}" '
         f'data-text="{_e((p.get("sample_id") or "") + " " + p["text"] + " " + (ref or ""))}">'
         f"<summary><code>{sid}</code> {_e(score_text)} — {_e(p['text'][:80])}</summary>"
         f'<div class="pair">{dialogue}<dl><dt>reference</dt><dd>{_e(ref or "(none)")}</dd>'

@@ -77,7 +77,7 @@ class BodyLimit:
         while more:
             message = await receive()
             if message["type"] != "http.request":
-                return await self.app(scope, _replay([message]), send)
+                return await self.app(scope, _replay([message], receive), send)
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.limit:
@@ -86,7 +86,7 @@ class BodyLimit:
         body = b"".join(chunks)
         if scope["path"] == CSV_PATH and _content_type(scope) == b"text/csv":
             scope, body = _csv_as_json(scope, body)
-        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}]), send)
+        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
 
     async def _refuse(self, scope, receive, send):
         body = problem_body(f"request body over {self.limit} bytes", "body", self.limit)
@@ -110,15 +110,14 @@ def _csv_as_json(scope, body: bytes):
     return dict(scope, headers=headers), data
 
 
-def _replay(messages):
+def _replay(messages, receive):
+    """Hand out the buffered body, then the real channel (a streamed response waits on it for a disconnect)."""
     pending = list(messages)
 
-    async def receive():
-        if pending:
-            return pending.pop(0)
-        return {"type": "http.disconnect"}
+    async def replay():
+        return pending.pop(0) if pending else await receive()
 
-    return receive
+    return replay
 
 
 class BearerToken:
