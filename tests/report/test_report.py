@@ -37,7 +37,11 @@ def self_contained(text: str) -> bool:
     """Nothing fetched from elsewhere: no src/href to another address, no CSS import (outside the inline scripts,
     whose strings, e.g. plotly's map tiles, are never used here)."""
     text = re.sub(r"<script>.*?</script>", "", text, flags=re.S)
-    return "<script src" not in text and not re.search(r"""(src|href)\s*=\s*["'](https?:)?//""", text) and "@import" not in text
+    return (
+        "<script src" not in text
+        and not re.search(r"""(src|href)\s*=\s*["'](https?:)?//""", text)
+        and "@import" not in text
+    )
 
 
 def test_train_run_report_holds_config_metrics_curves_and_pictures(train_run):
@@ -83,7 +87,9 @@ def test_rationale_report_lists_dialogues_with_attention_and_scores(tmp_path):
     samples = load_demo()[:4]
     run = predictions_run(tmp_path, samples)
     text = write_report(run).path.read_text()
-    assert text.count('class="sample"') == 4 and text.count('<details class="sample" open') == 1 and 'id="filter"' in text
+    assert (
+        text.count('class="sample"') == 4 and text.count('<details class="sample" open') == 1 and 'id="filter"' in text
+    )
     first = samples[0]
     assert first.utterances[0].text in text
     assert text.count("background: rgba(255, 140, 0,") == sum(len(s.utterances) for s in samples)
@@ -110,8 +116,8 @@ def test_corrupt_or_missing_files_exit_2_but_the_rest_is_written(train_run, caps
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "metrics.json: malformed JSON" in err and "history.json: missing" in err
     text = (train_run / "report.html").read_text()
-    assert 'id="problems"' in text and "data:image/png;base64," in text and '"model": "gru"' in text.replace(
-        "&quot;", '"'
+    assert (
+        'id="problems"' in text and "data:image/png;base64," in text and '"model": "gru"' in text.replace("&quot;", '"')
     )
 
 

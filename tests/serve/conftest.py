@@ -15,7 +15,9 @@ def process_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("process-runs")
     params = {"window": 10, "faults": (0, 1, 2)}
-    return train_run("tep_faults", "bigru_attn", params, {"hidden_size": 8}, TrainConfig(epochs=1), root, progress=False)
+    return train_run(
+        "tep_faults", "bigru_attn", params, {"hidden_size": 8}, TrainConfig(epochs=1), root, progress=False
+    )
 
 
 @pytest.fixture(scope="session")

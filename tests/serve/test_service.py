@@ -58,8 +58,10 @@ def test_csv_in_json_and_as_a_text_csv_body(client, process_model):
     assert by_json["window_ends"] == [10, 13, 16, 19]
     assert by_json["predictions"] == direct["predictions"]
     order = list(reversed(range(len(names))))  # a header names the columns: any order
-    shuffled = ",".join(names[j] for j in order) + "\n" + "\n".join(
-        ",".join(repr(float(row[j])) for j in order) for row in raw
+    shuffled = (
+        ",".join(names[j] for j in order)
+        + "\n"
+        + "\n".join(",".join(repr(float(row[j])) for j in order) for row in raw)
     )
     by_csv = client.post(f"{PREDICT}?stride=3", content=shuffled, headers={"Content-Type": "text/csv"})
     assert by_csv.status_code == 200, by_csv.text
@@ -144,8 +146,17 @@ def _dialogue(n=3, text="你好。", **over):
         ({"dialogues": [_dialogue()], "k": 3}, "k", None),
         ({"dialogues": [{"utterances": [{"speaker": "A", "text": "x", "emotion": ["Bored"]}]}]}, "Bored", None),
         ({"dialogues": [{"utterances": []}]}, "empty", None),
-        ({"dialogues": [_dialogue(emo_change={"start_idx": 0, "end_idx": 9, "from_emotion": ["Neutral"], "to_emotion": ["Anger"]})]},
-         "end_idx", None),
+        (
+            {
+                "dialogues": [
+                    _dialogue(
+                        emo_change={"start_idx": 0, "end_idx": 9, "from_emotion": ["Neutral"], "to_emotion": ["Anger"]}
+                    )
+                ]
+            },
+            "end_idx",
+            None,
+        ),
         ({"dialogues": [{"utterances": [{"speaker": "A", "text": 3, "emotion": ["Sad"]}]}]}, "text", None),
     ],
 )

@@ -66,7 +66,8 @@ def write_report(run: str | Path, out: str | Path | None = None, max_samples: in
     command = config.get("command") if isinstance(config, dict) else None
     if command is None and isinstance(config, dict) and "model" in config and (folder / "adapter.safetensors").exists():
         command = "rationale train"
-    sections = [_section("Config", _pre(config) if config is not None else "<p>unreadable</p>")]
+    shown = f"<details><summary>config.json</summary>{_pre(config)}</details>" if config is not None else "unreadable"
+    sections = [_section("Config", shown)]
     metrics = state.json("metrics.json", expected="metrics.json" in EXPECTED.get(command, ()))
     if metrics is not None:
         sections.append(_section("Metrics", _table(metrics)))
