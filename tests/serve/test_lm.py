@@ -3,7 +3,6 @@
 import pytest
 
 from heedful.cli import main
-
 from rationale.conftest import tiny_lm, tiny_tokenizer  # tests/rationale (a package; tests/ is on the path)
 
 
