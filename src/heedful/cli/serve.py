@@ -85,6 +85,9 @@ def _serve(args: argparse.Namespace) -> int:
     from heedful.serve.config import TOKEN_ENV, ServeConfig
 
     config = config_from_args(ServeConfig, args)
+    import torch
+
+    torch.set_num_threads(config.threads)  # small batches: a second thread mostly adds contention
     token = args.token or os.environ.get(TOKEN_ENV) or None
     process, rationale = load_models(args)
     app = create_app(config, process, rationale, token)
