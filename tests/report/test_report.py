@@ -125,3 +125,37 @@ def test_report_cli_writes_where_asked(train_run, tmp_path, capsys):
     out = tmp_path / "elsewhere" / "r.html"
     assert main(["report", str(train_run), "--out", str(out)]) == 0
     assert out.is_file() and f"report: {out}" in capsys.readouterr().out
+
+
+def test_compare_run_report_has_a_row_and_curves_per_model(tmp_path):
+    run = tmp_path / "process-compare-tep_faults-1"
+    (run / "models").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"command": "process compare", "models": ["gru", "logistic"]}))
+    (run / "table.md").write_text("| model | acc |\n|---|---|\n| gru | 0.9 |\n")
+    png(run / "comparison.png")
+    for name, acc in (("gru", 0.9), ("logistic", 0.8)):
+        (run / "models" / name).mkdir()
+        (run / "models" / name / "metrics.json").write_text(json.dumps({"model": name, "test": {"acc": acc}}))
+    (run / "models" / "gru" / "checkpoint").mkdir()
+    history = [{"epoch": e, "loss": 1 / e, "val_accuracy": 0.5 + e / 10} for e in (1, 2)]
+    (run / "models" / "gru" / "checkpoint" / "state.json").write_text(json.dumps({"history": history}))
+    result = write_report(run)
+    text = result.path.read_text()
+    assert result.problems == []
+    assert 'id="models"' in text and "logistic" in text and "| gru | 0.9 |" in text
+    assert text.count('class="plotly-graph-div"') == 2 and "gru val_accuracy" in text
+
+
+def test_evaluate_run_lists_the_predictions_it_scored(tmp_path):
+    from heedful.rationale.data.loaders import load_demo
+
+    pred_run = predictions_run(tmp_path, load_demo()[:3], attention=False)
+    run = tmp_path / "rationale-evaluate-1"
+    run.mkdir()
+    config = {"command": "rationale evaluate", "predictions": str(pred_run / "predictions.json"), "data": None}
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "metrics.json").write_text(json.dumps({"meteor": 0.3, "rouge_l": 0.25, "bleu4": 0.07, "n": 3}))
+    result = write_report(run)
+    text = result.path.read_text()
+    assert result.problems == [] and text.count('class="sample"') == 3 and "rouge_l 0." in text
+    assert "background: rgba" not in text  # no attention in these predictions: no shading

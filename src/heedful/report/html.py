@@ -19,7 +19,8 @@ from heedful.runs import atomic_write, read_json
 # files a run of each command should hold (beyond config.json)
 EXPECTED = {
     "process train": ("metrics.json", "history.json"),
-    "process compare": ("metrics.json",),
+    "process compare": ("table.md",),
+    "rationale train": ("metrics.json",),
     "rationale predict": ("predictions.json",),
     "rationale evaluate": ("metrics.json",),
     "rationale index": ("items.json",),
@@ -72,8 +73,10 @@ def write_report(run: str | Path, out: str | Path | None = None, max_samples: in
     if metrics is not None:
         sections.append(_section("Metrics", _table(metrics)))
     for name in EXPECTED.get(command, ()):
-        if name == "items.json" and not (folder / name).is_file():  # the others are read below
+        if name in ("items.json", "table.md") and not (folder / name).is_file():  # the others are read below
             state.problems.append(f"{folder / name}: missing")
+    if command == "process compare":
+        sections += _compare(state)
     curves = _curves(state, metrics, "history.json" in EXPECTED.get(command, ()))
     if curves:
         sections.append(_section("Training curves", curves))
@@ -81,6 +84,8 @@ def write_report(run: str | Path, out: str | Path | None = None, max_samples: in
     if pictures:
         sections.append(_section("Pictures", pictures))
     predictions = state.json("predictions.json", expected="predictions.json" in EXPECTED.get(command, ()))
+    if predictions is None and command == "rationale evaluate" and isinstance(config, dict):
+        predictions = _evaluated_predictions(state, config)
     if predictions is not None:
         sections.append(_section("Rationales", _rationales(state, predictions, config, max_samples)))
     invalid = state.json("invalid.json")
@@ -160,25 +165,26 @@ def _curves(state: _Run, metrics, expected: bool) -> str:
         for k in dict.fromkeys(k for h in history for k in h)
         if k not in ("epoch", "step") and all(isinstance(h.get(k), (int, float)) for h in history)
     ]
-    series = {n: [float(h[n]) for h in history] for n in names}
+    series = {n: (xs, [float(h[n]) for h in history]) for n in names}
     groups = {
         "loss": {n: v for n, v in series.items() if "loss" in n},
         "score": {n: v for n, v in series.items() if "loss" not in n},
     }
-    return "".join(_figure(title, xs, s) for title, s in groups.items() if s)
+    return "".join(_figure(title, s) for title, s in groups.items() if s)
 
 
-def _figure(title: str, xs: list, series: dict[str, list[float]]) -> str:
+def _figure(title: str, series: dict[str, tuple[list, list[float]]]) -> str:
+    """One figure, a line per named (x, y) series."""
     try:
         import plotly.graph_objects as go
     except ImportError:
-        return _svg_figure(title, xs, series)
-    fig = go.Figure([go.Scatter(x=xs, y=ys, mode="lines+markers", name=name) for name, ys in series.items()])
+        return _svg_figure(title, series)
+    fig = go.Figure([go.Scatter(x=xs, y=ys, mode="lines+markers", name=n) for n, (xs, ys) in series.items()])
     fig.update_layout(title=title, xaxis_title="epoch", height=320, margin=dict(l=50, r=20, t=40, b=40))
     return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
 
 
-def _svg_figure(title: str, xs: list, series: dict[str, list[float]]) -> str:
+def _svg_figure(title: str, series: dict[str, tuple[list, list[float]]]) -> str:
     import io
 
     import matplotlib
@@ -187,7 +193,7 @@ def _svg_figure(title: str, xs: list, series: dict[str, list[float]]) -> str:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3))
-    for name, ys in series.items():
+    for name, (xs, ys) in series.items():
         ax.plot(xs, ys, marker="o", label=name)
     ax.set_title(title)
     ax.set_xlabel("epoch")
@@ -197,6 +203,42 @@ def _svg_figure(title: str, xs: list, series: dict[str, list[float]]) -> str:
     plt.close(fig)
     svg = buf.getvalue()
     return f'<div class="svg-figure">{svg[svg.index("<svg") :]}</div>'
+
+
+def _compare(state: _Run) -> list[str]:
+    """A compare run: one row per model (``models/NAME/metrics.json``), its table.md, and the models' curves."""
+    rows, loss, score = [], {}, {}
+    for path in sorted((state.folder / "models").glob("*/metrics.json")):
+        name = path.parent.name
+        metrics = state.json(path.relative_to(state.folder).as_posix())
+        if isinstance(metrics, dict):
+            rows.append({"model": name} | {k: v for k, v in metrics.items() if k != "model"})
+        saved = path.parent / "checkpoint" / "state.json"
+        history = (state.json(saved.relative_to(state.folder).as_posix()) or {}) if saved.exists() else {}
+        for h_key, target in (("loss", loss), (None, score)):
+            points = [h for h in history.get("history", []) if isinstance(h, dict)]
+            key = h_key or next((k for k in (points[0] if points else {}) if k.startswith("val")), None)
+            if key and all(isinstance(h.get(key), (int, float)) for h in points) and points:
+                target[f"{name} {key}"] = ([h.get("epoch") for h in points], [float(h[key]) for h in points])
+    out = [_section("Models", _table(rows))] if rows else []
+    table = state.folder / "table.md"
+    if table.is_file():
+        out.append(_section("Table", f"<pre>{_e(table.read_text(encoding='utf-8'))}</pre>"))
+    curves = "".join(_figure(t, s) for t, s in (("training loss", loss), ("validation", score)) if s)
+    return out + ([_section("Training curves", curves)] if curves else [])
+
+
+def _evaluated_predictions(state: _Run, config: dict):
+    """The predictions file an evaluate run scored (its config names it)."""
+    path = config.get("predictions")
+    if not isinstance(path, str) or not Path(path).is_file():
+        state.problems.append(f"predictions file named in the config not found: {path}")
+        return None
+    try:
+        return read_json(path)
+    except InputError as err:
+        state.problems.append(str(err))
+        return None
 
 
 # ------------------------------------------------------------------------------------------------- pictures
