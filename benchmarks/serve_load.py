@@ -103,7 +103,7 @@ def main() -> int:
         else:
             from heedful.serve.models import ProcessModel
 
-            pm = ProcessModel(args.process)
+            pm = ProcessModel.load(args.process)
             bodies, expected = process_bodies(pm, 32, args.windows)
             path, compare = "/v1/process/predict", lambda a, e: compare_process(a, e, pm)
         wait_ready(url, proc)

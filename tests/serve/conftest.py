@@ -24,7 +24,7 @@ def process_run(tmp_path_factory):
 def process_model(process_run):
     from heedful.serve.models import ProcessModel
 
-    return ProcessModel(process_run)
+    return ProcessModel.load(process_run)
 
 
 @pytest.fixture(scope="session")

@@ -62,7 +62,7 @@ def load_models(args):
         raise InputError("--index / --model need --method knn or lm")
     if not args.process and args.method is None:
         raise InputError("nothing to serve: pass --process RUN and/or --method knn --index RUN / lm --model RUN")
-    process = [ProcessModel(run) for run in args.process]
+    process = [ProcessModel.load(run) for run in args.process]
     names = [pm.name for pm in process]
     if len(set(names)) != len(names):
         raise InputError(f"two process runs share a folder name: {names}")

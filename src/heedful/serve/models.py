@@ -22,14 +22,17 @@ NOT_SERVED = {"pen_repair": "its input marks the values to restore with NaN, whi
 class ProcessModel:
     """A process ``train`` run folder. Inputs are windows of raw values (T, variables) at the model's resolution."""
 
-    def __init__(self, run_dir: str | Path):
+    def __init__(self, data, model, config: dict, name: str):
+        if data.name in NOT_SERVED:
+            raise InputError(f"{name}: task {data.name} is not served: {NOT_SERVED[data.name]}")
+        self.data, self.model, self.config, self.name = data, model.eval(), config, name
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> ProcessModel:
         from heedful.process.runner import load_trained
 
-        self.run_dir = Path(run_dir)
-        self.data, self.model, self.config = load_trained(self.run_dir)
-        if self.data.name in NOT_SERVED:
-            raise InputError(f"{self.run_dir}: task {self.data.name} is not served: {NOT_SERVED[self.data.name]}")
-        self.name = self.run_dir.name
+        data, model, config = load_trained(run_dir)
+        return cls(data, model, config, Path(run_dir).name)
 
     @property
     def variables(self) -> list[str]:
@@ -119,7 +122,7 @@ class KnnModel:
         self.encoder = make_encoder(encoder)  # once: a text encoder can take seconds to load
 
     def describe(self) -> dict:
-        return {"method": "knn", "index": str(self.folder), "key": self.key.key, "encoder": self.encoder.name}
+        return {"method": "knn", "index": self.folder.name, "key": self.key.key, "encoder": self.encoder.name}
 
     def vectors(self, samples) -> np.ndarray:
         from heedful.rationale.features.encoders import utterance_features
@@ -175,7 +178,8 @@ class LMModel:
 
     def describe(self) -> dict:
         cfg = self.model.cfg
-        return {"method": "lm", "model": str(self.folder), "mode": cfg.mode, "lm": cfg.lm, "index": self.index}
+        index = Path(self.index).name if self.index else None  # names only: /health needs no token
+        return {"method": "lm", "model": self.folder.name, "mode": cfg.mode, "index": index}
 
     def predict(self, samples, options: dict | None = None) -> list[dict]:
         from heedful.rationale.lm.generate import generate_rationales
