@@ -105,6 +105,8 @@ def test_non_finite_numbers_are_refused(client, literal):
 
 def test_malformed_json_and_oversized_bodies(client, small_config):
     refused(client.post(PREDICT, content=b'{"windows": [', headers={"Content-Type": "application/json"}), 400, "body")
+    for junk in (b"[" * 50_000 + b"]" * 50_000, b'{"windows": "\xff"}'):  # too deep; not UTF-8
+        refused(client.post(PREDICT, content=junk, headers={"Content-Type": "application/json"}), 400, "body")
     big = b"[" + b"1," * small_config.max_body_bytes + b"1]"
     refused(client.post(PREDICT, content=big, headers={"Content-Type": "application/json"}), 413, "body", 200_000)
 
@@ -144,6 +146,7 @@ def _dialogue(n=3, text="你好。", **over):
         ({"dialogues": [_dialogue(text="长" * 61)]}, "dialogues[0].utterances[0].text", 60),
         ({"dialogues": [_dialogue(mood=1)]}, "dialogues[0].mood", None),
         ({"dialogues": [_dialogue()], "k": 3}, "k", None),
+        ({"dialogues": [_dialogue()], "attention": "yes"}, "attention", None),
         ({"dialogues": [{"utterances": [{"speaker": "A", "text": "x", "emotion": ["Bored"]}]}]}, "Bored", None),
         ({"dialogues": [{"utterances": []}]}, "empty", None),
         (

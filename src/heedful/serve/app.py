@@ -66,7 +66,8 @@ def _install_errors(app: FastAPI, config: ServeConfig) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request, err: StarletteHTTPException):
-        return _json_response(err.status_code, problem_body(str(err.detail), None), getattr(err, "headers", None))
+        field = "body" if err.status_code == 400 else None  # FastAPI's own 400: a body it could not decode
+        return _json_response(err.status_code, problem_body(str(err.detail), field), getattr(err, "headers", None))
 
     @app.exception_handler(Exception)
     async def _bug(request, err: Exception):

@@ -14,7 +14,7 @@ TOKEN_ENV = "HEEDFUL_TOKEN"
 @dataclass(frozen=True)
 class ServeConfig:
     host: str = "127.0.0.1"  # address to listen on; anything but loopback also needs --allow-remote
-    port: int = 8000  # TCP port (0: any free port)
+    port: int = 8000  # TCP port
     allow_remote: bool = False  # allow a non-loopback --host
     max_body_bytes: int = 1_000_000  # largest request body
     max_windows: int = 64  # process windows per request

@@ -26,7 +26,7 @@ class ProcessRequest(Strict):
         description="one row per time step, one column per variable (an optional header row names them); "
         "fixed-window models get sliding windows of it",
     )
-    stride: int = Field(1, ge=1, description="steps between sliding windows cut from csv")
+    stride: int = Field(1, ge=1, strict=True, description="steps between sliding windows cut from csv")
 
     model_config = ConfigDict(
         extra="forbid",
@@ -80,7 +80,9 @@ class Dialogue(Strict):
 
 class RationaleRequest(Strict):
     dialogues: list[Dialogue]
-    attention: bool = Field(False, description="also return the model's attention over each dialogue's utterances")
+    attention: bool = Field(
+        False, strict=True, description="also return the model's attention over each dialogue's utterances"
+    )
 
     model_config = ConfigDict(
         extra="forbid",
