@@ -6,8 +6,8 @@ library call for the same input.
     python benchmarks/serve_load.py --index INDEX_RUN [--clients 8 --seconds 5]
     python benchmarks/serve_load.py --knn        # a throw-away index of the demo set (hash:64 encoder)
 
-Without a run it builds a throw-away one first (a 2-epoch Tennessee Eastman bi-GRU + attention, or a knn index
-of the demo set's training split with the hash:64 encoder).
+Without a run it builds a throw-away one first: a 2-epoch Tennessee Eastman bi-GRU + attention (window 40,
+hidden 64, faults 1, 2 and 4), or with --knn an index of the demo set's training split with the hash:64 encoder.
 """
 
 from __future__ import annotations

@@ -120,6 +120,7 @@ class KnnModel:
             self.aligner, meta = load_aligner(self.key.graph)
             encoder = meta.get("encoder", encoder)
         self.encoder = make_encoder(encoder)  # once: a text encoder can take seconds to load
+        self.encoder.encode(["你好。"])  # and some load their weights on first use: not in the first request
 
     def describe(self) -> dict:
         return {"method": "knn", "index": self.folder.name, "key": self.key.key, "encoder": self.encoder.name}
