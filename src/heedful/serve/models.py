@@ -176,6 +176,10 @@ class LMModel:
             )
         self.features = KeyConfig(**meta["features"]) if meta.get("features") else KeyConfig()
         self.gen = gen
+        if self.model.cfg.uses_xattn or self.model.cfg.uses_retrieval:  # load the encoder now, not in a request
+            from heedful.rationale.features.encoders import make_encoder
+
+            make_encoder(self.model.cfg.encoder).encode(["你好。"])
 
     def describe(self) -> dict:
         cfg = self.model.cfg
