@@ -96,7 +96,14 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(config, process, rationale, token)
     loaded = [pm.name for pm in process] + ([f"rationale {rationale.method}"] if rationale else [])
     print(f"heedful: serving {', '.join(loaded)} on http://{config.host}:{config.port} (docs: /docs)", file=sys.stderr)
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level="warning",
+        access_log=False,
+        limit_concurrency=config.max_connections,
+    )
     return 0
 
 
