@@ -140,7 +140,13 @@ def create_app(config: ServeConfig, process=(), rationale=None, token: str | Non
             windows = [check_window(w, pm, config, f"windows[{i}]") for i, w in enumerate(req.windows)]
         predictions = await batchers[pm.name].submit(windows)
         out = {"model": pm.name, "task": pm.data.name, "kind": pm.data.kind, "predictions": predictions}
-        return out | ({"window_ends": ends} if ends is not None else {})
+        if ends is None:
+            return out
+        out["window_ends"] = ends  # exclusive: window i covers csv rows ends[i] - length .. ends[i] - 1
+        normal = pm.data.class_names[0] if pm.data.kind == "classification" else None
+        if normal == "normal":  # a fault task: where the first window not called normal ends
+            out["first_alarm"] = next((e for e, p in zip(ends, predictions, strict=True) if p["class"] != normal), None)
+        return out
 
     @app.post("/v1/rationale", summary="the rationale of each dialogue's emotion change")
     async def rationale_predict(req: RationaleRequest):
