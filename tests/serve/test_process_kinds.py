@@ -26,7 +26,12 @@ def toy_data(kind: str) -> TaskData:
     targets = [] if classes else ["v0", "v2"]
     scaler = Scaler(np.array([1.0, 2.0, 3.0], np.float32), np.array([2.0, 0.5, 1.0], np.float32))
     target_scaler = Scaler(np.array([10.0, -1.0], np.float32), np.array([3.0, 0.1], np.float32)) if targets else None
-    name = "pen_forecast" if kind == "forecast" else f"toy_{kind}"
+    name = {  # registered tasks of each kind: the wrapper scales through the task
+        "sequence_classification": "pen_phase",
+        "regression": "pen_endtime",
+        "sequence_regression": "pen_softsensor",
+        "forecast": "pen_forecast",
+    }[kind]
     params = {"history": 8} if kind == "forecast" else {}
     return TaskData(
         name, kind, split, split, split, classes, ["v0", "v1", "v2"], scaler, params, targets, target_scaler

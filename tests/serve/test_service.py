@@ -57,7 +57,9 @@ def test_csv_in_json_and_as_a_text_csv_body(client, process_model):
     by_json = client.post(PREDICT, json={"csv": text, "stride": 3}).json()
     assert by_json["window_ends"] == [10, 13, 16, 19]
     calls = [p["class"] for p in direct["predictions"]]
-    assert by_json["first_alarm"] == next((e for e, c in zip((10, 13, 16, 19), calls) if c != "normal"), None)
+    assert by_json["first_alarm"] == next(
+        (e for e, c in zip((10, 13, 16, 19), calls, strict=True) if c != "normal"), None
+    )
     assert by_json["predictions"] == direct["predictions"]
     order = list(reversed(range(len(names))))  # a header names the columns: any order
     shuffled = (

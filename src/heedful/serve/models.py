@@ -26,6 +26,7 @@ class ProcessModel:
         if data.name in NOT_SERVED:
             raise InputError(f"{name}: task {data.name} is not served: {NOT_SERVED[data.name]}")
         self.data, self.model, self.config, self.name = data, model.eval(), config, name
+        self.task = data.task
 
     @classmethod
     def load(cls, run_dir: str | Path) -> ProcessModel:
@@ -51,10 +52,8 @@ class ProcessModel:
         return out | ({"classes": d.class_names} if "classification" in d.kind else {"targets": d.target_names})
 
     def scaled(self, window: np.ndarray) -> np.ndarray:
-        """Standardised like the training inputs, clipped at ±clip std when the task clips (``tep_faults``)."""
-        x = self.data.scaler.transform(np.asarray(window, np.float64))
-        clip = self.data.params.get("clip")
-        return np.clip(x, -clip, clip) if clip else x
+        """Scaled exactly as the task scaled its training samples (``tep_faults`` also clips)."""
+        return self.task.scale(self.data, np.asarray(window, np.float64))
 
     def predict(self, windows: list[np.ndarray], options: dict | None = None) -> list[dict]:
         """Windows of any lengths: those of one length go through the model together, unpadded."""
