@@ -278,3 +278,12 @@ def test_serve_cli_bad_input_is_one_line_exit_2(capsys, process_run, args, messa
     assert main(["serve", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_openapi_documents_both_body_types_and_the_error_body(client):
+    spec = client.get("/openapi.json").json()
+    predict = spec["paths"][PREDICT]["post"]
+    assert set(predict["requestBody"]["content"]) == {"application/json", "text/csv"}
+    for op in (predict, spec["paths"][RATIONALE]["post"]):
+        assert {"400", "413", "422", "503"} <= set(op["responses"])
+        assert op["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")

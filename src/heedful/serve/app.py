@@ -28,7 +28,7 @@ from heedful.serve.inputs import (
     windows_from_csv,
 )
 from heedful.serve.middleware import CSV_PATH, BearerToken, BodyLimit
-from heedful.serve.schemas import ProcessRequest, RationaleRequest
+from heedful.serve.schemas import ERRORS, ProcessRequest, RationaleRequest
 
 log = logging.getLogger("heedful.serve")
 
@@ -123,6 +123,7 @@ def create_app(config: ServeConfig, process=(), rationale=None, token: str | Non
         summary="classes or values, probabilities and attention per time step",
         description="JSON (windows or csv), or a text/csv body with ?model=NAME&stride=N in the query string.",
         openapi_extra={"requestBody": {"content": csv_body}},
+        responses=ERRORS,
     )
     async def process_predict(req: ProcessRequest):
         pm = pick_process(processes, req.model)
@@ -148,7 +149,7 @@ def create_app(config: ServeConfig, process=(), rationale=None, token: str | Non
             out["first_alarm"] = next((e for e, p in zip(ends, predictions, strict=True) if p["class"] != normal), None)
         return out
 
-    @app.post("/v1/rationale", summary="the rationale of each dialogue's emotion change")
+    @app.post("/v1/rationale", summary="the rationale of each dialogue's emotion change", responses=ERRORS)
     async def rationale_predict(req: RationaleRequest):
         if rationale is None:
             raise Problem(404, "no rationale model is loaded (start with --method knn --index RUN or lm --model RUN)")

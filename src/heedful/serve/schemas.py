@@ -34,6 +34,28 @@ class ProcessRequest(Strict):
     )
 
 
+class ErrorBody(BaseModel):
+    """Every refusal: what is wrong, the field it is about, and the limit when one applies."""
+
+    error: str
+    field: str | None = None
+    limit: int | None = None
+    problems: list[dict] | None = Field(None, description="422 from schema checks: the first few problems")
+
+
+ERRORS = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (400, "malformed JSON"),
+        (401, "missing or wrong bearer token"),
+        (404, "no such model loaded"),
+        (413, "body over --max-body-bytes"),
+        (422, "a limit, a wrong shape or value, an unknown field"),
+        (503, "the model's queue is full: retry after Retry-After seconds"),
+    )
+}
+
+
 class Utterance(Strict):
     utt_id: str | int | None = None
     text: str
