@@ -21,11 +21,11 @@ from heedful.serve.config import ServeConfig
 from heedful.serve.inputs import (
     Problem,
     check_dialogues,
-    check_window,
+    csv_summary,
     field_path,
     pick_process,
     problem_body,
-    windows_from_csv,
+    windows_from_request,
 )
 from heedful.serve.middleware import CSV_PATH, BearerToken, BodyLimit
 from heedful.serve.schemas import ERRORS, ProcessRequest, RationaleRequest
@@ -127,27 +127,10 @@ def create_app(config: ServeConfig, process=(), rationale=None, token: str | Non
     )
     async def process_predict(req: ProcessRequest):
         pm = pick_process(processes, req.model)
-        if (req.windows is None) == (req.csv is None):
-            raise Problem(422, "give exactly one of windows and csv", "windows")
-        ends = None
-        if req.csv is not None:
-            windows, ends = windows_from_csv(req, pm, config)
-        else:
-            if not req.windows:
-                raise Problem(422, "windows: empty list", "windows")
-            if len(req.windows) > config.max_windows:
-                limit = config.max_windows
-                raise Problem(422, f"windows: {len(req.windows)}, over the limit of {limit}", "windows", limit)
-            windows = [check_window(w, pm, config, f"windows[{i}]") for i, w in enumerate(req.windows)]
+        windows, ends = windows_from_request(req, pm, config)
         predictions = await batchers[pm.name].submit(windows)
         out = {"model": pm.name, "task": pm.data.name, "kind": pm.data.kind, "predictions": predictions}
-        if ends is None:
-            return out
-        out["window_ends"] = ends  # exclusive: window i covers csv rows ends[i] - length .. ends[i] - 1
-        normal = pm.data.class_names[0] if pm.data.kind == "classification" else None
-        if normal == "normal":  # a fault task: where the first window not called normal ends
-            out["first_alarm"] = next((e for e, p in zip(ends, predictions, strict=True) if p["class"] != normal), None)
-        return out
+        return out if ends is None else out | csv_summary(pm, ends, predictions)
 
     @app.post("/v1/rationale", summary="the rationale of each dialogue's emotion change", responses=ERRORS)
     async def rationale_predict(req: RationaleRequest):

@@ -110,6 +110,29 @@ def windows_from_csv(req: ProcessRequest, pm, config: ServeConfig) -> tuple[list
     return [values[e - fixed : e] for e in ends], ends
 
 
+def windows_from_request(req: ProcessRequest, pm, config: ServeConfig) -> tuple[list[np.ndarray], list[int] | None]:
+    """The checked windows of a request, and the CSV row where each ends (None for windows sent as such)."""
+    if (req.windows is None) == (req.csv is None):
+        raise Problem(422, "give exactly one of windows and csv", "windows")
+    if req.csv is not None:
+        return windows_from_csv(req, pm, config)
+    if not req.windows:
+        raise Problem(422, "windows: empty list", "windows")
+    if len(req.windows) > config.max_windows:
+        limit = config.max_windows
+        raise Problem(422, f"windows: {len(req.windows)}, over the limit of {limit}", "windows", limit)
+    return [check_window(w, pm, config, f"windows[{i}]") for i, w in enumerate(req.windows)], None
+
+
+def csv_summary(pm, ends: list[int], predictions: list[dict]) -> dict:
+    """Where each window ends (exclusive row index) and, for fault tasks, where the first alarm is raised."""
+    out = {"window_ends": ends}
+    normal = pm.data.class_names[0] if pm.data.kind == "classification" else None
+    if normal == "normal":  # a fault task: the end of the first window not called normal
+        out["first_alarm"] = next((e for e, p in zip(ends, predictions, strict=True) if p["class"] != normal), None)
+    return out
+
+
 def pick_process(models: dict, name: str | None):
     if not models:
         raise Problem(404, "no process model is loaded (start the service with --process RUN)", "model")
