@@ -76,15 +76,31 @@ class Sample:
         return tuple(dict.fromkeys(u.speaker for u in self.utterances))
 
 
+def show(value, limit: int = 80) -> str:
+    """``repr`` of a value from a user's file, cut to ``limit`` characters: safe inside a one-line message."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = f"a deeply nested {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def printable(text: str) -> str:
+    """``text`` itself when it prints on one line, else its escaped ``show`` form (ids read from users' files)."""
+    return text if text.isprintable() else show(text)
+
+
 def check_emotions(labels, sample_id: str, where: str) -> tuple[str, ...]:
     if isinstance(labels, str):
         labels = [labels]
     if not isinstance(labels, (list, tuple)) or not labels:
-        raise InputError(f"sample {sample_id}: {where} must be a non-empty list of emotions, got {labels!r}")
+        raise InputError(f"sample {sample_id}: {where} must be a non-empty list of emotions, got {show(labels)}")
     for label in labels:
+        if not isinstance(label, str):
+            raise InputError(f"sample {sample_id}: {where}: each emotion must be a string, got {show(label)}")
         if label not in EMOTION_INDEX:
             raise InputError(
-                f"sample {sample_id}: {where}: unknown emotion {label!r} (expected one of {', '.join(EMOTIONS)})"
+                f"sample {sample_id}: {where}: unknown emotion {show(label)} (expected one of {', '.join(EMOTIONS)})"
             )
     return tuple(labels)
 

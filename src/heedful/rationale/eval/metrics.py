@@ -127,12 +127,12 @@ def bertscore(
     """Mean BERTScore P / R / F1 with the encoder at ``model_path`` (local files only), hidden layer ``layer``
     (default: the last). Special tokens are left out of the matching; an empty side scores 0."""
     import torch
-    from transformers import AutoModel, AutoTokenizer
 
     if len(hyps) != len(refs):
         raise InputError(f"bertscore: {len(hyps)} predictions for {len(refs)} references")
-    tokenizer = AutoTokenizer.from_pretrained(model_path, local_files_only=True)
-    model = AutoModel.from_pretrained(model_path, local_files_only=True).eval()
+    from heedful.rationale.features.encoders import load_hf_encoder
+
+    tokenizer, model = load_hf_encoder(model_path, "bertscore")
     n_layers = model.config.num_hidden_layers
     layer = n_layers if layer is None else layer
     if not 0 <= layer <= n_layers:

