@@ -111,6 +111,11 @@ class KnnModel:
         self.index, self.items, self.key = open_index(self.folder)
         if self.key.features:
             raise InputError(f"{self.folder}: built from precomputed features, so new dialogues cannot be embedded")
+        from heedful.rationale.retrieval.keys import vector_source
+
+        saved, now = self.index.meta.get("source"), vector_source(self.key)
+        if saved is not None and saved != now:  # as retrieve() checks: the vectors must come from what built it
+            raise InputError(f"{self.folder}: the index was built from {saved}, its key now gives {now}: rebuild it")
         self.aligner = None
         encoder = self.key.encoder
         if self.key.key == "hchange":
