@@ -45,3 +45,16 @@ def test_lm_answers_with_attention_equal_the_pipeline(lm_run, demo_split):
         weights = p["attention"]["utterances"]
         assert len(weights) == len(s.utterances) and abs(sum(weights) - 1) < 1e-3
     assert all(p["attention"] is None for p in plain["predictions"])
+
+
+@pytest.mark.slow
+def test_lm_generation_flags_reach_the_model(lm_run):
+    from heedful.cli import build_parser
+    from heedful.cli.serve import load_models
+
+    args = build_parser().parse_args(
+        ["serve", "--method", "lm", "--model", str(lm_run), "--strategy", "beam", "--num-beams", "2"]
+    )
+    process, model = load_models(args)
+    assert process == [] and model.gen.strategy == "beam" and model.gen.num_beams == 2
+    assert model.gen.max_new_tokens == type(model.gen)().max_new_tokens  # unset: the config's default
