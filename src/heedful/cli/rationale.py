@@ -349,10 +349,20 @@ def _run_evaluate(args) -> int:
         raise InputError(f"{path}: expected a JSON list of predictions")
     refs = load_samples(data.path, skip_invalid=data.skip_invalid)
     _report_invalid(refs.errors)
-    metrics = evaluate(predictions, {s.sample_id: s for s in refs.samples}, settings.bertscore_model)
+    metrics = evaluate(
+        predictions, {s.sample_id: s for s in refs.samples}, settings.bertscore_model, settings.bootstrap
+    )
     config = {"predictions": str(path), "data": data.data, "bertscore_model": settings.bertscore_model}
+    config["bootstrap"] = settings.bootstrap
     run_dir = _run_dir(args, "evaluate", config, refs.errors)  # only once scored: no empty run folders on bad input
     write_json(run_dir / "metrics.json", metrics)
     print(f"run folder: {run_dir}")
-    print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
+    ci = metrics.pop("ci", {})
+    print("  ".join(_metric(k, v, ci.get(k)) for k, v in metrics.items()))
     return 0
+
+
+def _metric(name: str, value, ci) -> str:
+    if not isinstance(value, float):
+        return f"{name} {value}"
+    return f"{name} {value:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")

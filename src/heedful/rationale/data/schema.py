@@ -108,8 +108,10 @@ def check_emotions(labels, sample_id: str, where: str) -> tuple[str, ...]:
 def infer_change(utterances: tuple[Utterance, ...], sample_id: str = "?") -> EmoChange:
     """The change that ends at the last utterance: its speaker's previous different emotion → the last emotion.
 
-    ``start_idx`` is the first utterance of the latest run (among the target's utterances) of that previous emotion;
-    if the target never felt otherwise, the change starts at their first utterance and ``from`` equals ``to``.
+    ``start_idx`` is the first utterance of the target's last uninterrupted block of that previous emotion: the
+    block ends where another speaker's turn (or a different emotion) comes before it, as the annotators mark it
+    (A: Disgust at 2, 3, B at 4, A: Disgust at 5, B at 6, A: Neutral at 7 → start 5). If the target never felt
+    otherwise, the change starts at their first utterance and ``from`` equals ``to``.
     """
     if not utterances:
         raise InputError(f"sample {sample_id}: utterances: empty dialogue")
@@ -123,10 +125,12 @@ def infer_change(utterances: tuple[Utterance, ...], sample_id: str = "?") -> Emo
     last = before[-1]
     from_emotion = utterances[last].emotion
     start = last
-    for i in reversed(own[: own.index(last)]):  # walk back over the same emotion's run
-        if set(utterances[i].emotion) != set(from_emotion):
-            break
-        start = i
+    while (
+        start > 0
+        and utterances[start - 1].speaker == target
+        and set(utterances[start - 1].emotion) == set(from_emotion)
+    ):
+        start -= 1  # walk back over the block; another speaker's turn ends it
     return EmoChange(start, end, utterances[start].emotion, utterances[end].emotion, inferred=True)
 
 

@@ -19,10 +19,20 @@ class EvalConfig:
             "Face folder (None: BERTScore skipped)"
         },
     )
+    bootstrap: int = field(
+        default=1000, metadata={"help": "resamples of the samples for 95%% confidence intervals (0: none)"}
+    )
+
+    def __post_init__(self):
+        if self.bootstrap < 0:
+            raise InputError(f"bootstrap must be >= 0, got {self.bootstrap}")
 
 
-def evaluate(predictions: list[dict], references: dict[str, Sample], bertscore_model: str | None = None) -> dict:
-    """Character-level metrics of predicted scoring strings against the references' (matched by sample id).
+def evaluate(
+    predictions: list[dict], references: dict[str, Sample], bertscore_model: str | None = None, bootstrap: int = 0
+) -> dict:
+    """Character-level metrics of predicted scoring strings against the references' (matched by sample id);
+    ``bootstrap`` > 0 adds ``ci``: 95% intervals from that many resamples of the samples.
 
     Each prediction needs a ``sample_id`` (string, or integer) found in the references, once, and a ``text``."""
     hyps, refs, seen = [], [], set()
@@ -46,6 +56,13 @@ def evaluate(predictions: list[dict], references: dict[str, Sample], bertscore_m
         from heedful.rationale.features.e5export import ensure_e5
 
         bertscore_model = str(ensure_e5())
+    extra = {}
     if bertscore_model:
-        metrics |= bertscore(hyps, refs, bertscore_model)
+        scores = bertscore(hyps, refs, bertscore_model, per_sample=bool(bootstrap))
+        extra = {"bertscore_f1": scores.pop("bertscore_f1_per_sample")} if bootstrap else {}
+        metrics |= scores
+    if bootstrap:
+        from heedful.rationale.eval.bootstrap import bootstrap_ci
+
+        metrics["ci"] = bootstrap_ci(hyps, refs, extra, rounds=bootstrap)
     return metrics
