@@ -358,7 +358,13 @@ def _explain(args: argparse.Namespace) -> int:
     out = Path(cfg.out) if cfg.out else Path(args.run) / name
     summary = explain_run(args.run, out, cfg.fault, cfg.sample)
     print(f"picture: {out}")
-    if "windows" in summary:
+    if "changes" in summary:
+        print(
+            f"test batch {summary['batch']}, label changes at steps {summary['changes']}: {summary['windows']} windows "
+            f"straddle a change and already name the new label; they put {summary['post_change_attention']:.1%} of "
+            f"their attention on the steps after it, which are {summary['post_change_share']:.1%} of their steps"
+        )
+    elif "windows" in summary:
         print(
             f"{summary['windows']} windows straddle the onset and already name fault {cfg.fault}: they put "
             f"{summary['post_onset_attention']:.1%} of their attention on post-onset steps, "

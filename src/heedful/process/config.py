@@ -359,6 +359,81 @@ class PenRepairConfig(PenDataConfig):
             raise InputError(f"need 1 <= min_gap <= max_gap <= window - 8, got {self.min_gap}, {self.max_gap}")
 
 
+# --- your own data (``table``) ----------------------------------------------------------------------------
+
+TABLE_TARGET_KINDS = ("step_class", "step_value", "batch_class", "batch_value")
+
+
+@dataclass
+class TableConfig:
+    """``table``: your own batch records (docs/process.md, "Your own data"). A ``schema`` TOML file holds any of
+    these fields at its top level; a field given as a flag (or keyword) that differs from its default wins over the
+    file. ``path`` in the file is relative to the file's folder."""
+
+    path: str = ""  # a folder of .csv / .parquet files (one batch each) or one .csv / .parquet table
+    schema: str | None = None  # TOML file with these fields (flags that differ from the defaults win)
+    time_column: str | None = None  # time column: numbers or time stamps (None: the row order is the time)
+    batch_column: str | None = None  # batch-id column of one table (None: every file is one batch)
+    inputs: str = ""  # comma-separated input columns ('': every column without another role)
+    target_column: str = ""  # the column to predict
+    target_kind: str = "step_class"  # step_class (phase / fault per step), step_value, batch_class (grade), batch_value
+    window: int = 0  # 0: whole batches (padded, masked by lengths); W: windows of W steps, target at their last step
+    stride: int = 1  # step between windows (window > 0)
+    grid: float = 0.0  # resample onto this time step (time units; seconds for time stamps); 0: uneven sampling refused
+    split_column: str | None = None  # column holding train / val / test per batch (None: split by batch, seeded)
+    val_fraction: float = 0.2  # share of batches for validation (without split_column)
+    test_fraction: float = 0.2  # share of batches for testing (without split_column)
+    split_seed: int = 0  # seed of the split by batch
+    skip_invalid: bool = False  # report bad batches and go on with the rest (default: the first one stops)
+
+    def __post_init__(self):
+        if self.schema:
+            self._read_schema()
+        if isinstance(self.inputs, tuple | list):
+            self.inputs = ",".join(map(str, self.inputs))
+        check_finite(self)
+        if not self.path:
+            raise InputError("table: give the data (--path FOLDER_OR_FILE, or path in the --schema file)")
+        if not self.target_column:
+            raise InputError("table: give the column to predict (--target-column, or target_column in the schema)")
+        if self.target_kind not in TABLE_TARGET_KINDS:
+            raise InputError(f"target_kind must be one of {', '.join(TABLE_TARGET_KINDS)}, got {self.target_kind!r}")
+        check_at_least(self, 0, "window", "grid")
+        check_at_least(self, 1, "stride")
+        if self.window == 1:
+            raise InputError("window must be 0 (whole batches) or >= 2, got 1")
+        for name in ("val_fraction", "test_fraction"):
+            check_within(self, name, 0.0, 0.5, open_low=True, open_high=True)
+        roles = [self.time_column, self.batch_column, self.target_column, self.split_column]
+        clash = sorted({c for c in self.input_list() if c in roles})
+        if clash:
+            raise InputError(f"inputs {clash} also have another role (time, batch, target or split column)")
+
+    def input_list(self) -> tuple[str, ...]:
+        return tuple(c.strip() for c in self.inputs.split(",") if c.strip())
+
+    def _read_schema(self) -> None:
+        import tomllib
+        from pathlib import Path
+
+        where = Path(self.schema)
+        try:
+            found = tomllib.loads(where.read_text())
+        except OSError as err:
+            raise InputError(f"{where}: cannot read the schema: {err.strerror}") from None
+        except tomllib.TOMLDecodeError as err:
+            raise InputError(f"{where}: not valid TOML: {err}") from None
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        for key, value in found.items():
+            if key not in fields or key == "schema":
+                known = ", ".join(n for n in fields if n != "schema")
+                raise InputError(f"{where}: unknown key {key!r}; known: {known}")
+            if key == "path":
+                value = str(where.parent / value)
+            if getattr(self, key) == fields[key].default:
+                setattr(self, key, value)
+
+
 # the config class of each task (``heedful.process.names.TASKS``): tasks and the CLI read it from here
 TASK_CONFIGS = {
     "tep_faults": TEPFaultsConfig,
@@ -369,6 +444,7 @@ TASK_CONFIGS = {
     "pen_forecast": PenForecastConfig,
     "pen_softsensor": PenSoftsensorConfig,
     "pen_repair": PenRepairConfig,
+    "table": TableConfig,
 }
 
 
@@ -441,6 +517,7 @@ __all__ = [
     "PredictConfig",
     "RunConfig",
     "TEPFaultsConfig",
+    "TableConfig",
     "TrainConfig",
     "TrainTarget",
 ]

@@ -11,6 +11,7 @@ TASKS = (
     "pen_forecast",
     "pen_softsensor",
     "pen_repair",
+    "table",
 )
 
 
