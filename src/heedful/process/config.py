@@ -413,8 +413,9 @@ class TableConfig:
         return tuple(c.strip() for c in self.inputs.split(",") if c.strip())
 
     def _read_schema(self) -> None:
-        import tomllib
         from pathlib import Path
+
+        import tomllib
 
         where = Path(self.schema)
         try:
