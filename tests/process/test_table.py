@@ -190,3 +190,14 @@ def test_cli_batch_value_predict(tmp_path, capsys):
     assert main(["process", "predict", str(run), "--csv", str(csv)]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["targets"] == ["yield"] and np.isfinite(shown["prediction"]).all()
+
+
+def test_nylon_autoclave_batches_from_process_improve():
+    """The worked example of docs/process.md, read from the installed package (skipped without it)."""
+    pytest.importorskip("process_improve")
+    from importlib.resources import files
+
+    path = files("process_improve") / "datasets" / "batch" / "nylon.csv"
+    data = build_task("table", path=str(path), batch_column="batch_id", target_column="Tag01", window=8, stride=8)
+    assert data.class_names == ["1", "2", "3", "4", "5"] and data.n_features == 9
+    assert len(data.params["batch_names"]) == 57

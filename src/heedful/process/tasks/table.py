@@ -101,7 +101,7 @@ def split_batches(batches: list[TableBatch], cfg: TableConfig) -> tuple[np.ndarr
 SPLITS = ("train", "val", "test")
 
 
-def fit_table_scaler(values: list[np.ndarray], masked: list[int]) -> Scaler:
+def fit_table_scaler(values: list[np.ndarray], masked: list[int], names=()) -> Scaler:
     """Mean / scale of the observed training values; mask channels keep mean 0, scale 1."""
     flat = np.concatenate(values).astype(np.float64)
     mean, std = np.nanmean(flat, 0), np.nanstd(flat, 0)
@@ -135,7 +135,7 @@ def build_table(cfg: TableConfig) -> TaskData:
     classify = cfg.target_kind.endswith("_class")
     parts = split_batches(batches, cfg)
     masked = [j for j in range(len(inputs)) if any(np.isnan(b.values[:, j]).any() for b in batches)]
-    scaler = fit_table_scaler([batches[i].values for i in parts[0]], masked)
+    scaler = fit_table_scaler([batches[i].values for i in parts[0]], masked, inputs)
     classes, t_scaler = [], None
     if classify:
         classes = sorted({v for b in batches for v in b.target if v is not None}, key=_class_order)
