@@ -33,6 +33,10 @@ def test_faithfulness_writes_numbers_and_plot(runs, capsys):
     assert np.isfinite(result["auc"]["attention"]["deletion"])
     assert set(result["eraser"]["attention"]["comprehensiveness"]) == {"0.01", "0.05", "0.1", "0.2", "0.5"}
     assert (run / "faithfulness.png").read_bytes()[:4] == b"\x89PNG"
+    from heedful.report.html import write_report
+
+    page = write_report(run).path.read_text()
+    assert "Faithfulness of attention" in page and "attention_vs_random" in page
 
 
 def _one_line_error(capsys, argv, match):

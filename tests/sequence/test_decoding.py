@@ -4,8 +4,9 @@ import math
 import pytest
 import torch
 
-from conftest import ATTENTIONS, token_model
 from heedful.sequence import beam_search, filter_logits, greedy_decode, sample_decode
+
+from .conftest import ATTENTIONS, token_model
 
 
 @torch.no_grad()

@@ -188,7 +188,8 @@ class _VarLenRun:
                 c_n.append(c)
             layer_in = torch.cat(outs, -1)  # (B, T, D*H), exactly zero at pads: the state there is held at 0
         h = torch.cat(h_n)  # (L*D, B, H)
-        return F.pad(layer_in, (0, 0, 0, x.shape[1] - self.t)), ((h, torch.cat(c_n)) if enc.cell == "lstm" else h)
+        out = layer_in if self.t == x.shape[1] else F.pad(layer_in, (0, 0, 0, x.shape[1] - self.t))
+        return out, ((h, torch.cat(c_n)) if enc.cell == "lstm" else h)
 
     def _direction(self, seq: Tensor, layer: int, direction: int) -> tuple[Tensor, Tensor, Tensor | None]:
         """One layer and direction over the pads-first batch (B, T, F + 1) -> outputs (B, T, H), h and c (1, B, H)."""
