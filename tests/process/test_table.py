@@ -201,3 +201,20 @@ def test_nylon_autoclave_batches_from_process_improve():
     data = build_task("table", path=str(path), batch_column="batch_id", target_column="Tag01", window=8, stride=8)
     assert data.class_names == ["1", "2", "3", "4", "5"] and data.n_features == 9
     assert len(data.params["batch_names"]) == 57
+
+
+def test_split_column_and_per_step_values(tmp_path):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    for i in range(6):
+        batch_frame(i).assign(use=["train", "train", "train", "val", "test", "test"][i]).to_csv(
+            folder / f"b{i}.csv", index=False
+        )
+    data = build_task("table", **params(folder, target_column="yield", target_kind="step_value", split_column="use"))
+    assert data.kind == "sequence_regression" and data.train.y.shape == (3, 24, 1)
+    assert sorted(data.test.run.tolist()) == [4, 5] and data.test.mask.all()
+    bad = pd.read_csv(folder / "b0.csv")
+    bad.loc[5, "use"] = "test"
+    bad.to_csv(folder / "b0.csv", index=False)
+    with pytest.raises(InputError, match=re.escape("column 'use' must hold one of train / val / test")):
+        build_task("table", **params(folder, split_column="use"))
