@@ -218,3 +218,25 @@ def test_split_column_and_per_step_values(tmp_path):
     bad.to_csv(folder / "b0.csv", index=False)
     with pytest.raises(InputError, match=re.escape("column 'use' must hold one of train / val / test")):
         build_task("table", **params(folder, split_column="use"))
+
+
+def test_forecast_through_the_cli(tmp_path, capsys):
+    write_folder(tmp_path / "d")
+    common = ["--task", "table", "--path", str(tmp_path / "d"), "--time-column", "time", "--inputs", "a"]
+    common += ["--target-column", "b", "--target-kind", "forecast", "--window", "6", "--horizon", "3"]
+    data = build_task("table", **params(tmp_path / "d", inputs="a", target_column="b", target_kind="forecast",
+                                        window=6, horizon=3))  # fmt: skip
+    assert data.kind == "forecast" and data.feature_names == ["a", "b"] and data.train.y.shape[1:] == (3, 1)
+    # targets share the input scaling of the target's own channel: persistence reads them from the inputs
+    assert data.target_scaler.mean[0] == data.scaler.mean[1]
+    out = tmp_path / "cmp"
+    assert main(["process", "compare", *common, "--models", "gru,persistence", *FAST, "--out", str(out)]) == 0
+    assert "persistence R²" in capsys.readouterr().out
+    run = out / next(iter(p.name for p in out.iterdir())) / "models" / "gru"
+    csv = tmp_path / "new.csv"
+    batch_frame(40).to_csv(csv, index=False)
+    assert main(["process", "predict", str(run), "--csv", str(csv)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert np.asarray(shown["prediction"]).shape == (3, 1)
+    with pytest.raises(InputError, match="forecast needs window >= 2 and horizon >= 1"):
+        build_task("table", **params(tmp_path / "d", target_column="b", target_kind="forecast", window=6))

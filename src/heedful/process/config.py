@@ -364,7 +364,7 @@ class PenRepairConfig(PenDataConfig):
 
 # --- your own data (``table``) ----------------------------------------------------------------------------
 
-TABLE_TARGET_KINDS = ("step_class", "step_value", "batch_class", "batch_value")
+TABLE_TARGET_KINDS = ("step_class", "step_value", "batch_class", "batch_value", "forecast")
 
 
 @dataclass
@@ -379,8 +379,11 @@ class TableConfig:
     batch_column: str | None = None  # batch-id column of one table (None: every file is one batch)
     inputs: str = ""  # comma-separated input columns ('': every column without another role)
     target_column: str = ""  # the column to predict
-    target_kind: str = "step_class"  # step_class (phase / fault per step), step_value, batch_class (grade), batch_value
+    target_kind: str = (
+        "step_class"  # step_class (phase / fault per step), step_value, batch_class, batch_value, forecast
+    )
     window: int = 0  # 0: whole batches (padded, masked by lengths); W: windows of W steps, target at their last step
+    horizon: int = 0  # forecast: steps ahead to predict from the last `window` steps (inputs and the target's past)
     stride: int = 1  # step between windows (window > 0)
     grid: float = 0.0  # resample onto this time step (time units; seconds for time stamps); 0: uneven sampling refused
     split_column: str | None = None  # column holding train / val / test per batch (None: split by batch, seeded)
@@ -405,6 +408,11 @@ class TableConfig:
         check_at_least(self, 1, "stride")
         if self.window == 1:
             raise InputError("window must be 0 (whole batches) or >= 2, got 1")
+        check_at_least(self, 0, "horizon")
+        if self.target_kind == "forecast" and (self.window < 2 or self.horizon < 1):
+            raise InputError(f"forecast needs window >= 2 and horizon >= 1, got {self.window}, {self.horizon}")
+        if self.target_kind != "forecast" and self.horizon:
+            raise InputError(f"horizon is for target_kind forecast, got target_kind {self.target_kind!r}")
         for name in ("val_fraction", "test_fraction"):
             check_within(self, name, 0.0, 0.5, open_low=True, open_high=True)
         roles = [self.time_column, self.batch_column, self.target_column, self.split_column]

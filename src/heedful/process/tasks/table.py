@@ -1,11 +1,12 @@
 """``table``: your own batch records (``heedful.process.sources.table``) as a task.
 
 Targets (``target_kind``): ``step_class`` (a phase or fault label per step), ``step_value`` (a value per step: soft
-sensor), ``batch_class`` (a grade per batch) or ``batch_value`` (a number per batch; the batch's last non-missing
-value of the target column). With ``window = 0`` every sample is a whole batch, padded and masked by its length
-(per-step targets: ``sequence_classification`` / ``sequence_regression``); with ``window = W`` samples are windows of
-W steps, per-step targets taken at the window's last step (``classification`` / ``regression``, which the ``*_attn``
-models serve, so ``explain`` can show the attention around stage changes).
+sensor), ``batch_class`` (a grade per batch), ``batch_value`` (a number per batch; the batch's last non-missing
+value of the target column) or ``forecast`` (the next ``horizon`` values of the target from the last ``window`` steps
+of the inputs and of the target itself). With ``window = 0`` every sample is a whole batch, padded and masked by its
+length (per-step targets: ``sequence_classification`` / ``sequence_regression``); with ``window = W`` samples are
+windows of W steps, per-step targets taken at the window's last step (``classification`` / ``regression``, which the
+``*_attn`` models serve, so ``explain`` can show the attention around stage changes).
 
 Missing input values are masked, never filled: every input with a missing value anywhere gets a mask channel
 (``"<name> observed"``, 1 where observed, 0 where missing) and the value itself is set to the training mean (0 after
@@ -35,6 +36,7 @@ KIND = {
     ("step_value", True): "regression",
     ("batch_class", True): "classification",
     ("batch_value", True): "regression",
+    ("forecast", True): "forecast",
 }
 
 
@@ -45,7 +47,7 @@ def schema_of(cfg: TableConfig) -> TableSchema:
         batch_column=cfg.batch_column,
         inputs=cfg.input_list(),
         target_column=cfg.target_column,
-        target_numeric=cfg.target_kind.endswith("_value"),
+        target_numeric=not cfg.target_kind.endswith("_class"),
         split_column=cfg.split_column,
         grid=cfg.grid,
     )
@@ -71,9 +73,10 @@ def load_table(cfg: TableConfig, report=print) -> tuple[list[TableBatch], tuple[
 
 
 def _check_batch(b: TableBatch, cfg: TableConfig) -> None:
-    need = max(cfg.window, 2)
+    need = max(cfg.window + cfg.horizon, 2)
     if len(b.values) < need:
         what = f"the window of {cfg.window}" if cfg.window else "2 steps"
+        what += f" plus the horizon of {cfg.horizon}" if cfg.horizon else ""
         raise BadBatch(f"{b.name}: batch of {len(b.values)} steps is shorter than {what}")
     if not _present(b.target).any():
         raise BadBatch(f"{b.name}: column {cfg.target_column!r} has no value in this batch")
@@ -133,9 +136,13 @@ def build_table(cfg: TableConfig) -> TaskData:
     batches, inputs = load_table(cfg)
     kind = KIND[(cfg.target_kind, cfg.window > 0)]
     classify = cfg.target_kind.endswith("_class")
+    forecast = cfg.target_kind == "forecast"
+    if forecast:  # the target's own past is an input
+        inputs = (*inputs, cfg.target_column)
+    raw = [np.concatenate([b.values, b.target[:, None]], 1) if forecast else b.values for b in batches]
     parts = split_batches(batches, cfg)
-    masked = [j for j in range(len(inputs)) if any(np.isnan(b.values[:, j]).any() for b in batches)]
-    scaler = fit_table_scaler([batches[i].values for i in parts[0]], masked, inputs)
+    masked = [j for j in range(len(inputs)) if any(np.isnan(r[:, j]).any() for r in raw)]
+    scaler = fit_table_scaler([raw[i] for i in parts[0]], masked, inputs)
     classes, t_scaler = [], None
     if classify:
         classes = sorted({v for b in batches for v in b.target if v is not None}, key=_class_order)
@@ -147,8 +154,10 @@ def build_table(cfg: TableConfig) -> TaskData:
     else:
         targets = [b.target.astype(np.float64) for b in batches]
         observed = np.concatenate([targets[i][~np.isnan(targets[i])] for i in parts[0]])
-        t_scaler = Scaler.fit(observed[:, None])
-    splits = [_split(batches, targets, p, cfg, scaler, masked, t_scaler) for p in parts]
+        k = len(inputs) - 1
+        # forecast: targets in their input scaling (persistence and seq2seq read them from the inputs)
+        t_scaler = Scaler(scaler.mean[[k]], scaler.scale[[k]]) if forecast else Scaler.fit(observed[:, None])
+    splits = [_split(raw, targets, p, cfg, scaler, masked, t_scaler) for p in parts]
     names = list(inputs) + [f"{inputs[j]} observed" for j in masked]
     params = {"source": f"table {cfg.path}", **asdict(cfg), "input_columns": list(inputs), "masked_inputs": masked}
     params["batch_names"] = [b.name for b in batches]
@@ -169,11 +178,14 @@ def _last_present(y: np.ndarray, numeric: bool):
     return y[np.nonzero(ok)[0][-1]]
 
 
-def _split(batches, targets, idx, cfg: TableConfig, scaler, masked, t_scaler) -> Split:
+def _split(raw, targets, idx, cfg: TableConfig, scaler, masked, t_scaler) -> Split:
+    """Samples of the batches ``idx``: ``raw`` their input values (T, inputs), ``targets`` class ids or values."""
     numeric = t_scaler is not None
     per_batch = cfg.target_kind.startswith("batch_")
+    if cfg.target_kind == "forecast":
+        return _forecast_split(raw, targets, idx, cfg, scaler, masked, t_scaler)
     if cfg.window == 0:
-        x, lengths = pad([features(batches[i].values, masked, scaler) for i in idx])
+        x, lengths = pad([features(raw[i], masked, scaler) for i in idx])
         if per_batch:
             y = np.array([_last_present(targets[i], numeric) for i in idx])
             y = t_scaler.transform(y[:, None]) if numeric else y.astype(np.int64)
@@ -184,11 +196,11 @@ def _split(batches, targets, idx, cfg: TableConfig, scaler, masked, t_scaler) ->
         return Split(x, y, np.asarray(idx), lengths, lengths=lengths, mask=mask)
     xs, ys, rs, es = [], [], [], []
     for i in idx:
-        b, tgt = batches[i], targets[i]
-        ends = window_ends(len(b.values), cfg.window, cfg.stride)
+        values, tgt = raw[i], targets[i]
+        ends = window_ends(len(values), cfg.window, cfg.stride)
         y = np.full(len(ends), _last_present(tgt, numeric)) if per_batch else tgt[ends - 1]
         keep = ~np.isnan(y) if numeric else y >= 0
-        xs.append(features(sliding_windows(b.values, ends[keep], cfg.window), masked, scaler))
+        xs.append(features(sliding_windows(values, ends[keep], cfg.window), masked, scaler))
         ys.append(y[keep])
         rs.append(np.full(int(keep.sum()), i))
         es.append(ends[keep])
@@ -197,8 +209,27 @@ def _split(batches, targets, idx, cfg: TableConfig, scaler, masked, t_scaler) ->
     return Split(np.concatenate(xs), y, np.concatenate(rs), np.concatenate(es))
 
 
+def _forecast_split(raw, targets, idx, cfg: TableConfig, scaler, masked, t_scaler) -> Split:
+    """History windows of ``window`` steps and the next ``horizon`` target values; windows whose future has a
+    missing target value are left out."""
+    xs, ys, rs, es = [], [], [], []
+    for i in idx:
+        ends = window_ends(len(raw[i]), cfg.window + cfg.horizon, cfg.stride)
+        y = sliding_windows(targets[i][:, None], ends, cfg.horizon)  # (n, H, 1)
+        keep = np.isfinite(y).all(axis=(1, 2))
+        xs.append(features(sliding_windows(raw[i], ends[keep] - cfg.horizon, cfg.window), masked, scaler))
+        ys.append(t_scaler.transform(y[keep]))
+        rs.append(np.full(int(keep.sum()), i))
+        es.append(ends[keep] - cfg.horizon)
+    return Split(np.concatenate(xs), np.concatenate(ys), np.concatenate(rs), np.concatenate(es))
+
+
 def table_report(pred: np.ndarray, data: TaskData) -> dict:
     test = data.test
+    if data.kind == "forecast":
+        from heedful.process.tasks.pen_regress import forecast_report
+
+        return forecast_report(pred, data)
     if "classification" in data.kind:
         from heedful.process.tasks.pen_classify import accuracy_report
 
@@ -223,6 +254,8 @@ class TableTask(Task):
         return table_report(pred, data)
 
     def table_columns(self, params: dict) -> tuple[tuple[str, str, str], ...]:
+        if params.get("target_kind") == "forecast":
+            return (("R²", "r2", "r2"), ("persistence R²", "persistence_r2", "r2"))
         if params.get("target_kind", "step_class").endswith("_value"):
             return (("test R²", "r2", "r2"), ("test MAE", "mae", "num"))
         return self.headlines
@@ -231,7 +264,7 @@ class TableTask(Task):
         return list(data.params["input_columns"])
 
     def min_steps(self, data: TaskData) -> int:
-        return max(int(data.params["window"]), 2)
+        return max(int(data.params["window"]), 2)  # forecast: the history
 
     def scale(self, data: TaskData, raw: np.ndarray) -> np.ndarray:
         masked = list(data.params["masked_inputs"])
@@ -242,13 +275,15 @@ class TableTask(Task):
         return features(raw, masked, data.scaler)
 
     def model_input(self, data: TaskData, values: np.ndarray) -> np.ndarray:
+        if data.kind == "forecast":  # the last `window` steps
+            return self.scale(data, values[-int(data.params["window"]) :])
         return self.scale(data, values)
 
     def predict(self, data: TaskData, model, values: np.ndarray) -> dict:
         from heedful.process.apply import predict_batch, predict_one
 
         window = int(data.params["window"])
-        if not window:
+        if not window or data.kind == "forecast":
             return predict_one(data, model, self.model_input(data, values), 1)
         ends = window_ends(len(values), window, 1)
         pred = predict_batch(data, model, self.scale(data, sliding_windows(values, ends, window)))
