@@ -230,6 +230,7 @@ DEFAULT_MODELS = {
     "pen_forecast": "lstm,bilstm,gru,bigru,bilstm_attn,seq2seq,seq2seq_attn,persistence,ridge",
     "pen_softsensor": "lstm,bilstm,gru,bigru,seq2seq_attn,ridge,pls",
     "pen_repair": "lstm,bilstm,gru,bigru,interpolate",
+    "tep_sim_faults": "lstm,bilstm,gru,bigru,bilstm_attn,bigru_attn,logistic",
 }
 
 

@@ -159,6 +159,13 @@ HEADLINES = {
         ("R²", "r2", "r2"),
         ("interpolation RMSE", "interpolation_rmse", "r2"),
     ],
+    "tep_sim_faults": [  # simulated TEP (issue 12): benchmark protocol, then online protocol
+        ("macro acc (benchmark)", "macro_accuracy", "pct"),
+        ("online acc", "online_accuracy", "pct"),
+        ("detection", "detection_rate", "pct"),
+        ("false alarms", "false_alarm_rate", "pct"),
+        ("mean delay min", "mean_detection_delay_min", "num"),
+    ],
 }
 
 

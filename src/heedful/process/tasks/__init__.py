@@ -4,6 +4,7 @@
 - ``pen_quality``, ``pen_phase``, ``pen_faults``: IndPenSim batch quality class, per-step phase, fault type.
 - ``pen_endtime``, ``pen_forecast``, ``pen_softsensor``, ``pen_repair``: IndPenSim end time (censored
   regression), multi-step forecasting, penicillin soft sensor, repair of hidden segments.
+- ``tep_sim_faults``: Tennessee Eastman fault classification on simulated runs (tep-studio), two protocols.
 """
 
 from heedful.errors import InputError
@@ -23,7 +24,14 @@ def _builders():
         "pen_forecast": (pr.PenForecastConfig, pr.build_pen_forecast),
         "pen_softsensor": (pr.PenSoftsensorConfig, pr.build_pen_softsensor),
         "pen_repair": (pr.PenRepairConfig, pr.build_pen_repair),
+        **_tep_sim_builders(),
     }
+
+
+def _tep_sim_builders():  # simulated TEP (issue 12)
+    from heedful.process.tasks import tep_sim
+
+    return {"tep_sim_faults": (tep_sim.TEPSimFaultsConfig, tep_sim.build_tep_sim_faults)}
 
 
 def task_config(name: str, **params):
@@ -65,10 +73,17 @@ def evaluate(data: TaskData, pred):
         "pen_forecast": lambda: pr.forecast_report(pred, data),
         "pen_softsensor": lambda: pr.softsensor_report(pred, data),
         "pen_repair": lambda: pr.repair_report(pred, data),
+        "tep_sim_faults": lambda: _tep_sim_report(pred, data),
     }
     if data.name in reports:
         return reports[data.name]()
     return {"accuracy": float((np.asarray(pred) == data.test.y).mean())}
+
+
+def _tep_sim_report(pred, data):  # simulated TEP (issue 12)
+    from heedful.process.tasks.tep_sim import tep_sim_report
+
+    return tep_sim_report(pred, data)
 
 
 __all__ = ["KINDS", "TASKS", "Split", "TaskData", "build_task", "evaluate", "task_config"]
