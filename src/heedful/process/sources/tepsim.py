@@ -25,6 +25,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +92,7 @@ class RunSpec:
         return round(self.onset_hours / SAMPLE_HOURS) if self.fault else None
 
     def key(self) -> str:
-        payload = {"adapter": ADAPTER_VERSION, "tep_studio": _simulator_version(), **asdict(self)}
+        payload = {"adapter": ADAPTER_VERSION, "tep_studio": simulator_version(), **asdict(self)}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -118,7 +119,8 @@ class SimRun:
         return not self.shutdown
 
 
-def _simulator_version() -> str:
+@lru_cache(maxsize=1)
+def simulator_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -329,4 +331,5 @@ __all__ = [
     "run_set",
     "save_run",
     "simulate",
+    "simulator_version",
 ]

@@ -92,21 +92,22 @@ class TEPSimFaultsConfig:
         return tepsim.run_set(self.faults, runs, self.train_hours, self.train_onset_hours, base)
 
 
-def _windows(runs: list[tepsim.SimRun], window: int, stride: int, classes: dict, after_onset: bool) -> Split:
-    """Windows of every run; ``after_onset``: only those wholly after a faulty run's onset, labelled with its
-    class; otherwise all, labelled with the state at their last sample."""
+def _windows(runs: list[tepsim.SimRun], values: list[np.ndarray], cfg, stride: int, after_onset: bool) -> Split:
+    """Windows of every run (``values``: its scaled samples); ``after_onset``: only those wholly after a faulty
+    run's onset, labelled with its class; otherwise all, labelled with the state at their last sample."""
+    classes = {f: i for i, f in enumerate(cfg.faults)}
     xs, ys, rs, es = [], [], [], []
-    for i, run in enumerate(runs):
-        first = window + (run.spec.onset if after_onset and run.spec.fault else 0)
-        ends = np.arange(first, len(run.values) + 1, stride)
+    for i, (run, v) in enumerate(zip(runs, values, strict=True)):
+        first = cfg.window + (run.spec.onset if after_onset and run.spec.fault else 0)
+        ends = np.arange(first, len(v) + 1, stride)
         if not len(ends):
-            continue
-        xs.append(sliding_windows(run.values, ends, window))
-        ys.append(np.array([classes[int(v)] for v in run.labels[ends - 1]], dtype=np.int64))
+            continue  # a run that shut down too early
+        xs.append(sliding_windows(v, ends, cfg.window))
+        ys.append(np.array([classes[int(label)] for label in run.labels[ends - 1]], dtype=np.int64))
         rs.append(np.full(len(ends), i))
         es.append(ends)
     if not xs:
-        raise InputError(f"no window of {window} samples fits in these runs")
+        raise InputError(f"no window of {cfg.window} samples fits in these runs")
     return Split(np.concatenate(xs), np.concatenate(ys), np.concatenate(rs), np.concatenate(es))
 
 
@@ -125,19 +126,21 @@ def build_tep_sim_faults(cfg: TEPSimFaultsConfig | None = None, progress: bool =
     runs, start = {}, 0
     for name in names:
         runs[name], start = report.runs[start : start + len(specs[name])], start + len(specs[name])
-    classes = {f: i for i, f in enumerate(cfg.faults)}
     scaler = Scaler.fit(np.concatenate([r.values for r in runs["train"]]))
+
+    def scaled(run: tepsim.SimRun) -> np.ndarray:
+        # some disturbances drive a run far outside anything in training: saturate instead of extrapolating
+        v = scaler.transform(run.values)
+        return np.clip(v, -cfg.clip, cfg.clip, out=v) if cfg.clip else v
+
+    values = {name: [scaled(r) for r in runs[name]] for name in names}
     after = cfg.protocol == "benchmark"
-    train = _windows(runs["train"], cfg.window, cfg.stride, classes, after)
-    val = _windows(runs["val"], cfg.window, cfg.stride, classes, after)
-    test = _windows(runs["test"], cfg.window, cfg.test_stride, classes, after_onset=False)
-    for split in (train, val, test):
-        split.x = scaler.transform(split.x)
-        if cfg.clip:
-            np.clip(split.x, -cfg.clip, cfg.clip, out=split.x)
+    train = _windows(runs["train"], values["train"], cfg, cfg.stride, after)
+    val = _windows(runs["val"], values["val"], cfg, cfg.stride, after)
+    test = _windows(runs["test"], values["test"], cfg, cfg.test_stride, after_onset=False)
     class_names = ["normal" if f == 0 else f"fault {f}" for f in cfg.faults]
     params = {
-        "source": f"tep-studio {tepsim._simulator_version()} (revised TEP, Ricker decentralised control)",
+        "source": f"tep-studio {tepsim.simulator_version()} (revised TEP, Ricker decentralised control)",
         **asdict(cfg),
         "shutdowns": {n: [_describe(r) for r in runs[n] if not r.complete] for n in names},
         "test_set": [_describe(r) for r in runs["test"]],
