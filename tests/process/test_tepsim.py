@@ -63,16 +63,20 @@ def test_bad_run_specs(kwargs, message):
         ts.RunSpec(**kwargs)
 
 
-@pytest.mark.parametrize("runs_per_class", [0, -3])
-def test_zero_or_negative_runs(runs_per_class):
-    with pytest.raises(InputError, match="runs per class must be >= 1"):
+@pytest.mark.parametrize(
+    ("runs_per_class", "message"), [(0, "must be >= 1"), (-3, "must be >= 1"), (10_001, "at most")]
+)
+def test_zero_negative_or_too_many_runs(runs_per_class, message):
+    with pytest.raises(InputError, match=message):
         ts.run_set([0, 1], runs_per_class, 1.0, 0.5, 1)
 
 
-def test_run_sets_have_distinct_seeds_and_keys():
+def test_run_sets_have_distinct_seeds_and_grow_without_changing_their_runs():
     specs = ts.run_set([0, 1, 2], 3, 1.0, 0.5, 100)
-    assert [s.seed for s in specs] == list(range(100, 109)) and [s.fault for s in specs[:4]] == [0, 0, 0, 1]
+    assert [s.seed for s in specs[:4]] == [100, 101, 102, 10100] and [s.fault for s in specs[:4]] == [0, 0, 0, 1]
     assert len({s.key() for s in specs}) == 9
+    more = ts.run_set([0, 1, 2], 5, 1.0, 0.5, 100)
+    assert set(specs) < set(more)  # asking for more runs keeps the cached ones
     assert ts.RunSpec(0, 5, 1.0, 0.3).key() == ts.RunSpec(0, 5, 1.0, 0.7).key()  # normal runs ignore the onset
 
 
@@ -94,7 +98,7 @@ def test_killed_generation_resumes_without_recomputing(tmp_path, monkeypatch):
     calls.clear()
     monkeypatch.setattr(ts, "simulate", lambda spec: calls.append(spec.seed) or real(spec))
     report = ts.generate(specs, tmp_path, progress=False)
-    assert calls == [12, 13, 14] and report.computed == 3 and len(report.runs) == 4
+    assert calls == [12, 20011, 20012] and report.computed == 3 and len(report.runs) == 4
     again = ts.generate(specs, tmp_path, progress=False)
     assert again.computed == 0 and len(calls) == 3
     np.testing.assert_array_equal(again.runs[3].values, report.runs[3].values)

@@ -56,6 +56,7 @@ def test_defaults_are_the_18_class_benchmark():
         ({"train_runs": -2}, "train_runs must be >= 1"),
         ({"train_hours": 2.0, "window": 40}, "fewer than one window"),
         ({"workers": 0}, "workers must be >= 1"),
+        ({"val_runs": 10_001}, "at most 10000 runs per class"),
     ],
 )
 def test_bad_task_parameters(params, message):
@@ -74,7 +75,7 @@ def test_protocols_choose_the_training_windows_and_share_the_test_windows(tiny):
     assert pre.any() and (online.train.end[pre] <= onset).all()
     np.testing.assert_array_equal(bench.test.x, online.test.x)
     assert len(bench.test) == 3 * (60 - 8 + 1) and bench.class_names == ["normal", "fault 1", "fault 4"]
-    assert bench.params["test_set"][1] == {"fault": 1, "seed": 2000002, "onset": 20, "samples": 60, "shutdown": ""}
+    assert bench.params["test_set"][1] == {"fault": 1, "seed": 2010001, "onset": 20, "samples": 60, "shutdown": ""}
 
 
 def _toy_data(onset=20, window=5):

@@ -42,6 +42,7 @@ MAX_SEED = 2**31 - 1
 VARIABLE_NAMES = [f"XMEAS({i})" for i in range(1, 42)] + [f"XMV({i})" for i in range(1, 12)]
 UNOBSERVABLE_FAULTS = (3, 9, 15)
 DASK_TIMEOUT_S = 10
+CLASS_SEEDS = 10_000  # seeds per class in a run set (see run_set)
 
 
 def require_simulator() -> None:
@@ -209,14 +210,17 @@ def load_run(path: str | Path) -> SimRun:
 
 
 def run_set(faults: Sequence[int], runs: int, hours: float, onset_hours: float, base_seed: int) -> list[RunSpec]:
-    """``runs`` runs of every class in ``faults``; run ``k`` of the set (class-major order) uses seed
-    ``base_seed + k``, so sets with base seeds further apart than their size never share a seed."""
+    """``runs`` runs of every class in ``faults``. Run ``i`` of class ``f`` uses seed ``base_seed + f * CLASS_SEEDS
+    + i``: asking for more runs keeps (and reuses from the cache) the ones already made."""
     if runs < 1:
         raise InputError(f"runs per class must be >= 1, got {runs}")
+    if runs > CLASS_SEEDS:
+        raise InputError(f"at most {CLASS_SEEDS} runs per class, got {runs}")
     if not faults:
         raise InputError("no classes to simulate")
-    pairs = [(int(f), i) for f in faults for i in range(runs)]
-    return [RunSpec(f, base_seed + k, hours, onset_hours) for k, (f, _) in enumerate(pairs)]
+    return [
+        RunSpec(int(f), base_seed + int(f) * CLASS_SEEDS + i, hours, onset_hours) for f in faults for i in range(runs)
+    ]
 
 
 @dataclass
