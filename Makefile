@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint bench mutation clean rationale-combined
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,5 +35,26 @@ lint: $(STAMP)
 bench: $(STAMP)
 	for f in benchmarks/*.py; do $(BIN)/python $$f || exit 1; done
 
+# Mutation testing (Cosmic Ray) of four modules, 60 sampled mutants each, on a copy of the tree: about 40 min, not in CI.
+# One module: $(BIN)/python mutation/run.py sequence_beam [--sample N] [--budget MINUTES]. See mutation/README.md.
+mutation: $(STAMP)
+	$(BIN)/pip install --quiet -e ".[mutation]"
+	HF_HUB_OFFLINE=1 $(BIN)/python mutation/run.py
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache .mutation
+
+# The final combined rationale model (docs/rationale-lm.md) from a fresh clone and the shared research data:
+# text index of the train split, then the combined route with the trimmed vocabulary. Runs go outside the repo.
+MECR ?= ../shared/data/mecr/train.json
+MECR_RUNS ?= ../mecr-runs
+MECR_TRAIN ?= --max-train 400 --epochs 1
+rationale-combined: $(STAMP)
+	@start=$$(date +%s); set -e; \
+	HF_HUB_OFFLINE=1 $(BIN)/heedful rationale index --data $(MECR) --split train --cache-dir $(MECR_RUNS)/cache \
+		--out $(MECR_RUNS)/index; \
+	HF_HUB_OFFLINE=1 $(BIN)/heedful rationale train --data $(MECR) --cache-dir $(MECR_RUNS)/cache \
+		--index $$(ls -d $(MECR_RUNS)/index/rationale-index-* | tail -1) --mode both --layers 12,15 --k 2 \
+		--max-tokens 640 --batch-size 4 --grad-accum 2 --lr 1e-3 --max-dev 48 --save-every 10 --threads 1 \
+		$(MECR_TRAIN) --out $(MECR_RUNS)/train-both; \
+	echo "rationale-combined: $$(( $$(date +%s) - start )) s"

@@ -1,6 +1,9 @@
 import pytest
 
+from heedful.cli import main
 from heedful.process.tasks import build_task
+
+TEP_ARGS = ["--task", "tep_faults", "--faults", "0,1,2", "--window", "10", "--stride", "4", "--test-stride", "4"]
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +24,13 @@ def pen_params(tmp_path_factory):
         "pen_repair": {"window": 24, "stride": 24, "max_gap": 10},
     }
     return lambda task: {**common, **special.get(task, {})}
+
+
+@pytest.fixture(scope="session")
+def tep_run(tmp_path_factory):
+    """A one-epoch bigru_attn run on TEP faults 0-2 (10-sample windows), trained through the CLI once."""
+    out = tmp_path_factory.mktemp("teprun")
+    argv = ["process", "train", "--model", "bigru_attn", *TEP_ARGS, "--epochs", "1", "--hidden-size", "4"]
+    assert main([*argv, "--out", str(out)]) == 0
+    (run,) = out.iterdir()
+    return run

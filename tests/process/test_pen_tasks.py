@@ -123,7 +123,7 @@ MODELS = {
 
 @pytest.mark.parametrize("task", PEN_TASKS)
 def test_every_task_trains_and_evaluates_from_the_cli(task, pen_params, tmp_path, capsys):
-    args = ["--task", task, *_cli_args(pen_params(task)), "--epochs", "1", "--hidden", "8", "--out", str(tmp_path)]
+    args = ["--task", task, *_cli_args(pen_params(task)), "--epochs", "1", "--hidden-size", "8", "--out", str(tmp_path)]
     assert main(["process", "train", "--model", MODELS[task], *args]) == 0
     (run,) = tmp_path.iterdir()
     metrics = json.loads((run / "metrics.json").read_text())
@@ -132,7 +132,7 @@ def test_every_task_trains_and_evaluates_from_the_cli(task, pen_params, tmp_path
 
 
 def test_compare_explain_and_predict_on_forecasting(pen_params, tmp_path, capsys):
-    args = ["--task", "pen_forecast", *_cli_args(pen_params("pen_forecast")), "--epochs", "1", "--hidden", "8"]
+    args = ["--task", "pen_forecast", *_cli_args(pen_params("pen_forecast")), "--epochs", "1", "--hidden-size", "8"]
     assert (
         main(["process", "compare", "--models", "gru,seq2seq_attn,persistence,ridge", *args, "--out", str(tmp_path)])
         == 0
@@ -157,7 +157,7 @@ def test_compare_explain_and_predict_on_forecasting(pen_params, tmp_path, capsys
 @pytest.fixture(scope="module")
 def fault_run(pen_params, tmp_path_factory):
     out = tmp_path_factory.mktemp("faultrun")
-    args = ["--task", "pen_faults", *_cli_args(pen_params("pen_faults")), "--epochs", "1", "--hidden", "8"]
+    args = ["--task", "pen_faults", *_cli_args(pen_params("pen_faults")), "--epochs", "1", "--hidden-size", "8"]
     assert main(["process", "train", "--model", "gru_attn", *args, "--out", str(out)]) == 0
     (run,) = out.iterdir()
     return run
@@ -233,26 +233,51 @@ def test_data_command_summarises_a_task(pen_params, capsys):
 
 
 def test_quality_baselines_regress_the_final_penicillin_then_threshold(built):
-    from heedful.process.baselines import fit_classical
     from heedful.process.tasks.pen_classify import quality_class
 
     data = built["pen_quality"]
     assert data.test.value is not None and (quality_class(data.test.value, (15, 25)) == data.test.y).all()
     for name in ("ridge", "pls"):  # logistic needs two classes; these 30-hour batches are all "failed"
-        pred, params = fit_classical(name, data)
+        pred, params = data.task.fit_classical(name, data)
         assert pred.shape == data.test.y.shape and params > 0
+        assert (pred == 2).all()  # every batch here ends far below 15 g/L: the thresholds say C
 
 
 def test_quality_can_regress_the_final_penicillin_then_threshold(pen_params, tmp_path):
-    from heedful.process.baselines import fit_classical
     from heedful.process.tasks import evaluate
+    from heedful.process.tasks.pen_classify import quality_class
 
     data = build_task("pen_quality", **pen_params("pen_quality"), target="value")
     assert data.kind == "regression" and data.target_names == ["final_penicillin"]
-    report = evaluate(data, fit_classical("ridge", data)[0])
-    assert 0 <= report["accuracy"] <= 1 and report["final_penicillin_mae"] >= 0
-    args = ["--task", "pen_quality", *_cli_args(pen_params("pen_quality")), "--set", "target=value"]
-    assert (
-        main(["process", "train", "--model", "gru", *args, "--epochs", "1", "--hidden", "8", "--out", str(tmp_path)])
-        == 0
-    )
+    perfect = evaluate(data, data.test.y)
+    assert perfect["accuracy"] == 1.0 and perfect["final_penicillin_mae"] == pytest.approx(0, abs=1e-4)
+    pred = data.task.fit_classical("ridge", data)[0]
+    report = evaluate(data, pred)
+    final = pred[:, 0] * data.target_scaler.scale[0] + data.target_scaler.mean[0]
+    expected = (quality_class(final, (15, 25)) == quality_class(data.test.value, (15, 25))).mean()
+    assert report["accuracy"] == pytest.approx(expected)
+    assert report["final_penicillin_mae"] == pytest.approx(np.abs(final - data.test.value).mean(), rel=1e-5)
+    args = ["--task", "pen_quality", *_cli_args(pen_params("pen_quality")), "--set", "target=value", "--epochs", "1"]
+    assert main(["process", "train", "--model", "gru", *args, "--hidden-size", "8", "--out", str(tmp_path)]) == 0
+
+
+PERFECT = {
+    "pen_quality": {"accuracy": 1.0},
+    "pen_phase": {"accuracy": 1.0},
+    "pen_faults": {"overall_accuracy": 1.0, "false_alarm_rate": 0.0},
+    "pen_endtime": {"mae_hours": 0.0},
+    "pen_forecast": {"r2": 1.0},
+    "pen_softsensor": {"r2": 1.0, "rmse_g_per_l": 0.0},
+    "pen_repair": {"rmse": 0.0, "r2": 1.0},
+}
+
+
+@pytest.mark.parametrize("task", PEN_TASKS)
+def test_metrics_of_perfect_and_of_constant_predictions(built, task):
+    data = built[task]
+    perfect = data.task.evaluate(data, data.test.y.copy())
+    for key, value in PERFECT[task].items():
+        assert perfect[key] == pytest.approx(value, abs=1e-5), (key, perfect)
+    if data.kind in ("forecast", "sequence_regression"):  # predicting the training mean (0 in scaled units)
+        constant = data.task.evaluate(data, np.zeros_like(data.test.y))
+        assert constant["r2"] < perfect["r2"]

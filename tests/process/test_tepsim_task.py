@@ -7,9 +7,10 @@ import pytest
 
 from heedful.cli import main
 from heedful.errors import InputError
+from heedful.process.config import TEPSimFaultsConfig, tep_sim_faults
 from heedful.process.tasks import build_task, evaluate, task_config
 from heedful.process.tasks.base import Split, TaskData
-from heedful.process.tasks.tep_sim import OBSERVABLE, TEPSimFaultsConfig, tep_sim_report
+from heedful.process.tasks.tep_sim import tep_sim_report
 from heedful.process.windows import Scaler
 
 TINY = {
@@ -36,7 +37,8 @@ def tiny(tmp_path_factory):
 
 def test_defaults_are_the_18_class_benchmark():
     cfg = TEPSimFaultsConfig()
-    assert len(cfg.faults) == 18 and cfg.faults == OBSERVABLE and not {3, 9, 15} & set(cfg.faults)
+    assert len(cfg.faults) == 18 and cfg.faults == tep_sim_faults("observable") and not {3, 9, 15} & set(cfg.faults)
+    assert tep_sim_faults("all") == tuple(range(21))
     train, test = cfg.specs("train"), cfg.specs("test")
     assert len(train) == 18 * cfg.train_runs and (train[-1].hours, train[-1].onset_hours) == (25.0, 1.0)
     assert (test[-1].hours, test[-1].onset_hours) == (48.0, 8.0)
@@ -47,16 +49,18 @@ def test_defaults_are_the_18_class_benchmark():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"protocol": "offline"}, "protocol must be one of"),
+        ({"protocol": "offline"}, "protocol must be 'benchmark' or 'online'"),
         ({"faults": "1,2"}, "must list 0"),
         ({"faults": "0,21"}, "IDV 1..20"),
-        ({"train_onset_hours": 30.0}, "not inside the run"),
-        ({"test_onset_hours": 48.0}, "not inside the run"),
-        ({"test_runs": 0}, "test_runs must be >= 1"),
-        ({"train_runs": -2}, "train_runs must be >= 1"),
+        ({"train_onset_hours": 30.0}, "not inside the train runs"),
+        ({"test_onset_hours": 48.0}, "not inside the test runs"),
+        ({"test_hours": 48.01}, "multiple of 0.05 h"),
+        ({"test_runs": 0}, r"test_runs must lie in \[1, 10000\]"),
+        ({"train_runs": -2}, r"train_runs must lie in \[1, 10000\]"),
+        ({"val_runs": 10_001}, r"val_runs must lie in \[1, 10000\]"),
         ({"train_hours": 2.0, "window": 40}, "fewer than one window"),
         ({"workers": 0}, "workers must be >= 1"),
-        ({"val_runs": 10_001}, "at most 10000 runs per class"),
+        ({"base_seed": 0}, "base_seed must lie in"),
     ],
 )
 def test_bad_task_parameters(params, message):
@@ -76,6 +80,7 @@ def test_protocols_choose_the_training_windows_and_share_the_test_windows(tiny):
     np.testing.assert_array_equal(bench.test.x, online.test.x)
     assert len(bench.test) == 3 * (60 - 8 + 1) and bench.class_names == ["normal", "fault 1", "fault 4"]
     assert bench.params["test_set"][1] == {"fault": 1, "seed": 2010001, "onset": 20, "samples": 60, "shutdown": ""}
+    assert bench.params["shutdowns"] == {"train": [], "val": [], "test": []}
 
 
 def _toy_data(onset=20, window=5):
@@ -113,31 +118,35 @@ def test_report_counts_both_protocols():
     assert evaluate(data, never)["missed_runs"] == {4: 1} and evaluate(data, never)["mean_detection_delay_min"] is None
 
 
+def _flags(params: dict) -> list[str]:
+    return [arg for k, v in params.items() for arg in (f"--{k.replace('_', '-')}", str(v))]
+
+
 def test_cli_train_tiny_end_to_end(tiny, tmp_path, capsys):
-    sets = [arg for k, v in tiny.items() if k != "window" for arg in ("--set", f"{k}={v}")]
-    args = ["process", "train", "--task", "tep_sim_faults", "--model", "gru", "--hidden", "8", "--epochs", "2"]
-    assert main([*args, "--window", "8", *sets, "--out", str(tmp_path)]) == 0
+    args = ["process", "train", "--task", "tep_sim_faults", "--model", "gru", "--hidden-size", "8", "--epochs", "2"]
+    assert main([*args, *_flags(tiny), "--out", str(tmp_path)]) == 0
     (run,) = tmp_path.iterdir()
     test = json.loads((run / "metrics.json").read_text())["test"]
     assert set(test["per_class_accuracy"]) == {"0", "1", "4"} and len(test["confusion"]) == 3
     for key in ("macro_accuracy", "online_accuracy", "detection_rate", "false_alarm_rate"):
         assert 0.0 <= test[key] <= 1.0
-    assert "macro_accuracy" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "simulated 3-class accuracy (benchmark protocol, macro):" in out and "false alarms" in out
 
 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--set", "faults=0,23"], "IDV 1..20"),
-        (["--set", "test_onset_hours=9"], "not inside the run"),
-        (["--set", "train_runs=0"], "train_runs must be >= 1"),
-        (["--set", "scheduler=tcp://127.0.0.1:9"], "cannot reach the Dask scheduler"),
+        (["--faults", "0,23"], "IDV 1..20"),
+        (["--test-onset-hours", "9"], "not inside the test runs"),
+        (["--train-runs", "0"], "train_runs must lie in"),
+        (["--set", "train_runs=-1"], "train_runs must lie in"),
+        (["--scheduler", "tcp://127.0.0.1:9"], "cannot reach the Dask scheduler"),
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(tiny, tmp_path, capsys, extra, message):
-    cache = ["--set", f"cache={tmp_path}"]  # an empty cache: the scheduler case must try to simulate
-    tiny_sets = [arg for k, v in TINY.items() if k != "window" for arg in ("--set", f"{k}={v}")]
-    argv = ["process", "data", "--task", "tep_sim_faults", "--window", "8", *tiny_sets, *cache, *extra]
+    cache = ["--cache", str(tmp_path)]  # an empty cache: the scheduler case must try to simulate
+    argv = ["process", "data", "--task", "tep_sim_faults", *_flags(TINY), *cache, *extra]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
@@ -147,8 +156,7 @@ def test_cli_missing_simulator_says_how_to_install(tmp_path, capsys, monkeypatch
     import sys
 
     monkeypatch.setitem(sys.modules, "tep_studio", None)
-    tiny_sets = [arg for k, v in TINY.items() if k != "window" for arg in ("--set", f"{k}={v}")]
-    argv = ["process", "data", "--task", "tep_sim_faults", "--window", "8", *tiny_sets, "--cache", str(tmp_path)]
+    argv = ["process", "data", "--task", "tep_sim_faults", *_flags(TINY), "--cache", str(tmp_path)]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert "pip install 'heedful[tep]'" in err and len(err.splitlines()) == 1

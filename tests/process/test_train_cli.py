@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from heedful.cli import main
+from heedful.errors import InputError
 from heedful.process.models import build_model
 from heedful.process.tasks.base import Split
 from heedful.process.train import TrainConfig, fit_classifier, load_weights, predict
@@ -39,8 +40,9 @@ def test_fit_learns_and_resume_equals_an_uninterrupted_run(tmp_path):
     again = fit_classifier(resumed, train, val, cfg, tmp_path / "b", progress=False)
     assert [h["val_accuracy"] for h in again.history] == [h["val_accuracy"] for h in result.history]
     a, b = build_model("bigru_attn", ToyData, hidden_size=8), build_model("bigru_attn", ToyData, hidden_size=8)
-    load_weights(a, tmp_path / "a" / "model.safetensors")
-    load_weights(b, tmp_path / "b" / "model.safetensors")
+    (last_a,), (last_b,) = (tmp_path / "a").glob("step-*"), (tmp_path / "b").glob("step-*")
+    load_weights(a, last_a / "model.safetensors")
+    load_weights(b, last_b / "model.safetensors")
     for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         torch.testing.assert_close(p, q, msg=name)
     pred, attention = predict(straight, val.x)
@@ -51,8 +53,9 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     train, val = toy_split(64, 0), toy_split(32, 1)
     model = build_model("gru", ToyData, hidden_size=4)
     fit_classifier(model, train, val, TrainConfig(epochs=1), tmp_path, progress=False)
-    (tmp_path / "model.safetensors").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="corrupt checkpoint"):
+    (weights,) = tmp_path.glob("step-*/model.safetensors")
+    weights.write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match=f"{weights}: not a readable safetensors file"):
         fit_classifier(model, train, val, TrainConfig(epochs=2), tmp_path, progress=False)
 
 
@@ -66,7 +69,7 @@ def test_cli_train_explain_compare(tmp_path, capsys):
         "10",
         "--epochs",
         "2",
-        "--hidden",
+        "--hidden-size",
         "8",
         "--out",
         str(tmp_path),
@@ -75,14 +78,14 @@ def test_cli_train_explain_compare(tmp_path, capsys):
     (run,) = tmp_path.iterdir()
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["test"]["per_fault_accuracy"]) == {"1", "2"}
-    assert "18-fault average:" in capsys.readouterr().out
+    assert "2-fault average (observable faults 1, 2):" in capsys.readouterr().out
     assert main(["process", "explain", str(run), "--fault", "1"]) == 0
     assert (run / "explain_fault1.png").read_bytes()[:4] == b"\x89PNG"
     out = tmp_path / "cmp"
     assert main(["process", "compare", "--models", "gru,pca_t2", *args[:-1], str(out)]) == 0
     (cmp_run,) = out.iterdir()
     table = (cmp_run / "table.md").read_text()
-    assert "| gru |" in table and "| pca_t2 |" in table
+    assert "| gru |" in table and "| pca_t2 |" in table and "2-fault avg (observable)" in table
     assert (cmp_run / "models" / "gru" / "metrics.json").exists() and (cmp_run / "comparison.png").exists()
     assert main(["process", "explain", str(cmp_run / "models" / "gru"), "--fault", "2"]) == 2  # no attention to show
 
@@ -102,3 +105,15 @@ def test_cli_bad_input_exit_2(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("heedful: error:") and message in err and "\n" not in err
+
+
+def test_attention_sufficiency_trains_and_is_validated():
+    train, val = toy_split(128, 0), toy_split(64, 1)
+    torch.manual_seed(0)
+    model = build_model("bigru_attn", ToyData, hidden_size=8)
+    cfg = TrainConfig(epochs=2, batch_size=32, lr=1e-2, attention_sufficiency=1.0, attention_keep=0.25)
+    assert np.isfinite(fit_classifier(model, train, val, cfg, progress=False).history[-1]["loss"])
+    with pytest.raises(ValueError, match="attention_keep"):
+        TrainConfig(attention_keep=0.0)
+    with pytest.raises(ValueError, match="attention_sufficiency"):
+        TrainConfig(attention_sufficiency=-1.0)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from heedful.process.baselines import PCADetector, fit_logistic, window_summary
+from heedful.process.baselines import PCADetector, fit_classical, window_summary
+from heedful.process.tasks.base import Split, TaskData
 from heedful.process.windows import Scaler, sliding_windows, window_ends
 
 
@@ -50,5 +51,8 @@ def test_logistic_on_window_summaries():
     x = rng.normal(size=(200, 8, 3)).astype(np.float32)
     y = (x[:, :, 0].mean(1) > 0).astype(int)
     assert window_summary(x).shape == (200, 9)
-    clf = fit_logistic(x, y)
-    assert (clf.predict(window_summary(x)) == y).mean() > 0.95
+    split = Split(x, y, np.zeros(200, int), np.full(200, 8))
+    data = TaskData("toy", "classification", split, split, split, ["a", "b"], ["u", "v", "w"], Scaler.fit(x))
+    pred, params = fit_classical("logistic", data)
+    # a weight per summary feature (last, mean and std of 3 channels) and an intercept
+    assert (pred == y).mean() > 0.95 and params == 9 + 1

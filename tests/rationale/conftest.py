@@ -72,7 +72,10 @@ def tiny_bert(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-bert")
     chars = sorted(set("我你他她它们的了是不在有人这那好很生气难过开心害怕惊讶厌恶猫坐垫子上呀啊吗。，！？ABC"))
     (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars]) + "\n")
-    BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), tokenize_chinese_chars=True).save_pretrained(folder)
+    # transformers 5 takes ``vocab=``; ``vocab_file=`` is ignored and left every character [UNK]
+    tokenizer = BertTokenizerFast(vocab=str(folder / "vocab.txt"), tokenize_chinese_chars=True)
+    assert tokenizer.tokenize("我很生气") == ["我", "很", "生", "气"]
+    tokenizer.save_pretrained(folder)
     torch.manual_seed(0)
     config = BertConfig(
         vocab_size=5 + len(chars), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64

@@ -148,3 +148,59 @@ def test_research_data_through_the_cli(mecr, tmp_path, capsys):
     (evaluation,) = tmp_path.glob("rationale-evaluate-*")
     metrics = json.loads((evaluation / "metrics.json").read_text())
     assert metrics["n"] == len(preds) and 0.2 < metrics["rouge_l"] < 0.35
+
+
+def test_flag_defaults_come_from_the_configs():
+    """Each command's flags are generated from its configs: parsed without flags, they give the dataclass defaults."""
+    from heedful.cli import build_parser
+    from heedful.cli.flags import config_from_args
+    from heedful.rationale.data.config import DataConfig
+    from heedful.rationale.eval.score import EvalConfig
+    from heedful.rationale.graph.config import ContrastiveConfig, GraphConfig
+    from heedful.rationale.retrieval.config import KeyConfig, KnnConfig, QueryConfig
+
+    parser = build_parser()
+
+    def parsed(*argv):
+        return parser.parse_args(["rationale", *argv])
+
+    args = parsed("pretrain")
+    assert config_from_args(GraphConfig, args, text_dim=384) == GraphConfig()
+    assert config_from_args(ContrastiveConfig, args, seed=args.seed) == ContrastiveConfig()
+    assert config_from_args(DataConfig, args) == DataConfig(split="train")
+    assert config_from_args(KeyConfig, parsed("index")) == KeyConfig()
+    assert config_from_args(QueryConfig, parsed("retrieve", "--index", "x")) == QueryConfig()
+    assert config_from_args(KnnConfig, parsed("predict")) == KnnConfig()
+    assert config_from_args(EvalConfig, parsed("evaluate", "p.json")) == EvalConfig()
+    assert config_from_args(DataConfig, parsed("data")) == DataConfig()
+    args = parsed("pretrain", "--hidden", "32", "--heads", "2", "--temperature", "0.1", "--no-skip-invalid")
+    graph, contrastive = config_from_args(GraphConfig, args, text_dim=8), config_from_args(ContrastiveConfig, args)
+    assert (graph.hidden, graph.heads, graph.text_dim, contrastive.temperature) == (32, 2, 8, 0.1)
+    knn = config_from_args(KnnConfig, parsed("predict", "-k", "4", "--no-relabel", "--keep-clip"))
+    assert knn == KnnConfig(k=4, keep_clip=True, relabel=False)
+
+
+def _configs():
+    from heedful.rationale.data.config import DataConfig
+    from heedful.rationale.graph.config import ContrastiveConfig, GraphConfig
+    from heedful.rationale.retrieval.config import KeyConfig, KnnConfig, QueryConfig
+
+    return {c.__name__: c for c in (DataConfig, GraphConfig, ContrastiveConfig, KeyConfig, QueryConfig, KnnConfig)}
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "message"),
+    [
+        ("GraphConfig", {"hidden": True}, "graph hidden must be an integer"),
+        ("GraphConfig", {"dropout": "0.1"}, "graph dropout must be a number"),
+        ("ContrastiveConfig", {"epochs": 1.5}, "epochs must be an integer"),
+        ("ContrastiveConfig", {"weight_decay": -1.0}, "weight_decay must be >= 0"),
+        ("KeyConfig", {"encoder": None}, "key encoder must be a string"),
+        ("QueryConfig", {"k": 0}, "k must be an integer >= 1"),
+        ("KnnConfig", {"k": True}, "k must be an integer >= 1"),
+        ("DataConfig", {"data": 3}, "data must be a path"),
+    ],
+)
+def test_configs_refuse_mistyped_values(name, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        _configs()[name](**kwargs)

@@ -16,10 +16,13 @@ INPUT_ERRORS = (InputError, FileNotFoundError, NotADirectoryError, IsADirectoryE
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from heedful.demo import SequenceTourConfig, run_demo
+    from heedful.cli.flags import config_from_args
+    from heedful.demo import run_demo
+    from heedful.demo.config import ProcessTourConfig, SequenceTourConfig
 
-    config = SequenceTourConfig(seed=args.seed, epochs=args.epochs, n_train=args.n_train)
-    run_dir = run_demo(args.out, config)
+    config = config_from_args(SequenceTourConfig, args)
+    process = config_from_args(ProcessTourConfig, args, prefix="process_")
+    run_dir = run_demo(args.out, config, process)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     rev, fault = metrics["reversal"], metrics["fault_detection"]
     print(f"run folder: {run_dir}")
@@ -34,7 +37,10 @@ def _demo(args: argparse.Namespace) -> int:
     )
     proc = metrics["process"]
     accuracy = ", ".join(f"fault {f} {a:.0%}" for f, a in proc["per_fault_accuracy"].items())
-    print(f"Tennessee Eastman (bi-GRU + attention, 4 epochs): {accuracy}; false alarms {proc['false_alarm_rate']:.1%}")
+    print(
+        f"Tennessee Eastman (bi-GRU + attention, {process.epochs} epochs): {accuracy}; "
+        f"false alarms {proc['false_alarm_rate']:.1%}"
+    )
     for png in sorted(run_dir.glob("*.png")):
         print(f"picture: {png}")
     return 0
@@ -55,16 +61,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train small attention models on embedded synthetic data; write a run folder with "
         "config.json, metrics.json and attention heatmaps.",
     )
-    demo.add_argument("--out", default="runs", help="folder for run folders (default: runs)")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    demo.add_argument("--epochs", type=int, default=6, help="training epochs per model (default: 6)")
-    demo.add_argument("--n-train", type=int, default=2000, help="training samples per task (default: 2000)")
+    from heedful.cli.flags import add_config_flags
+    from heedful.demo.config import ProcessTourConfig, SequenceTourConfig
+    from heedful.process.config import RunConfig
+
+    add_config_flags(demo, RunConfig, only=("out",))
+    add_config_flags(demo.add_argument_group("sequence tour"), SequenceTourConfig)
+    add_config_flags(demo.add_argument_group("Tennessee Eastman tour"), ProcessTourConfig, prefix="process_")
     demo.set_defaults(func=_demo)
     from heedful.cli import process as cli_process  # argparse only: no heavy imports at module level
     from heedful.cli import rationale as cli_rationale
+    from heedful.cli import serve as cli_serve
 
     cli_process.register(sub)
     cli_rationale.register(sub)
+    cli_serve.register(sub)
     return parser
 
 

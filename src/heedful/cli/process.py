@@ -1,12 +1,28 @@
-"""``heedful process ...``: process-track sub-commands (argparse only; the library is imported lazily)."""
+"""``heedful process ...``: process-track sub-commands (argparse only; the library is imported lazily).
+
+Every flag is generated from a config dataclass of ``heedful.process.config`` (``heedful.cli.flags``), so each
+default lives in that one module. Task flags are the union of the task configs' fields: a flag's help lists the
+default of each task that has it, and a flag the chosen task does not have is refused. Flags keep no default in the
+namespace (``argparse.SUPPRESS``): what is there was given, which is how ``--resume`` tells a repeated value from a
+disagreeing one; configs are then built by keyword with the dataclass defaults for the rest.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import re
+from collections import Counter
+from pathlib import Path
 
+from heedful.cli.flags import _comments, add_config_flags, config_from_args
 from heedful.errors import InputError
-from heedful.process.names import TASKS, check_task
+from heedful.process import config as C
+from heedful.process.names import CLASSICAL_MODELS, NEURAL_MODELS, TASKS, check_task
+
+TASK_CONFIGS = C.TASK_CONFIGS
+GENERATION = "--source indpensim"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,94 +41,144 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-def _task_args(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("--task", required=required, help=f"task name: {', '.join(TASKS)}")
-    p.add_argument(
-        "--window", type=int, default=None, help="window length in samples (TEP default: 40; pen_faults / pen_repair)"
-    )
-    p.add_argument(
-        "--faults",
-        default="observable",
-        help="TEP classes: 'all' (0-21), 'observable' (all but 3, 9, 15; default) or a list like 0,1,2",
-    )
-    p.add_argument("--batches", type=int, default=None, help="IndPenSim tasks: number of batches (task default)")
-    p.add_argument("--cache", default=None, help="IndPenSim batch cache folder (default: ~/.cache/heedful/indpensim)")
-    p.add_argument("--workers", type=int, default=None, help="IndPenSim: simulation worker processes (default: 1)")
-    p.add_argument(
+# --- flags from configs -------------------------------------------------------------------------------
+
+
+def _fields(cls) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls) if f.init]
+
+
+def _default(cls, name: str):
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+
+
+def _inherited_help(cls) -> dict[str, str]:
+    """Field help from the ``# comment`` of each field, wherever in the class hierarchy it is declared."""
+    found: dict[str, str] = {}
+    for base in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(base):
+            found |= _comments(base)
+    return found
+
+
+def _shown(v) -> str:
+    return ",".join(map(str, v)) if isinstance(v, tuple | list) else str(v)
+
+
+def _union_flags(group, sources: dict[str, type]) -> dict[str, type]:
+    """One flag per field of any source config; help lists which sources have it and their defaults."""
+    types: dict[str, type] = {}
+    for cls in sources.values():
+        new = [n for n in _fields(cls) if n not in types]
+        add_config_flags(group, cls, only=new, help=_inherited_help(cls))
+        types.update(dict.fromkeys(new, cls))
+    for action in group._group_actions:
+        if action.dest not in types:
+            continue
+        having = {
+            label: _shown(_default(cls, action.dest)) for label, cls in sources.items() if action.dest in _fields(cls)
+        }
+        common, _ = Counter(having.values()).most_common(1)[0]
+        others = "; ".join(f"{label} {v}" for label, v in having.items() if v != common)
+        text = re.sub(r" \(default: .*\)$", "", action.help or "")
+        scope = "" if len(having) == len(sources) else _scope(list(having), list(sources))
+        action.help = f"{scope}{text} (default: {common}{'; ' + others if others else ''})"
+    return types
+
+
+def _scope(having: list[str], labels: list[str]) -> str:
+    pen = [label for label in labels if label.startswith("pen_")]
+    if set(having) == set(pen):
+        return "pen_* tasks: "
+    if set(having) == set(pen) | {GENERATION}:
+        return f"pen_* tasks and {GENERATION}: "
+    return ", ".join(having) + ": "
+
+
+def _suppress_defaults(parser: argparse.ArgumentParser) -> None:
+    """Only given flags reach the namespace (the configs hold the defaults)."""
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            action.default = argparse.SUPPRESS
+
+
+def _task_flags(p: argparse.ArgumentParser, generation: bool = False) -> None:
+    p.add_argument("--task", default=None, help=f"task name: {', '.join(TASKS)}")
+    sources = dict(TASK_CONFIGS) | ({GENERATION: C.GenerationConfig} if generation else {})
+    group = p.add_argument_group("task parameters (each task has its own defaults)")
+    types = _union_flags(group, sources)
+    group.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="IndPenSim task parameter, e.g. --set threshold=25 --set every=2 (repeatable)",
+        help="any task parameter by its field name, e.g. --set threshold=25 (repeatable; same as --threshold 25)",
     )
+    kinds = {a.dest: a for a in group._group_actions}
+    p.set_defaults(task_fields=types, flag_actions=kinds)
 
 
-def _task_params(args: argparse.Namespace) -> dict:
-    if args.task != "tep_faults":
-        return _pen_params(args)
-    from heedful.process.sources.tep import N_FAULTS, UNOBSERVABLE_FAULTS
-
-    if args.faults == "all":
-        faults = list(range(N_FAULTS + 1))
-    elif args.faults == "observable":
-        faults = [f for f in range(N_FAULTS + 1) if f not in UNOBSERVABLE_FAULTS]
-    else:
-        try:
-            faults = [int(f) for f in args.faults.split(",")]
-        except ValueError:
-            raise InputError(
-                f"--faults: expected 'all', 'observable' or integers like 0,1,2; got {args.faults!r}"
-            ) from None
-    return {"window": args.window or 40, "faults": faults}
+def _given(args: argparse.Namespace, names) -> dict:
+    return {n: getattr(args, n) for n in names if hasattr(args, n)}
 
 
-def _pen_params(args: argparse.Namespace) -> dict:
-    check_task(args.task)
-    params = {k: v for k, v in (("batches", args.batches), ("cache", args.cache), ("workers", args.workers)) if v}
-    if args.window is not None:
-        params["window"] = args.window
-    for item in args.set:
+def _task_params(args: argparse.Namespace, task: str | None = None, allowed=None) -> dict:
+    """The task parameters given (flags and --set), typed by their flags; a parameter of another task is refused."""
+    task = task or args.task
+    params = _given(args, args.task_fields)
+    for item in getattr(args, "set", []):
         key, sep, value = item.partition("=")
+        key = key.strip()
         if not sep or not key:
             raise InputError(f"--set: expected KEY=VALUE, got {item!r}")
-        params[key.strip()] = _number(value.strip())
-    from heedful.process.tasks import task_config
-
-    task_config(args.task, **params)  # unknown or invalid parameters fail here, before any simulation
+        action = args.flag_actions.get(key)
+        params[key] = _typed(action, key, value.strip()) if action is not None else value.strip()
+    allowed = set(_fields(TASK_CONFIGS[task])) if allowed is None else set(allowed)
+    foreign = sorted(k for k in params if k not in allowed)
+    if foreign:
+        raise InputError(f"task {task}: unknown parameters {foreign}; known: {', '.join(sorted(allowed))}")
     return params
 
 
-def _number(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
+def _typed(action: argparse.Action, key: str, value: str):
+    if action.type is None:  # a --flag / --no-flag boolean
+        if value.lower() in ("true", "1", "yes"):
+            return True
+        if value.lower() in ("false", "0", "no"):
+            return False
+        raise InputError(f"--set {key}: expected true or false, got {value!r}")
+    try:
+        return action.type(value)
+    except (argparse.ArgumentTypeError, ValueError) as err:
+        raise InputError(f"--set {key}: {err}") from None
+
+
+def _out_folder(path: str) -> str:
+    if Path(path).exists() and not Path(path).is_dir():
+        raise InputError(f"--out {path}: is a file; give a folder for run folders")
+    return path
+
+
+# --- data ---------------------------------------------------------------------------------------------
 
 
 def _add_data(commands) -> None:
     p = commands.add_parser(
         "data", help="build a task's dataset (--task) or generate IndPenSim batches (--source indpensim)"
     )
-    _task_args(p, required=False)
     p.add_argument("--source", choices=("indpensim",), default=None, help="generate batches of this simulator")
-    p.add_argument("--base-seed", type=int, default=1000, help="pensimpy seed of batch 0 (default: 1000)")
-    p.add_argument("--seed-stride", type=int, default=50, help="seed step between batches, >= 50 (default: 50)")
-    p.add_argument("--fault-fraction", type=float, default=0.0, help="share of batches with a random fault")
-    p.add_argument("--min-hours", type=float, default=230.0, help="shortest batch in hours (default: 230)")
-    p.add_argument("--max-hours", type=float, default=230.0, help="longest batch in hours (default: 230)")
-    p.add_argument("--scale", default="0.7,1.3", help="recipe scale range for sugar / aeration / pressure")
-    p.add_argument("--time-jitter", type=float, default=0.0, help="recipe timing stretched by 1 ± this")
-    p.add_argument("--temperature-programmes", action="store_true", help="half the batches change T set-point")
+    _task_flags(p, generation=True)
+    _suppress_defaults(p)
     p.set_defaults(func=_data)
 
 
 def _data(args: argparse.Namespace) -> int:
-    if args.source == "indpensim":
+    if getattr(args, "source", None) == "indpensim":
         return _generate(args)
-    if args.task is None:
+    if getattr(args, "task", None) is None:
         raise InputError("process data: give --task NAME or --source indpensim")
+    check_task(args.task)
     import numpy as np
 
     from heedful.process.tasks import build_task
@@ -133,23 +199,16 @@ def _data(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from heedful.process.sources import indpensim as ip
 
-    try:
-        low, high = (float(v) for v in args.scale.split(","))
-    except ValueError:
-        raise InputError(f"--scale: expected LOW,HIGH like 0.7,1.3; got {args.scale!r}") from None
-    config = ip.GenerationConfig(
-        batches=args.batches or 10,
-        base_seed=args.base_seed,
-        seed_stride=args.seed_stride,
-        scale_low=low,
-        scale_high=high,
-        fault_fraction=args.fault_fraction,
-        min_hours=args.min_hours,
-        max_hours=args.max_hours,
-        time_jitter=args.time_jitter,
-        temperature_programmes=args.temperature_programmes,
-    )
-    report = ip.generate(config, args.cache, args.workers or 1)
+    if getattr(args, "task", None) is not None:
+        raise InputError("process data: give --task or --source, not both")
+    place = {"cache", "workers"}
+    params = _task_params(args, GENERATION, allowed=set(_fields(C.GenerationConfig)) | place)
+    config = C.GenerationConfig(**{k: v for k, v in params.items() if k not in place})
+    data = C.PenDataConfig()  # where and how: the tasks' defaults
+    cache, workers = params.get("cache", data.cache), params.get("workers", data.workers)
+    if workers < 1:
+        raise InputError(f"workers must be >= 1, got {workers}")
+    report = ip.generate(config, cache, workers)
     finals = [float(b.channel("penicillin")[-1]) for b in report.batches]
     done = len(report.batches) - report.computed
     print(
@@ -159,97 +218,77 @@ def _generate(args: argparse.Namespace) -> int:
         print(f"simulation: {sum(report.per_batch_seconds) / len(report.per_batch_seconds):.1f} s per batch")
     faulty = sum(int(b.spec.fault != 0) for b in report.batches)
     print(f"final penicillin {min(finals):.1f}-{max(finals):.1f} g/L; {faulty} batches with a fault")
-    print(f"cache: {args.cache or ip.default_cache_dir()}")
+    print(f"cache: {cache or ip.default_cache_dir()}")
     return 0
 
 
-def _training_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--hidden", type=int, default=64, help="hidden units per direction (default: 64)")
-    p.add_argument("--layers", type=int, default=1, help="stacked RNN layers (default: 1)")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--patience", type=int, default=6, help="early stopping patience in epochs (default: 6)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="runs", help="folder for run folders (default: runs)")
-    p.add_argument("--resume", default=None, help="continue the run in this run folder")
+# --- train / compare ----------------------------------------------------------------------------------
 
 
-def _train_config(args: argparse.Namespace):
-    from heedful.process.train import TrainConfig
-
-    return TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience, seed=args.seed
-    )
+def _training_flags(p: argparse.ArgumentParser) -> None:
+    add_config_flags(p.add_argument_group("model"), C.ModelConfig)
+    add_config_flags(p.add_argument_group("training"), C.TrainConfig)
+    add_config_flags(p, C.RunConfig)
 
 
 def _add_train(commands) -> None:
-    from heedful.process.names import NEURAL_MODELS
-
-    p = commands.add_parser("train", help="train a model on a task into a run folder")
-    _task_args(p)
-    p.add_argument("--model", default="bigru_attn", help=f"one of: {', '.join(NEURAL_MODELS)} (default: bigru_attn)")
-    _training_args(p)
+    p = commands.add_parser("train", help="train a model on a task into a run folder (or resume one)")
+    add_config_flags(p, C.TrainTarget, skip=("task",), help={"model": f"one of: {', '.join(NEURAL_MODELS)}"})
+    _task_flags(p)
+    _training_flags(p)
+    _suppress_defaults(p)
     p.set_defaults(func=_train)
+
+
+def _resolve(args: argparse.Namespace) -> tuple[C.RunConfig, dict, dict, dict]:
+    """(run config, task params, model params, training values): only the values given, by keyword; the library
+    builds the configs (new run) or checks them against the resumed run (``heedful.process.runner.plan_run``)."""
+    run = config_from_args(C.RunConfig, args)
+    task = getattr(args, "task", None)
+    if task is not None:
+        check_task(task)
+    elif run.resume is None:
+        raise InputError("give --task NAME (or --resume RUN)")
+    if task is None and (_given(args, args.task_fields) or getattr(args, "set", [])):
+        from heedful.process.runner import read_run_config
+
+        task = read_run_config(run.resume, needs=())["task"]  # the resumed run's task names its parameters
+    task_params = _task_params(args, task) if task is not None else {}
+    return run, task_params, _given(args, _fields(C.ModelConfig)), _given(args, _fields(C.TrainConfig))
 
 
 def _train(args: argparse.Namespace) -> int:
     import torch
 
     from heedful.process.runner import train_run
-    from heedful.process.train import TrainConfig
+    from heedful.process.tasks import get_task
+    from heedful.runs import read_json
 
     torch.set_num_threads(1)
-    cfg = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience, seed=args.seed
-    )
-    model_params = {"hidden_size": args.hidden, "num_layers": args.layers}
-    _check_model(args.model)
-    run_dir = train_run(args.task, args.model, _task_params(args), model_params, cfg, args.out, args.resume)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    test = metrics["test"]
+    run, task_params, model, train = _resolve(args)
+    target = config_from_args(C.TrainTarget, args, task=getattr(args, "task", None))  # checks --model
+    model_name = getattr(args, "model", None) if run.resume is not None else target.model
+    task = getattr(args, "task", None)
+    run_dir = train_run(task, model_name, task_params, model, train, _out_folder(run.out), run.resume)
+    metrics = read_json(run_dir / "metrics.json")
+    config = read_json(run_dir / "config.json")
     print(f"run folder: {run_dir}")
     print(
         f"{metrics['model']}: {metrics['parameters']} parameters, {metrics['train_seconds']} s, "
         f"best epoch {metrics['best_epoch']}"
     )
-    if "average_18_observable" in test:
-        print(f"test overall accuracy {test['overall_accuracy']:.1%}, false-alarm rate {test['false_alarm_rate']:.1%}")
-        print(f"18-fault average: {100 * test['average_18_observable']:.1f}%")
-    else:
-        print("test: " + ", ".join(f"{k} {v:.4g}" for k, v in test.items() if isinstance(v, float)))
+    for line in get_task(metrics["task"]).summary(metrics["test"], config["task_params"]):
+        print(line)
     return 0
-
-
-DEFAULT_MODELS = {
-    "tep_faults": "lstm,bilstm,gru,bigru,bilstm_attn,bigru_attn,logistic,pca_t2",
-    "pen_quality": "lstm,bilstm,gru,bigru,bilstm_attn,bigru_attn,logistic",
-    "pen_phase": "lstm,bilstm,gru,bigru,logistic",
-    "pen_faults": "lstm,bilstm,gru,bigru,bigru_attn,logistic,pca_t2",
-    "pen_endtime": "gru,bigru,bigru_attn,ridge,pls",
-    "pen_forecast": "lstm,bilstm,gru,bigru,bilstm_attn,seq2seq,seq2seq_attn,persistence,ridge",
-    "pen_softsensor": "lstm,bilstm,gru,bigru,seq2seq_attn,ridge,pls",
-    "pen_repair": "lstm,bilstm,gru,bigru,interpolate",
-    "tep_sim_faults": "lstm,bilstm,gru,bigru,bilstm_attn,bigru_attn,logistic",
-}
-
-
-def _check_model(name: str) -> None:
-    from heedful.process.names import NEURAL_MODELS
-
-    if name not in NEURAL_MODELS:
-        raise InputError(f"unknown model {name!r}; expected one of: {', '.join(NEURAL_MODELS)}")
 
 
 def _add_compare(commands) -> None:
     p = commands.add_parser("compare", help="train and test several models on one task: markdown table + plot")
-    _task_args(p)
-    p.add_argument(
-        "--models",
-        default=None,
-        help="comma-separated model names (default: the task's comparison set, see docs/process.md)",
-    )
-    _training_args(p)
+    known = ", ".join((*NEURAL_MODELS, *CLASSICAL_MODELS))
+    add_config_flags(p, C.CompareConfig, help={"models": f"comma-separated, from: {known} (default: the task's set)"})
+    _task_flags(p)
+    _training_flags(p)
+    _suppress_defaults(p)
     p.set_defaults(func=_compare)
 
 
@@ -259,36 +298,69 @@ def _compare(args: argparse.Namespace) -> int:
     from heedful.process.compare import compare
 
     torch.set_num_threads(1)
-    check_task(args.task)  # before DEFAULT_MODELS[...]: an unknown task is a one-line error, not a KeyError
-    models = [m.strip() for m in (args.models or DEFAULT_MODELS[args.task]).split(",") if m.strip()]
-    model_params = {"hidden_size": args.hidden, "num_layers": args.layers}
-    run_dir = compare(args.task, models, _task_params(args), model_params, _train_config(args), args.out, args.resume)
+    run, task_params, model, train = _resolve(args)
+    models = list(args.models) if hasattr(args, "models") else None
+    if models is not None and not models:
+        raise InputError("--models: no model names given")
+    run_dir = compare(getattr(args, "task", None), models, task_params, model, train, _out_folder(run.out), run.resume)
     print(f"run folder: {run_dir}")
     print((run_dir / "table.md").read_text(), end="")
     return 0
 
 
+# --- explain / predict --------------------------------------------------------------------------------
+
+
 def _add_explain(commands) -> None:
     p = commands.add_parser("explain", help="attention heatmap of a trained run over a test run, fault window shaded")
-    p.add_argument("run", help="run folder written by `heedful process train`")
-    p.add_argument("--fault", type=int, default=None, help="fault tasks: which fault's test run to explain")
-    p.add_argument("--sample", type=int, default=0, help="seq2seq_attn runs: which test sample (default: 0)")
-    p.add_argument("--out", default=None, help="PNG path (default: RUN/explain_fault<F>.png)")
+    p.add_argument("run", help="run folder written by `heedful process train` (or COMPARE_RUN/models/NAME)")
+    add_config_flags(p, C.ExplainConfig)
+    _add_faithfulness(p)
     p.set_defaults(func=_explain)
 
 
-def _explain(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def _add_faithfulness(p: argparse.ArgumentParser) -> None:
+    from heedful.cli.flags import add_config_flags
+    from heedful.explain import FaithfulnessConfig
 
+    p.add_argument(
+        "--faithfulness",
+        action="store_true",
+        help="measure how faithful the attention is on the test split (deletion / insertion curves, ERASER, rank "
+        "agreement with integrated gradients); writes RUN/faithfulness.json and RUN/faithfulness.png",
+    )
+    add_config_flags(p.add_argument_group("faithfulness (with --faithfulness; docs/explain.md)"), FaithfulnessConfig)
+
+
+def _faithfulness(args: argparse.Namespace) -> int:
+    import torch
+
+    from heedful.cli.flags import config_from_args
+    from heedful.explain import FaithfulnessConfig, summary_lines
+    from heedful.process.faithfulness import faithfulness_run
+
+    torch.set_num_threads(1)
+    result = faithfulness_run(args.run, config_from_args(FaithfulnessConfig, args))
+    head = f"{result['model']} on {result['task']}, {result['samples']} test samples"
+    print(f"{head}; removed steps: {result['removal']}")
+    print("\n".join(summary_lines(result)))
+    print(f"numbers: {args.run}/faithfulness.json; curves: {args.run}/faithfulness.png")
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    if args.faithfulness:
+        return _faithfulness(args)
     from heedful.process.explain import explain_run
 
-    name = f"explain_fault{args.fault}.png" if args.fault is not None else f"explain_sample{args.sample}.png"
-    out = Path(args.out) if args.out else Path(args.run) / name
-    summary = explain_run(args.run, out, args.fault, args.sample)
+    cfg = config_from_args(C.ExplainConfig, args)
+    name = f"explain_fault{cfg.fault}.png" if cfg.fault is not None else f"explain_sample{cfg.sample}.png"
+    out = Path(cfg.out) if cfg.out else Path(args.run) / name
+    summary = explain_run(args.run, out, cfg.fault, cfg.sample)
     print(f"picture: {out}")
     if "windows" in summary:
         print(
-            f"{summary['windows']} windows straddle the onset and already name fault {args.fault}: they put "
+            f"{summary['windows']} windows straddle the onset and already name fault {cfg.fault}: they put "
             f"{summary['post_onset_attention']:.1%} of their attention on post-onset steps, "
             f"which are {summary['post_onset_share']:.1%} of their steps"
         )
@@ -300,31 +372,26 @@ def _explain(args: argparse.Namespace) -> int:
 def _add_predict(commands) -> None:
     p = commands.add_parser("predict", help="apply a trained run to one batch of sensor values (CSV)")
     p.add_argument("run", help="run folder written by `heedful process train` (or COMPARE_RUN/models/NAME)")
-    p.add_argument("--csv", required=True, help="one row per time step, one column per input variable")
-    p.add_argument("--impute", choices=("ffill",), default=None, help="fill NaN / inf from the previous row")
-    p.add_argument("--out", default=None, help="write the predictions as JSON here")
+    add_config_flags(p, C.PredictConfig, required=("csv",))
     p.set_defaults(func=_predict)
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import numpy as np
     import torch
 
-    from heedful.process.predict import clean, predict_values, read_values
+    from heedful.process.apply import predict_csv
+    from heedful.process.explain import check_out_file
     from heedful.process.runner import load_trained
     from heedful.runs import write_json
 
     torch.set_num_threads(1)
+    cfg = config_from_args(C.PredictConfig, args)
+    out = check_out_file(cfg.out) if cfg.out else None
     data, model, _ = load_trained(args.run)
-    names = data.target_names if data.name == "pen_repair" else data.feature_names
-    values = read_values(args.csv, names)
-    if data.name != "pen_repair":  # for repair, NaN marks the values to restore
-        values = clean(values, names, args.csv, args.impute)
-    result = predict_values(data, model, values, args.csv)
-    if args.out:
-        write_json(Path(args.out), result)
+    result = predict_csv(data, model, cfg.csv, cfg.impute)
+    if out is not None:
+        write_json(out, result)
     shown = {k: v for k, v in result.items() if k not in ("values", "window_ends", "predictions", "per_step")}
     if "predictions" in result:
         labels, counts = np.unique(result["predictions"], return_counts=True)

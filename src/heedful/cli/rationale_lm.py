@@ -6,9 +6,22 @@ import argparse
 import sys
 from pathlib import Path
 
+from heedful.cli.flags import add_config_flags, config_from_args
 from heedful.errors import InputError
 
 MODES = ("retrieval", "xattn", "both")  # heedful.rationale.lm.adapter.MODES minus zeroshot (nothing to train)
+
+
+def _train_cls():
+    from heedful.rationale.lm.config import LMTrainConfig  # torch-free
+
+    return LMTrainConfig
+
+
+def _generate_cls():
+    from heedful.rationale.lm.config import GenerateConfig  # torch-free
+
+    return GenerateConfig
 
 
 def lm_arg(p: argparse.ArgumentParser) -> None:
@@ -29,19 +42,21 @@ def register_train(commands, data_args, encoder_args) -> None:
     data_args(p, "train")
     encoder_args(p)
     lm_arg(p)
+    # RationaleLMConfig imports torch (its graph config), so its flags default to None = the config's default
     p.add_argument("--mode", default="both", choices=MODES, help="conditioning route (default: both)")
+    p.add_argument("--k", type=int, help="retrieved examples per prompt (default: RationaleLMConfig.k = 2)")
+    p.add_argument("--max-tokens", type=int, help="prompt + rationale token limit (default: 1024)")
+    p.add_argument(
+        "--trim-vocab",
+        action=argparse.BooleanOptionalAction,
+        help="keep only the tokens of the training prompts and rationales (default: on)",
+    )
     p.add_argument("--index", help="index folder for the retrieved examples (default: built from the train split)")
     p.add_argument("--graph-init", help="start the graph encoder from a 'rationale pretrain' run folder")
-    p.add_argument("--k", type=int, default=2, help="retrieved examples per prompt (default: 2)")
-    p.add_argument("--max-tokens", type=int, default=1024, help="prompt + rationale token limit (default: 1024)")
     p.add_argument("--max-train", type=int, help="use only the first N training samples")
-    p.add_argument("--epochs", type=int, default=2, help="(default: 2)")
-    p.add_argument("--batch-size", type=int, default=4, help="(default: 4)")
-    p.add_argument("--grad-accum", type=int, default=2, help="gradient accumulation steps (default: 2)")
-    p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (default: 5e-4)")
     p.add_argument("--lora-r", type=int, default=8, help="LoRA rank (default: 8)")
     p.add_argument("--layers", help="comma-separated decoder layers to inject (default: 1/2, 2/3, 5/6 of depth)")
-    p.add_argument("--max-dev", type=int, default=64, help="dev examples for early stopping (default: 64)")
+    add_config_flags(p, _train_cls(), skip=("seed",))
     p.add_argument("--resume", help="a run folder of an interrupted 'rationale train' to continue")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.set_defaults(func=run_train)
@@ -50,15 +65,9 @@ def register_train(commands, data_args, encoder_args) -> None:
 def add_predict_args(p: argparse.ArgumentParser) -> None:
     lm_arg(p)
     p.add_argument("--model", help="--method lm: a 'rationale train' run folder (without it: zero-shot base LM)")
-    p.add_argument("--strategy", default="greedy", choices=("greedy", "beam", "sample"), help="(default: greedy)")
-    p.add_argument("--beams", type=int, default=4, help="beam width for --strategy beam (default: 4)")
-    p.add_argument("--temperature", type=float, default=0.8, help="for --strategy sample (default: 0.8)")
-    p.add_argument("--top-p", type=float, default=0.95, help="for --strategy sample (default: 0.95)")
-    p.add_argument("--max-new-tokens", type=int, default=96, help="(default: 96)")
-    p.add_argument("--batch-size", type=int, default=8, help="generation batch size (default: 8)")
+    add_config_flags(p, _generate_cls(), skip=("seed",), help={"strategy": "greedy | beam | sample | mbr"})
     p.add_argument("--limit", type=int, help="predict only the first N samples of the split")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--attention", action="store_true", help="export cross-attention weights over utterances")
 
 
 def _threads(n: int | None) -> None:
@@ -73,9 +82,9 @@ def _threads(n: int | None) -> None:
 def run_train(args) -> int:
     from heedful.rationale.data.config import DataConfig
     from heedful.rationale.lm.adapter import LoraSettings, RationaleLMConfig
+    from heedful.rationale.lm.config import LMTrainConfig
     from heedful.rationale.lm.inject import InjectConfig
     from heedful.rationale.lm.pipeline import train_pipeline
-    from heedful.rationale.lm.train import LMTrainConfig
     from heedful.rationale.retrieval.keys import KeyConfig
     from heedful.runs import new_run_dir, read_json
 
@@ -86,27 +95,29 @@ def run_train(args) -> int:
         data, train = DataConfig(**saved["data"]), LMTrainConfig(**saved["train"])
         model = RationaleLMConfig.from_dict(saved["model"])
         features, index = KeyConfig(**saved["features"]), saved.get("index")
+        index = str(folder / index) if index else None  # run-relative (or absolute) in the saved config
         graph_init, max_train = saved.get("graph_init"), saved.get("max_train")
     else:
         layers = tuple(int(x) for x in args.layers.split(",")) if args.layers else None
-        data = DataConfig(args.data, args.split, args.dev_fraction, args.seed, args.skip_invalid)
+        data = DataConfig(
+            data=args.data,
+            split=args.split,
+            dev_fraction=args.dev_fraction,
+            seed=args.seed,
+            skip_invalid=args.skip_invalid,
+        )
+        given = {
+            name: getattr(args, name) for name in ("k", "max_tokens", "trim_vocab") if getattr(args, name) is not None
+        }
         model = RationaleLMConfig(
             lm=args.lm,
             mode=args.mode,
             inject=InjectConfig(layers=layers),
             lora=LoraSettings(r=args.lora_r),
             encoder=args.encoder,
-            k=args.k,
-            max_tokens=args.max_tokens,
+            **given,
         )
-        train = LMTrainConfig(
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            grad_accum=args.grad_accum,
-            lr=args.lr,
-            max_dev=args.max_dev,
-            seed=args.seed,
-        )
+        train = config_from_args(LMTrainConfig, args, seed=args.seed)
         features, index = KeyConfig(encoder=args.encoder, cache_dir=args.cache_dir), args.index
         graph_init, max_train = args.graph_init, args.max_train
         if args.split != "train":
@@ -123,13 +134,11 @@ def run_train(args) -> int:
 
 
 def run_predict(args, samples) -> list[dict]:
-    from heedful.rationale.lm.generate import GenerateConfig
+    from heedful.rationale.lm.config import GenerateConfig
     from heedful.rationale.lm.pipeline import predict_pipeline
 
     _threads(getattr(args, "threads", None))
-    gen = GenerateConfig(
-        args.strategy, args.beams, args.temperature, args.top_p, args.max_new_tokens, args.batch_size, args.attention
-    )
+    gen = config_from_args(GenerateConfig, args)
     if args.model and args.lm:
         print("heedful: --lm ignored: the trained model names its base LM", file=sys.stderr)
     return predict_pipeline(samples, gen, args.model, args.lm, args.index)

@@ -9,22 +9,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-FAULTS = (0, 1, 2, 4)
+from heedful.demo.config import ProcessTourConfig
 
 
-def run_process_tour(out_dir: Path, epochs: int = 3, seed: int = 0) -> dict:
-    from heedful.process.explain import explain_tep_run
+def run_process_tour(out_dir: Path, config: ProcessTourConfig | None = None, seed: int = 0) -> dict:
+    from heedful.process.config import ModelConfig, TrainConfig
+    from heedful.process.explain import explain_run
     from heedful.process.runner import train_run
-    from heedful.process.train import TrainConfig
     from heedful.runs import read_json
 
-    cfg = TrainConfig(epochs=max(1, epochs), patience=epochs + 1, seed=seed)
-    task_params = {"window": 20, "faults": list(FAULTS), "stride": 2}
-    run = train_run(
-        "tep_faults", "bigru_attn", task_params, {"hidden_size": 16}, cfg, out_dir / "process", progress=False
-    )
+    config = config or ProcessTourConfig()
+    cfg = TrainConfig(epochs=config.epochs, patience=config.epochs + 1, seed=seed)
+    task_params = {"window": config.window, "faults": config.faults, "stride": config.stride}
+    model = ModelConfig(hidden_size=config.hidden_size)
+    run = train_run("tep_faults", "bigru_attn", task_params, model, cfg, out_dir / "process", progress=False)
     test = read_json(run / "metrics.json")["test"]
-    onset = explain_tep_run(run, 4, out_dir / "tep_fault4_attention.png")
+    fault = config.explain_fault
+    onset = explain_run(run, out_dir / f"tep_fault{fault}_attention.png", fault)
     return {
         "run": str(run),
         "per_fault_accuracy": test["per_fault_accuracy"],

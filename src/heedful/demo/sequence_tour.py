@@ -9,35 +9,16 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from heedful.errors import InputError
+from heedful.demo.config import SequenceTourConfig
 from heedful.sequence import Seq2Seq, Seq2SeqConfig, SequenceModel, beam_search, greedy_decode
 from heedful.sequence.synthetic import fault_task, reversal_task
-
-
-@dataclass
-class SequenceTourConfig:
-    seed: int = 0
-    epochs: int = 6
-    batch_size: int = 64
-    lr: float = 1e-2
-    n_train: int = 2000
-    n_test: int = 300
-    vocab: int = 10
-    hidden_size: int = 64
-
-    def __post_init__(self):
-        for name in ("epochs", "batch_size", "n_train", "n_test", "hidden_size"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.vocab < 4:
-            raise InputError(f"vocab must be >= 4 (pad, bos, eos and a symbol), got {self.vocab}")
 
 
 def _fit(model: torch.nn.Module, n: int, loss_fn, cfg: SequenceTourConfig, desc: str) -> float:

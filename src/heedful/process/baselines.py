@@ -56,13 +56,6 @@ def window_summary(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x[:, -1], x.mean(1), x.std(1)], axis=1)
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, seed: int = 0):
-    from sklearn.linear_model import LogisticRegression
-
-    model = LogisticRegression(max_iter=2000, C=1.0, random_state=seed)
-    return model.fit(window_summary(x), y)
-
-
 def masked_summary(x: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
     """Like ``window_summary`` for padded variable-length samples: statistics over the valid steps only."""
     if lengths is None:
@@ -90,7 +83,8 @@ def _valid_rows(split) -> np.ndarray:
 
 def fit_classical(name: str, data, seed: int = 0) -> tuple[np.ndarray, int]:
     """Fit a classical baseline on ``data.train``; return its test predictions (shaped like the neural models')
-    and its parameter count. ``pca_t2`` is handled by the comparison itself (detection only)."""
+    and its parameter count, by the task's kind. Tasks with their own baselines (``interpolate``, quality through the
+    final penicillin) override ``Task.fit_classical``; ``pca_t2`` is handled by the comparison (detection only)."""
     from sklearn.cross_decomposition import PLSRegression
     from sklearn.linear_model import LogisticRegression, Ridge
 
@@ -102,12 +96,7 @@ def fit_classical(name: str, data, seed: int = 0) -> tuple[np.ndarray, int]:
 
         return persistence(data, te.x), 0
     if name == "interpolate":
-        if data.name != "pen_repair":
-            raise InputError(f"interpolate needs the repair task, got {data.name}")
-        from heedful.process.tasks.pen_regress import interpolate_gaps
-
-        c = te.y.shape[-1]
-        return interpolate_gaps(te.x[..., :c], te.x[..., c:] > 0.5), 0
+        raise InputError(f"interpolate needs a repair task, got {data.name}")
     if name == "logistic":
         if kind == "classification":
             clf = LogisticRegression(max_iter=2000, random_state=seed).fit(masked_summary(tr.x, tr.lengths), tr.y)
@@ -120,8 +109,6 @@ def fit_classical(name: str, data, seed: int = 0) -> tuple[np.ndarray, int]:
             pred = clf.predict(test.reshape(-1, test.shape[-1])).reshape(te.x.shape[:2])
             return pred, int(clf.coef_.size + clf.intercept_.size)
         raise InputError(f"logistic needs a classification task, got {data.name} ({kind})")
-    if name in ("ridge", "pls") and data.name == "pen_quality":
-        return _regress_then_classify(name, data)
     if name in ("ridge", "pls"):
 
         def make():
@@ -133,7 +120,7 @@ def fit_classical(name: str, data, seed: int = 0) -> tuple[np.ndarray, int]:
         if kind in ("regression", "forecast"):
             model = make().fit(tr.x.reshape(len(tr.x), -1), tr.y.reshape(len(tr.y), -1))
             pred = model.predict(te.x.reshape(len(te.x), -1)).reshape(te.y.shape)
-        elif kind == "sequence_regression" and data.name != "pen_repair":
+        elif kind == "sequence_regression":
             rows = _valid_rows(tr)
             model = make().fit(per_step_features(tr.x, tr.lengths)[rows], tr.y[rows])
             test = per_step_features(te.x, te.lengths)
@@ -145,14 +132,13 @@ def fit_classical(name: str, data, seed: int = 0) -> tuple[np.ndarray, int]:
     raise InputError(f"unknown classical model {name!r}")
 
 
-def _regress_then_classify(name: str, data) -> tuple[np.ndarray, int]:
-    """Quality classes through the continuous value behind them: ridge / PLS regression of the final penicillin on
-    the batch unfolded over its first ``min_length`` steps (the classical multiway-PLS layout) plus summaries of the
-    whole batch, then the task's thresholds."""
+def regress_then_classify(name: str, data) -> tuple[np.ndarray, int]:
+    """Ridge / PLS regression of the continuous value behind a class label (``Split.value``, e.g. the final
+    penicillin) on the batch unfolded over its first ``min_length`` steps (the classical multiway-PLS layout) plus
+    summaries of the whole batch: test predictions of the value, and the parameter count. The task applies its
+    thresholds."""
     from sklearn.cross_decomposition import PLSRegression
     from sklearn.linear_model import RidgeCV
-
-    from heedful.process.tasks.pen_classify import quality_class
 
     tr, te = data.train, data.test
     steps = int(min(tr.lengths.min(), te.lengths.min()))
@@ -163,8 +149,4 @@ def _regress_then_classify(name: str, data) -> tuple[np.ndarray, int]:
     pls = PLSRegression(n_components=max(1, min(8, len(tr.x) - 1)))
     model = RidgeCV(alphas=np.logspace(-2, 4, 25)) if name == "ridge" else pls
     model.fit(features(tr), tr.value)
-    pred = np.ravel(model.predict(features(te)))
-    params = int(np.size(model.coef_) + 1)
-    if data.kind == "regression":  # target="value": the metric thresholds scaled values itself
-        return data.target_scaler.transform(pred[:, None]), params
-    return quality_class(pred, data.params["thresholds"]), params
+    return np.ravel(model.predict(features(te))), int(np.size(model.coef_) + 1)

@@ -7,39 +7,50 @@ also checkpoint every epoch), so an interrupted comparison resumes where it stop
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from heedful.errors import InputError
-from heedful.process.baselines import PCADetector, fit_classical
+from heedful.process.baselines import PCADetector
+from heedful.process.config import ModelConfig
 from heedful.process.models import build_model
 from heedful.process.names import CLASSICAL_MODELS as CLASSICAL
 from heedful.process.names import NEURAL_MODELS
-from heedful.process.runner import evaluate, load_run_config, run_config
-from heedful.process.tasks import TaskData, build_task
-from heedful.process.train import CLASSIFYING, TrainConfig, fit_classifier, predict
+from heedful.process.runner import evaluate, plan_run, run_config
+from heedful.process.tasks import TaskData, get_task
+from heedful.process.train import CLASSIFYING, TrainConfig, fit, predict
 from heedful.runs import atomic_write, new_run_dir, read_json, write_json
 
 
 def check_models(models: list[str]) -> None:
+    if not models:
+        raise InputError("no models to compare: give model names like gru,bigru_attn (or none for the task's set)")
+    repeated = sorted({m for m in models if models.count(m) > 1})
+    if repeated:
+        raise InputError(f"models {repeated} named more than once")
     for name in models:
         if name not in NEURAL_MODELS and name not in CLASSICAL:
             known = ", ".join((*NEURAL_MODELS, *CLASSICAL))
             raise InputError(f"unknown model {name!r}; expected one of: {known}")
 
 
-def run_model(name: str, data: TaskData, cfg: TrainConfig, model_params: dict, folder: Path, progress: bool) -> dict:
+def run_model(
+    name: str, data: TaskData, cfg: TrainConfig, model_cfg: ModelConfig, folder: Path, progress: bool
+) -> dict:
     start = time.perf_counter()
     if name == "pca_t2":
-        if data.name not in ("tep_faults", "pen_faults"):
+        if not data.task.detects_faults:
             raise InputError(f"pca_t2 is a fault detector; task {data.name} has no faults")
         return _pca_metrics(data)
     if name in CLASSICAL:
-        pred, params = fit_classical(name, data, cfg.seed)
+        pred, params = data.task.fit_classical(name, data, cfg.seed)
         return _metrics(name, params, time.perf_counter() - start, evaluate(data, pred))
-    model = build_model(name, data, **model_params)
-    result = fit_classifier(model, data.train, data.val, cfg, folder / "checkpoint", progress, data.kind)
+    torch.manual_seed(cfg.seed)  # before the model exists: its initialisation is part of the run
+    model = build_model(name, data, model_cfg)
+    result = fit(model, data.train, data.val, cfg, folder / "checkpoint", progress, data.kind)
     pred, _ = predict(model, data.test.x, lengths=data.test.lengths, kind=data.kind)
     params = sum(p.numel() for p in model.parameters())
     metrics = _metrics(name, params, result.seconds, evaluate(data, pred), result.best_val, result.epochs_run)
@@ -76,105 +87,68 @@ def _pca_metrics(data: TaskData) -> dict:
 
 
 def compare(
-    task: str,
-    models: list[str],
-    task_params: dict,
-    model_params: dict,
-    cfg: TrainConfig,
+    task: str | None,
+    models: list[str] | None = None,
+    task_params: dict | None = None,
+    model_params: dict | ModelConfig | None = None,
+    cfg: TrainConfig | None = None,
     out_root: str | Path = "runs",
     resume: str | Path | None = None,
     progress: bool = True,
 ) -> Path:
-    check_models(models)
-    if resume is not None:
-        run_dir = Path(resume)
-        saved, cfg = load_run_config(run_dir)
-        task, models, task_params, model_params = (
-            saved["task"],
-            saved["models"],
-            saved["task_params"],
-            saved["model_params"],
-        )
-    else:
+    """Train and test ``models`` (default: the task's ``default_models``) on one task; write one table and plot.
+    With ``resume``, finish that comparison: its config.json wins, values given here must agree with it."""
+    plan = plan_run(task, task_params, model_params, cfg, resume, needs=("models",))
+    if plan.saved is not None:
+        if models and list(models) != list(plan.saved["models"]):
+            raise InputError(f"--models {','.join(models)} disagrees with the run in {resume}; resume without it")
+        models = list(plan.saved["models"])
+    elif models is None:
+        models = list(get_task(plan.task).default_models)
+    task, task_cfg, model_cfg, cfg = plan.task, plan.task_cfg, plan.model_cfg, plan.train_cfg
+    check_models(list(models))
+    if resume is None:
         run_dir = new_run_dir(out_root, f"process-compare-{task}")
-        write_json(
-            run_dir / "config.json", run_config("process compare", task, task_params, model_params, cfg, models=models)
-        )
-    data = build_task(task, **task_params)
+        config = run_config("process compare", task, asdict(task_cfg), asdict(model_cfg), cfg, models=models)
+        write_json(run_dir / "config.json", config)
+    else:
+        run_dir = Path(resume)
+    data = get_task(task).build(task_cfg)
     results = []
     for name in models:
         path = run_dir / "models" / name / "metrics.json"
         if not path.exists():
             if name in NEURAL_MODELS:  # makes the folder a run that `heedful process explain` can open
-                config = run_config("process compare", task, task_params, model_params, cfg, model=name)
+                config = run_config(
+                    "process compare", task, asdict(task_cfg), asdict(model_cfg), cfg, model=name, data=data.params
+                )
                 write_json(path.parent / "config.json", config)
-            write_json(path, run_model(name, data, cfg, model_params, path.parent, progress))
-        results.append(read_json(path))
-    table = markdown_table(results) if task == "tep_faults" else task_table(task, results)
+            write_json(path, run_model(name, data, cfg, model_cfg, path.parent, progress))
+        results.append(read_metrics(path))
+    table = task_table(data.task.table_columns(data.params), results)
     atomic_write(run_dir / "table.md", lambda p: p.write_text(table, encoding="utf-8"))
     plot_comparison(results, run_dir / "comparison.png")
     return run_dir
 
 
-def markdown_table(results: list[dict]) -> str:
-    """Rows per model: 18-fault average, overall accuracy, mean detection rate, false alarms, and the training
-    time per epoch relative to the unidirectional LSTM (early stopping makes total times incomparable)."""
-    per_epoch = {r["model"]: r["train_seconds"] / r["epochs"] for r in results if r.get("epochs")}
-    base = per_epoch.get("lstm")
-    lines = [
-        "| model | parameters | epochs | train s | s/epoch vs lstm | 18-fault avg | overall acc | mean detection "
-        "| false alarms |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        t = r["test"]
-        det = np.mean(list(t["detection_rate"].values())) if t.get("detection_rate") else None
-        ratio = f"{per_epoch[r['model']] / base:.2f}x" if base and r["model"] in per_epoch else "-"
-        lines.append(
-            f"| {r['model']} | {r['parameters']:,} | {r.get('epochs') or '-'} | {r['train_seconds']:.1f} | {ratio} | "
-            f"{_pct(t.get('average_18_observable'))} | {_pct(t.get('overall_accuracy'))} | {_pct(det)} | "
-            f"{_pct(t.get('false_alarm_rate'))} |"
-        )
-    return "\n".join(lines) + "\n"
+def read_metrics(path: Path) -> dict:
+    """A model's ``metrics.json``, checked enough to be a table row."""
+    metrics = read_json(path)
+    ok = isinstance(metrics, dict) and isinstance(metrics.get("test"), dict) and isinstance(metrics.get("model"), str)
+    if (
+        not ok
+        or not isinstance(metrics.get("parameters"), int)
+        or not isinstance(metrics.get("train_seconds"), float | int)
+    ):
+        raise InputError(f"{path}: not a model's metrics (model, parameters, train_seconds, test); delete it to redo")
+    return metrics
 
 
-# the columns of each IndPenSim task's table: (header, key in the test metrics, format)
-HEADLINES = {
-    "pen_quality": [("test accuracy", "accuracy", "pct"), ("final penicillin MAE g/L", "final_penicillin_mae", "num")],
-    "pen_phase": [("per-step accuracy", "accuracy", "pct")],
-    "pen_faults": [
-        ("overall acc", "overall_accuracy", "pct"),
-        ("mean fault acc", "average_fault_accuracy", "pct"),
-        ("mean detection", "detection_rate", "mean_pct"),
-        ("false alarms", "false_alarm_rate", "pct"),
-    ],
-    "pen_endtime": [
-        ("MAE h (reached)", "mae_hours", "num"),
-        ("censored called late enough", "censored_beyond_end", "pct"),
-    ],
-    "pen_forecast": [("R²", "r2", "r2"), ("persistence R²", "persistence_r2", "r2")],
-    "pen_softsensor": [("R²", "r2", "r2"), ("RMSE g/L", "rmse_g_per_l", "num")],
-    "pen_repair": [
-        ("RMSE (std units)", "rmse", "r2"),
-        ("R²", "r2", "r2"),
-        ("interpolation RMSE", "interpolation_rmse", "r2"),
-    ],
-    "tep_sim_faults": [  # simulated TEP (issue 12): benchmark protocol, then online protocol
-        ("macro acc (benchmark)", "macro_accuracy", "pct"),
-        ("online acc", "online_accuracy", "pct"),
-        ("detection", "detection_rate", "pct"),
-        ("false alarms", "false_alarm_rate", "pct"),
-        ("mean delay min", "mean_detection_delay_min", "num"),
-    ],
-}
-
-
-def task_table(task: str, results: list[dict]) -> str:
+def task_table(cols, results: list[dict]) -> str:
     """One row per model: parameters, epochs, training time, time per epoch relative to the first unidirectional
-    RNN in the run, and the task's headline metrics."""
+    RNN in the run, and the task's headline metrics (``cols``: ``Task.table_columns``)."""
     per_epoch = {r["model"]: r["train_seconds"] / r["epochs"] for r in results if r.get("epochs")}
     base_name = next((m for m in ("lstm", "gru", *per_epoch) if m in per_epoch), None)
-    cols = HEADLINES.get(task, [("accuracy", "accuracy", "pct")])
     lines = [
         f"| model | parameters | epochs | train s | s/epoch vs {base_name or '-'} | "
         + " | ".join(c[0] for c in cols)

@@ -26,28 +26,56 @@ def attention_timeline(weights: np.ndarray, ends: np.ndarray, length: int) -> np
     return grid
 
 
-def explain_tep_run(run_dir: str | Path, fault: int, out_png: str | Path, stride: int = 2) -> dict:
-    from heedful.process.runner import load_trained
-    from heedful.viz import attention_heatmap
+def check_out_file(path: str | Path, what: str = "--out") -> Path:
+    """A file path to write: not an existing folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{what} {path}: is a folder; give a file path")
+    return path
 
+
+def explain_run(run_dir: str | Path, out_png: str | Path, fault: int | None = None, sample: int = 0) -> dict:
+    """What the run's task can show (``Task.explains``): fault-onset timelines (``tep_faults``, ``pen_faults``,
+    needing ``fault``) or a Seq2Seq attention matrix for test sample ``sample`` (``pen_forecast``,
+    ``pen_softsensor``)."""
+    from heedful.process.runner import load_trained
+
+    out_png = check_out_file(out_png)
     data, model, config = load_trained(run_dir)
+    return data.task.explain(data, model, config, out_png, fault, sample)
+
+
+def _needs_attention(config: dict) -> None:
     if not config["model"].endswith("_attn"):
         raise InputError(f"model {config['model']!r} has no attention to show; train a *_attn model")
+
+
+def _fault_class(data, fault: int) -> int:
+    name = "normal" if fault == 0 else f"fault {fault}"
+    if name not in data.class_names:
+        known = ", ".join(c.removeprefix("fault ") for c in data.class_names)
+        raise InputError(f"fault {fault} is not one of the classes this model was trained on ({known})")
+    return data.class_names.index(name)
+
+
+def explain_tep(data, model, config: dict, fault: int, out_png, stride: int = 2) -> dict:
+    """The attention of a TEP model over the test run of ``fault``, zoomed on the onset."""
+    from heedful.viz import attention_heatmap
+
+    _needs_attention(config)
     tep.check_fault(fault)
+    fault_cls = _fault_class(data, fault)
     run = tep.load_run(fault, "test")
-    window = data.params["window"]
+    window = int(data.params["window"])
     onset = run.onset if run.onset is not None else len(run.values) // 2
-    # zoom on the onset: windows before, across and after it, one per step
+    # zoom on the onset: windows before, across and after it
     lo, hi = max(0, onset - 2 * window), min(len(run.values), onset + 3 * window)
     ends = window_ends(hi, window, stride, first_end=lo + window)
-    x = data.scaler.transform(sliding_windows(run.values, ends, window))
+    x = data.task.scale(data, sliding_windows(run.values, ends, window))
     pred, weights = predict(model, x)
     grid = attention_timeline(weights, ends, len(run.values))[:, lo:hi]
     # windows that straddle the onset and are already classified as this fault: where did they look?
-    fault_cls = data.class_names.index(f"fault {fault}") if f"fault {fault}" in data.class_names else -1
     chosen = (ends > onset) & (ends - window < onset) & (pred == fault_cls)
-    post_share = float(((ends[chosen] - onset) / window).mean()) if chosen.any() else 0.0
-    post_attention = float(grid[chosen][:, onset - lo :].sum(1).mean()) if chosen.any() else 0.0
     windows = [(onset - lo, hi - lo, f"fault {fault}")] if run.onset is not None else None
     attention_heatmap(
         grid,
@@ -59,60 +87,19 @@ def explain_tep_run(run_dir: str | Path, fault: int, out_png: str | Path, stride
         xlabel="time step (3 min)",
         ylabel="window end (prediction)",
     )
-    names = data.class_names
-    return {
-        "post_onset_attention": post_attention,
-        "post_onset_share": post_share,
-        "windows": int(chosen.sum()),
-        "predictions_after_onset": {
-            names[int(c)]: int(n) for c, n in zip(*np.unique(pred[ends > onset], return_counts=True), strict=True)
-        },
-    }
+    return _onset_summary(grid, ends, onset, lo, window, chosen, pred, data.class_names)
 
 
-def explain_run(run_dir: str | Path, out_png: str | Path, fault: int | None = None, sample: int = 0) -> dict:
-    """Dispatch on the run's task: fault-onset timelines (``tep_faults``, ``pen_faults``, needing ``fault``) or a
-    Seq2Seq attention matrix for test sample ``sample`` (``pen_forecast``, ``pen_softsensor``)."""
-    from heedful.process.runner import load_trained
-
-    config_task = _run_task(run_dir)
-    if config_task == "tep_faults":
-        if fault is None:
-            raise InputError("explain: tep_faults needs --fault F")
-        return explain_tep_run(run_dir, fault, out_png)
-    data, model, config = load_trained(run_dir)
-    if data.name == "pen_faults":
-        if fault is None:
-            raise InputError("explain: pen_faults needs --fault F (1-8)")
-        return _explain_pen_faults(data, model, config, fault, out_png)
-    if config["model"] == "seq2seq_attn":
-        return _explain_seq2seq(data, model, config, sample, out_png)
-    raise InputError(
-        f"nothing to explain for {config['model']} on {data.name}: explain shows attention pooling on fault tasks "
-        "and seq2seq_attn on pen_forecast / pen_softsensor"
-    )
-
-
-def _run_task(run_dir) -> str:
-    from heedful.runs import read_json
-
-    path = Path(run_dir) / "config.json"
-    if not path.exists():
-        raise FileNotFoundError(f"not a run folder: {run_dir} (config.json missing)")
-    return read_json(path)["task"]
-
-
-def _explain_pen_faults(data, model, config, fault: int, out_png) -> dict:
+def explain_pen_faults(data, model, config: dict, fault: int, out_png) -> dict:
     from heedful.process.sources import indpensim as ip
-    from heedful.process.tasks import task_config
     from heedful.process.tasks.pen_data import channel_index, load_batches
     from heedful.viz import attention_heatmap
 
-    if not config["model"].endswith("_attn"):
-        raise InputError(f"model {config['model']!r} has no attention to show; train a *_attn model")
+    _needs_attention(config)
     if fault not in range(1, 9):
         raise InputError(f"IndPenSim fault must be 1-8, got {fault}")
-    batches = load_batches(task_config("pen_faults", **config["task_params"]), progress=False)
+    fault_cls = _fault_class(data, fault)
+    batches = load_batches(data.task.config(**config["task_params"]), progress=False)
     test_ids = [int(i) for i in np.unique(data.test.run) if batches[int(i)].spec.fault == fault]
     if not test_ids:
         raise InputError(f"no test batch has fault {fault}; generate more batches (--batches)")
@@ -121,10 +108,10 @@ def _explain_pen_faults(data, model, config, fault: int, out_png) -> dict:
     active = np.nonzero(batch.fault)[0]
     lo, hi = max(0, onset - 2 * window), min(len(batch.values), onset + 3 * window)
     ends = window_ends(hi, window, 1, first_end=lo + window)
-    x = data.scaler.transform(sliding_windows(batch.values[:, channel_index(data.feature_names)], ends, window))
+    x = data.task.scale(data, sliding_windows(batch.values[:, channel_index(data.feature_names)], ends, window))
     pred, weights = predict(model, x)
     grid = attention_timeline(weights, ends, len(batch.values))[:, lo:hi]
-    chosen = (ends > onset) & (ends - window < onset) & (pred == fault)
+    chosen = (ends > onset) & (ends - window < onset) & (pred == fault_cls)
     attention_heatmap(
         grid,
         out_png,
@@ -149,7 +136,8 @@ def _onset_summary(grid, ends, onset, lo, window, chosen, pred, names) -> dict:
     }
 
 
-def _explain_seq2seq(data, model, config, sample: int, out_png) -> dict:
+def explain_seq2seq(data, model, config: dict, sample: int, out_png, windows=None) -> dict:
+    """The decoder's attention (output step × input step) on test sample ``sample``; ``windows`` are shaded."""
     from heedful.viz import attention_heatmap
 
     test = data.test
@@ -159,10 +147,7 @@ def _explain_seq2seq(data, model, config, sample: int, out_png) -> dict:
     x = test.x[sample : sample + 1, :length]
     _, weights = predict(model, x, kind=data.kind)
     w = weights[0]  # (steps, source steps)
-    windows = None
     every = int(data.params.get("every", 1))
-    if data.name == "pen_softsensor":
-        windows = _phase_windows(config, int(test.run[sample]), every, length)
     attention_heatmap(
         w,
         out_png,
@@ -177,19 +162,3 @@ def _explain_seq2seq(data, model, config, sample: int, out_png) -> dict:
         "mean_distance_from_own_step": float((w * own).sum(1).mean()) if own is not None else None,
         "attention_on_last_input_step": float(w[:, -1].mean()),
     }
-
-
-def _phase_windows(config, batch_index: int, every: int, length: int):
-    from heedful.process.sources import indpensim as ip
-    from heedful.process.tasks import task_config
-    from heedful.process.tasks.pen_data import downsample, load_batches
-
-    batch = load_batches(task_config(config["task"], **config["task_params"]), progress=False)[batch_index]
-    phase = downsample(batch.phase, every)[:length]
-    spans, start = [], 0
-    for t in range(1, length + 1):
-        if t == length or phase[t] != phase[start]:
-            if phase[start] == 2:
-                spans.append((start, t, ip.PHASES[2]))
-            start = t
-    return spans or None

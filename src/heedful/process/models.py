@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from heedful.errors import InputError
+from heedful.process.config import ModelConfig
 from heedful.process.names import NEURAL_MODELS
 from heedful.process.tasks.base import TaskData
 from heedful.sequence import Seq2Seq, Seq2SeqConfig, SequenceModel, SequenceOutput
@@ -23,14 +24,25 @@ MODEL_PATTERN = re.compile(r"^(bi)?(lstm|gru)(_attn)?$")
 PER_STEP = ("sequence_classification", "sequence_regression")
 
 
-def build_model(name: str, data: TaskData, hidden_size: int = 64, num_layers: int = 1, dropout: float = 0.1):
-    if name in ("seq2seq", "seq2seq_attn"):
-        return _build_seq2seq(name, data, hidden_size, num_layers, dropout)
-    match = MODEL_PATTERN.match(name)
-    if match is None:
+def check_model(name: str) -> None:
+    if name not in NEURAL_MODELS:
         raise InputError(f"unknown model {name!r}; expected one of: {', '.join(NEURAL_MODELS)}")
-    bi, cell, attn = match.groups()
-    common = dict(hidden_size=hidden_size, num_layers=num_layers, cell=cell, bidirectional=bool(bi), dropout=dropout)
+
+
+def build_model(name: str, data: TaskData, config: ModelConfig | None = None, **params):
+    """The neural model ``name`` sized for ``data`` (``config``, or ``ModelConfig(**params)``)."""
+    config = config or ModelConfig(**params)
+    check_model(name)
+    if name in ("seq2seq", "seq2seq_attn"):
+        return _build_seq2seq(name, data, config)
+    bi, cell, attn = MODEL_PATTERN.match(name).groups()
+    common = dict(
+        hidden_size=config.hidden_size,
+        num_layers=config.num_layers,
+        cell=cell,
+        bidirectional=bool(bi),
+        dropout=config.dropout,
+    )
     if data.kind in PER_STEP:
         if attn:
             raise InputError(f"model {name!r} pools by attention; {data.name} needs per-step outputs: drop '_attn'")
@@ -80,16 +92,16 @@ class ProcessSeq2Seq(nn.Module):
         return SequenceOutput(out.outputs, out.attention, mask)
 
 
-def _build_seq2seq(name: str, data: TaskData, hidden_size: int, num_layers: int, dropout: float) -> ProcessSeq2Seq:
-    if data.kind not in ("forecast", "sequence_regression") or data.name == "pen_repair":
+def _build_seq2seq(name: str, data: TaskData, model: ModelConfig) -> ProcessSeq2Seq:
+    if data.kind not in ("forecast", "sequence_regression") or not data.task.serves_seq2seq:
         raise InputError(f"model {name!r} needs a forecasting or trajectory task, got {data.name} ({data.kind})")
     config = Seq2SeqConfig(
         input_size=data.n_features,
         output_size=_outputs(data),
-        hidden_size=2 * hidden_size,  # bi-encoder: hidden_size per direction, like the bi-RNN models
-        num_layers=num_layers,
+        hidden_size=2 * model.hidden_size,  # bi-encoder: hidden_size per direction, like the bi-RNN models
+        num_layers=model.num_layers,
         attention="bahdanau" if name == "seq2seq_attn" else None,
-        dropout=dropout,
+        dropout=model.dropout,
     )
     start = [data.feature_names.index(n) for n in data.target_names] if data.kind == "forecast" else None
     return ProcessSeq2Seq(config, data.horizon, start)

@@ -1,14 +1,16 @@
 """One training loop for the process track (Accelerate), with early stopping and resumable checkpoints.
 
-A checkpoint folder holds ``model.safetensors`` (last epoch), ``best.safetensors``, ``optimizer.pt`` (a plain
-state dict, loaded with ``weights_only=True``) and ``state.json`` (epoch, history, early-stopping counters).
-``state.json`` is written last, so a run killed mid-save resumes from the previous complete epoch.
+The checkpoint folder is ``heedful.checkpoint``'s layout: ``best.safetensors`` (what inference loads), one complete
+step folder per epoch (weights, optimiser, random state) and ``state.json`` (epoch, history, early-stopping
+counters), written last, so a run killed mid-save resumes from the previous complete epoch. Progress goes to a
+tqdm bar (``progress``), to the ``heedful.process.train`` logger (one INFO line per epoch) and to ``on_epoch``.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,33 +19,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from heedful.errors import InputError
+from heedful.checkpoint import BEST, load_checkpoint, load_weights, save_checkpoint
+from heedful.process.config import TrainConfig
 from heedful.process.tasks.base import Split
-from heedful.runs import atomic_write, write_json
 
-
-@dataclass
-class TrainConfig:
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    patience: int = 6
-    grad_clip: float = 1.0
-    noise: float = 0.0  # std of Gaussian noise added to training inputs (scaled units): a cheap regulariser
-    teacher_forcing: float = 0.5  # Seq2Seq training: gold previous output with this probability, per step
-    seed: int = 0
-
-    def __post_init__(self):
-        for name in ("epochs", "batch_size", "patience"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise InputError(f"lr must be > 0, got {self.lr}")
-        if self.noise < 0:
-            raise InputError(f"noise must be >= 0, got {self.noise}")
-        if not 0.0 <= self.teacher_forcing <= 1.0:
-            raise InputError(f"teacher_forcing must lie in [0, 1], got {self.teacher_forcing}")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -125,7 +105,7 @@ def val_score(kind: str, model, split: Split, batch_size: int = 512) -> float:
     return -float(loss_fn(kind, torch.from_numpy(pred), y, mask, censored))
 
 
-def fit_classifier(
+def fit(
     model,
     train: Split,
     val: Split,
@@ -133,21 +113,26 @@ def fit_classifier(
     ckpt_dir: str | Path | None = None,
     progress: bool = True,
     kind: str = "classification",
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> TrainResult:
     """Train with AdamW on the kind's loss (``loss_fn``), keep the weights with the best validation score
     (``val_score``), stop after ``patience`` epochs without improvement. With ``ckpt_dir``, resume from its last
-    complete epoch. Any task kind: the name stays for the callers that predate the regression kinds."""
+    complete epoch. ``on_epoch`` receives each epoch's record (epoch, loss, validation score).
+
+    Seed before building the model (``torch.manual_seed(cfg.seed)``) for a reproducible initialisation; every epoch
+    then seeds its own shuffling and dropout, so a resumed run repeats an uninterrupted one."""
     from accelerate import Accelerator
 
-    torch.manual_seed(cfg.seed)
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    state = _resume(model, opt, ckpt_dir)
+    fresh = {"epoch": 0, "best_val": -float("inf"), "best_epoch": 0, "stale": 0, "seconds": 0.0, "history": []}
+    saved = load_checkpoint(ckpt_dir, model, opt, restore_rng=False) if ckpt_dir is not None else None
+    state = {**fresh, **(saved or {})}
     model, opt = accelerator.prepare(model, opt)
     start = time.perf_counter() - state["seconds"]
+    key = "val_accuracy" if kind in CLASSIFYING else "val_score"
     bar = tqdm(range(state["epoch"], cfg.epochs), desc="train", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
-        # every epoch seeds its own shuffling and dropout, so a resumed run repeats an uninterrupted one
         torch.manual_seed(cfg.seed + epoch)
         loader = accelerator.prepare_data_loader(_loader(train, cfg.batch_size, True, cfg.seed + epoch))
         model.train()
@@ -155,71 +140,60 @@ def fit_classifier(
         for x, y, lengths, mask, censored in loader:
             if cfg.noise:
                 x = x + cfg.noise * torch.randn_like(x)
-            loss = loss_fn(kind, _forward(model, x, _lengths_arg(x, lengths), y, cfg), y, mask, censored)
+            out = _forward(model, x, _lengths_arg(x, lengths), y, cfg)
+            loss = loss_fn(kind, out.prediction, y, mask, censored)
+            if cfg.attention_sufficiency and out.attention is not None and out.attention.dim() == 2:
+                kept = _kept_by_attention(x, lengths, out.attention, cfg.attention_keep)
+                suff = loss_fn(kind, model(kept, _lengths_arg(x, lengths)).prediction, y, mask, censored)
+                loss = loss + cfg.attention_sufficiency * suff
             opt.zero_grad()
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             losses.append(loss.item())
-        val_acc = val_score(kind, model, val)
-        key = "val_accuracy" if kind in CLASSIFYING else "val_score"
-        state["history"].append({"epoch": epoch + 1, "loss": float(np.mean(losses)), key: val_acc})
-        improved = val_acc > state["best_val"]
+        score = val_score(kind, model, val)
+        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), key: score}
+        state["history"].append(record)
+        improved = score > state["best_val"]
         if improved:
-            state.update(best_val=val_acc, best_epoch=epoch + 1, stale=0)
+            state.update(best_val=score, best_epoch=epoch + 1, stale=0)
         else:
             state["stale"] += 1
         state.update(epoch=epoch + 1, seconds=time.perf_counter() - start)
-        bar.set_postfix(loss=f"{np.mean(losses):.3f}", val=f"{val_acc:.3f}")
+        bar.set_postfix(loss=f"{record['loss']:.3f}", val=f"{score:.3f}")
+        log.info("epoch %d: loss %.4f, %s %.4f%s", epoch + 1, record["loss"], key, score, " (best)" * improved)
+        if on_epoch is not None:
+            on_epoch(record)
         if ckpt_dir is not None:
-            _save(accelerator.unwrap_model(model), opt, state, Path(ckpt_dir), improved)
+            save_checkpoint(ckpt_dir, accelerator.unwrap_model(model), state, opt, best=improved)
         if state["stale"] >= cfg.patience:
             break
-    if ckpt_dir is not None and (Path(ckpt_dir) / "best.safetensors").exists():
-        load_weights(accelerator.unwrap_model(model), Path(ckpt_dir) / "best.safetensors")
+    if ckpt_dir is not None and (Path(ckpt_dir) / BEST).exists():
+        load_weights(accelerator.unwrap_model(model), Path(ckpt_dir) / BEST)
     return TrainResult(
         state["best_epoch"], state["best_val"], state["epoch"], time.perf_counter() - start, state["history"]
     )
 
 
-def _forward(model, x, lengths, y, cfg: TrainConfig) -> torch.Tensor:
+fit_classifier = fit  # the name predates the regression kinds
+
+
+def _forward(model, x, lengths, y, cfg: TrainConfig):
     """Seq2Seq models train with scheduled sampling on the gold targets; the others only see x."""
     from heedful.process.models import ProcessSeq2Seq
 
     if isinstance(model, ProcessSeq2Seq):
-        return model(x, lengths, target=y, teacher_forcing=cfg.teacher_forcing).prediction
-    return model(x, lengths).prediction
+        return model(x, lengths, target=y, teacher_forcing=cfg.teacher_forcing)
+    return model(x, lengths)
 
 
-def _resume(model, opt, ckpt_dir) -> dict:
-    fresh = {"epoch": 0, "best_val": -float("inf"), "best_epoch": 0, "stale": 0, "seconds": 0.0, "history": []}
-    if ckpt_dir is None or not (Path(ckpt_dir) / "state.json").exists():
-        return fresh
-    ckpt = Path(ckpt_dir)
-    try:
-        state = json.loads((ckpt / "state.json").read_text())
-        load_weights(model, ckpt / "model.safetensors")
-        opt.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
-    except Exception as err:  # safetensors, torch and json each raise their own types
-        raise InputError(f"corrupt checkpoint in {ckpt}: {err}") from err
-    return {**fresh, **state}
+def _kept_by_attention(x, lengths, attention, keep: float) -> torch.Tensor:
+    """``attention_sufficiency``: the input with every step outside the attention's top ``keep`` moved toward the
+    training mean, by a soft mask that passes gradients to the attention (``heedful.explain.perturb``). The task
+    loss on it asks the attended steps to suffice on their own (docs/explain.md)."""
+    from heedful.explain.perturb import soft_keep_mask
+
+    return x * soft_keep_mask(attention, lengths, keep)[..., None]  # (B, T, C)
 
 
-def _save(model, opt, state: dict, ckpt: Path, improved: bool) -> None:
-    from safetensors.torch import save_file
-
-    weights = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(ckpt / "model.safetensors", lambda p: save_file(weights, str(p)))
-    if improved:
-        atomic_write(ckpt / "best.safetensors", lambda p: save_file(weights, str(p)))
-    atomic_write(ckpt / "optimizer.pt", lambda p: torch.save(opt.state_dict(), p))
-    write_json(ckpt / "state.json", state)  # last: marks the epoch complete
-
-
-def load_weights(model: torch.nn.Module, path: Path) -> None:
-    """Strict load: missing or unexpected keys are an error, not a silent partial model."""
-    from safetensors.torch import load_file
-
-    missing, unexpected = model.load_state_dict(load_file(str(path)), strict=False)
-    if missing or unexpected:
-        raise InputError(f"{path}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
+__all__ = ["TrainConfig", "TrainResult", "fit", "load_weights", "loss_fn", "predict", "val_score"]

@@ -18,6 +18,16 @@ def test_inferred_change_starts_at_the_run_of_the_previous_emotion():
     assert (c.start_idx, c.end_idx, c.from_emotion, c.to_emotion, c.inferred) == (0, 4, ("Neutral",), ("Anger",), True)
 
 
+def test_inferred_change_starts_at_the_last_uninterrupted_block():
+    # the annotators' rule: another speaker's turn ends a block (A: Disgust 2, 3 | B 4 | A: Disgust 5 | B 6 | A 7)
+    u = utts(
+        ("B", ["Neutral"]), ("B", ["Neutral"]), ("A", ["Disgust"]), ("A", ["Disgust"]), ("B", ["Neutral"]),
+        ("A", ["Disgust"]), ("B", ["Neutral"]), ("A", ["Neutral"]),
+    )  # fmt: skip
+    c = infer_change(u)
+    assert (c.start_idx, c.end_idx, c.from_emotion, c.to_emotion) == (5, 7, ("Disgust",), ("Neutral",))
+
+
 def test_inferred_change_skips_utterances_with_the_final_emotion():
     # A: Sad, Sad, Anger, Sad+Anger, Sad+Anger, (B), Sad -> from Sad+Anger, starting at the first of that run (3)
     u = utts(

@@ -36,6 +36,8 @@ def test_bleu4_by_hand():
     # all precisions 1, hypothesis 4 vs reference 6 characters: brevity penalty exp(1 - 6/4)
     assert corpus_bleu(["甲乙丙丁"], ["甲乙丙丁戊己"]) == pytest.approx(0.6065306597)
     assert corpus_bleu(["甲乙"], ["甲乙"]) == 0.0  # no 3- or 4-grams at all
+    # hypothesis longer than its reference: no brevity penalty, only the precisions 4/6, 3/5, 2/4, 1/3
+    assert corpus_bleu(["甲乙丙丁戊己"], ["甲乙丙丁"]) == pytest.approx((4 / 6 * 3 / 5 * 2 / 4 * 1 / 3) ** 0.25)
     # corpus level: counts are pooled before the geometric mean
     pooled = corpus_bleu(["甲乙丙丁戊", "甲乙丙丁"], ["甲乙丙丁己", "甲乙丙丁"])
     assert pooled == pytest.approx((8 / 9 * 6 / 7 * 4 / 5 * 2 / 3) ** 0.25)
@@ -74,3 +76,43 @@ def test_bertscore_with_a_tiny_local_model(tiny_bert):
     assert other["bertscore_f1"] < 0.99
     with pytest.raises(ValueError, match=r"layer must be in 0\.\.2"):
         bertscore(["我"], ["我"], str(tiny_bert), layer=5)
+
+
+def reference_bertscore(model_dir, hyp: str, ref: str, layer: int) -> dict[str, float]:
+    """BERTScore of one pair written out directly: states of the non-special tokens, greedy cosine matching."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tok, model = AutoTokenizer.from_pretrained(model_dir), AutoModel.from_pretrained(model_dir).eval()
+
+    def states(text):
+        enc = tok(text, return_tensors="pt")
+        with torch.no_grad():
+            hidden = model(**enc, output_hidden_states=True).hidden_states[layer][0]  # (T, D)
+        return torch.nn.functional.normalize(hidden[1:-1], dim=-1)  # drop [CLS] and [SEP]
+
+    sim = states(hyp) @ states(ref).T
+    p, r = sim.max(1).values.mean().item(), sim.max(0).values.mean().item()
+    return {"bertscore_p": p, "bertscore_r": r, "bertscore_f1": 2 * p * r / (p + r)}
+
+
+def test_bertscore_of_a_non_identical_pair_by_hand_without_special_tokens(tiny_bert):
+    hyp, ref = "我很生气。", "他难过了吗"
+    got = bertscore([hyp], [ref], str(tiny_bert), layer=2)
+    assert got == pytest.approx(reference_bertscore(tiny_bert, hyp, ref, 2), abs=1e-5)
+    assert got["bertscore_p"] != pytest.approx(got["bertscore_r"], abs=1e-4)  # P and R are not swapped unnoticed
+
+
+def test_bertscore_with_an_empty_hypothesis_scores_zero_for_that_pair(tiny_bert):
+    got = bertscore(["", "我很生气。"], ["我很生气。", "我很生气。"], str(tiny_bert))
+    assert got == pytest.approx({"bertscore_p": 0.5, "bertscore_r": 0.5, "bertscore_f1": 0.5}, abs=1e-5)
+
+
+def test_bertscore_needs_a_model_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such model folder"):
+        bertscore(["我"], ["我"], str(tmp_path / "absent"))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        bertscore(["我"], ["我"], str(tmp_path / "file"))
+    with pytest.raises(ValueError, match="not a Hugging Face model folder"):
+        bertscore(["我"], ["我"], str(tmp_path))

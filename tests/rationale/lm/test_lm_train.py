@@ -142,7 +142,7 @@ def test_trained_models_generate_predictions(tmp_path, mode):
 
 def test_beam_and_sampling_and_zero_shot(tmp_path):
     samples = load_demo()[:2]
-    for gen in (GenerateConfig("beam", num_beams=3, max_new_tokens=6), GenerateConfig("sample", max_new_tokens=6)):
+    for gen in (GenerateConfig("beam", beams=3, max_new_tokens=6), GenerateConfig("sample", max_new_tokens=6)):
         preds = predict_pipeline(samples, gen, None, lm=tiny_lm(), tokenizer=tiny_tokenizer(), progress=False)
         assert len(preds) == 2 and all("raw" in p for p in preds)
     with pytest.raises(ValueError, match="strategy"):

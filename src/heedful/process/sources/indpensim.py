@@ -18,16 +18,20 @@ Every adaptation of pensimpy lives in this module:
   H+ concentration here, because pensimpy only converts it when a batch runs the full 1,150 steps.
 
 Batches are cached on disk, one ``.npz`` per batch named by a hash of its generation parameters, written
-atomically, so an interrupted generation resumes without recomputing finished batches.
+atomically, so an interrupted generation resumes without recomputing finished batches. A cached file that cannot be
+read back (truncated, emptied, garbage, non-finite values) is simulated again and replaced: the cache repairs
+itself. Progress goes to a tqdm bar and to the ``heedful.process.sources.indpensim`` logger.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sys
 import time
 import types
+import zipfile
 from bisect import bisect_left
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -37,11 +41,13 @@ import numpy as np
 
 from heedful.cache import cache_root
 from heedful.errors import InputError
+from heedful.process.config import PEN_FULL_STEPS as FULL_STEPS
+from heedful.process.config import PEN_STEP_HOURS as STEP_HOURS
+from heedful.process.config import GenerationConfig
 from heedful.runs import atomic_write, write_json
 
+log = logging.getLogger(__name__)
 ADAPTER_VERSION = 1  # bump when a change alters generated values: it invalidates the cache
-STEP_HOURS = 0.2
-FULL_STEPS = 1150  # 230 h of 12-minute steps
 ONLINE = (
     "aeration",
     "sugar_feed",
@@ -386,8 +392,9 @@ def load_batch(path: str | Path) -> Batch:
             channels = tuple(str(c) for c in z["channels"])
             spec = json.loads(str(z["spec"]))
             values, fault, phase, seconds = z["values"], z["fault"], z["phase"], float(z["seconds"])
-    except (OSError, KeyError, ValueError) as err:
-        raise InputError(f"{path}: not a heedful IndPenSim batch file ({err})") from None
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        reason = " ".join(str(err).split())[:120] or type(err).__name__
+        raise InputError(f"{path}: not a heedful IndPenSim batch file ({reason})") from None
     if channels != CHANNELS:
         raise InputError(f"{path}: channels {channels[:3]}... do not match this version's {CHANNELS[:3]}...")
     spec["temperature_programme"] = tuple(tuple(p) for p in spec["temperature_programme"])
@@ -409,71 +416,23 @@ def check_finite(values: np.ndarray, names, where: str) -> None:
 # --- many batches ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class GenerationConfig:
-    """A reproducible set of batches. Batch i uses pensimpy seed ``base_seed + i * seed_stride`` and draws its
-    recipe scales, length, fault and onset from ``numpy.random.default_rng(that seed)``.
-
-    - recipe scales: sugar feed, aeration and back pressure, each uniform in ``[scale_low, scale_high]``;
-    - ``fault_fraction`` of the batches get one fault from ``faults`` at a random onset;
-    - lengths: uniform in ``[min_hours, max_hours]`` (variable-length batches), rounded to 12-minute steps;
-    - ``time_jitter``: recipe timing stretched by a factor uniform in ``1 ± time_jitter``;
-    - ``temperature_programmes``: half of the batches change the temperature set-point mid-batch."""
-
-    batches: int = 100
-    base_seed: int = 1000
-    seed_stride: int = 50
-    scale_low: float = 0.7
-    scale_high: float = 1.3
-    fault_fraction: float = 0.0
-    faults: tuple[int, ...] = tuple(range(1, 9))
-    min_hours: float = 230.0
-    max_hours: float = 230.0
-    time_jitter: float = 0.0
-    temperature_programmes: bool = False
-    solver: str = "fast"
-
-    def __post_init__(self):
-        object.__setattr__(self, "faults", tuple(int(f) for f in self.faults))
-        if self.batches < 1:
-            raise InputError(f"batches must be >= 1, got {self.batches}")
-        if self.seed_stride < 50:
-            raise InputError(
-                f"seed_stride must be >= 50 (pensimpy batches closer than that share seeds), got {self.seed_stride}"
-            )
-        if not 0.5 <= self.scale_low <= self.scale_high <= 1.5:
-            raise InputError(f"need 0.5 <= scale_low <= scale_high <= 1.5, got {self.scale_low}, {self.scale_high}")
-        if not 0.0 <= self.fault_fraction <= 1.0:
-            raise InputError(f"fault_fraction must lie in [0, 1], got {self.fault_fraction}")
-        if any(f not in FAULTS or f == 0 for f in self.faults):
-            raise InputError(f"faults must be IndPenSim faults 1-8, got {self.faults}")
-        if not 0.4 <= self.min_hours <= self.max_hours <= FULL_STEPS * STEP_HOURS:
-            raise InputError(f"need 0.4 <= min_hours <= max_hours <= 230, got {self.min_hours}, {self.max_hours}")
-        if not 0.0 <= self.time_jitter <= 0.3:
-            raise InputError(f"time_jitter must lie in [0, 0.3], got {self.time_jitter}")
-
-    def specs(self) -> list[BatchSpec]:
-        return [self._spec(i) for i in range(self.batches)]
-
-    def _spec(self, i: int) -> BatchSpec:
-        seed = self.base_seed + i * self.seed_stride
-        rng = np.random.default_rng(seed)
-        scales = rng.uniform(self.scale_low, self.scale_high, 3).round(4)
-        steps = round(float(rng.uniform(self.min_hours, self.max_hours)) / STEP_HOURS)
-        time_scale = round(float(rng.uniform(1 - self.time_jitter, 1 + self.time_jitter)), 4)
-        fault = onset = 0
-        if rng.random() < self.fault_fraction:
-            fault = int(rng.choice(self.faults))
-            latest = steps - (300 if fault in SENSOR_FAULTS else fault_duration(fault, steps) + 20)
-            onset = int(rng.integers(min(100, steps // 4) + 1, max(latest, steps // 4 + 2)))
-        programme = ()
-        if self.temperature_programmes and rng.random() < 0.5:
-            switch = round(float(rng.uniform(40, 120)), 1)
-            programme = ((switch, 298.0), (230.0, round(float(rng.uniform(296.0, 299.0)), 2)))
-        return BatchSpec(seed, steps, *map(float, scales), time_scale, fault, onset, programme, self.solver)
-
-    def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+def batch_spec(config: GenerationConfig, i: int) -> BatchSpec:
+    """Batch ``i`` of a generation: seed ``base_seed + i * seed_stride``, the rest drawn from that seed."""
+    seed = config.base_seed + i * config.seed_stride
+    rng = np.random.default_rng(seed)
+    scales = rng.uniform(config.scale_low, config.scale_high, 3).round(4)
+    steps = round(float(rng.uniform(config.min_hours, config.max_hours)) / STEP_HOURS)
+    time_scale = round(float(rng.uniform(1 - config.time_jitter, 1 + config.time_jitter)), 4)
+    fault = onset = 0
+    if rng.random() < config.fault_fraction:
+        fault = int(rng.choice(config.faults))
+        latest = steps - (300 if fault in SENSOR_FAULTS else fault_duration(fault, steps) + 20)
+        onset = int(rng.integers(min(100, steps // 4) + 1, max(latest, steps // 4 + 2)))
+    programme = ()
+    if config.temperature_programmes and rng.random() < 0.5:
+        switch = round(float(rng.uniform(40, 120)), 1)
+        programme = ((switch, 298.0), (230.0, round(float(rng.uniform(296.0, 299.0)), 2)))
+    return BatchSpec(seed, steps, *map(float, scales), time_scale, fault, onset, programme, config.solver)
 
 
 @dataclass
@@ -504,10 +463,19 @@ def generate(
     if workers < 1:
         raise InputError(f"workers must be >= 1, got {workers}")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if cache.exists() and not cache.is_dir():
+        raise InputError(f"cache {cache}: is a file, not a folder")
     cache.mkdir(parents=True, exist_ok=True)
     specs = config.specs()
     paths = [cache / f"{s.key()}.npz" for s in specs]
-    todo = [(s, p) for s, p in zip(specs, paths, strict=True) if not p.exists()]
+    loaded: dict[Path, Batch] = {}
+    for path in paths:
+        if path.exists():
+            try:
+                loaded[path] = load_batch(path)
+            except InputError as err:  # a damaged cache entry is rebuilt, not an error
+                log.warning("rebuilding damaged cache entry: %s", err)
+    todo = [(s, p) for s, p in zip(specs, paths, strict=True) if p not in loaded]
     start = time.perf_counter()
     times: list[float] = []
     bar = tqdm(total=len(todo), desc="IndPenSim batches", unit="batch", disable=not progress or not todo)
@@ -524,8 +492,10 @@ def generate(
                 times.append(future.result())
                 bar.update()
     bar.close()
+    log.info("%d IndPenSim batches: %d simulated, %d from %s", len(paths), len(todo), len(loaded), cache)
     write_json(cache / f"dataset-{config.key()}.json", {"config": asdict(config), "batches": [p.name for p in paths]})
-    return GenerationReport([load_batch(p) for p in paths], len(todo), time.perf_counter() - start, times)
+    batches = [loaded[p] if p in loaded else load_batch(p) for p in paths]
+    return GenerationReport(batches, len(todo), time.perf_counter() - start, times)
 
 
 __all__ = [

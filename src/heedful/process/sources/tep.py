@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from heedful.errors import InputError
+from heedful.process.config import TEP_FAULTS, TEP_UNOBSERVABLE
 
 N_VARIABLES = 52
-N_FAULTS = 21
+N_FAULTS = TEP_FAULTS
+UNOBSERVABLE_FAULTS = TEP_UNOBSERVABLE  # known to be (nearly) invisible in these measurements
 TEST_ONSET = 160  # first faulty sample (0-based) in the test files
 SAMPLE_MINUTES = 3
 VARIABLE_NAMES = [f"XMEAS({i})" for i in range(1, 42)] + [f"XMV({i})" for i in range(1, 12)]
-UNOBSERVABLE_FAULTS = (3, 9, 15)  # known to be (nearly) invisible in these measurements
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,3 @@ def load_run(fault: int, split: str) -> TEPRun:
         onset = TEST_ONSET if split == "test" else 0
         labels[onset:] = fault
     return TEPRun(values, labels, fault, split, onset)
-
-
-def load_all(split: str, faults: tuple[int, ...] | None = None) -> list[TEPRun]:
-    faults = tuple(range(N_FAULTS + 1)) if faults is None else faults
-    return [load_run(f, split) for f in faults]

@@ -32,29 +32,23 @@ import numpy as np
 
 from heedful.cache import cache_root
 from heedful.errors import InputError, MissingExtra
+from heedful.process import config as C
 from heedful.runs import atomic_write
 
 ADAPTER_VERSION = 1  # bump when a change alters generated values: it invalidates the cache
-SAMPLE_HOURS = 0.05  # 3 minutes, the Braatz sampling
+SAMPLE_HOURS = C.TEP_SAMPLE_HOURS  # 3 minutes, the Braatz sampling
 CONTROL_HOURS = 0.01  # controller step: 5 per sample
-N_DISTURBANCES = 20  # IDV(1..20); tep-studio's 21-28 are other disturbances than Braatz's fault 21
-MAX_SEED = 2**31 - 1
+N_DISTURBANCES = C.TEP_SIM_DISTURBANCES  # IDV(1..20); tep-studio's 21-28 are not Braatz's fault 21
+MAX_SEED = C.TEP_SIM_MAX_SEED
+CLASS_SEEDS = C.TEP_SIM_CLASS_SEEDS  # seeds per class in a run set (see run_set)
 VARIABLE_NAMES = [f"XMEAS({i})" for i in range(1, 42)] + [f"XMV({i})" for i in range(1, 12)]
-UNOBSERVABLE_FAULTS = (3, 9, 15)
+UNOBSERVABLE_FAULTS = C.TEP_UNOBSERVABLE
 DASK_TIMEOUT_S = 10
-CLASS_SEEDS = 10_000  # seeds per class in a run set (see run_set)
 
 
 def require_simulator() -> None:
     if importlib.util.find_spec("tep_studio") is None:
         raise MissingExtra("tep", "tep_studio")
-
-
-def _samples(hours: float, name: str) -> int:
-    n = round(hours / SAMPLE_HOURS)
-    if not math.isfinite(hours) or abs(n * SAMPLE_HOURS - hours) > 1e-6:
-        raise InputError(f"{name} must be a multiple of 0.05 h (3-minute samples), got {hours}")
-    return n
 
 
 @dataclass(frozen=True)
@@ -72,11 +66,11 @@ class RunSpec:
             raise InputError(f"TEP disturbance must be IDV 1..{N_DISTURBANCES} (or 0 for normal), got {self.fault}")
         if not 1 <= self.seed <= MAX_SEED:
             raise InputError(f"seed must lie in [1, {MAX_SEED}], got {self.seed}")
-        if _samples(self.hours, "hours") < 1:
+        if C.tep_samples(self.hours, "hours") < 1:
             raise InputError(f"a run must last at least one 3-minute sample, got {self.hours} h")
         if self.fault == 0:
             object.__setattr__(self, "onset_hours", 0.0)
-        elif not 0 <= _samples(self.onset_hours, "onset_hours") < self.samples:
+        elif not 0 <= C.tep_samples(self.onset_hours, "onset_hours") < self.samples:
             raise InputError(
                 f"onset {self.onset_hours} h of IDV({self.fault}) is not inside the run (0 to {self.hours} h)"
             )

@@ -1,8 +1,10 @@
-"""Containers shared by the task builders."""
+"""What every task shares: the data containers (``Split``, ``TaskData``) and the ``Task`` interface."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -65,10 +67,94 @@ class TaskData:
         return len(self.class_names)
 
     @property
-    def n_outputs(self) -> int:
-        """Output units per prediction: classes, or regression targets."""
-        return len(self.class_names) if "classification" in self.kind else len(self.target_names)
-
-    @property
     def horizon(self) -> int | None:
         return self.train.y.shape[1] if self.kind == "forecast" else None
+
+    @property
+    def task(self) -> Task:
+        """The ``Task`` that built this data (from the registry)."""
+        from heedful.process.tasks import get_task
+
+        return get_task(self.name)
+
+
+class Task:
+    """One process task: it owns its config, builds its data, scores predictions, names its headline metrics and
+    default comparison models, prepares raw sensor values for ``predict`` and says what ``explain`` can show.
+    Nothing outside a task checks a task's name: callers ask the task (``get_task(name)`` or ``data.task``)."""
+
+    name: ClassVar[str]
+    default_models: ClassVar[tuple[str, ...]]
+    # the comparison table's metric columns: (header, key in the test metrics, format: pct, mean_pct, r2 or num)
+    headlines: ClassVar[tuple[tuple[str, str, str], ...]] = (("accuracy", "accuracy", "pct"),)
+    serves_seq2seq: ClassVar[bool] = False  # seq2seq / seq2seq_attn decode its targets step by step
+    detects_faults: ClassVar[bool] = False  # classes are 'normal' plus faults: pca_t2 applies
+    nan_marks_target: ClassVar[bool] = False  # predict: NaN cells are the values to restore, not bad input
+    explains: ClassVar[str] = ""  # what `heedful process explain` draws for this task ("": nothing yet)
+
+    @property
+    def config_cls(self) -> type:
+        from heedful.process.config import TASK_CONFIGS
+
+        return TASK_CONFIGS[self.name]
+
+    def config(self, **params):
+        """The task's validated config; unknown parameter names are refused."""
+        known = {f.name for f in dataclasses.fields(self.config_cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise InputError(f"task {self.name}: unknown parameters {unknown}; known: {', '.join(sorted(known))}")
+        return self.config_cls(**params)
+
+    def build(self, cfg) -> TaskData:
+        raise NotImplementedError
+
+    def evaluate(self, data: TaskData, pred: np.ndarray) -> dict:
+        """Test metrics of predictions on ``data.test`` (class ids, or scaled values)."""
+        raise NotImplementedError
+
+    def table_columns(self, params: dict) -> tuple[tuple[str, str, str], ...]:
+        """The comparison table's metric columns for a run with these task parameters."""
+        return self.headlines
+
+    def summary(self, test: dict, params: dict) -> list[str]:
+        """Lines that ``heedful process train`` prints about the test metrics."""
+        return ["test: " + ", ".join(f"{k} {v:.4g}" for k, v in test.items() if isinstance(v, float))]
+
+    # --- predict: raw sensor values of one batch / run ---
+
+    def input_names(self, data: TaskData) -> list[str]:
+        """The raw variables a ``predict`` CSV holds, in order."""
+        return data.feature_names
+
+    def min_steps(self, data: TaskData) -> int:
+        return 2 * int(data.params.get("every", 1))
+
+    def scale(self, data: TaskData, raw: np.ndarray) -> np.ndarray:
+        """Raw values (..., variables) -> model inputs, exactly as the task scaled its samples."""
+        return data.scaler.transform(raw)
+
+    def model_input(self, data: TaskData, values: np.ndarray) -> np.ndarray:
+        """Raw values (T, variables) -> the one scaled model input (T', features), as the task built its samples."""
+        from heedful.process.tasks.pen_data import downsample
+
+        return self.scale(data, downsample(values, int(data.params.get("every", 1))))
+
+    def predict(self, data: TaskData, model, values: np.ndarray) -> dict:
+        """Predictions of a trained model on raw values (T, variables), already checked finite."""
+        from heedful.process.apply import predict_one
+
+        return predict_one(data, model, self.model_input(data, values), int(data.params.get("every", 1)))
+
+    # --- baselines and explanations ---
+
+    def fit_classical(self, name: str, data: TaskData, seed: int = 0) -> tuple[np.ndarray, int]:
+        from heedful.process.baselines import fit_classical
+
+        return fit_classical(name, data, seed)
+
+    def explain(self, data: TaskData, model, config: dict, out_png, fault: int | None, sample: int) -> dict:
+        from heedful.process.tasks import registry
+
+        shown = "; ".join(f"{t.name}: {t.explains}" for t in registry().values() if t.explains)
+        raise InputError(f"nothing to explain for {config['model']} on {self.name}; explain draws {shown}")

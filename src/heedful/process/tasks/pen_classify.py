@@ -13,15 +13,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 
 from heedful.errors import InputError
+from heedful.process.config import PenFaultsConfig, PenPhaseConfig, PenQualityConfig
 from heedful.process.sources import indpensim as ip
-from heedful.process.tasks.base import Split, TaskData
+from heedful.process.tasks.base import Split, Task, TaskData
 from heedful.process.tasks.pen_data import (
-    PenDataConfig,
+    SOURCE,
     channel_index,
     downsample,
     fit_scaler,
@@ -38,48 +39,6 @@ RECIPE_INPUTS = ("aeration", "sugar_feed", "oil_feed", "paa_feed", "water_feed",
 PHASE_INPUTS = [n for n in ONLINE if n not in RECIPE_INPUTS]
 
 
-@dataclass
-class PenQualityConfig(PenDataConfig):
-    every: int = 5  # hourly
-    thresholds: tuple[float, float] = (15.0, 25.0)  # g/L: C below the first, A from the second on
-    target: str = "class"  # "class": learn the labels; "value": regress the final penicillin, then threshold
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.target not in ("class", "value"):
-            raise InputError(f"target must be 'class' or 'value', got {self.target!r}")
-        if isinstance(self.thresholds, str):
-            self.thresholds = tuple(float(v) for v in self.thresholds.split(","))
-        self.thresholds = tuple(float(v) for v in self.thresholds)
-        if len(self.thresholds) != 2 or not 0 < self.thresholds[0] < self.thresholds[1]:
-            raise InputError(f"thresholds must be two increasing positive values (g/L), got {self.thresholds}")
-
-
-@dataclass
-class PenPhaseConfig(PenDataConfig):
-    every: int = 2
-
-
-@dataclass
-class PenFaultsConfig(PenDataConfig):
-    batches: int = 80
-    base_seed: int = 500000
-    min_hours: float = 230.0
-    fault_fraction: float = 0.85
-    window: int = 30
-    stride: int = 5
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.window < 2:
-            raise InputError(f"window must be >= 2, got {self.window}")
-
-
-def _check_every(every: int) -> None:
-    if every < 1:
-        raise InputError(f"every must be >= 1, got {every}")
-
-
 def _sequences(batches, idx, cols, every):
     return [downsample(batches[i].values[:, cols], every) for i in idx]
 
@@ -90,7 +49,6 @@ def _padded_split(seqs, scaler, y, idx, every) -> Split:
 
 
 def build_pen_quality(cfg: PenQualityConfig) -> TaskData:
-    _check_every(cfg.every)
     batches = load_batches(cfg)
     cols = channel_index(ONLINE)
     final = np.array([b.channel("penicillin")[-1] for b in batches])
@@ -104,7 +62,7 @@ def build_pen_quality(cfg: PenQualityConfig) -> TaskData:
         split.value = final[p]
         if cfg.target == "value":
             split.y = t_scaler.transform(final[p, None])
-    params = {"source": "IndPenSim (pensimpy 1.2.5)", **asdict(cfg), "thresholds_g_per_l": [low, high]}
+    params = {"source": SOURCE, **asdict(cfg), "thresholds_g_per_l": [low, high]}
     if cfg.target == "value":
         return TaskData(
             "pen_quality",
@@ -132,7 +90,6 @@ def quality_report(pred: np.ndarray, data: TaskData) -> dict:
 
 
 def build_pen_phase(cfg: PenPhaseConfig) -> TaskData:
-    _check_every(cfg.every)
     batches = load_batches(cfg)
     cols = channel_index(PHASE_INPUTS)
     parts = split_indices(len(batches), cfg)
@@ -143,7 +100,7 @@ def build_pen_phase(cfg: PenPhaseConfig) -> TaskData:
         split = _padded_split(_sequences(batches, p, cols, cfg.every), scaler, y, p, cfg.every)
         split.mask = valid_mask(lengths, y.shape[1])
         splits.append(split)
-    params = {"source": "IndPenSim (pensimpy 1.2.5)", **asdict(cfg)}
+    params = {"source": SOURCE, **asdict(cfg)}
     return TaskData("pen_phase", "sequence_classification", *splits, list(ip.PHASES), PHASE_INPUTS, scaler, params)
 
 
@@ -164,7 +121,7 @@ def build_pen_faults(cfg: PenFaultsConfig) -> TaskData:
             ends.append(e)
         splits.append(Split(np.concatenate(xs), np.concatenate(ys), np.concatenate(runs), np.concatenate(ends)))
     names = ["normal" if f == 0 else f"fault {f}" for f in ip.FAULTS]
-    params = {"source": "IndPenSim (pensimpy 1.2.5)", **asdict(cfg), "fault_names": ip.FAULTS}
+    params = {"source": SOURCE, **asdict(cfg), "fault_names": ip.FAULTS}
     return TaskData("pen_faults", "classification", *splits, names, ONLINE, scaler, params)
 
 
@@ -203,3 +160,71 @@ def fault_report(pred: np.ndarray, split: Split, class_names: list[str]) -> dict
         "detection_rate": detection,
         "false_alarm_rate": float((pred[normal] != 0).mean()) if normal.any() else None,
     }
+
+
+class PenQuality(Task):
+    name = "pen_quality"
+    default_models = ("lstm", "bilstm", "gru", "bigru", "bilstm_attn", "bigru_attn", "logistic")
+    headlines = (("test accuracy", "accuracy", "pct"), ("final penicillin MAE g/L", "final_penicillin_mae", "num"))
+
+    def build(self, cfg: PenQualityConfig) -> TaskData:
+        return build_pen_quality(cfg)
+
+    def evaluate(self, data: TaskData, pred: np.ndarray) -> dict:
+        return quality_report(pred, data)
+
+    def fit_classical(self, name: str, data: TaskData, seed: int = 0) -> tuple[np.ndarray, int]:
+        from heedful.process.baselines import fit_classical, regress_then_classify
+
+        if name in ("ridge", "pls"):  # through the final penicillin, then the thresholds
+            pred, params = regress_then_classify(name, data)
+            if data.kind == "regression":  # target="value": the metric thresholds scaled values itself
+                return data.target_scaler.transform(pred[:, None]), params
+            return quality_class(pred, data.params["thresholds"]), params
+        return fit_classical(name, data, seed)
+
+
+class PenPhase(Task):
+    name = "pen_phase"
+    default_models = ("lstm", "bilstm", "gru", "bigru", "logistic")
+    headlines = (("per-step accuracy", "accuracy", "pct"),)
+
+    def build(self, cfg: PenPhaseConfig) -> TaskData:
+        return build_pen_phase(cfg)
+
+    def evaluate(self, data: TaskData, pred: np.ndarray) -> dict:
+        return accuracy_report(pred, data.test, data.class_names)
+
+
+class PenFaults(Task):
+    name = "pen_faults"
+    default_models = ("lstm", "bilstm", "gru", "bigru", "bigru_attn", "logistic", "pca_t2")
+    headlines = (
+        ("overall acc", "overall_accuracy", "pct"),
+        ("mean fault acc", "average_fault_accuracy", "pct"),
+        ("mean detection", "detection_rate", "mean_pct"),
+        ("false alarms", "false_alarm_rate", "pct"),
+    )
+    detects_faults = True
+    explains = "attention pooling (*_attn models) around a fault's onset in a test batch (--fault 1-8)"
+
+    def build(self, cfg: PenFaultsConfig) -> TaskData:
+        return build_pen_faults(cfg)
+
+    def evaluate(self, data: TaskData, pred: np.ndarray) -> dict:
+        return fault_report(pred, data.test, data.class_names)
+
+    def min_steps(self, data: TaskData) -> int:
+        return int(data.params["window"])
+
+    def predict(self, data: TaskData, model, values: np.ndarray) -> dict:
+        from heedful.process.apply import predict_windows
+
+        return predict_windows(data, model, values, int(data.params["window"]))
+
+    def explain(self, data: TaskData, model, config: dict, out_png, fault: int | None, sample: int) -> dict:
+        from heedful.process.explain import explain_pen_faults
+
+        if fault is None:
+            raise InputError("explain: pen_faults needs --fault F (1-8)")
+        return explain_pen_faults(data, model, config, fault, out_png)

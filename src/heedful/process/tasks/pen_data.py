@@ -8,47 +8,14 @@ Two batch sets, both generated (and cached) by ``heedful.process.sources.indpens
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from heedful.errors import InputError
+from heedful.process.config import PenDataConfig
 from heedful.process.sources import indpensim as ip
 from heedful.process.windows import Scaler
 
-
-@dataclass
-class PenDataConfig:
-    """Which batches a task uses and how they are split (by batch: no batch is in two splits)."""
-
-    batches: int = 200
-    base_seed: int = 1000
-    min_hours: float = 200.0
-    max_hours: float = 230.0
-    fault_fraction: float = 0.0
-    cache: str | None = None  # batch cache folder (default: $HEEDFUL_CACHE/indpensim or ~/.cache/heedful/...)
-    workers: int = 1
-    val_fraction: float = 0.2
-    test_fraction: float = 0.2
-    split_seed: int = 0
-
-    def __post_init__(self):
-        if not 0 < self.val_fraction < 0.5 or not 0 < self.test_fraction < 0.5:
-            raise InputError("val_fraction and test_fraction must lie in (0, 0.5)")
-        if self.batches < 5:
-            raise InputError(f"IndPenSim tasks need at least 5 batches (train/val/test by batch), got {self.batches}")
-
-    def generation(self) -> ip.GenerationConfig:
-        faulty = self.fault_fraction > 0
-        return ip.GenerationConfig(
-            batches=self.batches,
-            base_seed=self.base_seed,
-            min_hours=self.min_hours,
-            max_hours=self.max_hours,
-            fault_fraction=self.fault_fraction,
-            time_jitter=0.0 if faulty else 0.1,
-            temperature_programmes=not faulty,
-        )
+SOURCE = "IndPenSim (pensimpy 1.2.5)"
 
 
 def load_batches(cfg: PenDataConfig, progress: bool = True) -> list[ip.Batch]:

@@ -16,15 +16,16 @@ statistics (``TaskData.target_scaler``); metrics are reported in the original un
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 
 from heedful.errors import InputError
+from heedful.process.config import PenEndtimeConfig, PenForecastConfig, PenRepairConfig, PenSoftsensorConfig
 from heedful.process.sources import indpensim as ip
-from heedful.process.tasks.base import Split, TaskData
+from heedful.process.tasks.base import Split, Task, TaskData
 from heedful.process.tasks.pen_data import (
-    PenDataConfig,
+    SOURCE,
     channel_index,
     downsample,
     fit_scaler,
@@ -37,7 +38,6 @@ from heedful.process.tasks.pen_data import (
 from heedful.process.windows import Scaler, sliding_windows, window_ends
 
 ONLINE = list(ip.ONLINE)
-SOURCE = "IndPenSim (pensimpy 1.2.5)"
 FORECAST_INPUTS = [
     "aeration",
     "sugar_feed",
@@ -51,49 +51,6 @@ FORECAST_INPUTS = [
     "volume",
 ]
 FORECAST_TARGETS = ["temperature", "ph", "dissolved_o2", "offgas_o2", "offgas_co2"]
-
-
-@dataclass
-class PenEndtimeConfig(PenDataConfig):
-    threshold: float = 20.0  # g/L
-    observe_hours: float = 100.0
-    every: int = 5
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.threshold <= 0 or self.observe_hours < 1:
-            raise InputError(f"need threshold > 0 and observe_hours >= 1, got {self.threshold}, {self.observe_hours}")
-
-
-@dataclass
-class PenForecastConfig(PenDataConfig):
-    history: int = 24
-    horizon: int = 12
-    stride: int = 12
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.history < 2 or self.horizon < 1 or self.stride < 1:
-            raise InputError(f"need history >= 2, horizon >= 1, stride >= 1; got {self.history}, {self.horizon}")
-
-
-@dataclass
-class PenSoftsensorConfig(PenDataConfig):
-    every: int = 5
-
-
-@dataclass
-class PenRepairConfig(PenDataConfig):
-    window: int = 48
-    stride: int = 24
-    min_gap: int = 6
-    max_gap: int = 18
-    max_channels: int = 3
-
-    def __post_init__(self):
-        super().__post_init__()
-        if not 1 <= self.min_gap <= self.max_gap <= self.window - 8:
-            raise InputError(f"need 1 <= min_gap <= max_gap <= window - 8, got {self.min_gap}, {self.max_gap}")
 
 
 def _scaled_target(ys: list[np.ndarray]) -> Scaler:
@@ -290,3 +247,129 @@ def repair_report(pred: np.ndarray, data: TaskData) -> dict:
         "interpolation_rmse": float(np.sqrt(((base - y)[m] ** 2).mean())),
         "interpolation_r2": r2(y[m], base[m]),
     }
+
+
+class PenEndtime(Task):
+    name = "pen_endtime"
+    default_models = ("gru", "bigru", "bigru_attn", "ridge", "pls")
+    headlines = (("MAE h (reached)", "mae_hours", "num"), ("censored called late enough", "censored_beyond_end", "pct"))
+
+    def build(self, cfg: PenEndtimeConfig) -> TaskData:
+        return build_pen_endtime(cfg)
+
+    def evaluate(self, data: TaskData, pred: np.ndarray) -> dict:
+        return endtime_report(pred, data)
+
+    def min_steps(self, data: TaskData) -> int:
+        return round(data.params["observe_hours"] / ip.STEP_HOURS)
+
+    def model_input(self, data: TaskData, values: np.ndarray) -> np.ndarray:
+        return self.scale(data, downsample(values[: self.min_steps(data)], int(data.params["every"])))
+
+
+class _Seq2SeqExplained(Task):
+    serves_seq2seq = True
+    explains = "the decoder's attention of seq2seq_attn models over one test sample (--sample S)"
+
+    def explain(self, data: TaskData, model, config: dict, out_png, fault: int | None, sample: int) -> dict:
+        from heedful.process.explain import explain_seq2seq
+
+        if config["model"] != "seq2seq_attn":
+            return super().explain(data, model, config, out_png, fault, sample)
+        return explain_seq2seq(data, model, config, sample, out_png, self.shaded(data, config, sample))
+
+    def shaded(self, data: TaskData, config: dict, sample: int):
+        """Spans of input steps to shade in the picture, or None."""
+        return None
+
+
+class PenForecast(_Seq2SeqExplained):
+    name = "pen_forecast"
+    default_models = (
+        "lstm",
+        "bilstm",
+        "gru",
+        "bigru",
+        "bilstm_attn",
+        "seq2seq",
+        "seq2seq_attn",
+        "persistence",
+        "ridge",
+    )
+    headlines = (("R²", "r2", "r2"), ("persistence R²", "persistence_r2", "r2"))
+
+    def build(self, cfg: PenForecastConfig) -> TaskData:
+        return build_pen_forecast(cfg)
+
+    def evaluate(self, data: TaskData, pred: np.ndarray) -> dict:
+        return forecast_report(pred, data)
+
+    def min_steps(self, data: TaskData) -> int:
+        return int(data.params["history"])
+
+    def model_input(self, data: TaskData, values: np.ndarray) -> np.ndarray:
+        return self.scale(data, values[-self.min_steps(data) :])
+
+
+class PenSoftsensor(_Seq2SeqExplained):
+    name = "pen_softsensor"
+    default_models = ("lstm", "bilstm", "gru", "bigru", "seq2seq_attn", "ridge", "pls")
+    headlines = (("R²", "r2", "r2"), ("RMSE g/L", "rmse_g_per_l", "num"))
+
+    def build(self, cfg: PenSoftsensorConfig) -> TaskData:
+        return build_pen_softsensor(cfg)
+
+    def evaluate(self, data: TaskData, pred: np.ndarray) -> dict:
+        return softsensor_report(pred, data)
+
+    def shaded(self, data: TaskData, config: dict, sample: int):
+        """The discharge phases of the test batch."""
+        from heedful.process.tasks.pen_data import load_batches
+
+        test = data.test
+        length = int(test.lengths[sample]) if test.lengths is not None else test.x.shape[1]
+        batch = load_batches(self.config(**config["task_params"]), progress=False)[int(test.run[sample])]
+        phase = downsample(batch.phase, int(data.params["every"]))[:length]
+        spans, start = [], 0
+        for t in range(1, length + 1):
+            if t == length or phase[t] != phase[start]:
+                if phase[start] == 2:
+                    spans.append((start, t, ip.PHASES[2]))
+                start = t
+        return spans or None
+
+
+class PenRepair(Task):
+    name = "pen_repair"
+    default_models = ("lstm", "bilstm", "gru", "bigru", "interpolate")
+    headlines = (
+        ("RMSE (std units)", "rmse", "r2"),
+        ("R²", "r2", "r2"),
+        ("interpolation RMSE", "interpolation_rmse", "r2"),
+    )
+    nan_marks_target = True
+
+    def build(self, cfg: PenRepairConfig) -> TaskData:
+        return build_pen_repair(cfg)
+
+    def evaluate(self, data: TaskData, pred: np.ndarray) -> dict:
+        return repair_report(pred, data)
+
+    def input_names(self, data: TaskData) -> list[str]:
+        return data.target_names
+
+    def predict(self, data: TaskData, model, values: np.ndarray) -> dict:
+        """NaN cells are the values to restore."""
+        from heedful.process.apply import predict_batch
+
+        hidden = np.isnan(values)
+        x = np.concatenate([np.where(hidden, 0.0, self.scale(data, np.nan_to_num(values))), hidden], axis=-1)
+        pred = predict_batch(data, model, x.astype(np.float32))
+        restored = np.where(hidden, pred * data.scaler.scale + data.scaler.mean, values)
+        return {"filled_values": int(hidden.sum()), "values": restored.tolist()}
+
+    def fit_classical(self, name: str, data: TaskData, seed: int = 0) -> tuple[np.ndarray, int]:
+        if name != "interpolate":
+            raise InputError(f"{name} does not serve {self.name}; its classical baseline is interpolate")
+        c = data.test.y.shape[-1]
+        return interpolate_gaps(data.test.x[..., :c], data.test.x[..., c:] > 0.5), 0

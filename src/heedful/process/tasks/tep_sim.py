@@ -21,73 +21,17 @@ sample, and both protocols are reported on it:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 
 from heedful.errors import InputError
+from heedful.process.config import TEPSimFaultsConfig
 from heedful.process.sources import tepsim
-from heedful.process.tasks.base import Split, TaskData
+from heedful.process.tasks.base import Split, Task, TaskData
 from heedful.process.windows import Scaler, sliding_windows
 
-OBSERVABLE = tuple(f for f in range(tepsim.N_DISTURBANCES + 1) if f not in tepsim.UNOBSERVABLE_FAULTS)
-PROTOCOLS = ("benchmark", "online")
-SET_GAP = 1_000_000  # seed distance between the train, validation and test sets (> 21 classes x CLASS_SEEDS)
 MINUTES = tepsim.SAMPLE_HOURS * 60
-
-
-@dataclass
-class TEPSimFaultsConfig:
-    protocol: str = "benchmark"  # training windows: 'benchmark' (wholly after the onset) or 'online' (all)
-    faults: tuple[int, ...] = OBSERVABLE  # classes: 0 (normal) and IDV ids; default: the 18 of the benchmark
-    train_runs: int = 10  # runs per class
-    val_runs: int = 2
-    test_runs: int = 3
-    train_hours: float = 25.0
-    train_onset_hours: float = 1.0
-    test_hours: float = 48.0
-    test_onset_hours: float = 8.0
-    window: int = 40  # samples (3 min each)
-    stride: int = 5  # between training / validation windows
-    test_stride: int = 3  # between test windows: also the resolution of the detection delay
-    clip: float = 5.0  # scaled inputs saturate at ±clip std (0 = off)
-    seed: int = 1  # run seeds: train from seed, validation from seed + 1e6, test from seed + 2e6
-    cache: str | None = None  # run cache folder (default: $HEEDFUL_CACHE/tepsim or ~/.cache/heedful/tepsim)
-    workers: int = 1  # local simulation processes
-    scheduler: str | None = None  # a dask.distributed scheduler address: simulate there instead
-
-    def __post_init__(self):
-        if isinstance(self.faults, str):
-            self.faults = tuple(int(f) for f in self.faults.split(","))
-        self.faults = tuple(int(f) for f in self.faults)
-        if self.protocol not in PROTOCOLS:
-            raise InputError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
-        if 0 not in self.faults or len(set(self.faults)) != len(self.faults) or len(self.faults) < 2:
-            raise InputError(f"faults must list 0 (normal) and at least one disturbance, once each; got {self.faults}")
-        for name in ("train_runs", "val_runs", "test_runs"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be >= 1 run per class, got {getattr(self, name)}")
-        if not 1 <= self.seed <= tepsim.MAX_SEED - 3 * SET_GAP:
-            raise InputError(f"seed must lie in [1, {tepsim.MAX_SEED - 3 * SET_GAP}], got {self.seed}")
-        if self.window < 2 or self.stride < 1 or self.test_stride < 1:
-            raise InputError(f"need window >= 2 and strides >= 1, got {self.window}, {self.stride}, {self.test_stride}")
-        if self.clip < 0:
-            raise InputError(f"clip must be >= 0 (0 = off), got {self.clip}")
-        if self.workers < 1:
-            raise InputError(f"workers must be >= 1, got {self.workers}")
-        for split in ("train", "val", "test"):
-            self.specs(split)  # disturbance ids, lengths and onsets are checked here, before any simulation
-        if round((self.train_hours - self.train_onset_hours) / tepsim.SAMPLE_HOURS) < self.window:
-            raise InputError(f"train runs hold fewer than one window ({self.window} samples) after the onset")
-        if round(self.test_hours / tepsim.SAMPLE_HOURS) < self.window:
-            raise InputError(f"test runs of {self.test_hours} h are shorter than one window ({self.window} samples)")
-
-    def specs(self, split: str) -> list[tepsim.RunSpec]:
-        runs = {"train": self.train_runs, "val": self.val_runs, "test": self.test_runs}[split]
-        base = self.seed + SET_GAP * ("train", "val", "test").index(split)
-        if split == "test":
-            return tepsim.run_set(self.faults, runs, self.test_hours, self.test_onset_hours, base)
-        return tepsim.run_set(self.faults, runs, self.train_hours, self.train_onset_hours, base)
 
 
 def _windows(runs: list[tepsim.SimRun], values: list[np.ndarray], cfg, stride: int, after_onset: bool) -> Split:
@@ -205,3 +149,44 @@ def _online(pred: np.ndarray, split: Split, faults: tuple[int, ...], runs: list[
         "per_fault_delay_min": {f: float(np.mean(v)) for f, v in sorted(delays.items())},
         "missed_runs": missed,
     }
+
+
+class TEPSimFaults(Task):
+    name = "tep_sim_faults"
+    default_models = ("lstm", "bilstm", "gru", "bigru", "bilstm_attn", "bigru_attn", "logistic")
+    headlines = (  # benchmark protocol, then online protocol
+        ("macro acc (benchmark)", "macro_accuracy", "pct"),
+        ("online acc", "online_accuracy", "pct"),
+        ("detection", "detection_rate", "pct"),
+        ("false alarms", "false_alarm_rate", "pct"),
+        ("mean delay min", "mean_detection_delay_min", "num"),
+    )
+
+    def build(self, cfg: TEPSimFaultsConfig) -> TaskData:
+        return build_tep_sim_faults(cfg)
+
+    def evaluate(self, data: TaskData, pred: np.ndarray) -> dict:
+        return tep_sim_report(pred, data)
+
+    def summary(self, test: dict, params: dict) -> list[str]:
+        delay, n = test["mean_detection_delay_min"], len(params["faults"])
+        return [
+            f"simulated {n}-class accuracy (benchmark protocol, macro): {test['macro_accuracy']:.1%}",
+            f"online protocol: accuracy {test['online_accuracy']:.1%}, detection {test['detection_rate']:.1%}, "
+            f"false alarms {test['false_alarm_rate']:.1%}, mean detection delay "
+            + ("-" if delay is None else f"{delay:.0f} min"),
+        ]
+
+    def min_steps(self, data: TaskData) -> int:
+        return int(data.params["window"])
+
+    def predict(self, data: TaskData, model, values: np.ndarray) -> dict:
+        from heedful.process.apply import predict_windows
+
+        return predict_windows(data, model, values, int(data.params["window"]))
+
+    def scale(self, data: TaskData, raw: np.ndarray) -> np.ndarray:
+        """As in training: standardised, then clipped at ±clip."""
+        x = data.scaler.transform(raw)
+        clip = float(data.params["clip"])
+        return np.clip(x, -clip, clip, out=x) if clip else x

@@ -14,16 +14,18 @@ SPLITS = ("train", "dev", "all")
 
 @dataclass(frozen=True)
 class DataConfig:
-    data: str | None = None  # None: the embedded demo set
-    split: str = "all"
-    dev_fraction: float = 0.2
-    seed: int = 0
-    skip_invalid: bool = False
+    data: str | None = None  # INSIDE or flat MECR JSON file (None: the embedded demo set)
+    split: str = "all"  # clip-disjoint split: train, dev or all
+    dev_fraction: float = 0.2  # share of samples in dev
+    seed: int = 0  # split / training seed
+    skip_invalid: bool = False  # report invalid samples and go on without them
 
     def __post_init__(self):
         if self.split not in SPLITS:
             raise InputError(f"split must be one of {', '.join(SPLITS)}; got {self.split!r}")
-        if not 0.0 < self.dev_fraction < 1.0:
+        if not isinstance(self.data, str | None):
+            raise InputError(f"data must be a path, got {type(self.data).__name__}")
+        if not 0.0 < self.dev_fraction < 1.0:  # NaN fails this too
             raise InputError(f"dev_fraction must be in (0, 1), got {self.dev_fraction}")
 
     @property

@@ -11,6 +11,7 @@ going and returns the problems next to the good samples.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -24,6 +25,7 @@ from heedful.rationale.data.schema import (
     Utterance,
     check_emotions,
     infer_change,
+    show,
     validate_change,
 )
 from heedful.rationale.data.split import assign_clips
@@ -67,10 +69,10 @@ def parse_rationale(obj, sample_id: str) -> Rationale | None:
 
 
 def _parse_change(obj, utterances: tuple[Utterance, ...], sample_id: str) -> EmoChange:
+    if not isinstance(obj, dict | None):
+        raise InputError(f"sample {sample_id}: emo_change must be an object, got {type(obj).__name__}")
     if not obj:  # missing, null or {}: infer and mark
         return infer_change(utterances, sample_id)
-    if not isinstance(obj, dict):
-        raise InputError(f"sample {sample_id}: emo_change must be an object")
     start = _get(obj, "start_idx", sample_id, "emo_change", (int,))
     end = _get(obj, "end_idx", sample_id, "emo_change", (int,))
     change = EmoChange(
@@ -90,12 +92,7 @@ def _parse_utterance(obj, i: int, sample_id: str) -> Utterance:
     speaker = _get(obj, "speaker", sample_id, where).strip()
     if not speaker:
         raise InputError(f"sample {sample_id}: field {where}.speaker is empty")
-    times = []
-    for key in ("start_sec", "end_sec"):
-        value = obj.get(key)
-        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
-            raise InputError(f"sample {sample_id}: field {where}.{key} must be a number")
-        times.append(None if value is None else float(value))
+    times = [_seconds(obj.get(key), sample_id, f"{where}.{key}") for key in ("start_sec", "end_sec")]
     return Utterance(
         utt_id=str(_get(obj, "utt_id", sample_id, where, (str, int))) if "utt_id" in obj else f"{sample_id}_{i + 1}",
         text=_get(obj, "text", sample_id, where),
@@ -106,31 +103,68 @@ def _parse_utterance(obj, i: int, sample_id: str) -> Utterance:
     )
 
 
+def _seconds(value, sample_id: str, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except OverflowError:  # a JSON integer beyond float range
+            seconds = math.inf
+        if math.isfinite(seconds):
+            return seconds
+    raise InputError(f"sample {sample_id}: field {where} must be a finite number, got {show(value)}")
+
+
+def _sample_id(obj, default: str) -> str:
+    """The record's own id (a string or integer of printable characters), else ``default``."""
+    value = obj.get("sample_id") if isinstance(obj, dict) else None
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InputError(f"sample {default}: field sample_id must be a string or an integer, got {show(value)}")
+    text = str(value)
+    if not text.strip() or not text.isprintable():
+        raise InputError(f"sample {default}: field sample_id must be printable text, got {show(value)}")
+    return text
+
+
+def _key_frames(obj, sample_id: str) -> tuple[str, ...]:
+    frames = obj.get("key_frames")
+    if frames is None:
+        return ()
+    if not isinstance(frames, list) or not all(isinstance(f, str) for f in frames):
+        raise InputError(f"sample {sample_id}: field key_frames must be a list of strings")
+    return tuple(frames)
+
+
 def _clip_of(obj: dict, utterances: tuple[Utterance, ...]) -> str | None:
     """The clip, when the INSIDE record says it: the video file, else a common utt_id prefix (``anjia_1_3``)."""
     video = obj.get("video_path")
     if isinstance(video, str) and video.strip():
-        return Path(video).with_suffix("").as_posix()
+        path = Path(video)
+        return (path.with_suffix("") if path.name else path).as_posix()
     stems = {u.utt_id.rsplit("_", 1)[0] for u in utterances if "_" in u.utt_id}
     return stems.pop() if len(stems) == 1 and all("_" in u.utt_id for u in utterances) else None
 
 
 def sample_from_inside(obj, index: int) -> Sample:
-    sample_id = obj.get("sample_id") if isinstance(obj, dict) else None
-    sample_id = str(sample_id) if sample_id not in (None, "") else f"#{index}"
+    sample_id = _sample_id(obj, f"#{index}")
     raw = _get(obj, "utterances", sample_id, "", (list,))
     if not raw:
         raise InputError(f"sample {sample_id}: utterances: empty dialogue")
     utterances = tuple(_parse_utterance(u, i, sample_id) for i, u in enumerate(raw))
-    frames = obj.get("key_frames") or []
+    video = obj.get("video_path")
+    if not isinstance(video, str | None):
+        raise InputError(f"sample {sample_id}: field video_path must be a string or null")
     return Sample(
         sample_id=sample_id,
         utterances=utterances,
         emo_change=_parse_change(obj.get("emo_change"), utterances, sample_id),
         rationale=parse_rationale(obj.get("rationale"), sample_id),
         clip_id=_clip_of(obj, utterances),
-        video_path=obj.get("video_path"),
-        key_frames=tuple(str(f) for f in frames) if isinstance(frames, list) else (),
+        video_path=video,
+        key_frames=_key_frames(obj, sample_id),
     )
 
 
@@ -141,7 +175,7 @@ def parse_dialogue(text: str, sample_id: str) -> tuple[Utterance, ...]:
     utterances = []
     for i, line in enumerate(lines):
         m = LINE.match(line)
-        if not m:
+        if not m or not m["speaker"].strip():
             raise InputError(f"sample {sample_id}: dialogue line {i + 1}: expected 'SPEAKER [Emotion,...]: text'")
         labels = [e.strip() for e in m["emotion"].split(",") if e.strip()]
         emotion = check_emotions(labels, sample_id, f"dialogue line {i + 1} emotion")
@@ -150,7 +184,7 @@ def parse_dialogue(text: str, sample_id: str) -> tuple[Utterance, ...]:
 
 
 def sample_from_flat(obj, index: int, prefix: str) -> Sample:
-    sample_id = str(obj["sample_id"]) if isinstance(obj, dict) and obj.get("sample_id") else f"{prefix}_{index}"
+    sample_id = _sample_id(obj, f"{prefix}_{index}")
     utterances = parse_dialogue(_get(obj, "dialogue", sample_id), sample_id)
     return Sample(
         sample_id=sample_id,
@@ -175,7 +209,7 @@ def parse_samples(items, prefix: str = "sample", skip_invalid: bool = False) -> 
                 raise InputError(f"sample {sample.sample_id}: sample_id: duplicate id")
             seen.add(sample.sample_id)
             result.samples.append(sample)
-        except ValueError as err:
+        except InputError as err:
             if not skip_invalid:
                 raise
             result.errors.append(str(err))
@@ -188,6 +222,8 @@ def load_samples(path: str | Path, skip_invalid: bool = False) -> LoadResult:
     if not path.is_file():
         raise FileNotFoundError(f"no such data file: {path}")
     items = read_json(path)
+    if not isinstance(items, list):
+        raise InputError(f"{path}: expected a JSON list of samples, got {type(items).__name__}")
     return parse_samples(items, prefix=path.stem, skip_invalid=skip_invalid)
 
 

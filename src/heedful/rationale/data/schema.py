@@ -76,15 +76,31 @@ class Sample:
         return tuple(dict.fromkeys(u.speaker for u in self.utterances))
 
 
+def show(value, limit: int = 80) -> str:
+    """``repr`` of a value from a user's file, cut to ``limit`` characters: safe inside a one-line message."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = f"a deeply nested {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def printable(text: str) -> str:
+    """``text`` itself when it prints on one line, else its escaped ``show`` form (ids read from users' files)."""
+    return text if text.isprintable() else show(text)
+
+
 def check_emotions(labels, sample_id: str, where: str) -> tuple[str, ...]:
     if isinstance(labels, str):
         labels = [labels]
     if not isinstance(labels, (list, tuple)) or not labels:
-        raise InputError(f"sample {sample_id}: {where} must be a non-empty list of emotions, got {labels!r}")
+        raise InputError(f"sample {sample_id}: {where} must be a non-empty list of emotions, got {show(labels)}")
     for label in labels:
+        if not isinstance(label, str):
+            raise InputError(f"sample {sample_id}: {where}: each emotion must be a string, got {show(label)}")
         if label not in EMOTION_INDEX:
             raise InputError(
-                f"sample {sample_id}: {where}: unknown emotion {label!r} (expected one of {', '.join(EMOTIONS)})"
+                f"sample {sample_id}: {where}: unknown emotion {show(label)} (expected one of {', '.join(EMOTIONS)})"
             )
     return tuple(labels)
 
@@ -92,8 +108,10 @@ def check_emotions(labels, sample_id: str, where: str) -> tuple[str, ...]:
 def infer_change(utterances: tuple[Utterance, ...], sample_id: str = "?") -> EmoChange:
     """The change that ends at the last utterance: its speaker's previous different emotion → the last emotion.
 
-    ``start_idx`` is the first utterance of the latest run (among the target's utterances) of that previous emotion;
-    if the target never felt otherwise, the change starts at their first utterance and ``from`` equals ``to``.
+    ``start_idx`` is the first utterance of the target's last uninterrupted block of that previous emotion: the
+    block ends where another speaker's turn (or a different emotion) comes before it, as the annotators mark it
+    (A: Disgust at 2, 3, B at 4, A: Disgust at 5, B at 6, A: Neutral at 7 → start 5). If the target never felt
+    otherwise, the change starts at their first utterance and ``from`` equals ``to``.
     """
     if not utterances:
         raise InputError(f"sample {sample_id}: utterances: empty dialogue")
@@ -107,10 +125,12 @@ def infer_change(utterances: tuple[Utterance, ...], sample_id: str = "?") -> Emo
     last = before[-1]
     from_emotion = utterances[last].emotion
     start = last
-    for i in reversed(own[: own.index(last)]):  # walk back over the same emotion's run
-        if set(utterances[i].emotion) != set(from_emotion):
-            break
-        start = i
+    while (
+        start > 0
+        and utterances[start - 1].speaker == target
+        and set(utterances[start - 1].emotion) == set(from_emotion)
+    ):
+        start -= 1  # walk back over the block; another speaker's turn ends it
     return EmoChange(start, end, utterances[start].emotion, utterances[end].emotion, inferred=True)
 
 

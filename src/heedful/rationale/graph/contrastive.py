@@ -8,9 +8,7 @@ Checkpoints are a ``safetensors`` state dict plus ``graph.json`` (graph config, 
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,26 +17,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from heedful.errors import InputError
-from heedful.rationale.graph.encoder import ChangeGraphEncoder, GraphConfig, make_batch
-from heedful.runs import atomic_write, write_json
-
-
-@dataclass
-class ContrastiveConfig:
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 1e-2
-    temperature: float = 0.05
-    seed: int = 0
-
-    def __post_init__(self):
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("lr", "temperature"):
-            if getattr(self, name) <= 0:
-                raise InputError(f"{name} must be > 0, got {getattr(self, name)}")
+from heedful.rationale.features.vectors import l2_normalise
+from heedful.rationale.graph.config import ContrastiveConfig, GraphConfig
+from heedful.rationale.graph.encoder import ChangeGraphEncoder, make_batch
+from heedful.runs import atomic_write, read_json, write_json
 
 
 class ChangeAligner(nn.Module):
@@ -63,10 +45,10 @@ def info_nce(z: Tensor, t: Tensor, temperature: float) -> Tensor:
 
 def recall_at_k(queries: np.ndarray, targets: np.ndarray, ks=(1, 5, 10)) -> dict[str, float]:
     """Share of rows i whose target i is among the k most similar targets of query i (cosine)."""
-    q = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-    t = targets / np.maximum(np.linalg.norm(targets, axis=1, keepdims=True), 1e-12)
+    q, t = l2_normalise(queries), l2_normalise(targets)
     sim = q @ t.T  # (N, N)
     rank = (sim > np.diag(sim)[:, None]).sum(1)  # targets strictly better than the true one
+    rank[~np.isfinite(np.diag(sim))] = len(q)  # a NaN similarity is a miss, not a hit
     out = {f"recall@{k}": float((rank < k).mean()) for k in ks}
     out |= {f"chance@{k}": min(k / len(q), 1.0) for k in ks}
     return out | {"n": len(q)}
@@ -95,7 +77,7 @@ def train_aligner(
 
     samples, text, targets = train
     if len(samples) < 2:
-        raise InputError(f"contrastive training needs at least 2 samples, got {len(samples)}")
+        raise InputError(f"contrastive training needs at least 2 samples with a rationale, got {len(samples)}")
     torch.manual_seed(cfg.seed)
     model = ChangeAligner(graph, targets.shape[1])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -113,6 +95,8 @@ def train_aligner(
                 continue
             batch = make_batch([samples[i] for i in idx], [text[i] for i in idx], graph)
             loss = info_nce(model(batch), F.normalize(target_t[idx], dim=-1), cfg.temperature)
+            if not torch.isfinite(loss):
+                raise InputError(f"contrastive training diverged (loss {loss.item()}): lower lr or raise temperature")
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -143,17 +127,63 @@ def save_aligner(model: ChangeAligner, folder: str | Path, extra: dict | None = 
 
 
 def load_aligner(folder: str | Path) -> tuple[ChangeAligner, dict]:
+    """The aligner saved by ``save_aligner``; a damaged or mismatched checkpoint is an InputError naming the file."""
+    folder = Path(folder)
+    meta_path, weights_path = folder / "graph.json", folder / "graph.safetensors"
+    for path in (meta_path, weights_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"no graph checkpoint {path} (train one with 'heedful rationale pretrain')")
+    graph, target_dim, meta = _read_graph_meta(meta_path)
+    state = _read_weights(weights_path)
+    _check_sizes(state, graph, target_dim, weights_path)  # before building: a wrong size must not allocate a huge model
+    model = ChangeAligner(graph, target_dim)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # size mismatches
+        reason = str(err).splitlines()[-1].strip()
+        raise InputError(f"{weights_path}: does not match graph.json ({reason})") from None
+    if missing or unexpected:
+        raise InputError(f"{weights_path}: does not match graph.json (missing {missing}, unexpected {unexpected})")
+    return model.eval(), meta
+
+
+def _read_graph_meta(path: Path) -> tuple[GraphConfig, int, dict]:
+    meta = read_json(path)
+    try:
+        graph, target_dim = GraphConfig(**meta["graph"]), meta["target_dim"]
+    except (TypeError, KeyError) as err:
+        raise InputError(f"{path}: not a graph config written by 'heedful rationale pretrain' ({err!r})") from None
+    if not isinstance(target_dim, int) or isinstance(target_dim, bool) or target_dim < 1:
+        raise InputError(f"{path}: target_dim must be a positive integer")
+    return graph, target_dim, meta
+
+
+def _read_weights(path: Path) -> dict[str, Tensor]:
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    folder = Path(folder)
-    for name in ("graph.json", "graph.safetensors"):
-        if not (folder / name).is_file():
-            raise FileNotFoundError(
-                f"no graph checkpoint {folder / name} (train one with 'heedful rationale pretrain')"
-            )
-    meta = json.loads((folder / "graph.json").read_text(encoding="utf-8"))
-    model = ChangeAligner(GraphConfig(**meta["graph"]), int(meta["target_dim"]))
-    missing, unexpected = model.load_state_dict(load_file(str(folder / "graph.safetensors")), strict=False)
-    if missing or unexpected:
-        raise InputError(f"{folder}: checkpoint does not match its config (missing {missing}, unexpected {unexpected})")
-    return model.eval(), meta
+    try:
+        state = load_file(str(path))
+    except SafetensorError as err:
+        raise InputError(f"{path}: damaged checkpoint ({err})") from None
+    if not all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point()):
+        raise InputError(f"{path}: weights contain NaN or inf")
+    return state
+
+
+def _check_sizes(state: dict[str, Tensor], graph: GraphConfig, target_dim: int, path: Path) -> None:
+    """The sizes graph.json gives against the tensors' shapes (every size that scales the model)."""
+    h = graph.hidden
+    expected = {
+        "head.weight": (target_dim, h),
+        "encoder.text_proj.weight": (h, graph.text_dim),
+        "encoder.speaker.weight": (graph.max_speakers, h),
+        "encoder.visual_proj.weight": (h, graph.visual_dim) if graph.visual_dim else None,
+    }
+    for name, shape in expected.items():
+        found = tuple(state[name].shape) if name in state else None
+        if found != shape:
+            raise InputError(f"{path}: {name} has shape {found}, but graph.json says {shape}")
+    layers = {key.split(".")[2] for key in state if key.startswith("encoder.convs.")}
+    if len(layers) != graph.layers:
+        raise InputError(f"{path}: holds {len(layers)} graph layers, but graph.json says {graph.layers}")

@@ -15,7 +15,7 @@ layers, each residual with LayerNorm, gives ``h_change`` = the final state of S,
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,12 +24,12 @@ from torch import Tensor, nn
 
 from heedful.errors import InputError
 from heedful.rationale.data.schema import EMOTION_INDEX, EMOTIONS
+from heedful.rationale.graph.config import CONVS, GraphConfig  # noqa: F401  (re-exported: the config's old home)
 
 if TYPE_CHECKING:
     from heedful.rationale.data.schema import Sample
 
 RELATIONS = ("temporal_next", "temporal_prev", "same_speaker", "span_to_super", "super_to_span")
-CONVS = ("gatv2", "rgcn")
 
 
 def graph_edges(sample: Sample) -> tuple[list[tuple[int, int]], list[int]]:
@@ -66,34 +66,6 @@ def multi_hot(labels) -> list[float]:
     for label in labels:
         out[EMOTION_INDEX[label]] = 1.0 / len(labels)
     return out
-
-
-@dataclass
-class GraphConfig:
-    text_dim: int = 384
-    hidden: int = 128
-    layers: int = 2
-    conv: str = "gatv2"
-    heads: int = 4
-    dropout: float = 0.1
-    max_speakers: int = 8
-    visual_dim: int = 0
-
-    def __post_init__(self):
-        for name in ("text_dim", "hidden", "layers", "heads", "max_speakers"):
-            if getattr(self, name) < 1:
-                raise InputError(f"graph {name} must be >= 1, got {getattr(self, name)}")
-        if self.conv not in CONVS:
-            raise InputError(f"graph conv must be one of {', '.join(CONVS)}, got {self.conv!r}")
-        if self.conv == "gatv2" and self.hidden % self.heads:
-            raise InputError(f"graph hidden ({self.hidden}) must be divisible by heads ({self.heads})")
-        if not 0.0 <= self.dropout < 1.0:
-            raise InputError(f"graph dropout must be in [0, 1), got {self.dropout}")
-        if self.visual_dim < 0:
-            raise InputError(f"graph visual_dim must be >= 0, got {self.visual_dim}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def sample_graph(sample: Sample, text: np.ndarray, cfg: GraphConfig, visual: np.ndarray | None = None):

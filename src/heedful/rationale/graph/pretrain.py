@@ -10,8 +10,8 @@ from heedful.errors import InputError
 from heedful.rationale.data.config import DataConfig, load_split
 from heedful.rationale.data.prompt import scoring_string
 from heedful.rationale.features.encoders import encode_groups, make_encoder, utterance_features
-from heedful.rationale.graph.contrastive import ContrastiveConfig, save_aligner, train_aligner
-from heedful.rationale.graph.encoder import GraphConfig
+from heedful.rationale.graph.config import ContrastiveConfig, GraphConfig
+from heedful.rationale.graph.contrastive import save_aligner, train_aligner
 from heedful.runs import write_json
 
 
@@ -34,7 +34,8 @@ def pretrain(
         samples = [s for s in samples if s.rationale is not None]
         feats = utterance_features(samples, enc, cache_dir, progress=progress)
         texts = [[scoring_string(s.rationale)] for s in samples]
-        targets = np.concatenate(encode_groups(texts, enc, cache_dir, progress=progress, desc="rationales"))
+        targets = encode_groups(texts, enc, cache_dir, progress=progress, desc="rationales")
+        targets = np.concatenate(targets) if targets else np.zeros((0, enc.dim), np.float32)  # no rationale at all
         return samples, feats, targets
 
     train, dev = part("train"), part("dev")

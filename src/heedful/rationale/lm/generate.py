@@ -7,49 +7,43 @@ and generation steps, renormalised over the utterances) and the share that went 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from tqdm.auto import tqdm
 
 from heedful.errors import InputError
-from heedful.rationale.data.prompt import parse_scoring_string, scoring_string
+from heedful.rationale.data.prompt import parse_scoring_string
+from heedful.rationale.data.schema import Rationale
+from heedful.rationale.eval.metrics import meteor, rouge_l
 from heedful.rationale.lm.adapter import RationaleLM
+from heedful.rationale.lm.config import GenerateConfig
 from heedful.rationale.lm.examples import LMExample, collate_prompts
 
-STRATEGIES = ("greedy", "beam", "sample")
+
+def _rouge(a: str, b: str) -> float:
+    return rouge_l(a, b)["f"]
 
 
-@dataclass
-class GenerateConfig:
-    strategy: str = "greedy"
-    num_beams: int = 4
-    temperature: float = 0.8
-    top_p: float = 0.95
-    max_new_tokens: int = 96
-    batch_size: int = 8
-    attention: bool = False
-    seed: int = 0
+UTILITIES = {"rouge_l": _rouge, "meteor": meteor}
 
-    def __post_init__(self):
-        if self.strategy not in STRATEGIES:
-            raise InputError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
-        if self.num_beams < 1 or self.max_new_tokens < 1 or self.batch_size < 1:
-            raise InputError("num_beams, max_new_tokens and batch_size must be >= 1")
-        if self.strategy == "sample" and not (self.temperature > 0 and 0 < self.top_p <= 1):
-            raise InputError(
-                f"sampling needs temperature > 0 and top_p in (0, 1], got {self.temperature}, {self.top_p}"
-            )
 
-    def generate_kwargs(self) -> dict:
-        if self.strategy == "greedy":
-            return {"do_sample": False, "num_beams": 1}
-        if self.strategy == "beam":
-            return {"do_sample": False, "num_beams": self.num_beams}
-        return {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": 0}
+def mbr_select(candidates: list[str], utility: str = "rouge_l") -> int:
+    """Index of the candidate with the highest mean utility against the others (the consensus); the first wins
+    ties. Utility is symmetric-agnostic: candidate i is scored as the hypothesis against each other as reference."""
+    if not candidates:
+        raise InputError("mbr: no candidates to choose from")
+    if len(candidates) == 1:
+        return 0
+    fn = UTILITIES[utility]
+    scores = [sum(fn(h, r) for j, r in enumerate(candidates) if j != i) for i, h in enumerate(candidates)]
+    return max(range(len(candidates)), key=lambda i: (scores[i], -i))
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+
+def generated_string(r: Rationale) -> str:
+    """The scoring string of a generated rationale, empty parts left out (so no doubled ``。。`` when the model
+    stopped early or wrote two parts only)."""
+    stimulus = r.textual + (f"；{r.visual}" if r.visual else "")
+    parts = [p.strip().rstrip("；。").strip() for p in (stimulus, r.appraisal, r.response)]
+    return "".join(f"{p}。" for p in parts if p)
 
 
 def clean_output(text: str) -> str:
@@ -80,6 +74,23 @@ def utterance_attention(weights: dict[int, list[torch.Tensor]], n_latents: int, 
     return out
 
 
+def _entry(example: LMExample, raws: list[str], cfg: GenerateConfig) -> dict:
+    """The prediction of one sample from its generated texts (one, or MBR's candidates + neighbours)."""
+    pool = [(generated_string(parse_scoring_string(clean_output(raw))), raw) for raw in raws]
+    if cfg.strategy == "mbr" and cfg.neighbours:
+        pool += [(generated_string(r), "(retrieved)") for r in example.retrieved]
+    pool = [(text, raw) for text, raw in pool if text] or pool[:1]
+    if not pool:
+        raise InputError(f"sample {example.sample.sample_id}: mbr has zero candidates (no neighbours retrieved)")
+    best = mbr_select([t for t, _ in pool], cfg.utility) if cfg.strategy == "mbr" else 0
+    text, raw = pool[best]
+    entry = {"sample_id": example.sample.sample_id, "rationale": parse_scoring_string(text).to_dict()}
+    entry |= {"text": text, "raw": raw}
+    if cfg.strategy == "mbr":
+        entry["mbr"] = {"candidates": len(pool), "chosen": best}
+    return entry
+
+
 @torch.no_grad()
 def generate_rationales(model: RationaleLM, tokenizer, examples: list[LMExample], cfg: GenerateConfig, progress=True):
     from heedful.rationale.graph.encoder import make_batch
@@ -92,34 +103,34 @@ def generate_rationales(model: RationaleLM, tokenizer, examples: list[LMExample]
     for start in range(0, len(order), cfg.batch_size):
         ids = order[start : start + cfg.batch_size]
         chosen = [examples[i] for i in ids]
-        inputs = collate_prompts(chosen, tokenizer.pad_token_id)
+        inputs = {k: v.to(model.lm.device) for k, v in collate_prompts(chosen, tokenizer.pad_token_id).items()}
         graph = None
         if model.graph is not None:
-            graph = make_batch([e.sample for e in chosen], [e.features for e in chosen], model.cfg.graph)
-        with model.condition(graph, record=cfg.attention) as state:
-            out = model.lm.generate(
-                **inputs,
-                max_new_tokens=cfg.max_new_tokens,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-                **cfg.generate_kwargs(),
+            graph = make_batch([e.sample for e in chosen], [e.features for e in chosen], model.cfg.graph).to(
+                model.lm.device
             )
-            maps = (
-                utterance_attention(
-                    state.weights, model.cfg.inject.n_latents, [len(e.sample.utterances) for e in chosen]
+        lengths = [len(e.sample.utterances) for e in chosen]
+        runs = cfg.mbr_runs() if cfg.strategy == "mbr" else [(1, cfg.generate_kwargs())]
+        texts: list[list[str]] = [[] for _ in chosen]
+        maps = None
+        for n, kwargs in runs:
+            with model.condition(graph, record=cfg.attention) as state:
+                out = model.lm.generate(
+                    **inputs,
+                    max_new_tokens=cfg.max_new_tokens,
+                    pad_token_id=tokenizer.pad_token_id,
+                    eos_token_id=tokenizer.eos_token_id,
+                    **kwargs,
                 )
-                if cfg.attention
-                else None
-            )
-        new = out[:, inputs["input_ids"].shape[1] :]
+                if cfg.attention and maps is None:
+                    maps = utterance_attention(state.weights, model.cfg.inject.n_latents, lengths)
+            new = out[:, inputs["input_ids"].shape[1] :].view(len(chosen), n, -1)  # (B, n, T)
+            for row in range(len(chosen)):
+                texts[row] += [tokenizer.decode(seq, skip_special_tokens=True) for seq in new[row]]
         for row, i in enumerate(ids):
-            raw = tokenizer.decode(new[row], skip_special_tokens=True)
-            rationale = parse_scoring_string(clean_output(raw))
-            entry = {"sample_id": examples[i].sample.sample_id, "rationale": rationale.to_dict()}
-            entry |= {"text": scoring_string(rationale), "raw": raw}
+            results[i] = _entry(examples[i], texts[row], cfg)
             if maps is not None and model.graph is not None:
-                entry["attention"] = maps[row]
-            results[i] = entry
+                results[i]["attention"] = maps[row]
         bar.update(len(ids))
     bar.close()
     return [results[i] for i in range(len(examples))]

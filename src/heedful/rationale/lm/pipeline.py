@@ -13,8 +13,9 @@ from pathlib import Path
 
 from heedful.errors import InputError
 from heedful.rationale.data.config import DataConfig, load_split
+from heedful.rationale.data.prompt import scoring_string
 from heedful.rationale.lm.adapter import RationaleLM, RationaleLMConfig, load_rationale_lm
-from heedful.rationale.lm.examples import encode_all, fit_report, retrieved_rationales
+from heedful.rationale.lm.examples import encode_all, fit_report, prompt_text, retrieved_rationales
 from heedful.rationale.lm.generate import GenerateConfig, generate_rationales
 from heedful.rationale.lm.train import LMTrainConfig, train_lm
 from heedful.rationale.retrieval.keys import KeyConfig, features_for
@@ -31,14 +32,43 @@ def _part(data: DataConfig, split: str):
     return load_split(data.with_split(split)).samples
 
 
-def prepare(model: RationaleLM, tokenizer, samples, index, features: KeyConfig, reserve=0, progress=True):
-    """LMExamples for ``samples``: retrieved examples (if the mode uses them) and graph features (if it uses them)."""
+def retrieve_for(cfg: RationaleLMConfig, samples, index):
+    return retrieved_rationales(index, samples, cfg.k) if cfg.uses_retrieval else None
+
+
+def prepare(
+    model: RationaleLM, tokenizer, samples, index, features: KeyConfig, reserve=0, progress=True, strict=True, **kw
+):
+    """LMExamples for ``samples``: retrieved examples (if the mode uses them) and graph features (if it uses them).
+    ``strict``: a target with a token outside a trimmed vocabulary is an error (else spelled in bytes);
+    ``retrieved=`` reuses retrieved examples already looked up."""
     cfg = model.cfg
-    retrieved = retrieved_rationales(index, samples, cfg.k) if cfg.uses_retrieval else None
+    retrieved = kw["retrieved"] if "retrieved" in kw else retrieve_for(cfg, samples, index)
     feats = features_for(samples, cfg.encoder, features, progress) if cfg.uses_xattn else None
-    examples = encode_all(tokenizer, samples, retrieved, feats, cfg.max_tokens, reserve)
+    before = getattr(tokenizer, "fallbacks", 0)
+    examples = encode_all(tokenizer, samples, retrieved, feats, cfg.max_tokens, reserve, strict)
     _say(fit_report(examples), progress)
+    spelled = getattr(tokenizer, "fallbacks", 0) - before
+    if spelled:
+        _say(f"{spelled} token(s) outside the trimmed vocabulary spelled as bytes", progress)
     return examples
+
+
+def trim_for(model_cfg: RationaleLMConfig, lm, tokenizer, folder: Path, texts):
+    """Trim ``lm`` to the tokens of ``texts`` (or to the map already in ``folder``, when resuming); records the map in
+    the config and the folder. Returns (lm, tokenizer)."""
+    from heedful.rationale.lm.adapter import apply_vocab
+    from heedful.rationale.lm.vocab import VOCAB_FILE, VocabMap, build_vocab_map
+
+    if (folder / VOCAB_FILE).is_file():
+        vmap = VocabMap.load(folder, model_cfg.vocab)
+    else:
+        gen_eos = lm.generation_config.eos_token_id
+        extra = [gen_eos] if isinstance(gen_eos, int) else list(gen_eos or [])
+        vmap = build_vocab_map(tokenizer, texts, lm.get_input_embeddings().num_embeddings, extra)
+        vmap.save(folder)
+    model_cfg.vocab = vmap.describe()
+    return apply_vocab(lm, tokenizer, vmap)
 
 
 def _init_graph(model: RationaleLM, folder: str | None) -> None:
@@ -86,16 +116,61 @@ def train_pipeline(
         from heedful.rationale.lm.loader import load_lm
 
         lm, tokenizer = load_lm(model_cfg.lm)
+    retrieved = retrieve_for(model_cfg, train, index)
+    if model_cfg.trim_vocab:
+        folder.mkdir(parents=True, exist_ok=True)
+        texts = [prompt_text(tokenizer, s, r) for s, r in zip(train, retrieved or [()] * len(train), strict=True)]
+        texts += [scoring_string(s.rationale) for s in train]
+        lm, tokenizer = trim_for(model_cfg, lm, tokenizer, folder, texts)
+        _say(f"vocabulary trimmed to {model_cfg.vocab['size']} of {model_cfg.vocab['base_size']} tokens", progress)
     model = RationaleLM(lm, model_cfg)
     _init_graph(model, graph_init)
-    meta = {"data": asdict(data), "train": asdict(train_cfg), "features": asdict(features), "index": index}
+    meta = {"data": asdict(data), "train": asdict(train_cfg), "features": asdict(features)}
+    meta |= {"index": index_ref(index, folder), "index_key": index_key(index)}
     model.save(folder, meta | {"graph_init": graph_init, "max_train": max_train})  # config first: resumable
-    train_ex = prepare(model, tokenizer, train, index, features, progress=progress)
-    dev_ex = prepare(model, tokenizer, dev, index, features, progress=progress)
+    train_ex = prepare(model, tokenizer, train, index, features, progress=progress, retrieved=retrieved)
+    dev_ex = prepare(model, tokenizer, dev, index, features, progress=progress, strict=False)
     report = train_lm(model, tokenizer, train_ex, dev_ex, train_cfg, folder, progress)
     report |= {"n_train": len(train_ex), "n_dev": len(dev_ex), "mode": model_cfg.mode}
     write_json(folder / "metrics.json", report)
     return report
+
+
+def index_ref(index: str | Path | None, folder: Path) -> str | None:
+    """How a model records its index: relative to the run folder when inside it, else absolute."""
+    if index is None:
+        return None
+    path, folder = Path(index).resolve(), folder.resolve()
+    return str(path.relative_to(folder)) if path.is_relative_to(folder) else str(path)
+
+
+def index_key(index: str | Path | None) -> dict | None:
+    """What must match between a model and the index it prompts from: the key (kind, encoder) and the dimension."""
+    if index is None:
+        return None
+    from heedful.rationale.retrieval.store import open_index
+
+    vectors, _, key = open_index(index)
+    return {"key": key.key, "encoder": key.encoder, "dim": vectors.dim}
+
+
+def model_index(meta: dict, model_folder: str | None, given: str | None) -> str | None:
+    """The index to prompt from: ``given``, else the model's own (run-relative or absolute), checked against the key
+    the model was trained with."""
+    index = given
+    if index is None and meta.get("index"):
+        index = str(Path(model_folder) / meta["index"])  # an absolute path stays absolute
+        if not Path(index).is_dir():
+            raise FileNotFoundError(f"the model's index folder is missing: {index} (pass --index)")
+    want = meta.get("index_key")
+    if index is not None and want:
+        got = index_key(index)
+        if got != want:
+            raise InputError(
+                f"index {index} has key {got['key']}, encoder {got['encoder']}, dimension {got['dim']}; the model was "
+                f"trained with key {want['key']}, encoder {want['encoder']}, dimension {want['dim']}"
+            )
+    return index
 
 
 def load_for_prediction(model_folder: str | None, lm_spec: str | None = None, lm=None, tokenizer=None):
@@ -121,7 +196,7 @@ def predict_pipeline(
     tokenizer=None,
 ) -> list[dict]:
     model, tokenizer, meta = load_for_prediction(model_folder, lm_spec, lm, tokenizer)
-    index = index or meta.get("index")
+    index = model_index(meta, model_folder, index) if model.cfg.uses_retrieval else index
     if model.cfg.uses_retrieval and not index:
         raise InputError("this model prompts with retrieved examples: pass --index (a folder from 'rationale index')")
     if features is None:

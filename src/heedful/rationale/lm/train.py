@@ -13,6 +13,7 @@ tensors, loaded with ``weights_only=True``), ``state.json`` (written last: where
 from __future__ import annotations
 
 import math
+import pickle
 import random
 import shutil
 import time
@@ -24,31 +25,10 @@ from tqdm.auto import tqdm
 
 from heedful.errors import InputError
 from heedful.rationale.lm.adapter import WEIGHTS, RationaleLM
+from heedful.rationale.lm.config import LMTrainConfig
 from heedful.rationale.lm.examples import LMExample, collate_train
 from heedful.rationale.lm.forward import can_cache, label_loss, lower_states, upper_hidden
 from heedful.runs import atomic_write, read_json, write_json
-
-
-@dataclass
-class LMTrainConfig:
-    epochs: int = 2
-    batch_size: int = 4
-    grad_accum: int = 2
-    lr: float = 5e-4
-    warmup: float = 0.1  # fraction of the optimiser steps
-    weight_decay: float = 0.0
-    patience: int = 2
-    max_dev: int = 64  # dev examples scored for early stopping
-    save_every: int = 25  # optimiser steps between mid-epoch checkpoints
-    cache_lower: bool = True
-    seed: int = 0
-
-    def __post_init__(self):
-        for name in ("epochs", "batch_size", "grad_accum", "patience", "max_dev", "save_every"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0 or not 0 <= self.warmup < 1:
-            raise InputError(f"need lr > 0 and warmup in [0, 1), got lr={self.lr}, warmup={self.warmup}")
 
 
 @dataclass
@@ -90,7 +70,8 @@ class LowerCache:
             for row, i in enumerate(ids):
                 self.states.setdefault(i, lower[row, : len(self.examples[i])].clone())
         width = batch["input_ids"].shape[1]
-        out = torch.zeros(len(ids), width, self.states[ids[0]].shape[-1], dtype=self.states[ids[0]].dtype)
+        first = self.states[ids[0]]
+        out = torch.zeros(len(ids), width, first.shape[-1], dtype=first.dtype, device=first.device)
         for row, i in enumerate(ids):
             out[row, : len(self.examples[i])] = self.states[i]
         return out
@@ -101,10 +82,11 @@ def batch_loss(model: RationaleLM, examples: list[LMExample], ids: list[int], pa
     from heedful.rationale.graph.encoder import make_batch
 
     chosen = [examples[i] for i in ids]
-    batch = collate_train(chosen, pad_id)
+    device = model.lm.device
+    batch = {k: v.to(device) for k, v in collate_train(chosen, pad_id).items()}
     graph = None
     if model.graph is not None:
-        graph = make_batch([e.sample for e in chosen], [e.features for e in chosen], model.cfg.graph)
+        graph = make_batch([e.sample for e in chosen], [e.features for e in chosen], model.cfg.graph).to(device)
     lower = cache.batch(ids, batch) if cache is not None else None
     with model.condition(graph):
         hidden = upper_hidden(model.clm, lower, batch["attention_mask"], batch["input_ids"])
@@ -123,7 +105,24 @@ def dev_loss(model: RationaleLM, dev: list[LMExample], cfg: LMTrainConfig, pad_i
     return total / max(count, 1)
 
 
-def _save(folder: Path, model: RationaleLM, optimizer, scheduler, state: TrainState) -> None:
+def _average_gradients(params, world: int) -> None:
+    """Mean of the processes' gradients (each scaled its share by ``world``), so any process count trains alike."""
+    if world == 1:
+        return
+    import torch.distributed as dist
+
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad)
+        p.grad /= world
+
+
+def _save(folder: Path, model: RationaleLM, optimizer, scheduler, state: TrainState, accelerator=None) -> None:
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
+        if not accelerator.is_main_process:
+            return
     model.save_weights(folder / "last.safetensors")
     opt = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
     atomic_write(folder / "optimizer.pt", lambda p: torch.save(opt, p))
@@ -135,9 +134,11 @@ def _resume(folder: Path, model: RationaleLM, optimizer, scheduler) -> TrainStat
         return TrainState()
     state = TrainState(**read_json(folder / "state.json"))
     model.load_weights(folder / "last.safetensors")
-    try:
+    try:  # weights_only: plain tensors and containers only; a pickled object (code) is refused, never run
         opt = torch.load(folder / "optimizer.pt", weights_only=True)
-    except (OSError, RuntimeError) as err:
+    except pickle.UnpicklingError:
+        raise InputError(f"{folder / 'optimizer.pt'}: refused: holds pickled objects, not plain tensors") from None
+    except (OSError, RuntimeError, EOFError) as err:
         raise InputError(f"{folder}: corrupt checkpoint ({str(err).splitlines()[0]})") from None
     optimizer.load_state_dict(opt["optimizer"])
     scheduler.load_state_dict(opt["scheduler"])
@@ -169,7 +170,10 @@ def train_lm(
     per_epoch = math.ceil(math.ceil(len(train) / cfg.batch_size) / cfg.grad_accum)
     total = per_epoch * cfg.epochs
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(cfg.warmup * total), total)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    model.to(accelerator.device)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    if cfg.grad_accum % world:
+        raise InputError(f"grad_accum ({cfg.grad_accum}) must be a multiple of the {world} processes")
     state = _resume(folder, model, optimizer, scheduler)
     pad_id = tokenizer.pad_token_id
     fast = cfg.cache_lower and can_cache(model.clm)
@@ -182,12 +186,15 @@ def train_lm(
         bar = tqdm(total=len(batches), initial=state.batch, desc=f"epoch {state.epoch + 1}", disable=not progress)
         start = time.perf_counter()
         for b in range(state.batch, len(batches)):
-            loss, n, tokens = batch_loss(model, train, batches[b], pad_id, train_cache)
-            accelerator.backward(loss / cfg.grad_accum)
-            state.tokens, state.label_tokens = state.tokens + tokens, state.label_tokens + n
+            if (b % cfg.grad_accum) % world == rank:  # this process's share of the step's batches
+                loss, n, tokens = batch_loss(model, train, batches[b], pad_id, train_cache)
+                accelerator.backward(loss * world / cfg.grad_accum)  # averaged over processes below
+                state.tokens, state.label_tokens = state.tokens + tokens * world, state.label_tokens + n * world
+                bar.set_postfix(loss=f"{loss.item():.3f}")
             state.batch = b + 1
             if state.batch % cfg.grad_accum == 0 or state.batch == len(batches):
-                accelerator.clip_grad_norm_(params, 1.0)
+                _average_gradients(params, world)
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
@@ -195,8 +202,7 @@ def train_lm(
                 if state.step % cfg.save_every == 0:
                     state.seconds += time.perf_counter() - start
                     start = time.perf_counter()
-                    _save(folder, model, optimizer, scheduler, state)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+                    _save(folder, model, optimizer, scheduler, state, accelerator)
             bar.update()
         bar.close()
         state.seconds += time.perf_counter() - start
@@ -206,10 +212,12 @@ def train_lm(
         state.bad_epochs = 0 if improved else state.bad_epochs + 1
         state.history.append({"epoch": state.epoch + 1, "dev_loss": round(dev_value, 5), "step": state.step})
         state.epoch, state.batch = state.epoch + 1, 0
-        if improved:
+        if improved and accelerator.is_main_process:
             model.save_weights(folder / "best.safetensors")
-        _save(folder, model, optimizer, scheduler, state)
-    atomic_write(folder / WEIGHTS, lambda p: shutil.copyfile(folder / "best.safetensors", p))
+        _save(folder, model, optimizer, scheduler, state, accelerator)
+    if accelerator.is_main_process:
+        atomic_write(folder / WEIGHTS, lambda p: shutil.copyfile(folder / "best.safetensors", p))
+    accelerator.wait_for_everyone()
     return {
         "epochs_run": state.epoch,
         "best_dev_loss": round(state.best_dev, 5),
@@ -218,4 +226,5 @@ def train_lm(
         "tokens_per_second": round(state.tokens / max(state.seconds, 1e-9), 1),
         "label_tokens_per_second": round(state.label_tokens / max(state.seconds, 1e-9), 1),
         "cached_lower_layers": model.clm.first_layer if fast else 0,
+        "processes": world,
     }

@@ -9,15 +9,20 @@ returns FAISS's ``-1`` padding when k exceeds what is left: rows are simply shor
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from heedful.errors import InputError
+from heedful.rationale.data.schema import printable
+from heedful.rationale.features.vectors import l2_normalise
 from heedful.runs import atomic_write, read_json, write_json
 
-SIDECAR_VERSION = 1
+SIDECAR_VERSION = 2  # 2 adds the checksum; version 1 sidecars (no checksum) still load
 
 
 def normalise(vectors) -> np.ndarray:
@@ -26,8 +31,7 @@ def normalise(vectors) -> np.ndarray:
         raise InputError(f"retrieval: expected a (N, D) array of vectors, got shape {x.shape}")
     if not np.isfinite(x).all():
         raise InputError("retrieval: vectors contain NaN or inf")
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.ascontiguousarray(x / np.maximum(norms, 1e-12))
+    return l2_normalise(x)
 
 
 @dataclass
@@ -129,17 +133,20 @@ class VectorIndex:
         return self.index.reconstruct_n(0, len(self)) if len(self) else np.zeros((0, self.dim), np.float32)
 
     def save(self, path: str | Path) -> Path:
-        """``path`` (``.faiss``) and ``path.with_suffix('.json')`` (sidecar: dim, ids, clips, meta)."""
+        """``path`` (``.faiss``) and ``path.with_suffix('.json')`` (sidecar: dim, ids, clips, meta and a checksum
+        binding the ids to the index file, so a damaged file or edited ids are refused on load)."""
         import faiss
 
         path = Path(path)
         atomic_write(path, lambda p: faiss.write_index(self.index, str(p)))
         sidecar = {"version": SIDECAR_VERSION, "dim": self.dim, "metric": "cosine", "count": len(self)}
-        write_json(path.with_suffix(".json"), sidecar | {"meta": self.meta, "ids": self.ids, "clips": self.clips})
+        sidecar |= {"checksum": _checksum(path, self.ids, self.clips), "meta": self.meta}
+        write_json(path.with_suffix(".json"), sidecar | {"ids": self.ids, "clips": self.clips})
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> VectorIndex:
+        """An index saved by ``save``; a damaged, truncated or mismatched pair of files is an ``InputError``."""
         import faiss
 
         path = Path(path)
@@ -149,10 +156,54 @@ class VectorIndex:
         for p in (path, sidecar_path):
             if not p.is_file():
                 raise FileNotFoundError(f"retrieval: no index file {p}")
-        sidecar = read_json(sidecar_path)
-        index = faiss.read_index(str(path))
-        if index.d != sidecar.get("dim") or index.ntotal != len(sidecar.get("ids", [])):
-            raise InputError(f"retrieval: {path} does not match its sidecar {sidecar_path.name}")
+        ids, clips, sidecar = _read_sidecar(sidecar_path)
+        # version 2: the checksum is checked before FAISS parses the file
+        if "checksum" in sidecar and sidecar["checksum"] != _checksum(path, ids, clips):
+            raise InputError(
+                f"{path}: does not match its sidecar {sidecar_path.name} (checksum differs: the index file is "
+                "damaged, or the ids were changed after saving); rebuild it with 'heedful rationale index'"
+            )
+        try:
+            index = faiss.read_index(str(path))
+        except (RuntimeError, MemoryError) as err:
+            reason = str(err).strip().splitlines()[-1][:120] if str(err).strip() else type(err).__name__
+            raise InputError(f"{path}: damaged FAISS index ({reason})") from None
+        if index.metric_type != faiss.METRIC_INNER_PRODUCT:
+            raise InputError(f"{path}: expected an inner-product (cosine) index")
+        if index.d != sidecar.get("dim") or index.ntotal != len(ids):
+            raise InputError(
+                f"{path}: holds {index.ntotal} vectors of dimension {index.d}, but its sidecar {sidecar_path.name} "
+                f"lists {len(ids)} ids of dimension {sidecar.get('dim')}"
+            )
         out = cls(index.d, sidecar.get("meta"))
-        out.index, out.ids, out.clips = index, list(sidecar["ids"]), list(sidecar.get("clips") or [None] * index.ntotal)
+        out.index, out.ids, out.clips = index, ids, clips
         return out
+
+
+def _checksum(path: Path, ids: list[str], clips: list[str | None]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    digest.update(json.dumps([ids, clips], ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+def _read_sidecar(path: Path) -> tuple[list[str], list[str | None], dict]:
+    """(ids, clips, sidecar) of an index sidecar, its shape checked: ids unique strings, clips strings or null."""
+    sidecar = read_json(path)
+    if not isinstance(sidecar, dict):
+        raise InputError(f"{path}: expected a JSON object (an index sidecar), got {type(sidecar).__name__}")
+    ids, meta = sidecar.get("ids"), sidecar.get("meta", {})
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise InputError(f"{path}: ids must be a list of strings")
+    if len(set(ids)) != len(ids):
+        duplicate = next(i for i, n in Counter(ids).items() if n > 1)
+        raise InputError(f"{path}: sample {printable(duplicate)}: duplicate id")
+    clips = sidecar.get("clips")
+    clips = [None] * len(ids) if clips is None else clips
+    if not isinstance(clips, list) or len(clips) != len(ids) or not all(isinstance(c, str | None) for c in clips):
+        raise InputError(f"{path}: clips must be a list of {len(ids)} strings or nulls")
+    if not isinstance(meta, dict):
+        raise InputError(f"{path}: meta must be an object")
+    return ids, clips, sidecar

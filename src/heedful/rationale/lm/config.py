@@ -1,0 +1,94 @@
+"""The rationale LM's torch-free settings (the CLI builds its flags from them without importing torch)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from heedful.errors import InputError
+
+UTILITY_NAMES = ("rouge_l", "meteor")
+
+
+@dataclass
+class LMTrainConfig:
+    epochs: int = 2
+    batch_size: int = 4
+    grad_accum: int = 2
+    lr: float = 5e-4
+    warmup: float = 0.1  # fraction of the optimiser steps
+    weight_decay: float = 0.0
+    patience: int = 2
+    max_dev: int = 64  # dev examples scored for early stopping
+    save_every: int = 25  # optimiser steps between mid-epoch checkpoints
+    cache_lower: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "grad_accum", "patience", "max_dev", "save_every"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0 or not 0 <= self.warmup < 1:
+            raise InputError(f"need lr > 0 and warmup in [0, 1), got lr={self.lr}, warmup={self.warmup}")
+
+
+STRATEGIES = ("greedy", "beam", "sample", "mbr")
+MBR_SOURCES = ("sample", "beam", "both")
+
+
+@dataclass
+class GenerateConfig:
+    strategy: str = "greedy"  # greedy | beam | sample | mbr (minimum Bayes risk over candidates)
+    beams: int = 4  # beam width for beam search
+    temperature: float = 0.8  # sampling temperature
+    top_p: float = 0.95  # nucleus sampling mass
+    max_new_tokens: int = 96
+    batch_size: int = 8  # prompts per generation batch
+    attention: bool = False  # export cross-attention weights over the utterances
+    candidates: int = 8  # mbr: generated candidates per sample
+    mbr_from: str = "sample"  # mbr: candidates from sample | beam | both (half each)
+    neighbours: bool = True  # mbr: add the retrieved neighbours' relabelled rationales as candidates
+    utility: str = "rouge_l"  # mbr: rouge_l | meteor (character level, as evaluate scores)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise InputError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        if self.beams < 1 or self.max_new_tokens < 1 or self.batch_size < 1:
+            raise InputError("beams, max_new_tokens and batch_size must be >= 1")
+        if self.strategy in ("sample", "mbr") and not (self.temperature > 0 and 0 < self.top_p <= 1):
+            raise InputError(
+                f"sampling needs temperature > 0 and top_p in (0, 1], got {self.temperature}, {self.top_p}"
+            )
+        if self.mbr_from not in MBR_SOURCES or self.utility not in UTILITY_NAMES:
+            raise InputError(
+                f"mbr_from must be one of {', '.join(MBR_SOURCES)} and utility one of {', '.join(UTILITY_NAMES)}, "
+                f"got {self.mbr_from!r}, {self.utility!r}"
+            )
+        if self.candidates < 0:
+            raise InputError(f"candidates must be >= 0, got {self.candidates}")
+        if self.strategy == "mbr" and self.candidates == 0 and not self.neighbours:
+            raise InputError("mbr with zero candidates: set candidates >= 1 or use the retrieved neighbours")
+
+    def generate_kwargs(self) -> dict:
+        if self.strategy == "greedy":
+            return {"do_sample": False, "num_beams": 1}
+        if self.strategy == "beam":
+            return {"do_sample": False, "num_beams": self.beams}
+        return self.sample_kwargs(1)
+
+    def sample_kwargs(self, n: int) -> dict:
+        return {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": 0} | (
+            {"num_return_sequences": n} if n > 1 else {}
+        )
+
+    def mbr_runs(self) -> list[tuple[int, dict]]:
+        """(candidates, generate kwargs) per generation run of MBR."""
+        n_beam = {"sample": 0, "beam": self.candidates, "both": self.candidates // 2}[self.mbr_from]
+        n_sample = self.candidates - n_beam
+        runs = [(n_sample, self.sample_kwargs(n_sample))] if n_sample else []
+        if n_beam:
+            runs.append((n_beam, {"do_sample": False, "num_beams": max(n_beam, 2), "num_return_sequences": n_beam}))
+        return runs
+
+    def to_dict(self) -> dict:
+        return asdict(self)

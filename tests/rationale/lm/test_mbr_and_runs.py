@@ -1,0 +1,121 @@
+import json
+import os
+import pickle
+import shutil
+
+import pytest
+
+from heedful.errors import InputError
+from heedful.rationale import load_demo
+from heedful.rationale.data.loaders import demo_path
+from heedful.rationale.data.prompt import parse_scoring_string
+from heedful.rationale.eval.bootstrap import bootstrap_ci, paired_difference
+from heedful.rationale.lm.config import GenerateConfig
+from heedful.rationale.lm.generate import generated_string, mbr_select
+from heedful.rationale.lm.pipeline import predict_pipeline
+
+from ..conftest import tiny_lm, tiny_tokenizer
+from .test_lm_cli import cli, lm_dir  # noqa: F401 - the fixture
+from .test_lm_train import run
+
+
+def test_mbr_picks_the_consensus_candidate():
+    cands = [
+        "他很生气。他觉得被骗。他大喊。",
+        "他很生气。他觉得被骗了。他大喊。",
+        "天气很好。",
+        "他很生气。他被骗。他喊。",
+    ]
+    assert mbr_select(cands, "rouge_l") in (0, 1, 3)
+    assert mbr_select(cands, "meteor") != 2
+    assert mbr_select(["只有一个"]) == 0
+    with pytest.raises(InputError, match="no candidates"):
+        mbr_select([])
+
+
+def test_mbr_with_zero_candidates_is_refused():
+    with pytest.raises(InputError, match="zero candidates"):
+        GenerateConfig(strategy="mbr", candidates=0, neighbours=False)
+    with pytest.raises(InputError, match="utility"):
+        GenerateConfig(strategy="mbr", utility="bleu")
+
+
+def test_generated_strings_have_no_doubled_stop():
+    for raw in ("A说了谎。A生气", "A说了谎。。A生气。", "A说了谎。A生气。A走了。。", "A说了谎"):
+        text = generated_string(parse_scoring_string(raw))
+        assert "。。" not in text and text.endswith("。")
+
+
+def test_mbr_generation_with_neighbours(tmp_path):
+    run(tmp_path, "both", mode="both")
+    samples = load_demo()[:3]
+    gen = GenerateConfig(strategy="mbr", candidates=3, mbr_from="both", max_new_tokens=8, batch_size=2)
+    preds = predict_pipeline(
+        samples, gen, str(tmp_path / "both"), lm=tiny_lm(), tokenizer=tiny_tokenizer(), progress=False
+    )
+    assert [p["sample_id"] for p in preds] == [s.sample_id for s in samples]
+    for p in preds:  # 3 generated + 1 retrieved neighbour (k = 1), empty ones left out
+        assert 1 <= p["mbr"]["candidates"] <= 4 and "。。" not in p["text"]
+
+
+def test_bootstrap_intervals_contain_the_mean_and_pair_differences():
+    refs = [s.rationale for s in load_demo()]
+    from heedful.rationale.data.prompt import scoring_string
+
+    refs = [scoring_string(r) for r in refs]
+    hyps = [r[: len(r) // 2] for r in refs]
+    ci = bootstrap_ci(hyps, refs, rounds=200)
+    assert set(ci) == {"meteor", "rouge_l", "bleu4"}
+    assert all(lo <= hi for lo, hi in ci.values())
+    good, bad = [1.0] * 10 + [0.9] * 10, [0.2] * 20
+    d = paired_difference(good, bad, rounds=200)
+    assert d["real"] and d["low"] > 0
+    assert not paired_difference(good, good, rounds=200)["real"]
+
+
+def test_resume_refuses_a_planted_pickle(tmp_path):
+    run(tmp_path, "run", mode="retrieval")
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (tmp_path / "run" / "optimizer.pt").write_bytes(pickle.dumps({"optimizer": Evil()}))
+    with pytest.raises(InputError, match="refused: holds pickled objects"):
+        run(tmp_path, "run", mode="retrieval")
+    assert not marker.exists()
+
+
+def test_predict_another_file_with_the_training_index_from_another_directory(tmp_path, capsys, lm_dir):  # noqa: F811
+    encoder = ["--encoder", "hash:16", "--cache-dir", str(tmp_path / "cache")]
+    code, _, err = cli(capsys, "rationale", "index", "--split", "train", "--out", str(tmp_path / "idx"), *encoder)
+    assert code == 0, err
+    index = next((tmp_path / "idx").glob("rationale-index-*"))
+    code, _, err = cli(
+        capsys, "rationale", "train", "--lm", str(lm_dir), "--mode", "both", "--max-train", "4", "--epochs", "1",
+        "--batch-size", "2", "--max-dev", "2", "--max-tokens", "1500", "--out", str(tmp_path / "t"), *encoder,
+    )  # fmt: skip
+    assert code == 0, err
+    model = next((tmp_path / "t").glob("rationale-train-*"))
+    assert json.loads((model / "config.json").read_text())["index"] == "index"  # run-relative
+    other = tmp_path / "other.json"
+    shutil.copy(demo_path(), other)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    cwd = os.getcwd()
+    os.chdir(elsewhere)
+    try:
+        args = ["rationale", "predict", "--method", "lm", "--model", str(model), "--data", str(other)]
+        args += ["--split", "all", "--limit", "2", "--max-new-tokens", "4", "--out", str(tmp_path / "p")]
+        code, _, err = cli(capsys, *args, "--index", str(index))
+        assert code == 0, err
+        code, _, err = cli(capsys, *args)  # the model's own index, found from another directory
+        assert code == 0, err
+        wrong = tmp_path / "idx2"
+        code, _, err = cli(capsys, "rationale", "index", "--split", "train", "--out", str(wrong),
+                           "--encoder", "hash:8", "--cache-dir", str(tmp_path / "cache"))  # fmt: skip
+        code, _, err = cli(capsys, *args, "--index", str(next(wrong.glob("rationale-index-*"))))
+        assert code == 2 and "encoder hash:8" in err.strip().splitlines()[-1]
+    finally:
+        os.chdir(cwd)
