@@ -133,6 +133,15 @@ def test_cli_train_tiny_end_to_end(tiny, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "simulated 3-class accuracy (benchmark protocol, macro):" in out and "false alarms" in out
 
+    from heedful.process.sources import tepsim
+
+    raw = tepsim.simulate(tepsim.RunSpec(4, 99, 1.0, 0.5)).values  # 20 samples: 13 windows of 8
+    csv = tmp_path / "run.csv"
+    csv.write_text(",".join(tepsim.VARIABLE_NAMES) + "\n" + "\n".join(",".join(map(str, r)) for r in raw) + "\n")
+    assert main(["process", "predict", str(run), "--csv", str(csv), "--out", str(tmp_path / "pred.json")]) == 0
+    pred = json.loads((tmp_path / "pred.json").read_text())
+    assert pred["window_ends"] == list(range(8, 21)) and set(pred["predictions"]) <= {"normal", "fault 1", "fault 4"}
+
 
 @pytest.mark.parametrize(
     ("extra", "message"),
