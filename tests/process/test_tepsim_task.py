@@ -143,6 +143,14 @@ def test_cli_train_tiny_end_to_end(tiny, tmp_path, capsys):
     assert pred["window_ends"] == list(range(8, 21)) and set(pred["predictions"]) <= {"normal", "fault 1", "fault 4"}
 
 
+def test_cli_compare_tiny_table(tiny, tmp_path, capsys):
+    argv = ["process", "compare", "--task", "tep_sim_faults", "--models", "logistic", *_flags(tiny)]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    (run,) = tmp_path.iterdir()
+    table = (run / "table.md").read_text()
+    assert "macro acc (benchmark)" in table and "mean delay min" in table and "| logistic |" in table
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
