@@ -24,7 +24,7 @@ def test_lm_answers_with_attention_equal_the_pipeline(lm_run, demo_split):
     from fastapi.testclient import TestClient
 
     from heedful.rationale.data.loaders import sample_to_dict
-    from heedful.rationale.lm.generate import GenerateConfig
+    from heedful.rationale.lm.config import GenerateConfig
     from heedful.rationale.lm.pipeline import predict_pipeline
     from heedful.serve import ServeConfig
     from heedful.serve.app import create_app
@@ -53,8 +53,8 @@ def test_lm_generation_flags_reach_the_model(lm_run):
     from heedful.cli.serve import load_models
 
     args = build_parser().parse_args(
-        ["serve", "--method", "lm", "--model", str(lm_run), "--strategy", "beam", "--num-beams", "2"]
+        ["serve", "--method", "lm", "--model", str(lm_run), "--strategy", "beam", "--beams", "2"]
     )
     process, model = load_models(args)
-    assert process == [] and model.gen.strategy == "beam" and model.gen.num_beams == 2
+    assert process == [] and model.gen.strategy == "beam" and model.gen.beams == 2
     assert model.gen.max_new_tokens == type(model.gen)().max_new_tokens  # unset: the config's default

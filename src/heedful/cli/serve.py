@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from heedful.cli.flags import add_config_flags, config_from_args, finite_float
+from heedful.cli.flags import add_config_flags, config_from_args
 from heedful.errors import InputError
 
 
@@ -29,13 +29,11 @@ def register(sub) -> None:
     p.add_argument("--no-relabel", action="store_true", help="knn: copy speaker letters as they are")
     p.add_argument("--token", default=None, help=f"bearer token (default: ${TOKEN_ENV}; none: no authentication)")
     add_config_flags(p, ServeConfig)
-    # GenerateConfig's module imports torch: these flags name its fields and leave unset ones at its defaults
-    gen = p.add_argument_group("LM generation (--method lm; defaults: those of GenerateConfig)")
-    gen.add_argument("--strategy", choices=("greedy", "beam", "sample"))
-    gen.add_argument("--num-beams", type=int)
-    gen.add_argument("--max-new-tokens", type=int)
-    gen.add_argument("--temperature", type=finite_float)
-    gen.add_argument("--top-p", type=finite_float)
+    from heedful.rationale.lm.config import GenerateConfig  # torch-free
+
+    gen = p.add_argument_group("LM generation (--method lm)")
+    # --batch-size is the service's (most dialogues per call); attention is asked per request
+    add_config_flags(gen, GenerateConfig, skip=("batch_size", "attention", "seed"))
     p.set_defaults(func=_serve)
 
     r = sub.add_parser(
@@ -70,11 +68,9 @@ def load_models(args):
     if args.method == "knn":
         rationale = KnnModel(args.index, args.k, not args.no_relabel)
     elif args.method == "lm":
-        from heedful.rationale.lm.generate import GenerateConfig
+        from heedful.rationale.lm.config import GenerateConfig
 
-        names = ("strategy", "num_beams", "max_new_tokens", "temperature", "top_p")
-        chosen = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
-        rationale = LMModel(args.model, GenerateConfig(**chosen), args.index)
+        rationale = LMModel(args.model, config_from_args(GenerateConfig, args), args.index)
     return process, rationale
 
 

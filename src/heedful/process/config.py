@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 from heedful.errors import InputError
+from heedful.tracking import check_tracker
 
 TEP_FAULTS = 21  # Tennessee Eastman faults 1..21; 0 is normal operation
 TEP_UNOBSERVABLE = (3, 9, 15)  # known to be (nearly) invisible in the 52 measurements
@@ -102,9 +103,11 @@ class TrainConfig:
     attention_sufficiency: float = 0.0  # weight of the task loss on the input kept by attention (docs/explain.md)
     attention_keep: float = 0.1  # share of steps the attention keeps for attention_sufficiency
     seed: int = 0  # seeds the model's initialisation, shuffling and dropout
+    log_with: str | None = None  # experiment tracker: tensorboard or mlflow (local files under the run's tracking/)
 
     def __post_init__(self):
         check_finite(self)
+        check_tracker(self.log_with)
         check_at_least(self, 1, "epochs", "batch_size", "patience")
         if self.lr <= 0 or self.grad_clip <= 0:
             raise InputError(f"lr and grad_clip must be > 0, got {self.lr}, {self.grad_clip}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -123,7 +123,11 @@ def fit(
     then seeds its own shuffling and dropout, so a resumed run repeats an uninterrupted one."""
     from accelerate import Accelerator
 
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    from heedful import tracking
+
+    run_dir = Path(ckpt_dir).parent if ckpt_dir is not None else None
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), **tracking.accelerator_kwargs(cfg.log_with, run_dir))
+    tracking.start(accelerator, cfg.log_with, "process", asdict(cfg) | {"kind": kind})
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     fresh = {"epoch": 0, "best_val": -float("inf"), "best_epoch": 0, "stale": 0, "seconds": 0.0, "history": []}
     saved = load_checkpoint(ckpt_dir, model, opt, restore_rng=False) if ckpt_dir is not None else None
@@ -162,12 +166,14 @@ def fit(
         state.update(epoch=epoch + 1, seconds=time.perf_counter() - start)
         bar.set_postfix(loss=f"{record['loss']:.3f}", val=f"{score:.3f}")
         log.info("epoch %d: loss %.4f, %s %.4f%s", epoch + 1, record["loss"], key, score, " (best)" * improved)
+        tracking.log(accelerator, cfg.log_with, record, step=epoch + 1)
         if on_epoch is not None:
             on_epoch(record)
         if ckpt_dir is not None:
             save_checkpoint(ckpt_dir, accelerator.unwrap_model(model), state, opt, best=improved)
         if state["stale"] >= cfg.patience:
             break
+    tracking.finish(accelerator, cfg.log_with)
     if ckpt_dir is not None and (Path(ckpt_dir) / BEST).exists():
         load_weights(accelerator.unwrap_model(model), Path(ckpt_dir) / BEST)
     return TrainResult(

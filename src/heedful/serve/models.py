@@ -168,12 +168,13 @@ class LMModel:
     method = "lm"
 
     def __init__(self, folder: str | Path, gen, index: str | None = None):
-        from heedful.rationale.lm.pipeline import load_for_prediction
+        from heedful.rationale.lm.pipeline import load_for_prediction, model_index
         from heedful.rationale.retrieval.keys import KeyConfig
 
         self.folder = Path(folder)
         self.model, self.tokenizer, meta = load_for_prediction(str(self.folder))
-        self.index = index or meta.get("index")
+        # as predict_pipeline: the given index, else the model's own (run-relative), checked against its key
+        self.index = model_index(meta, str(self.folder), index) if self.model.cfg.uses_retrieval else index
         if self.model.cfg.uses_retrieval and not self.index:
             raise InputError(
                 "this model prompts with retrieved examples: pass --index (a folder from 'rationale index')"
