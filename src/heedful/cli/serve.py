@@ -114,3 +114,19 @@ def _report(args: argparse.Namespace) -> int:
     if result.problems:
         raise InputError(f"{'; '.join(result.problems)} (the report of the rest is in {result.path})")
     return 0
+
+
+def add_report_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--report", action="store_true", help="also write RUN/report.html (as `heedful report RUN` does)")
+
+
+def report_if_asked(args: argparse.Namespace, run_dir: Path) -> None:
+    """``--report``: the run's HTML report beside its files; a problem in it is named but fails nothing."""
+    if not getattr(args, "report", False):
+        return
+    from heedful.report import write_report
+
+    result = write_report(run_dir)
+    print(f"report: {result.path}")
+    for problem in result.problems:
+        print(f"heedful: report: {problem}", file=sys.stderr)

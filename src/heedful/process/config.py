@@ -170,6 +170,97 @@ class TEPFaultsConfig:
         check_within(self, "window", 2, 160)
 
 
+# --- simulated Tennessee Eastman (tep-studio, issue 12) ----------------------------------------------
+
+TEP_SIM_DISTURBANCES = 20  # tep-studio's IDV(1..20); its 21-28 are other disturbances than Braatz's fault 21
+TEP_SAMPLE_HOURS = 0.05  # 3-minute samples, as in the Braatz files
+TEP_SIM_CLASS_SEEDS = 10_000  # seeds per class in a run set: run i of class f uses base + f * 10000 + i
+TEP_SIM_SET_GAP = 1_000_000  # seed distance between the training, validation and test sets
+TEP_SIM_MAX_SEED = 2**31 - 1
+
+
+def tep_sim_faults(value) -> tuple[int, ...]:
+    """``all`` (0-20), ``observable`` (all but 3, 9, 15: the 18 classes of the benchmark) or integers like ``0,1,2``."""
+    if value == "all":
+        return tuple(range(TEP_SIM_DISTURBANCES + 1))
+    if value == "observable":
+        return tuple(f for f in range(TEP_SIM_DISTURBANCES + 1) if f not in TEP_UNOBSERVABLE)
+    faults = int_tuple(value, "faults")
+    bad = [f for f in faults if not 0 <= f <= TEP_SIM_DISTURBANCES]
+    if bad:
+        raise InputError(f"TEP disturbance must be IDV 1..{TEP_SIM_DISTURBANCES} (or 0 for normal), got {bad[0]}")
+    return faults
+
+
+def tep_samples(hours: float, name: str) -> int:
+    """Hours -> 3-minute samples; a time that is not a whole number of samples is refused."""
+    n = round(hours / TEP_SAMPLE_HOURS)
+    if not math.isfinite(hours) or abs(n * TEP_SAMPLE_HOURS - hours) > 1e-6:
+        raise InputError(f"{name} must be a multiple of 0.05 h (3-minute samples), got {hours}")
+    return n
+
+
+@dataclass
+class TEPSimFaultsConfig:
+    """``tep_sim_faults``: windows of simulated Tennessee Eastman runs (``heedful.process.sources.tepsim``); both
+    the benchmark and the online protocol are reported on the test runs (``heedful.process.tasks.tep_sim``)."""
+
+    protocol: str = "benchmark"  # training windows: 'benchmark' (wholly after the onset) or 'online' (every window)
+    faults: tuple[int, ...] | str = "observable"  # 'all' (0-20), 'observable' (all but 3, 9, 15) or a list like 0,1,2
+    train_runs: int = 10  # simulated training runs per class
+    val_runs: int = 2  # simulated validation runs per class
+    test_runs: int = 3  # simulated test runs per class (held-out seeds)
+    train_hours: float = 25.0  # length of a training / validation run (h)
+    train_onset_hours: float = 1.0  # disturbance switched on at this hour in training / validation runs
+    test_hours: float = 48.0  # length of a test run (h)
+    test_onset_hours: float = 8.0  # disturbance switched on at this hour in test runs
+    window: int = 40  # window length in samples (3 min each: 40 = 2 h)
+    stride: int = 5  # step between training / validation windows
+    test_stride: int = 3  # step between test windows (also the resolution of the detection delay)
+    clip: float = 5.0  # scaled inputs saturate at ±clip std instead of extrapolating (0 = off)
+    base_seed: int = 1  # seed of the first training run; validation and test seeds start 1e6 and 2e6 later
+    cache: str | None = None  # run cache folder (None: $HEEDFUL_CACHE/tepsim or ~/.cache/heedful/tepsim)
+    workers: int = 1  # simulation worker processes
+    scheduler: str | None = None  # dask.distributed scheduler address (e.g. tcp://host:8786): simulate there
+
+    def __post_init__(self):
+        self.faults = tep_sim_faults(self.faults)
+        check_finite(self)
+        if self.protocol not in ("benchmark", "online"):
+            raise InputError(f"protocol must be 'benchmark' or 'online', got {self.protocol!r}")
+        if 0 not in self.faults or len(self.faults) < 2:
+            raise InputError(f"faults must list 0 (normal) and at least one disturbance, got {self.faults}")
+        for name in ("train_runs", "val_runs", "test_runs"):
+            if not 1 <= getattr(self, name) <= TEP_SIM_CLASS_SEEDS:
+                raise InputError(
+                    f"{name} must lie in [1, {TEP_SIM_CLASS_SEEDS}] runs per class, got {getattr(self, name)}"
+                )
+        check_within(self, "base_seed", 1, TEP_SIM_MAX_SEED - 3 * TEP_SIM_SET_GAP)
+        check_at_least(self, 2, "window")
+        check_at_least(self, 1, "stride", "test_stride", "workers")
+        check_at_least(self, 0, "clip")
+        runs = {"train": (self.train_hours, self.train_onset_hours), "test": (self.test_hours, self.test_onset_hours)}
+        for split, (hours, onset) in runs.items():
+            samples, first = tep_samples(hours, f"{split}_hours"), tep_samples(onset, f"{split}_onset_hours")
+            if not 0 <= first < samples:
+                raise InputError(f"{split}_onset_hours {onset} is not inside the {split} runs (0 to {hours} h)")
+            usable = samples - first if split == "train" else samples  # training windows start after the onset
+            if usable < self.window:
+                raise InputError(f"{split} runs hold fewer than one window ({self.window} samples)")
+        if self.scheduler is not None and not self.scheduler.strip():
+            raise InputError("scheduler: give an address like tcp://host:8786, or leave it out")
+
+    def specs(self, split: str) -> list:
+        """The ``RunSpec`` of every run of ``split`` ('train', 'val' or 'test'), class by class."""
+        from heedful.process.sources.tepsim import run_set
+
+        runs = {"train": self.train_runs, "val": self.val_runs, "test": self.test_runs}[split]
+        base = self.base_seed + TEP_SIM_SET_GAP * ("train", "val", "test").index(split)
+        if split == "test":
+            return run_set(self.faults, runs, self.test_hours, self.test_onset_hours, base)
+        return run_set(self.faults, runs, self.train_hours, self.train_onset_hours, base)
+
+
 # --- IndPenSim ----------------------------------------------------------------------------------------
 
 
@@ -456,6 +547,7 @@ TASK_CONFIGS = {
     "pen_forecast": PenForecastConfig,
     "pen_softsensor": PenSoftsensorConfig,
     "pen_repair": PenRepairConfig,
+    "tep_sim_faults": TEPSimFaultsConfig,
     "table": TableConfig,
 }
 
