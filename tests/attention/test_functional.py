@@ -174,8 +174,8 @@ def test_non_bool_masks_are_rejected(qkv):
 
 def test_attend_rejects_mismatched_value_steps(qkv):
     q, k, v = qkv
-    with pytest.raises(ValueError, match=f"expected {TK} steps.*got {TK - 1}"):
-        attend(q, k, v[..., :-1, :])
+    with pytest.raises(ValueError, match=f"expected {TK} steps to match keys, got {TK - 2}$"):
+        attend(q, k, v[..., :-2, :])  # TK - 2 != DV: the message must report the steps, not the width
 
 
 def test_fast_tanh_matches_torch_tanh_with_and_without_grad():
@@ -186,3 +186,49 @@ def test_fast_tanh_matches_torch_tanh_with_and_without_grad():
     leaf = torch.randn(64, requires_grad=True)
     _tanh(leaf).sum().backward()
     torch.testing.assert_close(leaf.grad, 1 - torch.tanh(leaf.detach()) ** 2, atol=1e-6, rtol=0)
+
+
+def test_fast_tanh_values_on_every_path():
+    """The in-place path (no grad), the autograd path (a leaf that requires grad) and a grad-requiring input
+    under no_grad all give tanh's values, and none writes into its input."""
+    from heedful.attention.functional import _tanh
+
+    x = torch.tensor([-20.0, -3.0, -1.0, -0.25, 0.0, 0.5, 2.0, 30.0])
+    expected = torch.tensor([-1.0, -0.9950548, -0.7615942, -0.2449187, 0.0, 0.4621172, 0.9640276, 1.0])
+    plain = x.clone()
+    torch.testing.assert_close(_tanh(plain), expected, atol=3e-7, rtol=0)
+    leaf = x.clone().requires_grad_()
+    tracked = _tanh(leaf)
+    assert tracked.requires_grad
+    torch.testing.assert_close(tracked.detach(), expected, atol=3e-7, rtol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(_tanh(leaf), expected, atol=3e-7, rtol=0)
+    assert torch.equal(plain, x) and torch.equal(leaf.detach(), x)
+    assert _tanh(torch.zeros(3)).tolist() == [0.0, 0.0, 0.0]  # odd function, exactly 0 at 0
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
+def test_causal_mask_on_3d_inputs(need_weights):
+    """(B, T, D) inputs without a head axis, B != T, with Tk > Tq (a cache) and a (B, 1, Tk) key mask."""
+    g = torch.Generator().manual_seed(4)
+    b, tq, tk = 3, 2, 5
+    q, k, v = (
+        torch.randn(b, tq, D, generator=g),
+        torch.randn(b, tk, D, generator=g),
+        torch.randn(b, tk, DV, generator=g),
+    )
+    out, weights = attend(q, k, v, is_causal=True, need_weights=need_weights)
+    # query i sees keys 0 .. i + (Tk - Tq): 4 keys for the first query, 5 for the second
+    scores = q @ k.transpose(-2, -1) / math.sqrt(D)
+    first = torch.cat([scores[:, 0, :4].softmax(-1), torch.zeros(b, 1)], -1)
+    expected_w = torch.stack([first, scores[:, 1].softmax(-1)], 1)
+    torch.testing.assert_close(out, expected_w @ v, atol=ATOL, rtol=0)
+    if need_weights:
+        torch.testing.assert_close(weights, expected_w, atol=ATOL, rtol=0)
+        assert (weights[:, 0, 4] == 0).all()
+    key_mask = torch.tensor([True, True, False, True, True]).expand(b, 1, tk)
+    masked, _ = attend(q, k, v, key_mask, is_causal=True, need_weights=need_weights)
+    reference = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_mask(tq, tk) & key_mask)
+    torch.testing.assert_close(masked, reference, atol=ATOL, rtol=0)
+    same_length, _ = attend(q, k[:, :tq], v[:, :tq], is_causal=True, need_weights=need_weights)
+    torch.testing.assert_close(same_length[:, 0], v[:, 0], atol=ATOL, rtol=0)  # the first query sees only key 0

@@ -232,3 +232,36 @@ def test_attention_values_default_to_keys(q, k):
     attention = Attention("general", DQ, DK)
     context, weights = attention(q, k)
     torch.testing.assert_close(context, weights @ k)
+
+
+def test_cosine_scores_at_the_default_scale():
+    """Default scale 1: plain cosine similarity, worked by hand; the module's default temperature is 5."""
+    q = torch.tensor([[[1.0, 0.0], [3.0, 4.0]]])  # (1, 2, 2)
+    k = torch.tensor([[[2.0, 0.0], [0.0, -1.0], [1.0, 1.0]]])  # (1, 3, 2)
+    r = 1 / math.sqrt(2)
+    expected = torch.tensor([[[1.0, 0.0, r], [0.6, -0.8, 7 / 5 * r]]])
+    torch.testing.assert_close(cosine_scores(q, k), expected)
+    module = make_score("cosine", 2, 2)
+    torch.testing.assert_close(module.log_scale.exp(), torch.tensor(5.0))
+    torch.testing.assert_close(module(q, k), 5 * expected)
+
+
+@pytest.mark.parametrize("name", ["general", "additive"])
+def test_general_and_additive_scores_check_their_inputs(name, q, k):
+    """Bad queries / keys / weights are named with what was expected and what came."""
+    w = {"general": (randn(DQ, DK),), "additive": (randn(A, DQ), randn(A, DK), randn(A))}[name]
+    fn = {"general": general_scores, "additive": additive_scores}[name]
+    with pytest.raises(ValueError, match=r"floating point, got torch.int64 and torch.int64"):
+        fn(q.long(), k.long(), *w)
+    with pytest.raises(ValueError, match=r"share a dtype, got torch.float32 and torch.float64"):
+        fn(q, k.double(), *w)
+    with pytest.raises(ValueError, match=rf"at least 2 dims \(T, D\), got \({DQ},\) and \({B}, {TK}, {DK}\)"):
+        fn(q[0, 0], k, *w)
+    if name == "additive":
+        with pytest.raises(ValueError, match=f"additive W_q: expected last dimension {DQ}, got {DK}"):
+            additive_scores(q, k, randn(A, DK), randn(A, DK), randn(A))
+        with pytest.raises(ValueError, match=f"additive W_k: expected last dimension {DK}, got {DQ}"):
+            additive_scores(q, k, randn(A, DQ), randn(A, DQ), randn(A))
+    else:
+        with pytest.raises(ValueError, match=rf"general weight: expected shape \({DQ}, {DK}\), got \({DQ}, {DQ}\)"):
+            general_scores(q, k, randn(DQ, DQ))

@@ -105,3 +105,15 @@ def test_cli_bad_input_exit_2(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("heedful: error:") and message in err and "\n" not in err
+
+
+def test_attention_sufficiency_trains_and_is_validated():
+    train, val = toy_split(128, 0), toy_split(64, 1)
+    torch.manual_seed(0)
+    model = build_model("bigru_attn", ToyData, hidden_size=8)
+    cfg = TrainConfig(epochs=2, batch_size=32, lr=1e-2, attention_sufficiency=1.0, attention_keep=0.25)
+    assert np.isfinite(fit_classifier(model, train, val, cfg, progress=False).history[-1]["loss"])
+    with pytest.raises(ValueError, match="attention_keep"):
+        TrainConfig(attention_keep=0.0)
+    with pytest.raises(ValueError, match="attention_sufficiency"):
+        TrainConfig(attention_sufficiency=-1.0)

@@ -2,9 +2,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import ATTENTIONS, token_model
 from heedful.sequence import Seq2Seq, Seq2SeqConfig, greedy_decode, mix_inputs
 from heedful.sequence.synthetic import reversal_task
+
+from .conftest import ATTENTIONS, token_model
 
 
 def manual_teacher_forcing(model, src, lengths, tgt):

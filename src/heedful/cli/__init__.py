@@ -71,9 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
     from heedful.cli import process as cli_process  # argparse only: no heavy imports at module level
     from heedful.cli import rationale as cli_rationale
+    from heedful.cli import serve as cli_serve
 
     cli_process.register(sub)
     cli_rationale.register(sub)
+    cli_serve.register(sub)
     return parser
 
 

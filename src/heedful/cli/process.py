@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from heedful.cli.flags import _comments, add_config_flags, config_from_args
+from heedful.cli.serve import add_report_flag, report_if_asked
 from heedful.errors import InputError
 from heedful.process import config as C
 from heedful.process.names import CLASSICAL_MODELS, NEURAL_MODELS, TASKS, check_task
@@ -237,6 +238,7 @@ def _add_train(commands) -> None:
     _task_flags(p)
     _training_flags(p)
     _suppress_defaults(p)
+    add_report_flag(p)
     p.set_defaults(func=_train)
 
 
@@ -279,6 +281,7 @@ def _train(args: argparse.Namespace) -> int:
     )
     for line in get_task(metrics["task"]).summary(metrics["test"], config["task_params"]):
         print(line)
+    report_if_asked(args, run_dir)
     return 0
 
 
@@ -289,6 +292,7 @@ def _add_compare(commands) -> None:
     _task_flags(p)
     _training_flags(p)
     _suppress_defaults(p)
+    add_report_flag(p)
     p.set_defaults(func=_compare)
 
 
@@ -305,6 +309,7 @@ def _compare(args: argparse.Namespace) -> int:
     run_dir = compare(getattr(args, "task", None), models, task_params, model, train, _out_folder(run.out), run.resume)
     print(f"run folder: {run_dir}")
     print((run_dir / "table.md").read_text(), end="")
+    report_if_asked(args, run_dir)
     return 0
 
 
@@ -315,10 +320,42 @@ def _add_explain(commands) -> None:
     p = commands.add_parser("explain", help="attention heatmap of a trained run over a test run, fault window shaded")
     p.add_argument("run", help="run folder written by `heedful process train` (or COMPARE_RUN/models/NAME)")
     add_config_flags(p, C.ExplainConfig)
+    _add_faithfulness(p)
     p.set_defaults(func=_explain)
 
 
+def _add_faithfulness(p: argparse.ArgumentParser) -> None:
+    from heedful.cli.flags import add_config_flags
+    from heedful.explain import FaithfulnessConfig
+
+    p.add_argument(
+        "--faithfulness",
+        action="store_true",
+        help="measure how faithful the attention is on the test split (deletion / insertion curves, ERASER, rank "
+        "agreement with integrated gradients); writes RUN/faithfulness.json and RUN/faithfulness.png",
+    )
+    add_config_flags(p.add_argument_group("faithfulness (with --faithfulness; docs/explain.md)"), FaithfulnessConfig)
+
+
+def _faithfulness(args: argparse.Namespace) -> int:
+    import torch
+
+    from heedful.cli.flags import config_from_args
+    from heedful.explain import FaithfulnessConfig, summary_lines
+    from heedful.process.faithfulness import faithfulness_run
+
+    torch.set_num_threads(1)
+    result = faithfulness_run(args.run, config_from_args(FaithfulnessConfig, args))
+    head = f"{result['model']} on {result['task']}, {result['samples']} test samples"
+    print(f"{head}; removed steps: {result['removal']}")
+    print("\n".join(summary_lines(result)))
+    print(f"numbers: {args.run}/faithfulness.json; curves: {args.run}/faithfulness.png")
+    return 0
+
+
 def _explain(args: argparse.Namespace) -> int:
+    if args.faithfulness:
+        return _faithfulness(args)
     from heedful.process.explain import explain_run
 
     cfg = config_from_args(C.ExplainConfig, args)
@@ -326,7 +363,13 @@ def _explain(args: argparse.Namespace) -> int:
     out = Path(cfg.out) if cfg.out else Path(args.run) / name
     summary = explain_run(args.run, out, cfg.fault, cfg.sample)
     print(f"picture: {out}")
-    if "windows" in summary:
+    if "changes" in summary:
+        print(
+            f"test batch {summary['batch']}, label changes at steps {summary['changes']}: {summary['windows']} windows "
+            f"straddle a change and already name the new label; they put {summary['post_change_attention']:.1%} of "
+            f"their attention on the steps after it, which are {summary['post_change_share']:.1%} of their steps"
+        )
+    elif "windows" in summary:
         print(
             f"{summary['windows']} windows straddle the onset and already name fault {cfg.fault}: they put "
             f"{summary['post_onset_attention']:.1%} of their attention on post-onset steps, "

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from heedful.cli.flags import add_config_flags, config_from_args
+from heedful.cli.serve import add_report_flag, report_if_asked
 from heedful.errors import InputError
 
 # the split each command works on unless told otherwise (a property of the command, not of DataConfig)
@@ -138,6 +139,7 @@ def _predict(commands) -> None:
     from heedful.cli.rationale_lm import add_predict_args
 
     add_predict_args(p)
+    add_report_flag(p)
     p.set_defaults(func=_run_predict)
 
 
@@ -156,6 +158,7 @@ def _evaluate(commands) -> None:
     )
     add_config_flags(p, EvalConfig)
     _out_arg(p)
+    add_report_flag(p)
     p.set_defaults(func=_run_evaluate)
 
 
@@ -324,12 +327,14 @@ def _run_predict(args) -> int:
         write_json(run_dir / "predictions.json", predictions)
         print(f"run folder: {run_dir}")
         print(f"generated {len(predictions)} rationales; first: {predictions[0]['text']}")
+        report_if_asked(args, run_dir)
         return 0
     predictions = predict_knn(args.index, result.samples, knn.k, knn.relabel, not knn.keep_clip)
     run_dir = _run_dir(args, "predict", config | asdict(knn), result.errors)
     write_json(run_dir / "predictions.json", predictions)
     print(f"run folder: {run_dir}")
     print(f"predicted {len(predictions)} rationales ({args.method})")
+    report_if_asked(args, run_dir)
     return 0
 
 
@@ -359,6 +364,7 @@ def _run_evaluate(args) -> int:
     print(f"run folder: {run_dir}")
     ci = metrics.pop("ci", {})
     print("  ".join(_metric(k, v, ci.get(k)) for k, v in metrics.items()))
+    report_if_asked(args, run_dir)
     return 0
 
 

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 from heedful.errors import InputError
+from heedful.tracking import check_tracker
 
 TEP_FAULTS = 21  # Tennessee Eastman faults 1..21; 0 is normal operation
 TEP_UNOBSERVABLE = (3, 9, 15)  # known to be (nearly) invisible in the 52 measurements
@@ -99,15 +100,20 @@ class TrainConfig:
     grad_clip: float = 1.0  # gradient norm clip
     noise: float = 0.0  # std of Gaussian noise added to training inputs (scaled units): a cheap regulariser
     teacher_forcing: float = 0.5  # Seq2Seq training: gold previous output with this probability, per step
+    attention_sufficiency: float = 0.0  # weight of the task loss on the input kept by attention (docs/explain.md)
+    attention_keep: float = 0.1  # share of steps the attention keeps for attention_sufficiency
     seed: int = 0  # seeds the model's initialisation, shuffling and dropout
+    log_with: str | None = None  # experiment tracker: tensorboard or mlflow (local files under the run's tracking/)
 
     def __post_init__(self):
         check_finite(self)
+        check_tracker(self.log_with)
         check_at_least(self, 1, "epochs", "batch_size", "patience")
         if self.lr <= 0 or self.grad_clip <= 0:
             raise InputError(f"lr and grad_clip must be > 0, got {self.lr}, {self.grad_clip}")
-        check_at_least(self, 0, "weight_decay", "noise")
+        check_at_least(self, 0, "weight_decay", "noise", "attention_sufficiency")
         check_within(self, "teacher_forcing", 0.0, 1.0)
+        check_within(self, "attention_keep", 0.0, 1.0, open_low=True)
 
 
 @dataclass
@@ -162,6 +168,97 @@ class TEPFaultsConfig:
         check_at_least(self, 0, "clip")
         check_at_least(self, 1, "stride", "test_stride")
         check_within(self, "window", 2, 160)
+
+
+# --- simulated Tennessee Eastman (tep-studio, issue 12) ----------------------------------------------
+
+TEP_SIM_DISTURBANCES = 20  # tep-studio's IDV(1..20); its 21-28 are other disturbances than Braatz's fault 21
+TEP_SAMPLE_HOURS = 0.05  # 3-minute samples, as in the Braatz files
+TEP_SIM_CLASS_SEEDS = 10_000  # seeds per class in a run set: run i of class f uses base + f * 10000 + i
+TEP_SIM_SET_GAP = 1_000_000  # seed distance between the training, validation and test sets
+TEP_SIM_MAX_SEED = 2**31 - 1
+
+
+def tep_sim_faults(value) -> tuple[int, ...]:
+    """``all`` (0-20), ``observable`` (all but 3, 9, 15: the 18 classes of the benchmark) or integers like ``0,1,2``."""
+    if value == "all":
+        return tuple(range(TEP_SIM_DISTURBANCES + 1))
+    if value == "observable":
+        return tuple(f for f in range(TEP_SIM_DISTURBANCES + 1) if f not in TEP_UNOBSERVABLE)
+    faults = int_tuple(value, "faults")
+    bad = [f for f in faults if not 0 <= f <= TEP_SIM_DISTURBANCES]
+    if bad:
+        raise InputError(f"TEP disturbance must be IDV 1..{TEP_SIM_DISTURBANCES} (or 0 for normal), got {bad[0]}")
+    return faults
+
+
+def tep_samples(hours: float, name: str) -> int:
+    """Hours -> 3-minute samples; a time that is not a whole number of samples is refused."""
+    n = round(hours / TEP_SAMPLE_HOURS)
+    if not math.isfinite(hours) or abs(n * TEP_SAMPLE_HOURS - hours) > 1e-6:
+        raise InputError(f"{name} must be a multiple of 0.05 h (3-minute samples), got {hours}")
+    return n
+
+
+@dataclass
+class TEPSimFaultsConfig:
+    """``tep_sim_faults``: windows of simulated Tennessee Eastman runs (``heedful.process.sources.tepsim``); both
+    the benchmark and the online protocol are reported on the test runs (``heedful.process.tasks.tep_sim``)."""
+
+    protocol: str = "benchmark"  # training windows: 'benchmark' (wholly after the onset) or 'online' (every window)
+    faults: tuple[int, ...] | str = "observable"  # 'all' (0-20), 'observable' (all but 3, 9, 15) or a list like 0,1,2
+    train_runs: int = 10  # simulated training runs per class
+    val_runs: int = 2  # simulated validation runs per class
+    test_runs: int = 3  # simulated test runs per class (held-out seeds)
+    train_hours: float = 25.0  # length of a training / validation run (h)
+    train_onset_hours: float = 1.0  # disturbance switched on at this hour in training / validation runs
+    test_hours: float = 48.0  # length of a test run (h)
+    test_onset_hours: float = 8.0  # disturbance switched on at this hour in test runs
+    window: int = 40  # window length in samples (3 min each: 40 = 2 h)
+    stride: int = 5  # step between training / validation windows
+    test_stride: int = 3  # step between test windows (also the resolution of the detection delay)
+    clip: float = 5.0  # scaled inputs saturate at ±clip std instead of extrapolating (0 = off)
+    base_seed: int = 1  # seed of the first training run; validation and test seeds start 1e6 and 2e6 later
+    cache: str | None = None  # run cache folder (None: $HEEDFUL_CACHE/tepsim or ~/.cache/heedful/tepsim)
+    workers: int = 1  # simulation worker processes
+    scheduler: str | None = None  # dask.distributed scheduler address (e.g. tcp://host:8786): simulate there
+
+    def __post_init__(self):
+        self.faults = tep_sim_faults(self.faults)
+        check_finite(self)
+        if self.protocol not in ("benchmark", "online"):
+            raise InputError(f"protocol must be 'benchmark' or 'online', got {self.protocol!r}")
+        if 0 not in self.faults or len(self.faults) < 2:
+            raise InputError(f"faults must list 0 (normal) and at least one disturbance, got {self.faults}")
+        for name in ("train_runs", "val_runs", "test_runs"):
+            if not 1 <= getattr(self, name) <= TEP_SIM_CLASS_SEEDS:
+                raise InputError(
+                    f"{name} must lie in [1, {TEP_SIM_CLASS_SEEDS}] runs per class, got {getattr(self, name)}"
+                )
+        check_within(self, "base_seed", 1, TEP_SIM_MAX_SEED - 3 * TEP_SIM_SET_GAP)
+        check_at_least(self, 2, "window")
+        check_at_least(self, 1, "stride", "test_stride", "workers")
+        check_at_least(self, 0, "clip")
+        runs = {"train": (self.train_hours, self.train_onset_hours), "test": (self.test_hours, self.test_onset_hours)}
+        for split, (hours, onset) in runs.items():
+            samples, first = tep_samples(hours, f"{split}_hours"), tep_samples(onset, f"{split}_onset_hours")
+            if not 0 <= first < samples:
+                raise InputError(f"{split}_onset_hours {onset} is not inside the {split} runs (0 to {hours} h)")
+            usable = samples - first if split == "train" else samples  # training windows start after the onset
+            if usable < self.window:
+                raise InputError(f"{split} runs hold fewer than one window ({self.window} samples)")
+        if self.scheduler is not None and not self.scheduler.strip():
+            raise InputError("scheduler: give an address like tcp://host:8786, or leave it out")
+
+    def specs(self, split: str) -> list:
+        """The ``RunSpec`` of every run of ``split`` ('train', 'val' or 'test'), class by class."""
+        from heedful.process.sources.tepsim import run_set
+
+        runs = {"train": self.train_runs, "val": self.val_runs, "test": self.test_runs}[split]
+        base = self.base_seed + TEP_SIM_SET_GAP * ("train", "val", "test").index(split)
+        if split == "test":
+            return run_set(self.faults, runs, self.test_hours, self.test_onset_hours, base)
+        return run_set(self.faults, runs, self.train_hours, self.train_onset_hours, base)
 
 
 # --- IndPenSim ----------------------------------------------------------------------------------------
@@ -356,6 +453,90 @@ class PenRepairConfig(PenDataConfig):
             raise InputError(f"need 1 <= min_gap <= max_gap <= window - 8, got {self.min_gap}, {self.max_gap}")
 
 
+# --- your own data (``table``) ----------------------------------------------------------------------------
+
+TABLE_TARGET_KINDS = ("step_class", "step_value", "batch_class", "batch_value", "forecast")
+
+
+@dataclass
+class TableConfig:
+    """``table``: your own batch records (docs/process.md, "Your own data"). A ``schema`` TOML file holds any of
+    these fields at its top level; a field given as a flag (or keyword) that differs from its default wins over the
+    file. ``path`` in the file is relative to the file's folder."""
+
+    path: str = ""  # a folder of .csv / .parquet files (one batch each) or one .csv / .parquet table
+    schema: str | None = None  # TOML file with these fields (flags that differ from the defaults win)
+    time_column: str | None = None  # time column: numbers or time stamps (None: the row order is the time)
+    batch_column: str | None = None  # batch-id column of one table (None: every file is one batch)
+    inputs: str = ""  # comma-separated input columns ('': every column without another role)
+    target_column: str = ""  # the column to predict
+    target_kind: str = (
+        "step_class"  # step_class (phase / fault per step), step_value, batch_class, batch_value, forecast
+    )
+    window: int = 0  # 0: whole batches (padded, masked by lengths); W: windows of W steps, target at their last step
+    horizon: int = 0  # forecast: steps ahead to predict from the last `window` steps (inputs and the target's past)
+    stride: int = 1  # step between windows (window > 0)
+    grid: float = 0.0  # resample onto this time step (time units; seconds for time stamps); 0: uneven sampling refused
+    split_column: str | None = None  # column holding train / val / test per batch (None: split by batch, seeded)
+    val_fraction: float = 0.2  # share of batches for validation (without split_column)
+    test_fraction: float = 0.2  # share of batches for testing (without split_column)
+    split_seed: int = 0  # seed of the split by batch
+    skip_invalid: bool = False  # report bad batches and go on with the rest (default: the first one stops)
+
+    def __post_init__(self):
+        if self.schema:
+            self._read_schema()
+        if isinstance(self.inputs, tuple | list):
+            self.inputs = ",".join(map(str, self.inputs))
+        check_finite(self)
+        if not self.path:
+            raise InputError("table: give the data (--path FOLDER_OR_FILE, or path in the --schema file)")
+        if not self.target_column:
+            raise InputError("table: give the column to predict (--target-column, or target_column in the schema)")
+        if self.target_kind not in TABLE_TARGET_KINDS:
+            raise InputError(f"target_kind must be one of {', '.join(TABLE_TARGET_KINDS)}, got {self.target_kind!r}")
+        check_at_least(self, 0, "window", "grid")
+        check_at_least(self, 1, "stride")
+        if self.window == 1:
+            raise InputError("window must be 0 (whole batches) or >= 2, got 1")
+        check_at_least(self, 0, "horizon")
+        if self.target_kind == "forecast" and (self.window < 2 or self.horizon < 1):
+            raise InputError(f"forecast needs window >= 2 and horizon >= 1, got {self.window}, {self.horizon}")
+        if self.target_kind != "forecast" and self.horizon:
+            raise InputError(f"horizon is for target_kind forecast, got target_kind {self.target_kind!r}")
+        for name in ("val_fraction", "test_fraction"):
+            check_within(self, name, 0.0, 0.5, open_low=True, open_high=True)
+        roles = [self.time_column, self.batch_column, self.target_column, self.split_column]
+        clash = sorted({c for c in self.input_list() if c in roles})
+        if clash:
+            raise InputError(f"inputs {clash} also have another role (time, batch, target or split column)")
+
+    def input_list(self) -> tuple[str, ...]:
+        return tuple(c.strip() for c in self.inputs.split(",") if c.strip())
+
+    def _read_schema(self) -> None:
+        from pathlib import Path
+
+        import tomllib
+
+        where = Path(self.schema)
+        try:
+            found = tomllib.loads(where.read_text())
+        except OSError as err:
+            raise InputError(f"{where}: cannot read the schema: {err.strerror}") from None
+        except tomllib.TOMLDecodeError as err:
+            raise InputError(f"{where}: not valid TOML: {err}") from None
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        for key, value in found.items():
+            if key not in fields or key == "schema":
+                known = ", ".join(n for n in fields if n != "schema")
+                raise InputError(f"{where}: unknown key {key!r}; known: {known}")
+            if key == "path":
+                value = str(where.parent / value)
+            if getattr(self, key) == fields[key].default:
+                setattr(self, key, value)
+
+
 # the config class of each task (``heedful.process.names.TASKS``): tasks and the CLI read it from here
 TASK_CONFIGS = {
     "tep_faults": TEPFaultsConfig,
@@ -366,6 +547,8 @@ TASK_CONFIGS = {
     "pen_forecast": PenForecastConfig,
     "pen_softsensor": PenSoftsensorConfig,
     "pen_repair": PenRepairConfig,
+    "tep_sim_faults": TEPSimFaultsConfig,
+    "table": TableConfig,
 }
 
 
@@ -438,6 +621,7 @@ __all__ = [
     "PredictConfig",
     "RunConfig",
     "TEPFaultsConfig",
+    "TableConfig",
     "TrainConfig",
     "TrainTarget",
 ]

@@ -162,3 +162,68 @@ def explain_seq2seq(data, model, config: dict, sample: int, out_png, windows=Non
         "mean_distance_from_own_step": float((w * own).sum(1).mean()) if own is not None else None,
         "attention_on_last_input_step": float(w[:, -1].mean()),
     }
+
+
+def explain_table(data, model, config: dict, sample: int, out_png) -> dict:
+    """``table`` with windows and per-step classes: the attention of windows slid along test batch ``sample`` (in
+    the order of the test batches whose label changes), with every stage shaded and a summary of how much attention
+    the windows straddling a change (and naming the new stage) put on the steps after it."""
+    from heedful.process.tasks.table import features, load_table
+    from heedful.viz import attention_heatmap
+
+    _needs_attention(config)
+    window = int(data.params["window"])
+    if not window or data.kind != "classification" or not data.params["target_kind"].startswith("step_"):
+        raise InputError("explain: table needs a run with --window W > 0 and --target-kind step_class")
+    batches, _ = load_table(data.task.config(**config["task_params"]), report=lambda line: None)
+    index = {c: i for i, c in enumerate(data.class_names)}
+    changing = []
+    for i in np.unique(data.test.run):
+        labels = np.array([index.get(v, -1) if v is not None else -1 for v in batches[int(i)].target])
+        if (np.diff(labels[labels >= 0]) != 0).any():
+            changing.append((int(i), labels))
+    if not 0 <= sample < len(changing):
+        raise InputError(f"sample must lie in [0, {len(changing)}): the test batches whose label changes")
+    i, labels = changing[sample]
+    batch = batches[i]
+    ends = window_ends(len(batch.values), window, 1)
+    x = features(sliding_windows(batch.values, ends, window), list(data.params["masked_inputs"]), data.scaler)
+    pred, weights = predict(model, x)
+    grid = attention_timeline(weights, ends, len(batch.values))
+    stages = _segments(labels, data.class_names)
+    post, share = [], []  # per window straddling a change and naming the new stage
+    for start, _, _ in stages[1:]:
+        chosen = (ends > start) & (ends - window < start) & (pred == labels[start])
+        post += grid[chosen][:, start:].sum(1).tolist()
+        share += ((ends[chosen] - start) / window).tolist()
+    attention_heatmap(
+        grid,
+        out_png,
+        windows=stages,
+        x_labels=[str(t) for t in range(len(batch.values))],
+        y_labels=[f"{e} ({data.class_names[int(c)]})" for e, c in zip(ends, pred, strict=True)],
+        title=f"{config['model']} on test batch {batch.name}: attention of each window; stages shaded",
+        xlabel="time step",
+        ylabel="window end (prediction)",
+    )
+    return {
+        "batch": batch.name,
+        "changes": [int(s[0]) for s in stages[1:]],
+        "windows": len(post),
+        "post_change_attention": float(np.mean(post)) if post else 0.0,
+        "post_change_share": float(np.mean(share)) if share else 0.0,
+    }
+
+
+def _segments(labels: np.ndarray, names: list[str]) -> list[tuple[int, int, str]]:
+    """Runs of one label: (start, end, name); missing labels (-1) do not start a run."""
+    out, start = [], None
+    for t, c in enumerate(labels):
+        if c < 0:
+            continue
+        if start is None or c != labels[start]:
+            if start is not None:
+                out.append((start, t, names[int(labels[start])]))
+            start = t
+    out.append((start, len(labels), names[int(labels[start])]))
+    return out

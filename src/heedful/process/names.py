@@ -11,6 +11,8 @@ TASKS = (
     "pen_forecast",
     "pen_softsensor",
     "pen_repair",
+    "tep_sim_faults",  # simulated TEP (tep-studio), issue 12
+    "table",
 )
 
 

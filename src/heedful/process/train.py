@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -123,7 +123,11 @@ def fit(
     then seeds its own shuffling and dropout, so a resumed run repeats an uninterrupted one."""
     from accelerate import Accelerator
 
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    from heedful import tracking
+
+    run_dir = Path(ckpt_dir).parent if ckpt_dir is not None else None
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), **tracking.accelerator_kwargs(cfg.log_with, run_dir))
+    tracking.start(accelerator, cfg.log_with, "process", asdict(cfg) | {"kind": kind})
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     fresh = {"epoch": 0, "best_val": -float("inf"), "best_epoch": 0, "stale": 0, "seconds": 0.0, "history": []}
     saved = load_checkpoint(ckpt_dir, model, opt, restore_rng=False) if ckpt_dir is not None else None
@@ -140,7 +144,12 @@ def fit(
         for x, y, lengths, mask, censored in loader:
             if cfg.noise:
                 x = x + cfg.noise * torch.randn_like(x)
-            loss = loss_fn(kind, _forward(model, x, _lengths_arg(x, lengths), y, cfg), y, mask, censored)
+            out = _forward(model, x, _lengths_arg(x, lengths), y, cfg)
+            loss = loss_fn(kind, out.prediction, y, mask, censored)
+            if cfg.attention_sufficiency and out.attention is not None and out.attention.dim() == 2:
+                kept = _kept_by_attention(x, lengths, out.attention, cfg.attention_keep)
+                suff = loss_fn(kind, model(kept, _lengths_arg(x, lengths)).prediction, y, mask, censored)
+                loss = loss + cfg.attention_sufficiency * suff
             opt.zero_grad()
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -157,12 +166,14 @@ def fit(
         state.update(epoch=epoch + 1, seconds=time.perf_counter() - start)
         bar.set_postfix(loss=f"{record['loss']:.3f}", val=f"{score:.3f}")
         log.info("epoch %d: loss %.4f, %s %.4f%s", epoch + 1, record["loss"], key, score, " (best)" * improved)
+        tracking.log(accelerator, cfg.log_with, record, step=epoch + 1)
         if on_epoch is not None:
             on_epoch(record)
         if ckpt_dir is not None:
             save_checkpoint(ckpt_dir, accelerator.unwrap_model(model), state, opt, best=improved)
         if state["stale"] >= cfg.patience:
             break
+    tracking.finish(accelerator, cfg.log_with)
     if ckpt_dir is not None and (Path(ckpt_dir) / BEST).exists():
         load_weights(accelerator.unwrap_model(model), Path(ckpt_dir) / BEST)
     return TrainResult(
@@ -173,13 +184,22 @@ def fit(
 fit_classifier = fit  # the name predates the regression kinds
 
 
-def _forward(model, x, lengths, y, cfg: TrainConfig) -> torch.Tensor:
+def _forward(model, x, lengths, y, cfg: TrainConfig):
     """Seq2Seq models train with scheduled sampling on the gold targets; the others only see x."""
     from heedful.process.models import ProcessSeq2Seq
 
     if isinstance(model, ProcessSeq2Seq):
-        return model(x, lengths, target=y, teacher_forcing=cfg.teacher_forcing).prediction
-    return model(x, lengths).prediction
+        return model(x, lengths, target=y, teacher_forcing=cfg.teacher_forcing)
+    return model(x, lengths)
+
+
+def _kept_by_attention(x, lengths, attention, keep: float) -> torch.Tensor:
+    """``attention_sufficiency``: the input with every step outside the attention's top ``keep`` moved toward the
+    training mean, by a soft mask that passes gradients to the attention (``heedful.explain.perturb``). The task
+    loss on it asks the attended steps to suffice on their own (docs/explain.md)."""
+    from heedful.explain.perturb import soft_keep_mask
+
+    return x * soft_keep_mask(attention, lengths, keep)[..., None]  # (B, T, C)
 
 
 __all__ = ["TrainConfig", "TrainResult", "fit", "load_weights", "loss_fn", "predict", "val_score"]

@@ -5,6 +5,8 @@ scores predictions.
 - ``pen_quality``, ``pen_phase``, ``pen_faults``: IndPenSim batch quality class, per-step phase, fault type.
 - ``pen_endtime``, ``pen_forecast``, ``pen_softsensor``, ``pen_repair``: IndPenSim end time (censored
   regression), multi-step forecasting, penicillin soft sensor, repair of hidden segments.
+- ``tep_sim_faults``: Tennessee Eastman fault classification on simulated runs (tep-studio), two protocols.
+- ``table``: your own batch records (CSV / Parquet files described by a TOML schema or flags).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from heedful.process.tasks.base import KINDS, Split, Task, TaskData
 @cache
 def registry() -> dict[str, Task]:
     """Task name -> its ``Task`` (the names are ``heedful.process.names.TASKS``, kept torch- and numpy-free)."""
-    from heedful.process.tasks import pen_classify, pen_regress, tep_faults
+    from heedful.process.tasks import pen_classify, pen_regress, table, tep_faults, tep_sim
 
     tasks = [
         tep_faults.TEPFaults(),
@@ -29,6 +31,8 @@ def registry() -> dict[str, Task]:
         pen_regress.PenForecast(),
         pen_regress.PenSoftsensor(),
         pen_regress.PenRepair(),
+        tep_sim.TEPSimFaults(),  # simulated TEP (issue 12)
+        table.TableTask(),
     ]
     found = {t.name: t for t in tasks}
     assert tuple(found) == TASKS, "heedful.process.names.TASKS and the registry disagree"

@@ -1,0 +1,41 @@
+"""``heedful process explain RUN --faithfulness``: a trained run's attention measured by ``heedful.explain`` on its
+test split; ``faithfulness.json`` and ``faithfulness.png`` go into the run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from heedful.errors import InputError
+from heedful.explain import Explainable, FaithfulnessConfig, deletion_plot, measure_faithfulness
+from heedful.runs import read_json, write_json
+
+
+def explainable(model, kind: str) -> Explainable:
+    """A process model (pooled classifier / regressor, Seq2Seq) behind the ``Explainable`` interface."""
+    from heedful.process.train import _lengths_arg
+
+    def forward(x, lengths):
+        out = model(x, _lengths_arg(x, lengths))
+        return out.prediction, out.attention
+
+    return Explainable(forward, "classification" if kind == "classification" else "regression")
+
+
+def faithfulness_run(run_dir: str | Path, config: FaithfulnessConfig | None = None) -> dict:
+    from heedful.process.runner import load_trained
+
+    run_dir = Path(run_dir)
+    saved = read_json(run_dir / "config.json") if (run_dir / "config.json").exists() else None
+    if saved is not None and "model" not in saved:
+        raise InputError(f"{run_dir} holds several models: pass one of its model folders, {run_dir}/models/NAME")
+    data, model, saved = load_trained(run_dir)
+    if len(data.test) == 0:
+        raise InputError(f"task {data.name} has no test samples here: faithfulness is measured on the test split")
+    names = data.class_names if data.kind == "classification" else None
+    result = measure_faithfulness(explainable(model, data.kind), data.test.x, data.test.lengths, config, names)
+    result = {"task": data.name, "model": saved["model"], **result}
+    write_json(run_dir / "faithfulness.json", result)
+    skipped = f", predictions other than {', '.join(result['skipped_classes'])}" if result["skipped_classes"] else ""
+    title = f"{saved['model']} on {data.name}: {result['samples']} test samples{skipped}"
+    deletion_plot(result, run_dir / "faithfulness.png", title=title)
+    return result

@@ -1,0 +1,192 @@
+"""``tep_sim_faults``: Tennessee Eastman fault classification on simulated runs (``sources.tepsim``), in the
+published protocol and in the one a plant operator lives with.
+
+Runs: ``train_runs`` / ``val_runs`` / ``test_runs`` per class, each with its own seed (the three sets never
+share one). Training and validation runs last ``train_hours`` with the disturbance switched on at
+``train_onset_hours`` (Rieth et al. 2017: 25 h, fault at 1 h); test runs ``test_hours`` with the onset at
+``test_onset_hours`` (48 h, 8 h). Samples after a plant shutdown do not exist and are never used.
+
+Training windows, by ``protocol``:
+- ``benchmark``: windows wholly after the onset carry the fault's class; normal runs give normal windows;
+- ``online``: every window, labelled with the state at its last sample (pre-onset windows are normal).
+
+The test split is every window of every test run (``test_stride`` apart), labelled with the state at its last
+sample, and both protocols are reported on it:
+- benchmark: the windows of normal runs and those wholly after the onset: per-class accuracy, macro average,
+  confusion matrix;
+- online: all windows: accuracy, detection rate (a fault predicted on a faulty window), false-alarm rate (a fault
+  predicted on a normal one, pre-onset windows included) and the mean detection delay (minutes from the onset
+  to the end of the first window after it that raises an alarm; runs never detected are counted as missed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+
+from heedful.errors import InputError
+from heedful.process.config import TEPSimFaultsConfig
+from heedful.process.sources import tepsim
+from heedful.process.tasks.base import Split, Task, TaskData
+from heedful.process.windows import Scaler, sliding_windows
+
+MINUTES = tepsim.SAMPLE_HOURS * 60
+
+
+def _windows(runs: list[tepsim.SimRun], values: list[np.ndarray], cfg, stride: int, after_onset: bool) -> Split:
+    """Windows of every run (``values``: its scaled samples); ``after_onset``: only those wholly after a faulty
+    run's onset, labelled with its class; otherwise all, labelled with the state at their last sample."""
+    classes = {f: i for i, f in enumerate(cfg.faults)}
+    xs, ys, rs, es = [], [], [], []
+    for i, (run, v) in enumerate(zip(runs, values, strict=True)):
+        first = cfg.window + (run.spec.onset if after_onset and run.spec.fault else 0)
+        ends = np.arange(first, len(v) + 1, stride)
+        if not len(ends):
+            continue  # a run that shut down too early
+        xs.append(sliding_windows(v, ends, cfg.window))
+        ys.append(np.array([classes[int(label)] for label in run.labels[ends - 1]], dtype=np.int64))
+        rs.append(np.full(len(ends), i))
+        es.append(ends)
+    if not xs:
+        raise InputError(f"no window of {cfg.window} samples fits in these runs")
+    return Split(np.concatenate(xs), np.concatenate(ys), np.concatenate(rs), np.concatenate(es))
+
+
+def _describe(run: tepsim.SimRun) -> dict:
+    s = run.spec
+    return {"fault": s.fault, "seed": s.seed, "onset": s.onset, "samples": len(run.values), "shutdown": run.shutdown}
+
+
+def build_tep_sim_faults(cfg: TEPSimFaultsConfig | None = None, progress: bool = True) -> TaskData:
+    cfg = cfg or TEPSimFaultsConfig()
+    names = ("train", "val", "test")
+    specs = {name: cfg.specs(name) for name in names}
+    report = tepsim.generate(
+        [s for name in names for s in specs[name]], cfg.cache, cfg.workers, cfg.scheduler, progress
+    )
+    runs, start = {}, 0
+    for name in names:
+        runs[name], start = report.runs[start : start + len(specs[name])], start + len(specs[name])
+    scaler = Scaler.fit(np.concatenate([r.values for r in runs["train"]]))
+
+    def scaled(run: tepsim.SimRun) -> np.ndarray:
+        # some disturbances drive a run far outside anything in training: saturate instead of extrapolating
+        v = scaler.transform(run.values)
+        return np.clip(v, -cfg.clip, cfg.clip, out=v) if cfg.clip else v
+
+    values = {name: [scaled(r) for r in runs[name]] for name in names}
+    after = cfg.protocol == "benchmark"
+    train = _windows(runs["train"], values["train"], cfg, cfg.stride, after)
+    val = _windows(runs["val"], values["val"], cfg, cfg.stride, after)
+    test = _windows(runs["test"], values["test"], cfg, cfg.test_stride, after_onset=False)
+    class_names = ["normal" if f == 0 else f"fault {f}" for f in cfg.faults]
+    params = {
+        "source": f"tep-studio {tepsim.simulator_version()} (revised TEP, Ricker decentralised control)",
+        **asdict(cfg),
+        "shutdowns": {n: [_describe(r) for r in runs[n] if not r.complete] for n in names},
+        "test_set": [_describe(r) for r in runs["test"]],
+    }
+    return TaskData(
+        "tep_sim_faults", "classification", train, val, test, class_names, tepsim.VARIABLE_NAMES, scaler, params
+    )
+
+
+# --- metrics -----------------------------------------------------------------------------------------
+
+
+def tep_sim_report(pred: np.ndarray, data: TaskData) -> dict:
+    """Both protocols on the test windows (see the module docstring). Class-keyed results use the fault id
+    (0 = normal)."""
+    pred, split = np.asarray(pred), data.test
+    faults = tuple(data.params["faults"])
+    runs = data.params["test_set"]
+    onset = np.array([-1 if r["onset"] is None else r["onset"] for r in runs])[split.run]
+    in_benchmark = (onset < 0) | (split.end - data.params["window"] >= onset)
+    return {
+        **_benchmark(pred[in_benchmark], split.y[in_benchmark], faults),
+        **_online(pred, split, faults, runs),
+    }
+
+
+def _benchmark(pred: np.ndarray, y: np.ndarray, faults: tuple[int, ...]) -> dict:
+    n = len(faults)
+    confusion = np.bincount(y * n + pred, minlength=n * n).reshape(n, n)
+    support = confusion.sum(1)
+    recall = {f: float(confusion[c, c] / support[c]) for c, f in enumerate(faults) if support[c]}
+    return {
+        "macro_accuracy": float(np.mean(list(recall.values()))),
+        "benchmark_accuracy": float(np.trace(confusion) / confusion.sum()),
+        "per_class_accuracy": recall,
+        "per_fault_accuracy": {f: v for f, v in recall.items() if f},
+        "confusion": confusion.tolist(),  # rows: true class, columns: predicted, in the order of ``faults``
+    }
+
+
+def _online(pred: np.ndarray, split: Split, faults: tuple[int, ...], runs: list[dict]) -> dict:
+    normal = faults.index(0)
+    alarm, faulty = pred != normal, split.y != normal
+    delays: dict[int, list[float]] = {}
+    missed: dict[int, int] = {}
+    for i, run in enumerate(runs):
+        if not run["fault"] or run["onset"] >= run["samples"]:
+            continue  # normal run, or shut down before the onset
+        rows = (split.run == i) & faulty & alarm
+        if rows.any():
+            delays.setdefault(run["fault"], []).append(float((split.end[rows].min() - run["onset"]) * MINUTES))
+        else:
+            missed[run["fault"]] = missed.get(run["fault"], 0) + 1
+    per_fault_detection = {
+        f: float(alarm[split.y == c].mean()) for c, f in enumerate(faults) if f and (split.y == c).any()
+    }
+    all_delays = [d for v in delays.values() for d in v]
+    return {
+        "online_accuracy": float((pred == split.y).mean()),
+        "detection_rate": float(alarm[faulty].mean()) if faulty.any() else None,
+        "false_alarm_rate": float(alarm[~faulty].mean()) if (~faulty).any() else None,
+        "mean_detection_delay_min": float(np.mean(all_delays)) if all_delays else None,
+        "per_fault_detection": per_fault_detection,
+        "per_fault_delay_min": {f: float(np.mean(v)) for f, v in sorted(delays.items())},
+        "missed_runs": missed,
+    }
+
+
+class TEPSimFaults(Task):
+    name = "tep_sim_faults"
+    default_models = ("lstm", "bilstm", "gru", "bigru", "bilstm_attn", "bigru_attn", "logistic")
+    headlines = (  # benchmark protocol, then online protocol
+        ("macro acc (benchmark)", "macro_accuracy", "pct"),
+        ("online acc", "online_accuracy", "pct"),
+        ("detection", "detection_rate", "pct"),
+        ("false alarms", "false_alarm_rate", "pct"),
+        ("mean delay min", "mean_detection_delay_min", "num"),
+    )
+
+    def build(self, cfg: TEPSimFaultsConfig) -> TaskData:
+        return build_tep_sim_faults(cfg)
+
+    def evaluate(self, data: TaskData, pred: np.ndarray) -> dict:
+        return tep_sim_report(pred, data)
+
+    def summary(self, test: dict, params: dict) -> list[str]:
+        delay, n = test["mean_detection_delay_min"], len(params["faults"])
+        return [
+            f"simulated {n}-class accuracy (benchmark protocol, macro): {test['macro_accuracy']:.1%}",
+            f"online protocol: accuracy {test['online_accuracy']:.1%}, detection {test['detection_rate']:.1%}, "
+            f"false alarms {test['false_alarm_rate']:.1%}, mean detection delay "
+            + ("-" if delay is None else f"{delay:.0f} min"),
+        ]
+
+    def min_steps(self, data: TaskData) -> int:
+        return int(data.params["window"])
+
+    def predict(self, data: TaskData, model, values: np.ndarray) -> dict:
+        from heedful.process.apply import predict_windows
+
+        return predict_windows(data, model, values, int(data.params["window"]))
+
+    def scale(self, data: TaskData, raw: np.ndarray) -> np.ndarray:
+        """As in training: standardised, then clipped at ±clip."""
+        x = data.scaler.transform(raw)
+        clip = float(data.params["clip"])
+        return np.clip(x, -clip, clip, out=x) if clip else x

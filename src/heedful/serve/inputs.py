@@ -1,0 +1,168 @@
+"""Checks of request bodies against the service's limits and the loaded model, each failure a ``Problem`` naming
+the field (and the limit); CSV text to windows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+import numpy as np
+
+from heedful.serve.config import ServeConfig
+from heedful.serve.schemas import ProcessRequest, RationaleRequest
+
+
+class Problem(Exception):
+    """A request the service refuses: HTTP ``status``, the offending ``field`` and the ``limit`` when one applies."""
+
+    def __init__(self, status: int, message: str, field: str | None = None, limit: int | None = None):
+        super().__init__(message)
+        self.status, self.field, self.limit = status, field, limit
+
+
+def problem_body(message: str, field: str | None = None, limit=None, **extra) -> dict:
+    body = {"error": message, "field": field}
+    if limit is not None:
+        body["limit"] = limit
+    return body | extra
+
+
+def field_path(loc) -> str:
+    parts = [p for p in loc if p != "body"]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "body"
+
+
+def check_window(window, pm, config: ServeConfig, where: str) -> np.ndarray:
+    n, fixed = len(window), pm.window_length
+    if fixed is not None and n != fixed:
+        raise Problem(422, f"{where}: {n} steps, the model takes windows of exactly {fixed}", where, fixed)
+    if n > config.max_window_length:
+        limit = config.max_window_length
+        raise Problem(422, f"{where}: {n} steps, over the limit of {limit}", where, limit)
+    if n < 2:
+        raise Problem(422, f"{where}: {n} steps, at least 2 are needed", where)
+    v = len(pm.variables)
+    for t, step in enumerate(window):
+        if len(step) != v:
+            names = ", ".join(pm.variables[:3])
+            raise Problem(
+                422,
+                f"{where}[{t}]: {len(step)} variables, the model was trained on {v} ({names}, ...)",
+                f"{where}[{t}]",
+            )
+    return np.asarray(window, np.float64)
+
+
+def csv_rows(text: str, pm, config: ServeConfig) -> np.ndarray:
+    rows = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
+    if not rows:
+        raise Problem(422, "csv: no rows", "csv")
+    names, order = pm.variables, None
+    if all(_is_name(c) for c in rows[0]):
+        header = [c.strip() for c in rows[0]]
+        missing = [n for n in names if n not in header]
+        if missing:
+            raise Problem(422, f"csv header: missing variable {missing[0]!r} (of {len(names)})", "csv")
+        order, rows = [header.index(n) for n in names], rows[1:]
+    if len(rows) > config.max_window_length:
+        limit = config.max_window_length
+        raise Problem(422, f"csv: {len(rows)} rows, over the limit of {limit}", "csv", limit)
+    values = np.empty((len(rows), len(names)))
+    for r, row in enumerate(rows):
+        if order is None and len(row) != len(names):
+            raise Problem(422, f"csv row {r + 1}: {len(row)} variables, the model was trained on {len(names)}", "csv")
+        cells = [row[j] for j in order] if order is not None else row
+        for c, cell in enumerate(cells):
+            try:
+                values[r, c] = float(cell)
+            except ValueError:
+                raise Problem(
+                    422, f"csv row {r + 1} variable {names[c]!r}: not a number: {cell.strip()!r}", "csv"
+                ) from None
+            if not math.isfinite(values[r, c]):
+                raise Problem(422, f"csv row {r + 1} variable {names[c]!r}: not a finite number", "csv")
+    return values
+
+
+def _is_name(text: str) -> bool:
+    try:
+        float(text)
+        return False
+    except ValueError:
+        return text.strip().lower() not in ("nan", "inf", "-inf", "infinity", "")
+
+
+def windows_from_csv(req: ProcessRequest, pm, config: ServeConfig) -> tuple[list[np.ndarray], list[int]]:
+    values = csv_rows(req.csv, pm, config)
+    fixed = pm.window_length
+    if fixed is None:
+        return [check_window(values, pm, config, "csv")], [len(values)]
+    if len(values) < fixed:
+        raise Problem(422, f"csv: {len(values)} rows, the model takes windows of {fixed}", "csv", fixed)
+    ends = list(range(fixed, len(values) + 1, req.stride))
+    if len(ends) > config.max_windows:
+        limit = config.max_windows
+        raise Problem(422, f"csv: {len(ends)} windows, over the limit of {limit}: raise stride", "stride", limit)
+    return [values[e - fixed : e] for e in ends], ends
+
+
+def windows_from_request(req: ProcessRequest, pm, config: ServeConfig) -> tuple[list[np.ndarray], list[int] | None]:
+    """The checked windows of a request, and the CSV row where each ends (None for windows sent as such)."""
+    if (req.windows is None) == (req.csv is None):
+        raise Problem(422, "give exactly one of windows and csv", "windows")
+    if req.csv is not None:
+        return windows_from_csv(req, pm, config)
+    if not req.windows:
+        raise Problem(422, "windows: empty list", "windows")
+    if len(req.windows) > config.max_windows:
+        limit = config.max_windows
+        raise Problem(422, f"windows: {len(req.windows)}, over the limit of {limit}", "windows", limit)
+    return [check_window(w, pm, config, f"windows[{i}]") for i, w in enumerate(req.windows)], None
+
+
+def csv_summary(pm, ends: list[int], predictions: list[dict]) -> dict:
+    """Where each window ends (exclusive row index) and, for fault tasks, where the first alarm is raised."""
+    out = {"window_ends": ends}
+    normal = pm.data.class_names[0] if pm.data.kind == "classification" else None
+    if normal == "normal":  # a fault task: the end of the first window not called normal
+        out["first_alarm"] = next((e for e, p in zip(ends, predictions, strict=True) if p["class"] != normal), None)
+    return out
+
+
+def pick_process(models: dict, name: str | None):
+    if not models:
+        raise Problem(404, "no process model is loaded (start the service with --process RUN)", "model")
+    if name is None:
+        if len(models) > 1:
+            raise Problem(422, f"several process models are loaded: name one of {sorted(models)}", "model")
+        return next(iter(models.values()))
+    if name not in models:
+        raise Problem(422, f"unknown model {name!r}; loaded: {sorted(models)}", "model")
+    return models[name]
+
+
+def check_dialogues(req: RationaleRequest, config: ServeConfig) -> list[dict]:
+    if not req.dialogues:
+        raise Problem(422, "dialogues: empty list", "dialogues")
+    if len(req.dialogues) > config.max_dialogues:
+        limit = config.max_dialogues
+        raise Problem(422, f"dialogues: {len(req.dialogues)}, over the limit of {limit}", "dialogues", limit)
+    for i, d in enumerate(req.dialogues):
+        where = f"dialogues[{i}].utterances"
+        if len(d.utterances) > config.max_utterances:
+            limit = config.max_utterances
+            raise Problem(422, f"{where}: {len(d.utterances)}, over the limit of {limit}", where, limit)
+        for j, u in enumerate(d.utterances):
+            if len(u.text) > config.max_chars:
+                limit = config.max_chars
+                raise Problem(
+                    422,
+                    f"{where}[{j}].text: {len(u.text)} characters, over the limit of {limit}",
+                    f"{where}[{j}].text",
+                    limit,
+                )
+    return [d.model_dump(exclude_none=True) for d in req.dialogues]
