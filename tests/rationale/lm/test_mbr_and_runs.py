@@ -120,6 +120,12 @@ def test_predict_another_file_with_the_training_index_from_another_directory(tmp
                            "--encoder", "hash:8", "--cache-dir", str(tmp_path / "cache"))  # fmt: skip
         code, _, err = cli(capsys, *args, "--index", str(next(wrong.glob("rationale-index-*"))))
         assert code == 2 and "encoder hash:8" in err.strip().splitlines()[-1]
+        code, _, err = cli(capsys, *args, "--strategy", "mbr", "--candidates", "0", "--no-neighbours")
+        assert code == 2 and "mbr with zero candidates" in err.strip().splitlines()[-1]
+        vocab = json.loads((model / "vocab.json").read_text())
+        (model / "vocab.json").write_text(json.dumps(vocab | {"kept": vocab["kept"][:-1]}))
+        code, _, err = cli(capsys, *args)
+        assert code == 2 and "digest" in err.strip().splitlines()[-1]
     finally:
         os.chdir(cwd)
 
