@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from heedful import tracking
 from heedful.errors import InputError
 from heedful.rationale.lm.adapter import WEIGHTS, RationaleLM
 from heedful.rationale.lm.config import LMTrainConfig
@@ -164,7 +165,8 @@ def train_lm(
         raise InputError(f"need training and dev examples, got {len(train)} and {len(dev)}")
     folder = Path(folder)
     torch.manual_seed(cfg.seed)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), **tracking.accelerator_kwargs(cfg.log_with, folder))
+    tracking.start(accelerator, cfg.log_with, "rationale", asdict(cfg) | {"mode": model.cfg.mode})
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     per_epoch = math.ceil(math.ceil(len(train) / cfg.batch_size) / cfg.grad_accum)
@@ -199,6 +201,9 @@ def train_lm(
                 scheduler.step()
                 optimizer.zero_grad()
                 state.step += 1
+                tracking.log(
+                    accelerator, cfg.log_with, {"loss": loss.item(), "lr": scheduler.get_last_lr()[0]}, state.step
+                )
                 if state.step % cfg.save_every == 0:
                     state.seconds += time.perf_counter() - start
                     start = time.perf_counter()
@@ -211,10 +216,12 @@ def train_lm(
         state.best_dev = min(state.best_dev, dev_value)
         state.bad_epochs = 0 if improved else state.bad_epochs + 1
         state.history.append({"epoch": state.epoch + 1, "dev_loss": round(dev_value, 5), "step": state.step})
+        tracking.log(accelerator, cfg.log_with, {"dev_loss": dev_value}, state.step)
         state.epoch, state.batch = state.epoch + 1, 0
         if improved and accelerator.is_main_process:
             model.save_weights(folder / "best.safetensors")
         _save(folder, model, optimizer, scheduler, state, accelerator)
+    tracking.finish(accelerator, cfg.log_with)
     if accelerator.is_main_process:
         atomic_write(folder / WEIGHTS, lambda p: shutil.copyfile(folder / "best.safetensors", p))
     accelerator.wait_for_everyone()
