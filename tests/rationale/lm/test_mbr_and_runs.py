@@ -121,5 +121,26 @@ def test_predict_another_file_with_the_training_index_from_another_directory(tmp
                            "--encoder", "hash:8", "--cache-dir", str(tmp_path / "cache"))  # fmt: skip
         code, _, err = cli(capsys, *args, "--index", str(next(wrong.glob("rationale-index-*"))))
         assert code == 2 and "encoder hash:8" in err.strip().splitlines()[-1]
+        code, _, err = cli(capsys, *args, "--strategy", "mbr", "--candidates", "0", "--no-neighbours")
+        assert code == 2 and "mbr with zero candidates" in err.strip().splitlines()[-1]
+        vocab = json.loads((model / "vocab.json").read_text())
+        (model / "vocab.json").write_text(json.dumps(vocab | {"kept": vocab["kept"][:-1]}))
+        code, _, err = cli(capsys, *args)
+        assert code == 2 and "digest" in err.strip().splitlines()[-1]
     finally:
         os.chdir(cwd)
+
+
+def test_resampled_bleu_equals_corpus_bleu_of_the_resample():
+    import numpy as np
+
+    from heedful.rationale.data.prompt import scoring_string
+    from heedful.rationale.eval.bootstrap import _resampled_bleu
+    from heedful.rationale.eval.metrics import corpus_bleu
+
+    refs = [scoring_string(s.rationale) for s in load_demo()]
+    hyps = [r[::-1][: len(r) // 2] + r[: len(r) // 2] for r in refs]
+    idx = np.random.default_rng(1).integers(0, len(refs), size=(5, len(refs)))
+    fast = _resampled_bleu(hyps, refs, idx)
+    slow = [corpus_bleu([hyps[i] for i in row], [refs[i] for i in row]) for row in idx]
+    assert np.allclose(fast, slow)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from heedful.errors import InputError
-from heedful.rationale.eval.metrics import corpus_bleu, meteor, rouge_l
+from heedful.rationale.eval.metrics import _ngrams, chars, meteor, rouge_l
 
 
 def resamples(n: int, rounds: int = 1000, seed: int = 0) -> np.ndarray:
@@ -51,9 +51,32 @@ def bootstrap_ci(
     scores = per_sample_scores(hyps, refs) | {k: np.asarray(v, dtype=float) for k, v in (extra or {}).items()}
     out = {name: list(percentile_ci(values[idx].mean(1), level)) for name, values in scores.items()}
     if bleu:
-        values = np.array([corpus_bleu([hyps[i] for i in row], [refs[i] for i in row]) for row in idx])
-        out["bleu4"] = list(percentile_ci(values, level))
+        out["bleu4"] = list(percentile_ci(_resampled_bleu(hyps, refs, idx), level))
     return {k: [round(lo, 4), round(hi, 4)] for k, (lo, hi) in out.items()}
+
+
+def _bleu_counts(hyp: str, ref: str, max_n: int = 4) -> list[int]:
+    """[matched_1..max_n, total_1..max_n, hyp_len, ref_len] of one pair: corpus BLEU is a function of their sums."""
+    h, r = chars(hyp), chars(ref)
+    matched, total = [], []
+    for n in range(1, max_n + 1):
+        hn, rn = _ngrams(h, n), _ngrams(r, n)
+        matched.append(sum(min(c, rn[g]) for g, c in hn.items()))
+        total.append(max(len(h) - n + 1, 0))
+    return [*matched, *total, len(h), len(r)]
+
+
+def _resampled_bleu(hyps, refs, idx: np.ndarray, max_n: int = 4) -> np.ndarray:
+    """Corpus BLEU of every resample (rows of ``idx``) from per-pair counts, as ``corpus_bleu`` computes it."""
+    counts = np.array([_bleu_counts(h, r, max_n) for h, r in zip(hyps, refs, strict=True)], dtype=float)
+    sums = counts[idx].sum(axis=1)  # (rounds, 2 * max_n + 2)
+    matched, total = sums[:, :max_n], sums[:, max_n : 2 * max_n]
+    hyp_len, ref_len = sums[:, -2], sums[:, -1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_p = np.log(matched / total).mean(axis=1)
+        brevity = np.where(hyp_len > ref_len, 1.0, np.exp(1 - ref_len / hyp_len))
+        bleu = brevity * np.exp(log_p)
+    return np.where((hyp_len == 0) | (matched.min(axis=1) == 0), 0.0, bleu)
 
 
 def paired_difference(
