@@ -179,9 +179,11 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     scheduler=None,
     best: bool = False,
+    weights: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """Save one complete, resumable step (see the module's layout); ``best`` also writes ``best.safetensors``.
-    ``state`` (JSON values) is the trainer's own: epoch, history, early-stopping counters."""
+    ``state`` (JSON values) is the trainer's own: epoch, history, early-stopping counters. ``weights``: the tensors
+    to keep instead of the model's whole state_dict (a frozen LM's trainable part)."""
     folder = Path(folder)
     previous = _state(folder).get("dir") if (folder / STATE).exists() else None
     n = int(previous.split("-")[1]) + 1 if previous else 1
@@ -189,7 +191,8 @@ def save_checkpoint(
     if step.exists():
         shutil.rmtree(step)
     files = [WEIGHTS]
-    save_weights(step / WEIGHTS, model)
+    weights = model.state_dict() if weights is None else weights
+    save_tensors(step / WEIGHTS, weights)
     if optimizer is not None:
         files += _save_optimizer(step, optimizer)
     if scheduler is not None:
@@ -200,7 +203,7 @@ def save_checkpoint(
     write_json(step / "rng.json", rest)
     files += ["rng.safetensors", "rng.json"]
     if best:
-        save_weights(folder / BEST, model)
+        save_tensors(folder / BEST, weights)
     write_json(folder / STATE, {"format": FORMAT, "dir": step.name, "files": files, **state})  # last: the save counts
     for old in folder.glob("step-*"):
         if old.name != step.name:
@@ -221,9 +224,11 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     scheduler=None,
     restore_rng: bool = True,
+    weights_loader=None,
 ) -> dict | None:
     """Restore the last complete save into ``model`` (and ``optimizer``, ``scheduler``, the random generators);
-    return the trainer's state, or None when the folder holds no checkpoint yet."""
+    return the trainer's state, or None when the folder holds no checkpoint yet. ``weights_loader(tensors,
+    source)`` replaces ``model.load_state_dict`` for checkpoints saved with ``weights=``."""
     folder = Path(folder)
     if not (folder / STATE).exists():
         return None
@@ -231,7 +236,10 @@ def load_checkpoint(
     step = folder / state["dir"]
     if not step.is_dir():
         raise InputError(f"{folder / STATE}: names {step.name}, which is missing")
-    load_weights(model, step / WEIGHTS)
+    if weights_loader is None:
+        load_weights(model, step / WEIGHTS)
+    else:
+        weights_loader(load_tensors(step / WEIGHTS), str(step / WEIGHTS))
     if optimizer is not None:
         _load_optimizer(step, optimizer)
     if scheduler is not None and (step / "scheduler.json").exists():

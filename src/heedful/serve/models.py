@@ -198,7 +198,14 @@ class LMModel:
         attention = bool((options or {}).get("attention"))
         gen = replace(self.gen, attention=attention, batch_size=max(1, len(samples)))
         examples = prepare(
-            self.model, self.tokenizer, samples, self.index, self.features, reserve=gen.max_new_tokens, progress=False
+            self.model,
+            self.tokenizer,
+            samples,
+            self.index,
+            self.features,
+            reserve=gen.max_new_tokens,
+            progress=False,
+            strict=False,  # as predict: a gold rationale sent along is not needed to generate
         )
         out = generate_rationales(self.model, self.tokenizer, examples, gen, progress=False)
         for entry in out:

@@ -9,7 +9,7 @@ from heedful.rationale import load_demo
 from heedful.rationale.data.config import DataConfig
 from heedful.rationale.lm.adapter import RationaleLMConfig, load_rationale_lm
 from heedful.rationale.lm.generate import GenerateConfig, generate_rationales
-from heedful.rationale.lm.pipeline import predict_pipeline, prepare, train_pipeline
+from heedful.rationale.lm.pipeline import model_index, predict_pipeline, prepare, train_pipeline
 from heedful.rationale.lm.train import LMTrainConfig
 from heedful.rationale.retrieval.keys import KeyConfig
 
@@ -39,7 +39,11 @@ def test_packaged_gemma_trains_saves_reloads_and_generates(tmp_path, gemma):
     gen = GenerateConfig(max_new_tokens=12, batch_size=2, attention=True)
     first = predict_pipeline(samples, gen, str(tmp_path / "run"), progress=False)  # loads Gemma again from the cache
     model, tok2, meta = load_rationale_lm(tmp_path / "run")
-    again = generate_rationales(model, tok2, prepare(model, tok2, samples, meta["index"], feats, 12, False), gen, False)
+    index = model_index(meta, str(tmp_path / "run"), None)  # stored run-relative
+    assert meta["index"] == "index" and index == str(tmp_path / "run" / "index")
+    again = generate_rationales(
+        model, tok2, prepare(model, tok2, samples, index, feats, 12, False, strict=False), gen, False
+    )
     assert [p["raw"] for p in first] == [p["raw"] for p in again]
     assert all(p["raw"].strip() for p in first)  # Gemma writes something
     assert len(first[0]["attention"]["utterances"]) == len(samples[0].utterances)

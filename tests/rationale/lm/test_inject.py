@@ -66,6 +66,32 @@ def test_generate_with_and_without_cache_agree(family):
     assert beams.shape[0] == 4  # the condition of batch 2 served 2 × 3 beam rows
 
 
+@pytest.mark.parametrize("family", LM_FAMILIES)
+def test_wrapped_layers_keep_the_lms_state_dict_names(family):
+    base = tiny_lm(family)
+    original = {k: v.clone() for k, v in base.state_dict().items()}
+    clm = ConditionedLM(base, InjectConfig(layers=(1, 2), cond_dim=16))
+    wrapped = clm.lm.state_dict()
+    added = {k for k in wrapped if ".xattn." in k}
+    assert added and set(wrapped) - added == set(original)  # no "...layers.1.layer.self_attn..." names
+    assert all(torch.equal(wrapped[k], original[k]) for k in original)
+    # the plain LM's checkpoint (here changed) loads strictly into the wrapped model
+    changed = {k: v + 1 for k, v in original.items()} | {k: wrapped[k] for k in added}
+    clm.lm.load_state_dict(changed, strict=True)
+    key = next(k for k in original if ".layers.1." in k)
+    assert torch.equal(clm.lm.state_dict()[key], original[key] + 1)
+
+
+def test_fusion_params_are_the_new_weights_only():
+    clm = ConditionedLM(tiny_lm(), InjectConfig(layers=(1, 2), cond_dim=16))
+    fusion = {id(p) for p in clm.fusion_params()}
+    named = {n for n, p in clm.named_parameters() if id(p) in fusion}
+    assert named and all(".xattn." in n or n.startswith("tokens.") for n in named)
+    assert sum(p.numel() for p in clm.fusion_params()) == sum(
+        p.numel() for n, p in clm.named_parameters() if ".xattn." in n or n.startswith("tokens.")
+    )
+
+
 def test_condition_batch_must_divide_rows():
     clm = ConditionedLM(tiny_lm(), InjectConfig(layers=(1,), cond_dim=16))
     with clm.condition(*cond(batch=3)), pytest.raises(ValueError, match="batch 3"):

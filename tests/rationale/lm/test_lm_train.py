@@ -147,3 +147,16 @@ def test_beam_and_sampling_and_zero_shot(tmp_path):
         assert len(preds) == 2 and all("raw" in p for p in preds)
     with pytest.raises(ValueError, match="strategy"):
         GenerateConfig("nucleus")
+
+
+def test_tensorboard_tracking_logs_steps_and_dev_loss(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    report = run(tmp_path, "tracked", epochs=2, log_with="tensorboard")
+    (logdir,) = (tmp_path / "tracked" / "tracking").iterdir()
+    events = EventAccumulator(str(logdir))
+    events.Reload()
+    dev = [(e.step, e.value) for e in events.Scalars("dev_loss")]
+    assert [s for s, _ in dev] == [h["step"] for h in report["history"]]
+    assert [v for _, v in dev] == pytest.approx([h["dev_loss"] for h in report["history"]], abs=1e-5)
+    assert [e.step for e in events.Scalars("loss")] == list(range(1, report["history"][-1]["step"] + 1))

@@ -84,8 +84,9 @@ def test_resume_refuses_a_planted_pickle(tmp_path):
         def __reduce__(self):
             return (os.system, (f"touch {marker}",))
 
-    (tmp_path / "run" / "optimizer.pt").write_bytes(pickle.dumps({"optimizer": Evil()}))
-    with pytest.raises(InputError, match="refused: holds pickled objects"):
+    step = tmp_path / "run" / json.loads((tmp_path / "run" / "state.json").read_text())["dir"]
+    (step / "optimizer.pt").write_bytes(pickle.dumps({"optimizer": Evil()}))  # read before the JSON state
+    with pytest.raises(InputError, match=r"optimizer\.pt: not a readable optimiser state"):
         run(tmp_path, "run", mode="retrieval")
     assert not marker.exists()
 

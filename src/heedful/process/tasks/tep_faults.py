@@ -85,7 +85,25 @@ def observable(faults) -> list[int]:
     return [f for f in faults if f and f not in tep.UNOBSERVABLE_FAULTS]
 
 
-class TEPFaults(Task):
+class ClippedWindows:
+    """Raw input for ``predict`` as the TEP tasks train: standardised, clipped at ±clip, then windowed."""
+
+    def min_steps(self, data: TaskData) -> int:
+        return int(data.params["window"])
+
+    def predict(self, data: TaskData, model, values: np.ndarray) -> dict:
+        from heedful.process.apply import predict_windows
+
+        return predict_windows(data, model, values, int(data.params["window"]))
+
+    def scale(self, data: TaskData, raw: np.ndarray) -> np.ndarray:
+        """As in training: standardised, then clipped at ±clip."""
+        x = data.scaler.transform(raw)
+        clip = float(data.params["clip"])
+        return np.clip(x, -clip, clip, out=x) if clip else x
+
+
+class TEPFaults(ClippedWindows, Task):
     name = "tep_faults"
     default_models = ("lstm", "bilstm", "gru", "bigru", "bilstm_attn", "bigru_attn", "logistic", "pca_t2")
     detects_faults = True
@@ -115,20 +133,6 @@ class TEPFaults(Task):
             shown = ", ".join(map(str, faults))
             lines.append(f"{len(faults)}-fault average (observable faults {shown}): {test['average_observable']:.1%}")
         return lines
-
-    def min_steps(self, data: TaskData) -> int:
-        return int(data.params["window"])
-
-    def predict(self, data: TaskData, model, values: np.ndarray) -> dict:
-        from heedful.process.apply import predict_windows
-
-        return predict_windows(data, model, values, int(data.params["window"]))
-
-    def scale(self, data: TaskData, raw: np.ndarray) -> np.ndarray:
-        """As in training: standardised, then clipped at ±clip."""
-        x = data.scaler.transform(raw)
-        clip = float(data.params["clip"])
-        return np.clip(x, -clip, clip, out=x) if clip else x
 
     def explain(self, data: TaskData, model, config: dict, out_png, fault: int | None, sample: int) -> dict:
         from heedful.process.explain import explain_tep

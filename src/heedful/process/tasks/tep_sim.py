@@ -29,6 +29,7 @@ from heedful.errors import InputError
 from heedful.process.config import TEPSimFaultsConfig
 from heedful.process.sources import tepsim
 from heedful.process.tasks.base import Split, Task, TaskData
+from heedful.process.tasks.tep_faults import ClippedWindows
 from heedful.process.windows import Scaler, sliding_windows
 
 MINUTES = tepsim.SAMPLE_HOURS * 60
@@ -151,7 +152,7 @@ def _online(pred: np.ndarray, split: Split, faults: tuple[int, ...], runs: list[
     }
 
 
-class TEPSimFaults(Task):
+class TEPSimFaults(ClippedWindows, Task):
     name = "tep_sim_faults"
     default_models = ("lstm", "bilstm", "gru", "bigru", "bilstm_attn", "bigru_attn", "logistic")
     headlines = (  # benchmark protocol, then online protocol
@@ -176,17 +177,3 @@ class TEPSimFaults(Task):
             f"false alarms {test['false_alarm_rate']:.1%}, mean detection delay "
             + ("-" if delay is None else f"{delay:.0f} min"),
         ]
-
-    def min_steps(self, data: TaskData) -> int:
-        return int(data.params["window"])
-
-    def predict(self, data: TaskData, model, values: np.ndarray) -> dict:
-        from heedful.process.apply import predict_windows
-
-        return predict_windows(data, model, values, int(data.params["window"]))
-
-    def scale(self, data: TaskData, raw: np.ndarray) -> np.ndarray:
-        """As in training: standardised, then clipped at ±clip."""
-        x = data.scaler.transform(raw)
-        clip = float(data.params["clip"])
-        return np.clip(x, -clip, clip, out=x) if clip else x

@@ -95,7 +95,7 @@ class RationaleLM(nn.Module):
         self.cfg = cfg
         self.clm = ConditionedLM(lm, cfg.inject)
         self.graph = ChangeGraphEncoder(cfg.graph) if cfg.uses_xattn else None
-        lm.requires_grad_(False)
+        self.requires_grad_(False)  # frozen explicitly; what trains is switched on below, by name of its owner
         if cfg.mode != "zeroshot":
             from peft import LoraConfig, inject_adapter_in_model
 
@@ -106,12 +106,13 @@ class RationaleLM(nn.Module):
                 target_modules=lora_pattern(self.clm, self.clm.first_layer),
                 bias="none",
             )
-            inject_adapter_in_model(lora, lm)
-        for name, p in self.named_parameters():
-            p.requires_grad = "lora_" in name
-        if cfg.uses_xattn:
-            for module in (*self.clm.blocks(), self.clm.tokens, self.graph):
-                module.requires_grad_(True)
+            inject_adapter_in_model(lora, lm)  # the new adapter weights are the only trainable ones in the LM
+        n_lora = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        fusion = [*self.clm.fusion_params(), *self.graph.parameters()] if cfg.uses_xattn else []
+        for p in fusion:
+            p.requires_grad_(True)
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        assert trainable == n_lora + sum(p.numel() for p in fusion), "only LoRA and the fusion weights train"
 
     @property
     def lm(self) -> nn.Module:

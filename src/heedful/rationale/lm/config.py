@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from heedful.errors import InputError
+from heedful.tracking import check_tracker
 
 UTILITY_NAMES = ("rouge_l", "meteor")
 
@@ -22,8 +23,10 @@ class LMTrainConfig:
     save_every: int = 25  # optimiser steps between mid-epoch checkpoints
     cache_lower: bool = True
     seed: int = 0
+    log_with: str | None = None  # experiment tracker: tensorboard or mlflow (local files under the run's tracking/)
 
     def __post_init__(self):
+        check_tracker(self.log_with)
         for name in ("epochs", "batch_size", "grad_accum", "patience", "max_dev", "save_every"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -109,12 +109,31 @@ class ConditionState:
 
 
 class ConditionedLayer(nn.Module):
-    """Gated cross-attention over the condition tokens, then the original decoder layer."""
+    """Gated cross-attention over the condition tokens, then the original decoder layer (torchtune's
+    ``FusionLayer`` pattern): the wrapped layer keeps its state-dict names (``...layers.9.self_attn...``, not
+    ``...layers.9.layer.self_attn...``) through a pair of hooks, so the LM's own checkpoints load into the wrapped
+    model and back; the new parameters are listed by ``fusion_params``."""
 
     def __init__(self, layer: nn.Module, xattn: GatedCrossAttention, index: int, state: ConditionState):
         super().__init__()
         self.layer, self.xattn, self.index = layer, xattn, index
-        object.__setattr__(self, "_state", state)  # shared, not a submodule
+        self.condition_state = state  # shared by the wrapped layers; set by ``ConditionedLM.condition``
+        self._register_state_dict_hook(ConditionedLayer._original_names)
+        self._register_load_state_dict_pre_hook(ConditionedLayer._wrapped_names, with_module=True)
+
+    @staticmethod
+    def _original_names(module, state_dict, prefix, local_metadata):
+        for key in [k for k in state_dict if k.startswith(prefix + "layer.")]:
+            state_dict[prefix + key[len(prefix + "layer.") :]] = state_dict.pop(key)
+
+    def _wrapped_names(self, state_dict, prefix, *args):
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            rest = key[len(prefix) :]
+            if not rest.startswith(("layer.", "xattn.")):
+                state_dict[prefix + "layer." + rest] = state_dict.pop(key)
+
+    def fusion_params(self) -> list[nn.Parameter]:
+        return list(self.xattn.parameters())
 
     def __getattr__(self, name: str):
         try:
@@ -123,7 +142,7 @@ class ConditionedLayer(nn.Module):
             return getattr(super().__getattr__("layer"), name)
 
     def forward(self, hidden_states: Tensor, *args, **kwargs):
-        state = self._state
+        state = self.condition_state
         if state.tokens is not None:
             tokens, mask = state.for_rows(hidden_states.shape[0])
             hidden_states, weights = self.xattn(hidden_states, tokens.to(hidden_states.dtype), mask, state.record)
@@ -193,6 +212,10 @@ class ConditionedLM(nn.Module):
 
     def blocks(self) -> list[GatedCrossAttention]:
         return [self.layers[i].xattn for i in self.layer_ids]
+
+    def fusion_params(self) -> list[nn.Parameter]:
+        """The parameters this wrapper adds to the LM: cross-attention blocks and the condition-token maker."""
+        return [p for i in self.layer_ids for p in self.layers[i].fusion_params()] + list(self.tokens.parameters())
 
     def gates(self) -> dict[int, tuple[float, float]]:
         return {

@@ -5,15 +5,14 @@ Fast on CPU (see ``forward``): the frozen layers below the first adapted layer r
 output is kept in memory; the LM head runs only at rationale positions; batches group examples of similar length
 (less padding).
 
-Checkpoint folder: ``last.safetensors`` (trainable weights), ``optimizer.pt`` (optimizer + scheduler state, plain
-tensors, loaded with ``weights_only=True``), ``state.json`` (written last: where to resume),
-``best.safetensors`` (best dev loss). ``adapter.safetensors`` + ``config.json`` = the finished model.
+Checkpoints use ``heedful.checkpoint``'s layout (the process trainer's too): ``state.json`` (written last: where to
+resume) naming a ``step-NNNNNN/`` folder with the trainable weights, the optimiser (safetensors + JSON, no pickle) and
+the scheduler; ``best.safetensors`` (best dev loss). ``adapter.safetensors`` + ``config.json`` = the finished model.
 """
 
 from __future__ import annotations
 
 import math
-import pickle
 import random
 import shutil
 import time
@@ -23,12 +22,14 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from heedful import tracking
+from heedful.checkpoint import load_checkpoint, save_checkpoint
 from heedful.errors import InputError
 from heedful.rationale.lm.adapter import WEIGHTS, RationaleLM
 from heedful.rationale.lm.config import LMTrainConfig
 from heedful.rationale.lm.examples import LMExample, collate_train
 from heedful.rationale.lm.forward import can_cache, label_loss, lower_states, upper_hidden
-from heedful.runs import atomic_write, read_json, write_json
+from heedful.runs import atomic_write
 
 
 @dataclass
@@ -123,26 +124,12 @@ def _save(folder: Path, model: RationaleLM, optimizer, scheduler, state: TrainSt
         accelerator.wait_for_everyone()
         if not accelerator.is_main_process:
             return
-    model.save_weights(folder / "last.safetensors")
-    opt = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
-    atomic_write(folder / "optimizer.pt", lambda p: torch.save(opt, p))
-    write_json(folder / "state.json", asdict(state))  # last: a kill before this resumes from the previous save
+    save_checkpoint(folder, model, asdict(state), optimizer, scheduler, weights=model.trainable_state())
 
 
 def _resume(folder: Path, model: RationaleLM, optimizer, scheduler) -> TrainState:
-    if not (folder / "state.json").is_file():
-        return TrainState()
-    state = TrainState(**read_json(folder / "state.json"))
-    model.load_weights(folder / "last.safetensors")
-    try:  # weights_only: plain tensors and containers only; a pickled object (code) is refused, never run
-        opt = torch.load(folder / "optimizer.pt", weights_only=True)
-    except pickle.UnpicklingError:
-        raise InputError(f"{folder / 'optimizer.pt'}: refused: holds pickled objects, not plain tensors") from None
-    except (OSError, RuntimeError, EOFError) as err:
-        raise InputError(f"{folder}: corrupt checkpoint ({str(err).splitlines()[0]})") from None
-    optimizer.load_state_dict(opt["optimizer"])
-    scheduler.load_state_dict(opt["scheduler"])
-    return state
+    saved = load_checkpoint(folder, model, optimizer, scheduler, restore_rng=False, weights_loader=model.load_trainable)
+    return TrainState() if saved is None else TrainState(**saved)
 
 
 def train_lm(
@@ -164,7 +151,8 @@ def train_lm(
         raise InputError(f"need training and dev examples, got {len(train)} and {len(dev)}")
     folder = Path(folder)
     torch.manual_seed(cfg.seed)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), **tracking.accelerator_kwargs(cfg.log_with, folder))
+    tracking.start(accelerator, cfg.log_with, "rationale", asdict(cfg) | {"mode": model.cfg.mode})
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     per_epoch = math.ceil(math.ceil(len(train) / cfg.batch_size) / cfg.grad_accum)
@@ -199,6 +187,9 @@ def train_lm(
                 scheduler.step()
                 optimizer.zero_grad()
                 state.step += 1
+                tracking.log(
+                    accelerator, cfg.log_with, {"loss": loss.item(), "lr": scheduler.get_last_lr()[0]}, state.step
+                )
                 if state.step % cfg.save_every == 0:
                     state.seconds += time.perf_counter() - start
                     start = time.perf_counter()
@@ -211,10 +202,12 @@ def train_lm(
         state.best_dev = min(state.best_dev, dev_value)
         state.bad_epochs = 0 if improved else state.bad_epochs + 1
         state.history.append({"epoch": state.epoch + 1, "dev_loss": round(dev_value, 5), "step": state.step})
+        tracking.log(accelerator, cfg.log_with, {"dev_loss": dev_value}, state.step)
         state.epoch, state.batch = state.epoch + 1, 0
         if improved and accelerator.is_main_process:
             model.save_weights(folder / "best.safetensors")
         _save(folder, model, optimizer, scheduler, state, accelerator)
+    tracking.finish(accelerator, cfg.log_with)
     if accelerator.is_main_process:
         atomic_write(folder / WEIGHTS, lambda p: shutil.copyfile(folder / "best.safetensors", p))
     accelerator.wait_for_everyone()
