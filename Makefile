@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/heedful demo
-	# rationale LM on the embedded demo set: a short training of the packaged Gemma-3-270M, then generation
-	HF_HUB_OFFLINE=1 $(BIN)/heedful rationale train --mode both --epochs 2 --grad-accum 1 --lr 1e-3 --out runs/demo-rationale
+	# rationale LM on the embedded demo set: a short training of the packaged Gemma-3-270M, then generation.
+	# --no-trim-vocab: 44 dialogues' vocabulary leaves the unseen ones' words as bytes (dev loss 3.26 vs 2.86)
+	HF_HUB_OFFLINE=1 $(BIN)/heedful rationale train --mode both --epochs 2 --grad-accum 1 --lr 1e-3 --no-trim-vocab \
+		--out runs/demo-rationale
 	HF_HUB_OFFLINE=1 $(BIN)/heedful rationale predict --method lm --limit 3 --max-new-tokens 64 --attention \
 		--model $$(ls -d runs/demo-rationale/rationale-train-both-* | tail -1) --out runs/demo-rationale
 
