@@ -42,6 +42,24 @@ def read_json(path: str | Path):
         raise InputError(f"{path}: JSON nested too deeply") from None
 
 
+def read_npz(path: str | Path, what: str) -> dict:
+    """Every array of an ``.npz`` heedful wrote (no pickles), read eagerly; a missing file is FileNotFoundError, a
+    truncated, empty or garbage one an InputError naming it as ``what`` (callers with a cache rebuild on it)."""
+    import zipfile
+
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such {what}: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {name: z[name] for name in z.files}
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        reason = " ".join(str(err).split())[:120] or type(err).__name__
+        raise InputError(f"{path}: not a heedful {what} ({reason})") from None
+
+
 def write_json(path: str | Path, obj) -> Path:
     text = json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
     return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))

@@ -138,3 +138,17 @@ def test_a_foreign_file_is_an_input_error(tmp_path):
     np.savez(path, values=np.zeros((2, 52)))
     with pytest.raises(InputError, match="not a heedful TEP run file"):
         ts.load_run(path)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage"])
+def test_damaged_cache_entry_is_simulated_again(tmp_path, damage):
+    specs = ts.run_set([0], 1, 0.5, 0.2, 11)
+    first = ts.generate(specs, tmp_path, progress=False)
+    (path,) = tmp_path.glob("*.npz")
+    data = path.read_bytes()
+    path.write_bytes({"truncated": data[: len(data) // 2], "empty": b"", "garbage": b"not a zip file"}[damage])
+    with pytest.raises(InputError, match="not a heedful TEP run file"):
+        ts.load_run(path)  # one line naming the file, never BadZipFile / EOFError
+    again = ts.generate(specs, tmp_path, progress=False)
+    assert again.computed == 1
+    np.testing.assert_array_equal(again.runs[0].values, first.runs[0].values)

@@ -31,7 +31,6 @@ import logging
 import sys
 import time
 import types
-import zipfile
 from bisect import bisect_left
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -44,7 +43,7 @@ from heedful.errors import InputError
 from heedful.process.config import PEN_FULL_STEPS as FULL_STEPS
 from heedful.process.config import PEN_STEP_HOURS as STEP_HOURS
 from heedful.process.config import GenerationConfig
-from heedful.runs import atomic_write, write_json
+from heedful.runs import atomic_write, read_npz, write_json
 
 log = logging.getLogger(__name__)
 ADAPTER_VERSION = 1  # bump when a change alters generated values: it invalidates the cache
@@ -384,17 +383,13 @@ def save_batch(batch: Batch, path: Path) -> Path:
 
 
 def load_batch(path: str | Path) -> Batch:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such batch file: {path}")
+    z = read_npz(path, "IndPenSim batch file")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            channels = tuple(str(c) for c in z["channels"])
-            spec = json.loads(str(z["spec"]))
-            values, fault, phase, seconds = z["values"], z["fault"], z["phase"], float(z["seconds"])
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        reason = " ".join(str(err).split())[:120] or type(err).__name__
-        raise InputError(f"{path}: not a heedful IndPenSim batch file ({reason})") from None
+        channels = tuple(str(c) for c in z["channels"])
+        spec = json.loads(str(z["spec"]))
+        values, fault, phase, seconds = z["values"], z["fault"], z["phase"], float(z["seconds"])
+    except (KeyError, ValueError, TypeError) as err:
+        raise InputError(f"{path}: not a heedful IndPenSim batch file ({err!r})") from None
     if channels != CHANNELS:
         raise InputError(f"{path}: channels {channels[:3]}... do not match this version's {CHANNELS[:3]}...")
     spec["temperature_programme"] = tuple(tuple(p) for p in spec["temperature_programme"])

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import math
 import time
 from collections.abc import Sequence
@@ -33,7 +34,7 @@ import numpy as np
 from heedful.cache import cache_root
 from heedful.errors import InputError, MissingExtra
 from heedful.process import config as C
-from heedful.runs import atomic_write
+from heedful.runs import atomic_write, read_npz
 
 ADAPTER_VERSION = 1  # bump when a change alters generated values: it invalidates the cache
 SAMPLE_HOURS = C.TEP_SAMPLE_HOURS  # 3 minutes, the Braatz sampling
@@ -44,6 +45,7 @@ CLASS_SEEDS = C.TEP_SIM_CLASS_SEEDS  # seeds per class in a run set (see run_set
 VARIABLE_NAMES = [f"XMEAS({i})" for i in range(1, 42)] + [f"XMV({i})" for i in range(1, 12)]
 UNOBSERVABLE_FAULTS = C.TEP_UNOBSERVABLE
 DASK_TIMEOUT_S = 10
+log = logging.getLogger(__name__)
 
 
 def require_simulator() -> None:
@@ -182,16 +184,13 @@ def save_run(run: SimRun, path: Path) -> Path:
 
 
 def load_run(path: str | Path) -> SimRun:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such TEP run file: {path}")
+    z = read_npz(path, "TEP run file")  # truncated / garbage files too: the generator rebuilds on this error
     try:
-        with np.load(path, allow_pickle=False) as z:
-            variables = [str(v) for v in z["variables"]]
-            spec = RunSpec(**json.loads(str(z["spec"])))
-            values, shutdown = z["values"], str(z["shutdown"])
-            hours, seconds = float(z["shutdown_hours"]), float(z["seconds"])
-    except (OSError, KeyError, ValueError, TypeError) as err:
+        variables = [str(v) for v in z["variables"]]
+        spec = RunSpec(**json.loads(str(z["spec"])))
+        values, shutdown = z["values"], str(z["shutdown"])
+        hours, seconds = float(z["shutdown_hours"]), float(z["seconds"])
+    except (KeyError, ValueError, TypeError) as err:
         raise InputError(f"{path}: not a heedful TEP run file ({err})") from None
     if variables != VARIABLE_NAMES or values.ndim != 2 or values.shape[1] != len(VARIABLE_NAMES):
         raise InputError(f"{path}: expected (T, {len(VARIABLE_NAMES)}) values of the classic 52 variables")
@@ -249,7 +248,14 @@ def generate(
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     paths = [cache / f"{s.key()}.npz" for s in specs]
-    todo = {p: s for s, p in zip(specs, paths, strict=True) if not p.exists()}  # duplicates simulated once
+    loaded: dict[Path, SimRun] = {}
+    for path in set(paths):
+        if path.exists():
+            try:
+                loaded[path] = load_run(path)
+            except InputError as err:  # a damaged cache entry is simulated again, not an error (as IndPenSim's)
+                log.warning("rebuilding damaged cache entry: %s", err)
+    todo = {p: s for s, p in zip(specs, paths, strict=True) if p not in loaded}  # duplicates simulated once
     client = connect(scheduler) if scheduler and todo else None  # before the bar: a failure is one line
     start, times = time.perf_counter(), []
     bar = tqdm(total=len(todo), desc="TEP runs", unit="run", disable=not progress or not todo)
@@ -262,7 +268,9 @@ def generate(
         bar.close()
         if client is not None:
             client.close()
-    return GenerationReport([load_run(p) for p in paths], len(todo), time.perf_counter() - start, times)
+    return GenerationReport(
+        [loaded[p] if p in loaded else load_run(p) for p in paths], len(todo), time.perf_counter() - start, times
+    )
 
 
 def _simulate_all(todo: dict[Path, RunSpec], workers: int, client):
