@@ -21,7 +21,7 @@ SPLIT = {"data": "all", "pretrain": "train", "index": "train", "retrieve": "dev"
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "rationale",
-        help="emotion-change rationales: data, pretrain, index, retrieve, train, predict, evaluate",
+        help="emotion-change rationales: data, pretrain, index, retrieve, train, predict, evaluate, explain",
         description="Emotion-change rationales (MECR / INSIDE format). Without --data, the embedded demo set is used.",
     )
     commands = parser.add_subparsers(dest="rationale_command", metavar="COMMAND")
@@ -35,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     register_train(commands, _data_args, _encoder_args)
     _predict(commands)
     _evaluate(commands)
+    _explain(commands)
 
 
 def _print_help(parser: argparse.ArgumentParser) -> int:
@@ -160,6 +161,23 @@ def _evaluate(commands) -> None:
     _out_arg(p)
     add_report_flag(p)
     p.set_defaults(func=_run_evaluate)
+
+
+def _explain(commands) -> None:
+    from heedful.rationale.lm.config import RationaleFaithfulnessConfig
+
+    p = commands.add_parser(
+        "explain",
+        help="how faithful the LM's attention over utterances is (deletion / insertion curves, ERASER)",
+        description="Rank the utterances of each predicted dialogue by the LM's cross-attention, by input x gradient "
+        "and at random, remove the top share (mean embedding) and measure how much less likely the generated "
+        "rationale becomes; writes RUN/faithfulness.json and RUN/faithfulness.png (docs/explain.md).",
+    )
+    p.add_argument("run", help="run folder of 'heedful rationale predict --method lm' (a model with cross-attention)")
+    p.add_argument("--faithfulness", action="store_true", help="measure faithfulness (the only analysis so far)")
+    add_config_flags(p.add_argument_group("faithfulness (docs/explain.md)"), RationaleFaithfulnessConfig)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.set_defaults(func=_run_explain)
 
 
 # handlers: lazy imports, then one library call each
@@ -372,3 +390,35 @@ def _metric(name: str, value, ci) -> str:
     if not isinstance(value, float):
         return f"{name} {value}"
     return f"{name} {value:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+
+
+def _run_explain(args) -> int:
+    from heedful.rationale.lm.config import RationaleFaithfulnessConfig
+
+    if not args.faithfulness:
+        raise InputError(
+            "rationale explain measures faithfulness: add --faithfulness (the attention itself comes from "
+            "'rationale predict --method lm --attention')"
+        )
+    cfg = config_from_args(RationaleFaithfulnessConfig, args)
+    if args.threads is not None and args.threads < 1:
+        raise InputError(f"threads must be >= 1, got {args.threads}")
+    import torch
+
+    from heedful.explain.faithfulness import summary_lines
+    from heedful.rationale.lm.explain import explain_run
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = explain_run(args.run, cfg)
+    print(f"{result['samples']} dialogues, mode {result['mode']}; removed utterances: {result['removal']}")
+    print("\n".join(summary_lines(result)))
+    change = result.get("score_change")
+    if change:
+        pct = f"{100 * change['fraction']:g}%"
+        print(
+            f"regenerated without the top {pct} of utterances: ROUGE-L {change['intact']['rouge_l']:.3f} intact, "
+            f"{change['attention']['rouge_l']:.3f} by attention, {change['random']['rouge_l']:.3f} at random"
+        )
+    print(f"numbers: {args.run}/faithfulness.json; curves: {args.run}/faithfulness.png")
+    return 0

@@ -3,7 +3,8 @@
 The attributed scalar is the quantity the deletion curves track:
 - classification: the probability of the class predicted on the intact input;
 - regression: the prediction's signed distance from the training mean, Σ_k sign(ŷ_k) f_k(x), signs frozen at the
-  intact input (outputs are standardised, so 0 is the training mean).
+  intact input (outputs are standardised, so 0 is the training mean);
+- likelihood: the mean log-probability per token of the generated text.
 Integrated gradients start from the removal baseline (every step at the training mean), so a step's attribution
 estimates what removing it costs. Per step, attributions are summed over channels, keeping their sign: steps that
 support the prediction rank first, steps that argue against it last.
@@ -20,23 +21,34 @@ from heedful.explain.perturb import BASELINE
 
 
 def step_attributions(
-    model: Explainable, x: Tensor, lengths: Tensor, reference: Tensor, method: str, ig_steps: int, batch_size: int
+    model: Explainable,
+    x: Tensor,
+    lengths: Tensor,
+    reference: Tensor,
+    method: str,
+    ig_steps: int,
+    batch_size: int,
+    rows: Tensor | None = None,
 ) -> Tensor:
     """(B, T) signed attribution per step. ``reference``: predicted class ids (B,) for classification, the intact
-    outputs (B, ...) for regression."""
+    outputs (B, ...) otherwise. ``rows``: the samples' indices (default 0..B-1), passed on to ``model``."""
     try:
         from captum.attr import InputXGradient, IntegratedGradients
     except ImportError:
         raise MissingExtra("explain", "captum") from None
 
     scalar = _scalar(model)
+    rows = torch.arange(len(x)) if rows is None else rows
     parts = []
-    for xs, ls, ref in zip(x.split(batch_size), lengths.split(batch_size), reference.split(batch_size), strict=True):
+    chunks = (t.split(batch_size) for t in (x, lengths, reference, rows))
+    for xs, ls, ref, rs in zip(*chunks, strict=True):
         xs = xs.clone().requires_grad_(True)
         if model.kind == "classification":
-            extra, target = (ls,), ref
+            extra, target = (ls, rs), ref
+        elif model.kind == "likelihood":
+            extra, target = (ls, rs), None
         else:
-            extra, target = (ls, ref.flatten(1).sign()), None
+            extra, target = (ls, rs, ref.flatten(1).sign()), None
         with torch.enable_grad():
             if method == "integrated_gradients":
                 attr = IntegratedGradients(scalar).attribute(
@@ -56,12 +68,19 @@ def step_attributions(
 def _scalar(model: Explainable):
     if model.kind == "classification":
 
-        def probabilities(x: Tensor, lengths: Tensor) -> Tensor:
-            return model.forward(x, lengths)[0].softmax(-1)  # (B, K); Captum picks the target column
+        def probabilities(x: Tensor, lengths: Tensor, rows: Tensor) -> Tensor:
+            return model(x, lengths, rows)[0].softmax(-1)  # (B, K); Captum picks the target column
 
         return probabilities
 
-    def signed_distance(x: Tensor, lengths: Tensor, sign: Tensor) -> Tensor:
-        return (model.forward(x, lengths)[0].flatten(1) * sign).sum(1)  # (B,)
+    if model.kind == "likelihood":
+
+        def log_likelihood(x: Tensor, lengths: Tensor, rows: Tensor) -> Tensor:
+            return model(x, lengths, rows)[0].reshape(-1)  # (B,)
+
+        return log_likelihood
+
+    def signed_distance(x: Tensor, lengths: Tensor, rows: Tensor, sign: Tensor) -> Tensor:
+        return (model(x, lengths, rows)[0].flatten(1) * sign).sum(1)  # (B,)
 
     return signed_distance

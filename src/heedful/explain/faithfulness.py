@@ -4,7 +4,8 @@ For every sample, the time steps are ranked by attention, by a gradient attribut
 top ``fraction`` of the ranking is removed (replaced by the training mean: ``perturb``) and the prediction measured
 again. One number per perturbed input, the **drop**:
 - classification: p(ŷ | x) - p(ŷ | x'), ŷ the class predicted on the intact input;
-- regression: mean_k |f_k(x') - f_k(x)| over all outputs, in scaled (standard-deviation) units.
+- regression: mean_k |f_k(x') - f_k(x)| over all outputs, in scaled (standard-deviation) units;
+- likelihood: log p(text | x) - log p(text | x') per token, the text being what the model generated from x.
 
 From it (DeYoung et al. 2020, ERASER; Petsiuk et al. 2018, deletion / insertion):
 - deletion curve: drop after removing the top k% — a faithful ranking makes it rise fast (higher AUC);
@@ -32,15 +33,19 @@ REMOVAL = "replaced by the training mean (0 in scaled units); length and time ax
 SCORES = {
     "classification": "drop in the probability of the class predicted on the intact input",
     "regression": "mean absolute change of the outputs, in standard deviations of the training targets",
+    "likelihood": "drop in the mean log-probability per token of the text generated from the intact input (nats)",
 }
 
 
 @torch.no_grad()
-def run_model(model: Explainable, x: Tensor, lengths: Tensor, batch_size: int) -> tuple[Tensor, Tensor | None]:
-    """Outputs and per-step attention (B, T) of the intact inputs, batched."""
+def run_model(
+    model: Explainable, x: Tensor, lengths: Tensor, batch_size: int, rows: Tensor | None = None
+) -> tuple[Tensor, Tensor | None]:
+    """Outputs and per-step attention (B, T) of the inputs, batched. ``rows``: the samples' indices (default 0..B-1)."""
+    rows = torch.arange(len(x)) if rows is None else rows
     outs, maps = [], []
-    for xs, ls in zip(x.split(batch_size), lengths.split(batch_size), strict=True):
-        out, attention = model.forward(xs, ls)
+    for xs, ls, rs in zip(x.split(batch_size), lengths.split(batch_size), rows.split(batch_size), strict=True):
+        out, attention = model(xs, ls, rs)
         outs.append(out)
         maps.append(step_attention(attention))
     if any(m is None for m in maps):
@@ -51,20 +56,24 @@ def run_model(model: Explainable, x: Tensor, lengths: Tensor, batch_size: int) -
 class Drop:
     """x' -> (B,) how far the prediction moved from the intact one (see the module doc)."""
 
-    def __init__(self, model: Explainable, base: Tensor, lengths: Tensor, batch_size: int):
-        self.model, self.lengths, self.batch_size = model, lengths, batch_size
+    def __init__(self, model: Explainable, base: Tensor, lengths: Tensor, batch_size: int, rows: Tensor):
+        self.model, self.lengths, self.batch_size, self.rows = model, lengths, batch_size, rows
         if model.kind == "classification":
             self.target = base.argmax(-1)  # (B,)
             self.base = base.softmax(-1).gather(1, self.target[:, None]).squeeze(1)  # (B,) p(ŷ | x)
+        elif model.kind == "likelihood":
+            self.target, self.base = None, base.reshape(-1)  # (B,) log p(text | x) per token
         else:
             self.target, self.base = None, base.flatten(1)  # (B, K)
 
     @torch.no_grad()
     def __call__(self, x: Tensor) -> np.ndarray:
-        out, _ = run_model(self.model, x, self.lengths, self.batch_size)
+        out, _ = run_model(self.model, x, self.lengths, self.batch_size, self.rows)
         if self.model.kind == "classification":
             p = out.softmax(-1).gather(1, self.target[:, None]).squeeze(1)
             return (self.base - p).numpy()
+        if self.model.kind == "likelihood":
+            return (self.base - out.reshape(-1)).numpy()
         return (out.flatten(1) - self.base).abs().mean(1).numpy()
 
 
@@ -81,13 +90,14 @@ def measure_faithfulness(
     breakdown of the headline for classifiers."""
     cfg = config or FaithfulnessConfig()
     xt, lt, picked = _subset(model, x, lengths, class_names, cfg)
+    rows = torch.from_numpy(picked)
     torch.manual_seed(cfg.seed)
-    base, attention = run_model(model, xt, lt, cfg.batch_size)
+    base, attention = run_model(model, xt, lt, cfg.batch_size, rows)
     if attention is None:
         raise InputError(
             "this model returns no attention weights: faithfulness measures attention (train an *_attn model)"
         )
-    drop = Drop(model, base, lt, cfg.batch_size)
+    drop = Drop(model, base, lt, cfg.batch_size, rows)
     scores = _rankings(model, xt, lt, attention, drop, cfg)
     grid = cfg.grid
     all_removed = drop(keep_only(xt, torch.zeros_like(attention, dtype=torch.bool), lt))
@@ -101,7 +111,7 @@ def measure_faithfulness(
         "skipped_classes": list(cfg.skip_classes),
         "removal": REMOVAL,
         "drop": SCORES[model.kind],
-        "base_score": float(drop.base.mean()) if model.kind == "classification" else None,
+        "base_score": float(drop.base.mean()) if model.kind != "regression" else None,
         "fractions": [0.0, *grid],
         "curves": curves,
         "auc": {m: {k: _auc(c[k], [0.0, *grid]) for k in ("deletion", "insertion")} for m, c in curves.items()},
@@ -125,7 +135,7 @@ def _subset(model: Explainable, x: np.ndarray, lengths, class_names, cfg: Faithf
     candidates = np.arange(len(x))
     if cfg.skip_classes:
         skip = _class_ids(cfg.skip_classes, model, class_names)
-        predicted = run_model(model, xt, lt, cfg.batch_size)[0].argmax(-1).numpy()
+        predicted = run_model(model, xt, lt, cfg.batch_size)[0].argmax(-1).numpy()  # rows 0..N-1: all samples
         candidates = candidates[~np.isin(predicted, skip)]
         if len(candidates) == 0:
             raise InputError(f"every test sample is predicted as one of {list(cfg.skip_classes)}: nothing to measure")
@@ -151,7 +161,7 @@ def _rankings(model, x, lengths, attention, drop: Drop, cfg: FaithfulnessConfig)
     scores: dict[str, list[Tensor]] = {"attention": [attention]}
     for method in cfg.methods:
         if method in GRADIENT_METHODS:
-            attr = step_attributions(model, x, lengths, reference, method, cfg.ig_steps, cfg.batch_size)
+            attr = step_attributions(model, x, lengths, reference, method, cfg.ig_steps, cfg.batch_size, drop.rows)
             scores[method] = [attr]
     if "random" in cfg.methods:
         g = torch.Generator().manual_seed(cfg.seed)

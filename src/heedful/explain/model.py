@@ -9,7 +9,7 @@ from torch import Tensor
 
 from heedful.errors import InputError
 
-KINDS = ("classification", "regression")
+KINDS = ("classification", "regression", "likelihood")
 
 
 @dataclass
@@ -18,12 +18,20 @@ class Explainable:
 
     ``forward(x, lengths) -> (output, attention)``, with x (B, T, C) scaled inputs and lengths (B,) int64 valid
     steps (or None: all T valid). ``output``: (B, K) class logits for kind ``classification``, any (B, ...) values
-    for ``regression``. ``attention``: (B, T) one weight per input step, (B, S, T) one row per output step (read
-    as their mean over S), or None for a model without attention.
+    for ``regression``, (B,) the mean log-probability per token of a fixed text for ``likelihood`` (a language
+    model: its input steps are the units it attends to, e.g. utterances). ``attention``: (B, T) one weight per input
+    step, (B, S, T) one row per output step (read as their mean over S), or None for a model without attention.
+
+    ``by_row``: forward is called as ``forward(x, lengths, rows)``, rows (B,) the indices of the batch's samples in
+    the measured set, for models whose samples carry more than x (a language model's prompt and text).
     """
 
-    forward: Callable[[Tensor, Tensor | None], tuple[Tensor, Tensor | None]]
+    forward: Callable[..., tuple[Tensor, Tensor | None]]
     kind: str
+    by_row: bool = False
+
+    def __call__(self, x: Tensor, lengths: Tensor, rows: Tensor) -> tuple[Tensor, Tensor | None]:
+        return self.forward(x, lengths, rows) if self.by_row else self.forward(x, lengths)
 
     def __post_init__(self):
         if self.kind not in KINDS:

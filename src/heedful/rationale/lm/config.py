@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from heedful.errors import InputError
+from heedful.explain.config import FaithfulnessConfig
 from heedful.tracking import check_tracker
 
 UTILITY_NAMES = ("rouge_l", "meteor")
@@ -96,3 +97,17 @@ class GenerateConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class RationaleFaithfulnessConfig(FaithfulnessConfig):
+    """``FaithfulnessConfig`` with defaults sized for a 270M-parameter LM on CPU (a dialogue has about ten
+    utterances, so finer fractions name the same utterances)."""
+
+    fractions: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+    methods: tuple[str, ...] = ("attention", "input_x_gradient", "random")
+    max_samples: int = 32  # dialogues measured (a seeded random subset of the run's predictions)
+    random_repeats: int = 2
+    ig_steps: int = 8
+    batch_size: int = 4
+    score_change: bool = True  # regenerate with the top headline fraction removed; score against the reference
