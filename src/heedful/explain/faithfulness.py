@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from heedful.errors import InputError
 from heedful.explain.attribution import step_attributions
@@ -83,11 +84,12 @@ def measure_faithfulness(
     lengths: np.ndarray | None = None,
     config: FaithfulnessConfig | None = None,
     class_names: list[str] | None = None,
+    progress: bool = False,
 ) -> dict:
     """All faithfulness numbers for ``model`` on test inputs ``x`` (N, T, C) scaled; JSON-ready.
 
     ``lengths`` (N,) valid steps of padded samples (None: all valid). ``class_names`` adds a per-predicted-class
-    breakdown of the headline for classifiers."""
+    breakdown of the headline for classifiers. ``progress``: a bar over the perturbed passes (for slow models)."""
     cfg = config or FaithfulnessConfig()
     xt, lt, picked = _subset(model, x, lengths, class_names, cfg)
     rows = torch.from_numpy(picked)
@@ -101,7 +103,9 @@ def measure_faithfulness(
     scores = _rankings(model, xt, lt, attention, drop, cfg)
     grid = cfg.grid
     all_removed = drop(keep_only(xt, torch.zeros_like(attention, dtype=torch.bool), lt))
-    per_sample = {m: _curves(drop, xt, lt, s, grid) for m, s in scores.items()}  # method -> (deletion, insertion)
+    bar = tqdm(total=len(grid) * sum(map(len, scores.values())), desc="perturbed passes", disable=not progress)
+    per_sample = {m: _curves(drop, xt, lt, s, grid, bar) for m, s in scores.items()}  # method -> (deletion, insertion)
+    bar.close()
     curves = {m: _mean_curve(d, i, all_removed) for m, (d, i) in per_sample.items()}
     h = grid.index(cfg.headline_fraction)
     result = {
@@ -169,13 +173,14 @@ def _rankings(model, x, lengths, attention, drop: Drop, cfg: FaithfulnessConfig)
     return scores
 
 
-def _curves(drop: Drop, x, lengths, scores: list[Tensor], grid) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _curves(drop: Drop, x, lengths, scores: list[Tensor], grid, bar) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per-sample drops at every grid fraction, deleting / keeping the top of each ranking (averaged over them)."""
     deletion, insertion = [], []
     for fraction in grid:
         masks = [top_k_mask(s, lengths, fraction) for s in scores]
         deletion.append(np.mean([drop(delete(x, m)) for m in masks], axis=0))
         insertion.append(np.mean([drop(keep_only(x, m, lengths)) for m in masks], axis=0))
+        bar.update(len(masks))
     return deletion, insertion
 
 

@@ -75,9 +75,10 @@ def write_report(run: str | Path, out: str | Path | None = None, max_samples: in
     for name in EXPECTED.get(command, ()):
         if name in ("items.json", "table.md") and not (folder / name).is_file():  # the others are read below
             state.problems.append(f"{folder / name}: missing")
-    faithfulness = state.json("faithfulness.json")  # heedful process explain RUN --faithfulness (docs/explain.md)
+    faithfulness = state.json("faithfulness.json")  # heedful process|rationale explain RUN --faithfulness
     if isinstance(faithfulness, dict):
-        keys = ("removal", "drop", "samples", "skipped_classes", "headline", "auc", "rank_agreement")
+        keys = ("units", "removal", "drop", "samples", "skipped_classes", "headline", "auc", "rank_agreement")
+        keys += ("score_change",) if "score_change" in faithfulness else ()
         sections.append(_section("Faithfulness of attention", _table({k: faithfulness.get(k) for k in keys})))
     if command == "process compare":
         sections += _compare(state)

@@ -117,6 +117,9 @@ def test_explain_writes_numbers_and_curves(predicted, capsys):
     change = result["score_change"]
     assert set(change) >= {"intact", "attention", "random"} and 0.0 <= change["attention"]["rouge_l"] <= 1.0
     assert "attention vs random deletion" in out and "regenerated without the top 10%" in out
+    assert main(["report", str(run)]) == 0  # the run's HTML report shows the numbers and the curves
+    page = (run / "report.html").read_text()
+    assert "Faithfulness of attention" in page and "score_change" in page and "faithfulness.png" in page
 
 
 @pytest.mark.parametrize(

@@ -182,17 +182,16 @@ def score_change(um: UtteranceModel, tokenizer, picked: np.ndarray, cfg: Rationa
     return out
 
 
-def measure(um: UtteranceModel, tokenizer, cfg: RationaleFaithfulnessConfig) -> dict:
+def measure(um: UtteranceModel, tokenizer, cfg: RationaleFaithfulnessConfig, progress: bool = False) -> dict:
     """Every faithfulness number of ``heedful.explain`` for the utterance attention, plus the score change."""
     from heedful.explain.faithfulness import measure_faithfulness
 
     x, lengths = um.inputs()
     base = FaithfulnessConfig(**{f.name: getattr(cfg, f.name) for f in fields(FaithfulnessConfig)})
-    result = measure_faithfulness(um.explainable(), x, lengths, base)
+    result = measure_faithfulness(um.explainable(), x, lengths, base, progress=progress)
     result |= {"removal": REMOVAL, "units": "utterances"}
     if cfg.score_change:
-        picked = _picked(len(x), cfg)
-        result["score_change"] = score_change(um, tokenizer, picked, cfg)
+        result["score_change"] = score_change(um, tokenizer, _picked(len(x), cfg), cfg)
     return result
 
 
@@ -227,14 +226,16 @@ def explain_run(run: str | Path, cfg: RationaleFaithfulnessConfig, progress: boo
     missing = [p["sample_id"] for p in predictions if p["sample_id"] not in by_id]
     if missing:
         raise InputError(f"{run}: {len(missing)} predicted sample(s) not in the run's data, e.g. {missing[0]}")
+    n_predicted = len(predictions)
+    predictions = [predictions[i] for i in _picked(n_predicted, cfg)]  # before the costly per-sample work
     samples = [by_id[p["sample_id"]] for p in predictions]
     index = model_index(meta, config["model"], config.get("index")) if model.cfg.uses_retrieval else None
     features = KeyConfig(**meta["features"]) if meta.get("features") else KeyConfig()
     examples = prepare(model, tokenizer, samples, index, features, progress=progress, strict=False)
     examples = with_generated_targets(examples, [p["text"] for p in predictions], tokenizer)
     torch.manual_seed(cfg.seed)
-    result = measure(UtteranceModel(model, examples, tokenizer.pad_token_id), tokenizer, cfg)
-    result |= {"run": str(run), "model": config["model"], "mode": model.cfg.mode}
+    result = measure(UtteranceModel(model, examples, tokenizer.pad_token_id), tokenizer, cfg, progress)
+    result |= {"run": str(run), "model": config["model"], "mode": model.cfg.mode, "of_samples": n_predicted}
     write_json(run / "faithfulness.json", result)
     deletion_plot(result, run / "faithfulness.png", title=f"rationale LM ({model.cfg.mode}): utterance attention")
     return result
