@@ -104,7 +104,8 @@ def measure_faithfulness(
     grid = cfg.grid
     all_removed = drop(keep_only(xt, torch.zeros_like(attention, dtype=torch.bool), lt))
     bar = tqdm(total=len(grid) * sum(map(len, scores.values())), desc="perturbed passes", disable=not progress)
-    per_sample = {m: _curves(drop, xt, lt, s, grid, bar) for m, s in scores.items()}  # method -> (deletion, insertion)
+    perturbed = Perturbed(drop, xt, lt)
+    per_sample = {m: _curves(perturbed, s, grid, bar) for m, s in scores.items()}  # method -> (deletion, insertion)
     bar.close()
     curves = {m: _mean_curve(d, i, all_removed) for m, (d, i) in per_sample.items()}
     h = grid.index(cfg.headline_fraction)
@@ -173,13 +174,34 @@ def _rankings(model, x, lengths, attention, drop: Drop, cfg: FaithfulnessConfig)
     return scores
 
 
-def _curves(drop: Drop, x, lengths, scores: list[Tensor], grid, bar) -> tuple[list[np.ndarray], list[np.ndarray]]:
+class Perturbed:
+    """The drop of each perturbed input, computed once: with few steps (a dialogue's ten utterances) several
+    fractions remove the same steps, and every ranking removes all of them at 100%."""
+
+    def __init__(self, drop: Drop, x: Tensor, lengths: Tensor):
+        self.drop, self.x, self.lengths = drop, x, lengths
+        self.seen: dict[tuple[str, bytes], np.ndarray] = {}
+
+    def delete(self, mask: Tensor) -> np.ndarray:
+        return self._once("delete", mask, lambda: delete(self.x, mask))
+
+    def keep(self, mask: Tensor) -> np.ndarray:
+        return self._once("keep", mask, lambda: keep_only(self.x, mask, self.lengths))
+
+    def _once(self, op: str, mask: Tensor, make) -> np.ndarray:
+        key = (op, mask.numpy().tobytes())
+        if key not in self.seen:
+            self.seen[key] = self.drop(make())
+        return self.seen[key]
+
+
+def _curves(perturbed: Perturbed, scores: list[Tensor], grid, bar) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per-sample drops at every grid fraction, deleting / keeping the top of each ranking (averaged over them)."""
     deletion, insertion = [], []
     for fraction in grid:
-        masks = [top_k_mask(s, lengths, fraction) for s in scores]
-        deletion.append(np.mean([drop(delete(x, m)) for m in masks], axis=0))
-        insertion.append(np.mean([drop(keep_only(x, m, lengths)) for m in masks], axis=0))
+        masks = [top_k_mask(s, perturbed.lengths, fraction) for s in scores]
+        deletion.append(np.mean([perturbed.delete(m) for m in masks], axis=0))
+        insertion.append(np.mean([perturbed.keep(m) for m in masks], axis=0))
         bar.update(len(masks))
     return deletion, insertion
 
