@@ -36,8 +36,8 @@ def _toy_data(window=6, per_run=8):
     split = Split(x, y, np.repeat([0, 1, 2], per_run), ends)
     runs = [{"fault": f, "seed": f, "onset": 0 if f else None, "samples": 40, "shutdown": ""} for f in (0, 1, 2)]
     params = {"faults": [0, 1, 2], "window": window, "test_set": runs}
-    names = ["normal", "fault 1", "fault 2"]
-    return TaskData("tep_sim_faults", "classification", split, split, split, names, ["a", "b", "c"], Scaler(0, 1), params)
+    names, features = ["normal", "fault 1", "fault 2"], ["a", "b", "c"]
+    return TaskData("tep_sim_faults", "classification", split, split, split, names, features, Scaler(0, 1), params)
 
 
 def test_keras_twin_has_heedfuls_parameters_but_one_lstm_bias(peer_module):
