@@ -35,6 +35,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e ".[bench]"
 	for f in benchmarks/*.py; do $(BIN)/python $$f || exit 1; done
 
 # Mutation testing (Cosmic Ray) of four modules, 60 sampled mutants each, on a copy of the tree: about 40 min, not in CI.
