@@ -11,7 +11,8 @@ from heedful.cli import main
 from heedful.errors import InputError
 from heedful.process.alarm import WindowPCA, gate, persist, threshold_for_rate, two_stage
 from heedful.process.config import TEPFaultsConfig, TEPSimFaultsConfig
-from heedful.process.tasks.base import Split
+from heedful.process.tasks import get_task
+from heedful.process.tasks.base import Split, TaskData
 from heedful.process.tasks.tep_faults import first_alarm_delays
 
 TEP_ARGS = ["--task", "tep_faults", "--faults", "0,1,2", "--window", "10", "--stride", "4", "--test-stride", "4"]
@@ -117,3 +118,37 @@ def test_cli_train_and_compare_report_the_two_stage_alarm(tmp_path, capsys):
     table = (cmp_run / "table.md").read_text()
     assert "two-stage false alarms" in table
     assert table.splitlines()[-1].startswith("| pca_t2 |") and table.splitlines()[-1].endswith("| - | - | - |")
+
+
+def _toy_sim_data(detector: str = "pca"):
+    """tep_sim_faults-shaped data: normal run 0 and fault-4 run 1 (onset at sample 20), windows ending at 5..40;
+    the fault shifts channel 0 by 5 std."""
+    rng = np.random.default_rng(2)
+    ends = np.arange(5, 41)
+    y = np.concatenate([np.zeros(len(ends), int), np.where(ends - 1 >= 20, 1, 0)])
+    x = rng.normal(size=(len(y), 5, 3)).astype(np.float32)
+    x[y == 1, :, 0] += 5.0
+    test = Split(x, y, np.repeat([0, 1], len(ends)), np.tile(ends, 2))
+    normal = Split(rng.normal(size=(200, 5, 3)).astype(np.float32), np.zeros(200, int), np.zeros(200, int), ends[:1])
+    runs = [
+        {"fault": 0, "seed": 1, "onset": None, "samples": 40, "shutdown": ""},
+        {"fault": 4, "seed": 2, "onset": 20, "samples": 40, "shutdown": ""},
+    ]
+    params = {"faults": [0, 4], "window": 5, "test_set": runs, "alarm_detector": detector, "alarm_rate": 0.01}
+    params.update(alarm_span=5, alarm_persistence=1)
+    names = ["normal", "fault 4"]
+    return TaskData("tep_sim_faults", "classification", normal, normal, test, names, ["a", "b", "c"], None, params)
+
+
+def test_tep_sim_scores_pca_t2_and_the_two_stage_alarm_by_the_online_protocol():
+    data = _toy_sim_data()
+    task = get_task("tep_sim_faults")
+    alarm = data.test.y == 1
+    alarm[0] = True  # one false alarm in the normal run
+    report = task.detection_report(data, alarm)
+    assert report["false_alarm_rate"] == pytest.approx(1 / (36 + 16)) and report["detection_rate"] == 1.0
+    assert report["mean_detection_delay_min"] == pytest.approx(3.0) and "online_accuracy" not in report
+    proba = np.tile([0.9, 0.1], (len(data.test), 1))  # the classifier never names the fault on its own
+    two = task.two_stage(data, np.tile([0.9, 0.1], (200, 1)), proba)
+    assert two["val_normal_windows"] == 200 and two["val_false_alarm_rate"] <= 0.01
+    assert two["detection_rate"] == 1.0 and two["false_alarm_rate"] < 0.1 and two["online_accuracy"] > 0.9

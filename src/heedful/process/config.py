@@ -227,6 +227,8 @@ class TEPSimFaultsConfig(TEPAlarmConfig):
     the benchmark and the online protocol are reported on the test runs (``heedful.process.tasks.tep_sim``)."""
 
     protocol: str = "benchmark"  # training windows: 'benchmark' (wholly after the onset) or 'online' (every window)
+    # trained on many runs, the classifier's own p(normal) is the better detector here (docs/process.md)
+    alarm_detector: str = "model"  # two-stage alarm detector: 'pca' (T²/SPE), 'model' (1 - p(normal)) or 'both'
     faults: tuple[int, ...] | str = "observable"  # 'all' (0-20), 'observable' (all but 3, 9, 15) or a list like 0,1,2
     train_runs: int = 10  # simulated training runs per class
     val_runs: int = 2  # simulated validation runs per class
