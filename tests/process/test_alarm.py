@@ -63,12 +63,13 @@ def test_two_stage_on_synthetic_windows():
     proba = np.tile([0.6, 0.3, 0.1], (len(test_x), 1))  # the classifier always says normal, fault 1 second
     pca = WindowPCA.fit(normal_train, span=4)
     run, end = np.arange(len(test_x)), np.full(len(test_x), 8)  # one window per run: persistence has no effect
-    out = two_stage("pca", 0.05, 1, 0, (val_x, proba[:400]), (test_x, proba), run, end, pca)
+    sets = {"val": (val_x, proba[:400]), "test": (test_x, proba), "test_run": run, "test_end": end, "pca": pca}
+    out = two_stage("pca", 0.05, 1, 0, **sets)
     assert out.val_alarm_rate <= 0.05 and 0.02 < out.alarm[:2000].mean() < 0.08 and out.alarm[2000:].mean() > 0.95
     assert set(out.pred[out.alarm]) == {1} and (out.pred[~out.alarm] == 0).all()
     # the model detector: 1 - p(normal) is 0.4 everywhere, nothing exceeds its threshold; 'both' needs both to alarm
     for detector in ("model", "both"):
-        assert not two_stage(detector, 0.05, 1, 0, (val_x, proba[:400]), (test_x, proba), run, end, pca).alarm.any()
+        assert not two_stage(detector, 0.05, 1, 0, **sets).alarm.any()
 
 
 def test_delays_count_minutes_to_the_first_alarming_faulty_window():

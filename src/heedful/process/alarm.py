@@ -91,6 +91,7 @@ def two_stage(
     rate: float,
     persistence: int,
     normal: int,
+    *,
     val: tuple[np.ndarray, np.ndarray],
     test: tuple[np.ndarray, np.ndarray],
     test_run: np.ndarray,

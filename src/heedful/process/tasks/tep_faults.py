@@ -154,11 +154,11 @@ class TwoStageAlarm:
             p["alarm_rate"],
             p["alarm_persistence"],
             normal,
-            (data.val.x[val_normal], val_proba[val_normal]),
-            (data.test.x, test_proba),
-            data.test.run,
-            data.test.end,
-            pca,
+            val=(data.val.x[val_normal], val_proba[val_normal]),
+            test=(data.test.x, test_proba),
+            test_run=data.test.run,
+            test_end=data.test.end,
+            pca=pca,
         )
         settings = {k: p[k] for k in ("alarm_detector", "alarm_rate", "alarm_span", "alarm_persistence")}
         return {
