@@ -52,12 +52,16 @@ def _str_list(text: str) -> tuple[str, ...]:
 
 @cache
 def _comments(cls: type) -> dict[str, str]:
-    """``name: type = default  # comment`` -> {name: comment}, read from the class source."""
+    """``name: type = default  # comment`` -> {name: comment}, read from the source of the class and of the
+    dataclasses it inherits fields from (a subclass's comment wins)."""
+    found = {}
+    for base in cls.__mro__[1:]:
+        if dataclasses.is_dataclass(base):
+            found.update(_comments(base))
     try:
         source = inspect.getsource(cls)
     except (OSError, TypeError):
-        return {}
-    found = {}
+        return found
     for line in source.splitlines():
         m = re.match(r"\s+(\w+)\s*:[^#]*#\s*(.+)$", line)
         if m:

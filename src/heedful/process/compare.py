@@ -19,7 +19,7 @@ from heedful.process.config import ModelConfig
 from heedful.process.models import build_model
 from heedful.process.names import CLASSICAL_MODELS as CLASSICAL
 from heedful.process.names import NEURAL_MODELS
-from heedful.process.runner import evaluate, plan_run, run_config
+from heedful.process.runner import evaluate, plan_run, run_config, two_stage_metrics
 from heedful.process.tasks import TaskData, get_task
 from heedful.process.train import CLASSIFYING, TrainConfig, fit, predict
 from heedful.runs import atomic_write, new_run_dir, read_json, write_json
@@ -53,7 +53,8 @@ def run_model(
     result = fit(model, data.train, data.val, cfg, folder / "checkpoint", progress, data.kind)
     pred, _ = predict(model, data.test.x, lengths=data.test.lengths, kind=data.kind)
     params = sum(p.numel() for p in model.parameters())
-    metrics = _metrics(name, params, result.seconds, evaluate(data, pred), result.best_val, result.epochs_run)
+    test = {**evaluate(data, pred), **two_stage_metrics(data, model)}
+    metrics = _metrics(name, params, result.seconds, test, result.best_val, result.epochs_run)
     metrics["val_key"] = "val_accuracy" if data.kind in CLASSIFYING else "val_score"
     return metrics
 
@@ -74,14 +75,7 @@ def _pca_metrics(data: TaskData) -> dict:
     start = time.perf_counter()
     normal_cls = data.class_names.index("normal")
     det = PCADetector.fit(data.train.x[data.train.y == normal_cls][:, -1])
-    alarm = det.alarms(data.test.x[:, -1])
-    is_normal = data.test.y == normal_cls
-    rates = {}
-    for cls, name in enumerate(data.class_names):
-        rows = (data.test.y == cls) & ~is_normal
-        if rows.any():
-            rates[int(name.split()[-1])] = float(alarm[rows].mean())
-    test = {"detection_rate": rates, "false_alarm_rate": float(alarm[is_normal].mean())}
+    test = data.task.detection_report(data, det.alarms(data.test.x[:, -1]))
     params = int(det.components.size + det.mean.size)
     return _metrics("pca_t2", params, time.perf_counter() - start, test)
 
@@ -157,13 +151,22 @@ def task_table(cols, results: list[dict]) -> str:
     ]
     for r in results:
         ratio = f"{per_epoch[r['model']] / per_epoch[base_name]:.2f}x" if r["model"] in per_epoch else "-"
-        cells = [_cell(r["test"].get(key), fmt) for _, key, fmt in cols]
+        cells = [_cell(_lookup(r["test"], key), fmt) for _, key, fmt in cols]
         lines.append(
             f"| {r['model']} | {r['parameters']:,} | {r.get('epochs') or '-'} | {r['train_seconds']:.1f} | {ratio} | "
             + " | ".join(cells)
             + " |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _lookup(test: dict, key: str):
+    """``a.b`` -> test["a"]["b"]; None where any part is missing (a baseline without a two-stage alarm)."""
+    for part in key.split("."):
+        if not isinstance(test, dict):
+            return None
+        test = test.get(part)
+    return test
 
 
 def _cell(v, fmt: str) -> str:

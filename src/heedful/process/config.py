@@ -147,7 +147,27 @@ def tep_faults(value) -> tuple[int, ...]:
 
 
 @dataclass
-class TEPFaultsConfig:
+class TEPAlarmConfig:
+    """The two-stage alarm of the Tennessee Eastman tasks (``heedful.process.alarm``): scored on the test windows
+    next to the plain classifier, in ``metrics.json`` under ``test.two_stage``. It changes no training window."""
+
+    alarm_rate: float = 0.01  # two-stage alarm: share of normal validation windows its detector may flag, in (0, 1)
+    alarm_detector: str = "pca"  # two-stage alarm detector: 'pca' (T²/SPE), 'model' (1 - p(normal)) or 'both'
+    alarm_span: int = 10  # two-stage alarm: samples at the window's end whose pca statistic is averaged
+    alarm_persistence: int = 1  # two-stage alarm: consecutive detector alarms (in one run) before it alarms
+
+    def check_alarm(self) -> None:
+        check_within(self, "alarm_rate", 0.0, 1.0, open_low=True, open_high=True)
+        if self.alarm_detector not in ALARM_DETECTORS:
+            raise InputError(f"alarm_detector must be one of {', '.join(ALARM_DETECTORS)}, got {self.alarm_detector!r}")
+        check_at_least(self, 1, "alarm_span", "alarm_persistence")
+
+
+ALARM_DETECTORS = ("pca", "model", "both")  # heedful.process.alarm.DETECTORS (this module stays numpy-free)
+
+
+@dataclass
+class TEPFaultsConfig(TEPAlarmConfig):
     """``tep_faults``: windows of the 52 Tennessee Eastman measurements, labelled with the state at their end."""
 
     window: int = 40  # window length in samples (3 min each: 40 = 2 h)
@@ -168,6 +188,7 @@ class TEPFaultsConfig:
         check_at_least(self, 0, "clip")
         check_at_least(self, 1, "stride", "test_stride")
         check_within(self, "window", 2, 160)
+        self.check_alarm()
 
 
 # --- simulated Tennessee Eastman (tep-studio, issue 12) ----------------------------------------------
@@ -201,11 +222,13 @@ def tep_samples(hours: float, name: str) -> int:
 
 
 @dataclass
-class TEPSimFaultsConfig:
+class TEPSimFaultsConfig(TEPAlarmConfig):
     """``tep_sim_faults``: windows of simulated Tennessee Eastman runs (``heedful.process.sources.tepsim``); both
     the benchmark and the online protocol are reported on the test runs (``heedful.process.tasks.tep_sim``)."""
 
     protocol: str = "benchmark"  # training windows: 'benchmark' (wholly after the onset) or 'online' (every window)
+    # trained on many runs, the classifier's own p(normal) is the better detector here (docs/process.md)
+    alarm_detector: str = "model"  # two-stage alarm detector: 'pca' (T²/SPE), 'model' (1 - p(normal)) or 'both'
     faults: tuple[int, ...] | str = "observable"  # 'all' (0-20), 'observable' (all but 3, 9, 15) or a list like 0,1,2
     train_runs: int = 10  # simulated training runs per class
     val_runs: int = 2  # simulated validation runs per class
@@ -249,6 +272,7 @@ class TEPSimFaultsConfig:
                 raise InputError(f"{split} runs hold fewer than one window ({self.window} samples)")
         if self.scheduler is not None and not self.scheduler.strip():
             raise InputError("scheduler: give an address like tcp://host:8786, or leave it out")
+        self.check_alarm()
 
     def specs(self, split: str) -> list:
         """The ``RunSpec`` of every run of ``split`` ('train', 'val' or 'test'), class by class."""

@@ -18,7 +18,7 @@ from heedful.errors import InputError
 from heedful.process.config import ModelConfig, TrainConfig
 from heedful.process.models import build_model
 from heedful.process.tasks import TaskData, get_task
-from heedful.process.train import CLASSIFYING, fit, load_weights, predict
+from heedful.process.train import CLASSIFYING, fit, load_weights, predict, probabilities
 from heedful.runs import new_run_dir, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,14 @@ NOT_IDENTITY = {"cache", "workers"}
 
 def evaluate(data: TaskData, pred: np.ndarray) -> dict:
     return data.task.evaluate(data, pred)
+
+
+def two_stage_metrics(data: TaskData, model: torch.nn.Module) -> dict:
+    """``{"two_stage": metrics}`` for tasks that score a two-stage alarm (``Task.alarms``), else ``{}``."""
+    if not data.task.alarms:
+        return {}
+    val_proba, test_proba = probabilities(model, data.val.x), probabilities(model, data.test.x)
+    return {"two_stage": data.task.two_stage(data, val_proba, test_proba)}
 
 
 def val_key(data: TaskData) -> str:
@@ -205,7 +213,7 @@ def train_run(
         "train_seconds": round(result.seconds, 2),
         "best_epoch": result.best_epoch,
         val_key(data): result.best_val,
-        "test": evaluate(data, pred),
+        "test": {**evaluate(data, pred), **two_stage_metrics(data, model)},
     }
     write_json(run_dir / "metrics.json", metrics)
     write_json(run_dir / "history.json", result.history)

@@ -83,6 +83,14 @@ def predict(
     return torch.cat(preds).numpy(), (torch.cat(maps).numpy() if maps else None)
 
 
+@torch.no_grad()
+def probabilities(model: torch.nn.Module, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Class probabilities (N, classes) of a window classifier (full-length windows)."""
+    model.eval()
+    chunks = [torch.softmax(model(chunk, None).prediction, -1) for chunk in torch.from_numpy(x).split(batch_size)]
+    return torch.cat(chunks).numpy()
+
+
 def loss_fn(kind: str, pred: torch.Tensor, y, mask, censored) -> torch.Tensor:
     """Cross-entropy over valid targets (classifying kinds) or masked MSE. Censored regression targets are
     lower bounds: only predictions below them are penalised."""
@@ -202,4 +210,4 @@ def _kept_by_attention(x, lengths, attention, keep: float) -> torch.Tensor:
     return x * soft_keep_mask(attention, lengths, keep)[..., None]  # (B, T, C)
 
 
-__all__ = ["TrainConfig", "TrainResult", "fit", "load_weights", "loss_fn", "predict", "val_score"]
+__all__ = ["TrainConfig", "TrainResult", "fit", "load_weights", "loss_fn", "predict", "probabilities", "val_score"]

@@ -91,6 +91,7 @@ class Task:
     detects_faults: ClassVar[bool] = False  # classes are 'normal' plus faults: pca_t2 applies
     nan_marks_target: ClassVar[bool] = False  # predict: NaN cells are the values to restore, not bad input
     explains: ClassVar[str] = ""  # what `heedful process explain` draws for this task ("": nothing yet)
+    alarms: ClassVar[bool] = False  # a two-stage alarm (detector, then classifier) is scored: ``two_stage``
 
     @property
     def config_cls(self) -> type:
@@ -147,6 +148,22 @@ class Task:
         return predict_one(data, model, self.model_input(data, values), int(data.params.get("every", 1)))
 
     # --- baselines and explanations ---
+
+    def two_stage(self, data: TaskData, val_proba: np.ndarray, test_proba: np.ndarray) -> dict:
+        """Test metrics of the two-stage alarm, from the classifier's class probabilities (N, classes) on
+        ``data.val`` and ``data.test`` (tasks with ``alarms`` only)."""
+        raise NotImplementedError
+
+    def detection_report(self, data: TaskData, alarm: np.ndarray) -> dict:
+        """Test metrics of a detector's alarms (N,) on ``data.test`` (``pca_t2``): detection rate per fault (the
+        fault id read from the class name) and the false-alarm rate on normal windows."""
+        is_normal = data.test.y == data.class_names.index("normal")
+        rates = {}
+        for cls, name in enumerate(data.class_names):
+            rows = (data.test.y == cls) & ~is_normal
+            if rows.any():
+                rates[int(name.split()[-1])] = float(alarm[rows].mean())
+        return {"detection_rate": rates, "false_alarm_rate": float(alarm[is_normal].mean())}
 
     def fit_classical(self, name: str, data: TaskData, seed: int = 0) -> tuple[np.ndarray, int]:
         from heedful.process.baselines import fit_classical

@@ -18,6 +18,8 @@ from heedful.process.sources import tep
 from heedful.process.tasks.base import Split, Task, TaskData
 from heedful.process.windows import Scaler, sliding_windows, window_ends
 
+SAMPLE_MINUTES = 3.0  # both TEP sources sample every 3 minutes
+
 
 def _split_windows(runs: list[tep.TEPRun], segments, window: int, stride: int, classes: dict) -> Split:
     xs, ys, rs, es = [], [], [], []
@@ -78,7 +80,35 @@ def tep_report(pred: np.ndarray, split: Split, faults: tuple[int, ...]) -> dict:
         "average_observable": float(np.mean(observable)) if observable else None,
         "observable_faults": [f for f in per_fault if f not in tep.UNOBSERVABLE_FAULTS],
         "detection_rate": detection,
+        **_braatz_delays(pred, split, faults),
     }
+
+
+def _braatz_delays(pred: np.ndarray, split: Split, faults: tuple[int, ...]) -> dict:
+    """Detection delay on the Braatz test runs (one per fault, ``split.run`` = the fault id, onset at sample 160)."""
+    normal_cls = faults.index(0)
+    onsets = {f: (f, tep.TEST_ONSET) for f in faults if f and (split.run == f).any()}
+    delays, missed = first_alarm_delays(pred != normal_cls, split, split.y != normal_cls, onsets)
+    shown = [v for f, v in delays.items() if f not in tep.UNOBSERVABLE_FAULTS]
+    return {
+        "mean_detection_delay_min": float(np.mean(shown)) if shown else None,  # over the observable faults
+        "per_fault_delay_min": delays,
+        "missed_runs": missed,
+    }
+
+
+def first_alarm_delays(alarm: np.ndarray, split: Split, faulty: np.ndarray, onsets: dict) -> tuple[dict, dict]:
+    """Online detection delay: per fault, the mean number of minutes from a test run's onset (``onsets``: run id ->
+    (fault, first faulty sample)) to the end of its first alarming faulty window; and per fault the runs never
+    detected."""
+    delays, missed = {}, {}
+    for run_id, (fault, onset) in onsets.items():
+        rows = (split.run == run_id) & faulty & alarm
+        if rows.any():
+            delays.setdefault(fault, []).append(float((split.end[rows].min() - onset) * SAMPLE_MINUTES))
+        else:
+            missed[fault] = missed.get(fault, 0) + 1
+    return {f: float(np.mean(v)) for f, v in sorted(delays.items())}, missed
 
 
 def observable(faults) -> list[int]:
@@ -103,7 +133,59 @@ class ClippedWindows:
         return np.clip(x, -clip, clip, out=x) if clip else x
 
 
-class TEPFaults(ClippedWindows, Task):
+class TwoStageAlarm:
+    """The TEP tasks' two-stage alarm (``heedful.process.alarm``, settings ``alarm_*`` of the task config): the
+    detector's threshold is set on the normal validation windows, its alarms gate the classifier's test
+    predictions, and the gated predictions are scored like the classifier's own (``evaluate``)."""
+
+    alarms = True
+
+    def two_stage(self, data: TaskData, val_proba: np.ndarray, test_proba: np.ndarray) -> dict:
+        from heedful.process.alarm import WindowPCA, two_stage
+
+        p = data.params
+        normal = data.class_names.index("normal")
+        val_normal = data.val.y == normal
+        pca = None
+        if p["alarm_detector"] != "model":
+            pca = WindowPCA.fit(data.train.x[data.train.y == normal], p["alarm_span"])
+        result = two_stage(
+            p["alarm_detector"],
+            p["alarm_rate"],
+            p["alarm_persistence"],
+            normal,
+            val=(data.val.x[val_normal], val_proba[val_normal]),
+            test=(data.test.x, test_proba),
+            test_run=data.test.run,
+            test_end=data.test.end,
+            pca=pca,
+        )
+        settings = {k: p[k] for k in ("alarm_detector", "alarm_rate", "alarm_span", "alarm_persistence")}
+        return {
+            **settings,
+            "thresholds": result.thresholds,
+            "val_normal_windows": int(val_normal.sum()),
+            "val_false_alarm_rate": result.val_alarm_rate,  # before persistence
+            **self.evaluate(data, result.pred),
+        }
+
+
+def two_stage_line(test: dict) -> list[str]:
+    """``train``'s summary line of the two-stage alarm, when the run has one."""
+    two = test.get("two_stage")
+    if not two:
+        return []
+    delay = two.get("mean_detection_delay_min")
+    detection = two["detection_rate"]
+    detection = float(np.mean(list(detection.values()))) if isinstance(detection, dict) else detection
+    return [
+        f"two-stage alarm ({two['alarm_detector']} detector at {two['alarm_rate']:g} of normal validation windows, "
+        f"persistence {two['alarm_persistence']}): false alarms {two['false_alarm_rate']:.1%}, detection "
+        f"{detection:.1%}, mean detection delay " + ("-" if delay is None else f"{delay:.0f} min")
+    ]
+
+
+class TEPFaults(TwoStageAlarm, ClippedWindows, Task):
     name = "tep_faults"
     default_models = ("lstm", "bilstm", "gru", "bigru", "bilstm_attn", "bigru_attn", "logistic", "pca_t2")
     detects_faults = True
@@ -122,6 +204,9 @@ class TEPFaults(ClippedWindows, Task):
             ("overall acc", "overall_accuracy", "pct"),
             ("mean detection", "detection_rate", "mean_pct"),
             ("false alarms", "false_alarm_rate", "pct"),
+            (f"two-stage {n}-fault avg", "two_stage.average_observable", "pct"),
+            ("two-stage detection", "two_stage.detection_rate", "mean_pct"),
+            ("two-stage false alarms", "two_stage.false_alarm_rate", "pct"),
         )
 
     def summary(self, test: dict, params: dict) -> list[str]:
@@ -132,7 +217,10 @@ class TEPFaults(ClippedWindows, Task):
         if test.get("average_observable") is not None:
             shown = ", ".join(map(str, faults))
             lines.append(f"{len(faults)}-fault average (observable faults {shown}): {test['average_observable']:.1%}")
-        return lines
+        two = test.get("two_stage")
+        if two and two.get("average_observable") is not None:
+            lines.append(f"two-stage alarm: {len(faults)}-fault average {two['average_observable']:.1%}")
+        return lines + two_stage_line(test)
 
     def explain(self, data: TaskData, model, config: dict, out_png, fault: int | None, sample: int) -> dict:
         from heedful.process.explain import explain_tep

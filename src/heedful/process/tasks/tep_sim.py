@@ -29,7 +29,7 @@ from heedful.errors import InputError
 from heedful.process.config import TEPSimFaultsConfig
 from heedful.process.sources import tepsim
 from heedful.process.tasks.base import Split, Task, TaskData
-from heedful.process.tasks.tep_faults import ClippedWindows
+from heedful.process.tasks.tep_faults import ClippedWindows, TwoStageAlarm, two_stage_line
 from heedful.process.windows import Scaler, sliding_windows
 
 MINUTES = tepsim.SAMPLE_HOURS * 60
@@ -152,15 +152,20 @@ def _online(pred: np.ndarray, split: Split, faults: tuple[int, ...], runs: list[
     }
 
 
-class TEPSimFaults(ClippedWindows, Task):
+class TEPSimFaults(TwoStageAlarm, ClippedWindows, Task):
     name = "tep_sim_faults"
-    default_models = ("lstm", "bilstm", "gru", "bigru", "bilstm_attn", "bigru_attn", "logistic")
-    headlines = (  # benchmark protocol, then online protocol
+    default_models = ("lstm", "bilstm", "gru", "bigru", "bilstm_attn", "bigru_attn", "logistic", "pca_t2")
+    detects_faults = True
+    headlines = (  # benchmark protocol, online protocol, then the online protocol behind the two-stage alarm
         ("macro acc (benchmark)", "macro_accuracy", "pct"),
         ("online acc", "online_accuracy", "pct"),
         ("detection", "detection_rate", "pct"),
         ("false alarms", "false_alarm_rate", "pct"),
         ("mean delay min", "mean_detection_delay_min", "num"),
+        ("two-stage online acc", "two_stage.online_accuracy", "pct"),
+        ("two-stage detection", "two_stage.detection_rate", "pct"),
+        ("two-stage false alarms", "two_stage.false_alarm_rate", "pct"),
+        ("two-stage delay min", "two_stage.mean_detection_delay_min", "num"),
     )
 
     def build(self, cfg: TEPSimFaultsConfig) -> TaskData:
@@ -169,6 +174,13 @@ class TEPSimFaults(ClippedWindows, Task):
     def evaluate(self, data: TaskData, pred: np.ndarray) -> dict:
         return tep_sim_report(pred, data)
 
+    def detection_report(self, data: TaskData, alarm: np.ndarray) -> dict:
+        """The online protocol of a detector (``pca_t2``): every alarm counts as "some fault"; no accuracy."""
+        some_fault = (data.class_names.index("normal") + 1) % data.n_classes  # only alarm / no alarm is scored
+        pred = np.where(alarm, some_fault, data.class_names.index("normal"))
+        online = _online(pred, data.test, tuple(data.params["faults"]), data.params["test_set"])
+        return {k: v for k, v in online.items() if k != "online_accuracy"}
+
     def summary(self, test: dict, params: dict) -> list[str]:
         delay, n = test["mean_detection_delay_min"], len(params["faults"])
         return [
@@ -176,4 +188,5 @@ class TEPSimFaults(ClippedWindows, Task):
             f"online protocol: accuracy {test['online_accuracy']:.1%}, detection {test['detection_rate']:.1%}, "
             f"false alarms {test['false_alarm_rate']:.1%}, mean detection delay "
             + ("-" if delay is None else f"{delay:.0f} min"),
+            *two_stage_line(test),
         ]
