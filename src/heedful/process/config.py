@@ -588,7 +588,7 @@ class CompareConfig:
 class ExplainConfig:
     fault: int | None = None  # fault tasks: which fault's test run to explain
     sample: int = 0  # seq2seq_attn runs: which test sample
-    out: str | None = None  # PNG path (default: RUN/explain_fault<F>.png or RUN/explain_sample<S>.png)
+    out: str | None = None  # PNG path (default in RUN: explain_fault<F>.png, _sample<S>.png or _batches.png)
 
     def __post_init__(self):
         check_at_least(self, 0, "sample")

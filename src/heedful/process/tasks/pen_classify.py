@@ -18,9 +18,9 @@ from dataclasses import asdict
 import numpy as np
 
 from heedful.errors import InputError
-from heedful.process.config import PenFaultsConfig, PenPhaseConfig, PenQualityConfig
+from heedful.process.config import PEN_STEP_HOURS, PenFaultsConfig, PenPhaseConfig, PenQualityConfig
 from heedful.process.sources import indpensim as ip
-from heedful.process.tasks.base import Split, Task, TaskData
+from heedful.process.tasks.base import Split, Task, TaskData, WholeBatchExplained
 from heedful.process.tasks.pen_data import (
     SOURCE,
     channel_index,
@@ -162,7 +162,7 @@ def fault_report(pred: np.ndarray, split: Split, class_names: list[str]) -> dict
     }
 
 
-class PenQuality(Task):
+class PenQuality(WholeBatchExplained):
     name = "pen_quality"
     default_models = ("lstm", "bilstm", "gru", "bigru", "bilstm_attn", "bigru_attn", "logistic")
     headlines = (("test accuracy", "accuracy", "pct"), ("final penicillin MAE g/L", "final_penicillin_mae", "num"))
@@ -182,6 +182,20 @@ class PenQuality(Task):
                 return data.target_scaler.transform(pred[:, None]), params
             return quality_class(pred, data.params["thresholds"]), params
         return fit_classical(name, data, seed)
+
+    def step_hours(self, data: TaskData) -> float:
+        return PEN_STEP_HOURS * int(data.params["every"])
+
+    def explain_rows(self, data: TaskData, pred: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Rows by true final penicillin: 'g/L class -> predicted class' (target=value: and the predicted g/L)."""
+        final, names = data.test.value, data.class_names
+        truth = quality_class(final, data.params["thresholds"])
+        if data.kind == "classification":
+            return final, [f"{f:.1f} g/L {names[t]} -> {names[p]}" for f, t, p in zip(final, truth, pred, strict=True)]
+        guess = np.asarray(pred, np.float64)[:, 0] * data.target_scaler.scale[0] + data.target_scaler.mean[0]
+        called = quality_class(guess, data.params["thresholds"])
+        rows = zip(final, truth, guess, called, strict=True)
+        return final, [f"{f:.1f} g/L {names[t]} -> {g:.1f} {names[c]}" for f, t, g, c in rows]
 
 
 class PenPhase(Task):
