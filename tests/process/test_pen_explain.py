@@ -71,3 +71,24 @@ def test_pooled_summary_of_uniform_and_peaked_attention():
     s = pooled_summary(peaked, lengths, step_hours=0.5)
     assert s["effective_steps"] == 1 and s["mean_position"] == 1 and s["attention_on_last_10pct"] == 1
     assert s["peak_hour_median"] == pytest.approx((5.0 + 2.5) / 2)
+
+
+def test_quality_through_the_penicillin_trajectory(pen_params, tmp_path, capsys):
+    """target=trajectory: a per-step soft sensor whose estimate at each batch's last valid step is thresholded."""
+    from heedful.process.tasks import build_task, evaluate
+    from heedful.process.tasks.pen_classify import final_estimate
+
+    data = build_task("pen_quality", **pen_params("pen_quality"), target="trajectory")
+    assert data.kind == "sequence_regression" and data.target_names == ["penicillin"]
+    test = data.test
+    assert test.mask.sum() == test.lengths.sum() and test.y.shape[:2] == test.x.shape[:2]
+    last = final_estimate(test.y, data)  # the true trajectory's last hourly step: within minutes of the end
+    assert np.abs(last - test.value).max() < 0.5
+    padded = test.y.copy()
+    padded[~test.mask] = 99.0  # what lies beyond a batch's end never reaches its estimate
+    assert evaluate(data, padded)["accuracy"] == 1.0
+    pred, _ = data.task.fit_classical("ridge", data)  # the per-step soft-sensor ridge
+    assert pred.shape == test.y.shape and 0 <= evaluate(data, pred)["accuracy"] <= 1
+    run = _train("pen_quality", "bigru", pen_params, tmp_path, ("target", "trajectory"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"accuracy", "final_penicillin_mae"} <= set(metrics["test"])

@@ -63,6 +63,8 @@ def build_pen_quality(cfg: PenQualityConfig) -> TaskData:
         if cfg.target == "value":
             split.y = t_scaler.transform(final[p, None])
     params = {"source": SOURCE, **asdict(cfg), "thresholds_g_per_l": [low, high]}
+    if cfg.target == "trajectory":
+        return _trajectory_target(batches, splits, parts, cfg.every, scaler, params)
     if cfg.target == "value":
         return TaskData(
             "pen_quality",
@@ -78,12 +80,36 @@ def build_pen_quality(cfg: PenQualityConfig) -> TaskData:
     return TaskData("pen_quality", "classification", *splits, QUALITY_CLASSES, ONLINE, scaler, params)
 
 
+def _trajectory_target(batches, splits: list[Split], parts, every: int, scaler: Scaler, params: dict) -> TaskData:
+    """``target="trajectory"``: the penicillin of every (downsampled) step is the target, a soft sensor whose
+    estimate at the batch's last step is thresholded. One number per batch is little to learn from with ~120
+    batches; the whole trajectory gives the network ~200 targets per batch, all shaped by the same kinetics."""
+    col = ip.CHANNELS.index("penicillin")
+    trajectories = [downsample(b.values[:, [col]], every) for b in batches]
+    t_scaler = Scaler.fit(np.concatenate([trajectories[i] for i in parts[0]]))
+    for split, p in zip(splits, parts, strict=True):
+        split.y, lengths = pad([t_scaler.transform(trajectories[i]) for i in p])
+        split.mask = valid_mask(lengths, split.y.shape[1])[..., None]
+    return TaskData(
+        "pen_quality", "sequence_regression", *splits, QUALITY_CLASSES, ONLINE, scaler, params, ["penicillin"], t_scaler
+    )
+
+
+def final_estimate(pred: np.ndarray, data: TaskData) -> np.ndarray:
+    """(N,) predicted final penicillin (g/L) from scaled predictions: the value itself (``target="value"``) or the
+    trajectory's last valid step (``target="trajectory"``)."""
+    pred = np.asarray(pred, np.float64)
+    if data.kind == "sequence_regression":
+        pred = pred[np.arange(len(pred)), data.test.lengths - 1]
+    return pred[:, 0] * data.target_scaler.scale[0] + data.target_scaler.mean[0]
+
+
 def quality_report(pred: np.ndarray, data: TaskData) -> dict:
-    """Class accuracy; with ``target="value"``, the predicted final penicillin is thresholded first (and its MAE
-    is reported)."""
+    """Class accuracy; with ``target="value"`` or ``"trajectory"``, the predicted final penicillin is thresholded
+    first (and its MAE is reported)."""
     if data.kind == "classification":
         return accuracy_report(pred, data.test, data.class_names)
-    final = np.asarray(pred, np.float64)[:, 0] * data.target_scaler.scale[0] + data.target_scaler.mean[0]
+    final = final_estimate(pred, data)
     split = Split(data.test.x, quality_class(data.test.value, data.params["thresholds"]), data.test.run, data.test.end)
     report = accuracy_report(quality_class(final, data.params["thresholds"]), split, data.class_names)
     return {**report, "final_penicillin_mae": float(np.abs(final - data.test.value).mean())}
@@ -176,6 +202,8 @@ class PenQuality(WholeBatchExplained):
     def fit_classical(self, name: str, data: TaskData, seed: int = 0) -> tuple[np.ndarray, int]:
         from heedful.process.baselines import fit_classical, regress_then_classify
 
+        if data.kind == "sequence_regression":  # target="trajectory": per-step soft-sensor baselines
+            return fit_classical(name, data, seed)
         if name in ("ridge", "pls"):  # through the final penicillin, then the thresholds
             pred, params = regress_then_classify(name, data)
             if data.kind == "regression":  # target="value": the metric thresholds scaled values itself
@@ -192,7 +220,7 @@ class PenQuality(WholeBatchExplained):
         truth = quality_class(final, data.params["thresholds"])
         if data.kind == "classification":
             return final, [f"{f:.1f} g/L {names[t]} -> {names[p]}" for f, t, p in zip(final, truth, pred, strict=True)]
-        guess = np.asarray(pred, np.float64)[:, 0] * data.target_scaler.scale[0] + data.target_scaler.mean[0]
+        guess = final_estimate(pred, data)
         called = quality_class(guess, data.params["thresholds"])
         rows = zip(final, truth, guess, called, strict=True)
         return final, [f"{f:.1f} g/L {names[t]} -> {g:.1f} {names[c]}" for f, t, g, c in rows]
