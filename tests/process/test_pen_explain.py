@@ -92,3 +92,11 @@ def test_quality_through_the_penicillin_trajectory(pen_params, tmp_path, capsys)
     run = _train("pen_quality", "bigru", pen_params, tmp_path, ("target", "trajectory"))
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"accuracy", "final_penicillin_mae"} <= set(metrics["test"])
+
+
+def test_compare_defaults_follow_the_quality_target():
+    from heedful.process.tasks import get_task
+
+    task = get_task("pen_quality")
+    assert "bigru_attn" in task.models_for({"target": "value"})
+    assert task.models_for({"target": "trajectory"}) == ("gru", "bigru", "ridge", "pls")  # per-step outputs only

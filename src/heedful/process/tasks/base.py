@@ -106,6 +106,10 @@ class Task:
             raise InputError(f"task {self.name}: unknown parameters {unknown}; known: {', '.join(sorted(known))}")
         return self.config_cls(**params)
 
+    def models_for(self, params: dict) -> tuple[str, ...]:
+        """The comparison's models for a run with these task parameters (some parameters change what serves)."""
+        return self.default_models
+
     def build(self, cfg) -> TaskData:
         raise NotImplementedError
 

@@ -193,6 +193,11 @@ class PenQuality(WholeBatchExplained):
     default_models = ("lstm", "bilstm", "gru", "bigru", "bilstm_attn", "bigru_attn", "logistic")
     headlines = (("test accuracy", "accuracy", "pct"), ("final penicillin MAE g/L", "final_penicillin_mae", "num"))
 
+    def models_for(self, params: dict) -> tuple[str, ...]:
+        if params.get("target") == "trajectory":  # per-step outputs: no attention pooling, no label classifier
+            return ("gru", "bigru", "ridge", "pls")
+        return self.default_models
+
     def build(self, cfg: PenQualityConfig) -> TaskData:
         return build_pen_quality(cfg)
 
