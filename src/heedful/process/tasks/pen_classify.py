@@ -3,7 +3,8 @@
 - ``pen_quality``: whole batches (variable length, masked by lengths) of the online sensors, hourly; class from the
   final penicillin concentration: A (on specification, >= 25 g/L), B (15-25 g/L), C (failed, < 15 g/L; in our
   recipe range these are over-fed, under-aerated batches that starve of oxygen). Penicillin and the other
-  off-line states are not inputs.
+  off-line states are not inputs. ``target``: learn the labels (``class``), or regress the final penicillin
+  (``value``) or the penicillin of every step (``trajectory``) and threshold the estimate.
 - ``pen_phase``: per-step phase (batch, fed-batch, discharge; from the recipe) of whole batches every
   ``every`` steps, from the measured variables only (``PHASE_INPUTS``): the recipe's own set-points (feeds, discharge
   flow, aeration, pressure) would give the phase away. Padded steps are masked out of loss and metric.
