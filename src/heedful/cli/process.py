@@ -359,10 +359,8 @@ def _explain(args: argparse.Namespace) -> int:
     from heedful.process.explain import explain_run
 
     cfg = config_from_args(C.ExplainConfig, args)
-    name = f"explain_fault{cfg.fault}.png" if cfg.fault is not None else f"explain_sample{cfg.sample}.png"
-    out = Path(cfg.out) if cfg.out else Path(args.run) / name
-    summary = explain_run(args.run, out, cfg.fault, cfg.sample)
-    print(f"picture: {out}")
+    summary = explain_run(args.run, cfg.out, cfg.fault, cfg.sample)
+    print(f"picture: {summary.pop('picture')}")
     if "changes" in summary:
         print(
             f"test batch {summary['batch']}, label changes at steps {summary['changes']}: {summary['windows']} windows "
@@ -374,6 +372,13 @@ def _explain(args: argparse.Namespace) -> int:
             f"{summary['windows']} windows straddle the onset and already name fault {cfg.fault}: they put "
             f"{summary['post_onset_attention']:.1%} of their attention on post-onset steps, "
             f"which are {summary['post_onset_share']:.1%} of their steps"
+        )
+    elif "batches" in summary:
+        print(
+            f"{summary['batches']} test batches (median {summary['median_batch_steps']:.0f} steps): attention peaks at "
+            f"hour {summary['peak_hour_median']:g} (median), sits at {summary['mean_position']:.0%} of the batch on "
+            f"average, spreads over {summary['effective_steps']:.1f} steps and puts "
+            f"{summary['attention_on_last_10pct']:.1%} on the last 10% of steps"
         )
     else:
         print(json.dumps(summary))

@@ -98,7 +98,7 @@ def compare(
             raise InputError(f"--models {','.join(models)} disagrees with the run in {resume}; resume without it")
         models = list(plan.saved["models"])
     elif models is None:
-        models = list(get_task(plan.task).default_models)
+        models = list(get_task(plan.task).models_for(asdict(plan.task_cfg)))
     task, task_cfg, model_cfg, cfg = plan.task, plan.task_cfg, plan.model_cfg, plan.train_cfg
     check_models(list(models))
     if resume is None:

@@ -387,7 +387,7 @@ def _check_every(cfg) -> None:
 class PenQualityConfig(PenDataConfig):
     every: int = 5  # downsampling: one step in every (5 = hourly)
     thresholds: tuple[float, float] = (15.0, 25.0)  # g/L: C below the first, A from the second on
-    target: str = "class"  # 'class': learn the labels; 'value': regress the final penicillin, then threshold
+    target: str = "class"  # class: learn labels; value: regress final penicillin; trajectory: every step's, use last
 
     def __post_init__(self):
         if isinstance(self.thresholds, str):
@@ -398,8 +398,8 @@ class PenQualityConfig(PenDataConfig):
             raise InputError(f"thresholds: expected two numbers like 15,25, got {self.thresholds!r}") from None
         super().__post_init__()
         _check_every(self)
-        if self.target not in ("class", "value"):
-            raise InputError(f"target must be 'class' or 'value', got {self.target!r}")
+        if self.target not in ("class", "value", "trajectory"):
+            raise InputError(f"target must be 'class', 'value' or 'trajectory', got {self.target!r}")
         if len(self.thresholds) != 2 or not 0 < self.thresholds[0] < self.thresholds[1]:
             raise InputError(f"thresholds must be two increasing positive values (g/L), got {self.thresholds}")
 
@@ -612,7 +612,7 @@ class CompareConfig:
 class ExplainConfig:
     fault: int | None = None  # fault tasks: which fault's test run to explain
     sample: int = 0  # seq2seq_attn runs: which test sample
-    out: str | None = None  # PNG path (default: RUN/explain_fault<F>.png or RUN/explain_sample<S>.png)
+    out: str | None = None  # PNG path (default in RUN: explain_fault<F>.png, _sample<S>.png or _batches.png)
 
     def __post_init__(self):
         check_at_least(self, 0, "sample")

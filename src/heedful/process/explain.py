@@ -34,15 +34,18 @@ def check_out_file(path: str | Path, what: str = "--out") -> Path:
     return path
 
 
-def explain_run(run_dir: str | Path, out_png: str | Path, fault: int | None = None, sample: int = 0) -> dict:
+def explain_run(run_dir: str | Path, out_png: str | Path | None, fault: int | None = None, sample: int = 0) -> dict:
     """What the run's task can show (``Task.explains``): fault-onset timelines (``tep_faults``, ``pen_faults``,
-    needing ``fault``) or a Seq2Seq attention matrix for test sample ``sample`` (``pen_forecast``,
-    ``pen_softsensor``)."""
+    needing ``fault``), a Seq2Seq attention matrix for test sample ``sample`` (``pen_forecast``,
+    ``pen_softsensor``) or the pooling attention over every test batch (``pen_quality``, ``pen_endtime``).
+    ``out_png`` None: the task's file name in the run folder. The summary names the picture (``picture``)."""
     from heedful.process.runner import load_trained
 
-    out_png = check_out_file(out_png)
+    if out_png is not None:
+        check_out_file(out_png)  # before the model loads: a bad path fails fast
     data, model, config = load_trained(run_dir)
-    return data.task.explain(data, model, config, out_png, fault, sample)
+    out_png = check_out_file(out_png or Path(run_dir) / data.task.explain_file(fault, sample))
+    return {"picture": str(out_png), **data.task.explain(data, model, config, out_png, fault, sample)}
 
 
 def _needs_attention(config: dict) -> None:
@@ -227,3 +230,50 @@ def _segments(labels: np.ndarray, names: list[str]) -> list[tuple[int, int, str]
             start = t
     out.append((start, len(labels), names[int(labels[start])]))
     return out
+
+
+def explain_batches(data, model, config: dict, out_png, rows, step_hours: float) -> dict:
+    """Attention pooling over whole test batches (``pen_quality``, ``pen_endtime``): one row per test batch, its
+    weights over the batch's own steps, rows sorted by the true target. ``rows(data, pred)`` -> (sort key (N,),
+    row labels). A pooled batch of ~200 steps has small weights (uniform: 1/200), so each row is drawn relative to
+    its own peak (the title says so); the summary gives raw shares."""
+    from heedful.viz import attention_heatmap
+
+    _needs_attention(config)
+    test = data.test
+    if len(test) == 0:
+        raise InputError(f"task {data.name} has no test batches here; nothing to explain")
+    pred, weights = predict(model, test.x, lengths=test.lengths, kind=data.kind)  # weights (N, T), 0 on padding
+    key, labels = rows(data, pred)
+    order = np.argsort(key, kind="stable")
+    relative = weights / np.maximum(weights.max(1, keepdims=True), 1e-12)
+    hours = step_hours * np.arange(1, weights.shape[1] + 1)
+    attention_heatmap(
+        relative[order],
+        out_png,
+        x_labels=[f"{h:g}" for h in hours],
+        y_labels=[labels[i] for i in order],
+        title=f"{config['model']} on {data.name}: attention over each test batch (row / its peak)",
+        xlabel="hour of the batch",
+        ylabel="test batch: truth -> prediction",
+    )
+    return pooled_summary(weights, test.lengths, step_hours)
+
+
+def pooled_summary(weights: np.ndarray, lengths: np.ndarray | None, step_hours: float) -> dict:
+    """Where whole-batch attention sits: the median hour of each batch's peak, the attention-weighted position
+    (0 start, 1 end of the batch), how many steps it spreads over (1 / sum w^2; uniform: the batch's length) and
+    the share on the batch's last 10% of steps."""
+    n, t = weights.shape
+    lengths = np.full(n, t) if lengths is None else np.asarray(lengths)
+    steps = np.arange(t)[None, :]
+    position = (weights * steps).sum(1) / np.maximum(lengths - 1, 1)
+    last = steps >= (lengths - np.ceil(0.1 * lengths))[:, None]
+    return {
+        "batches": int(n),
+        "median_batch_steps": float(np.median(lengths)),
+        "peak_hour_median": float(np.median(step_hours * (weights.argmax(1) + 1))),
+        "mean_position": float(position.mean()),
+        "effective_steps": float((1 / (weights**2).sum(1)).mean()),
+        "attention_on_last_10pct": float((weights * last).sum(1).mean()),
+    }

@@ -107,6 +107,10 @@ class Task:
             raise InputError(f"task {self.name}: unknown parameters {unknown}; known: {', '.join(sorted(known))}")
         return self.config_cls(**params)
 
+    def models_for(self, params: dict) -> tuple[str, ...]:
+        """The comparison's models for a run with these task parameters (some parameters change what serves)."""
+        return self.default_models
+
     def build(self, cfg) -> TaskData:
         raise NotImplementedError
 
@@ -170,8 +174,34 @@ class Task:
 
         return fit_classical(name, data, seed)
 
+    def explain_file(self, fault: int | None, sample: int) -> str:
+        """The picture's default file name in the run folder."""
+        return f"explain_fault{fault}.png" if fault is not None else f"explain_sample{sample}.png"
+
     def explain(self, data: TaskData, model, config: dict, out_png, fault: int | None, sample: int) -> dict:
         from heedful.process.tasks import registry
 
         shown = "; ".join(f"{t.name}: {t.explains}" for t in registry().values() if t.explains)
         raise InputError(f"nothing to explain for {config['model']} on {self.name}; explain draws {shown}")
+
+
+class WholeBatchExplained(Task):
+    """A task whose models read whole batches and pool them to one prediction: ``explain`` draws the pooling
+    attention of every test batch over its own steps (``heedful.process.explain.explain_batches``)."""
+
+    explains = "attention pooling (*_attn models) over the hours of every test batch, one row per batch"
+
+    def explain_file(self, fault: int | None, sample: int) -> str:
+        return "explain_batches.png"
+
+    def explain(self, data: TaskData, model, config: dict, out_png, fault: int | None, sample: int) -> dict:
+        from heedful.process.explain import explain_batches
+
+        return explain_batches(data, model, config, out_png, self.explain_rows, self.step_hours(data))
+
+    def explain_rows(self, data: TaskData, pred: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Test predictions -> (the true target, to sort the rows by; one label per test batch)."""
+        raise NotImplementedError
+
+    def step_hours(self, data: TaskData) -> float:
+        raise NotImplementedError

@@ -3,7 +3,8 @@
 - ``pen_quality``: whole batches (variable length, masked by lengths) of the online sensors, hourly; class from the
   final penicillin concentration: A (on specification, >= 25 g/L), B (15-25 g/L), C (failed, < 15 g/L; in our
   recipe range these are over-fed, under-aerated batches that starve of oxygen). Penicillin and the other
-  off-line states are not inputs.
+  off-line states are not inputs. ``target``: learn the labels (``class``), or regress the final penicillin
+  (``value``) or the penicillin of every step (``trajectory``) and threshold the estimate.
 - ``pen_phase``: per-step phase (batch, fed-batch, discharge; from the recipe) of whole batches every
   ``every`` steps, from the measured variables only (``PHASE_INPUTS``): the recipe's own set-points (feeds, discharge
   flow, aeration, pressure) would give the phase away. Padded steps are masked out of loss and metric.
@@ -18,9 +19,9 @@ from dataclasses import asdict
 import numpy as np
 
 from heedful.errors import InputError
-from heedful.process.config import PenFaultsConfig, PenPhaseConfig, PenQualityConfig
+from heedful.process.config import PEN_STEP_HOURS, PenFaultsConfig, PenPhaseConfig, PenQualityConfig
 from heedful.process.sources import indpensim as ip
-from heedful.process.tasks.base import Split, Task, TaskData
+from heedful.process.tasks.base import Split, Task, TaskData, WholeBatchExplained
 from heedful.process.tasks.pen_data import (
     SOURCE,
     channel_index,
@@ -63,6 +64,8 @@ def build_pen_quality(cfg: PenQualityConfig) -> TaskData:
         if cfg.target == "value":
             split.y = t_scaler.transform(final[p, None])
     params = {"source": SOURCE, **asdict(cfg), "thresholds_g_per_l": [low, high]}
+    if cfg.target == "trajectory":
+        return _trajectory_target(batches, splits, parts, cfg.every, scaler, params)
     if cfg.target == "value":
         return TaskData(
             "pen_quality",
@@ -78,12 +81,36 @@ def build_pen_quality(cfg: PenQualityConfig) -> TaskData:
     return TaskData("pen_quality", "classification", *splits, QUALITY_CLASSES, ONLINE, scaler, params)
 
 
+def _trajectory_target(batches, splits: list[Split], parts, every: int, scaler: Scaler, params: dict) -> TaskData:
+    """``target="trajectory"``: the penicillin of every (downsampled) step is the target, a soft sensor whose
+    estimate at the batch's last step is thresholded. One number per batch is little to learn from with ~120
+    batches; the whole trajectory gives the network ~200 targets per batch, all shaped by the same kinetics."""
+    col = ip.CHANNELS.index("penicillin")
+    trajectories = [downsample(b.values[:, [col]], every) for b in batches]
+    t_scaler = Scaler.fit(np.concatenate([trajectories[i] for i in parts[0]]))
+    for split, p in zip(splits, parts, strict=True):
+        split.y, lengths = pad([t_scaler.transform(trajectories[i]) for i in p])
+        split.mask = valid_mask(lengths, split.y.shape[1])[..., None]
+    return TaskData(
+        "pen_quality", "sequence_regression", *splits, QUALITY_CLASSES, ONLINE, scaler, params, ["penicillin"], t_scaler
+    )
+
+
+def final_estimate(pred: np.ndarray, data: TaskData) -> np.ndarray:
+    """(N,) predicted final penicillin (g/L) from scaled predictions: the value itself (``target="value"``) or the
+    trajectory's last valid step (``target="trajectory"``)."""
+    pred = np.asarray(pred, np.float64)
+    if data.kind == "sequence_regression":
+        pred = pred[np.arange(len(pred)), data.test.lengths - 1]
+    return pred[:, 0] * data.target_scaler.scale[0] + data.target_scaler.mean[0]
+
+
 def quality_report(pred: np.ndarray, data: TaskData) -> dict:
-    """Class accuracy; with ``target="value"``, the predicted final penicillin is thresholded first (and its MAE
-    is reported)."""
+    """Class accuracy; with ``target="value"`` or ``"trajectory"``, the predicted final penicillin is thresholded
+    first (and its MAE is reported)."""
     if data.kind == "classification":
         return accuracy_report(pred, data.test, data.class_names)
-    final = np.asarray(pred, np.float64)[:, 0] * data.target_scaler.scale[0] + data.target_scaler.mean[0]
+    final = final_estimate(pred, data)
     split = Split(data.test.x, quality_class(data.test.value, data.params["thresholds"]), data.test.run, data.test.end)
     report = accuracy_report(quality_class(final, data.params["thresholds"]), split, data.class_names)
     return {**report, "final_penicillin_mae": float(np.abs(final - data.test.value).mean())}
@@ -162,10 +189,15 @@ def fault_report(pred: np.ndarray, split: Split, class_names: list[str]) -> dict
     }
 
 
-class PenQuality(Task):
+class PenQuality(WholeBatchExplained):
     name = "pen_quality"
     default_models = ("lstm", "bilstm", "gru", "bigru", "bilstm_attn", "bigru_attn", "logistic")
     headlines = (("test accuracy", "accuracy", "pct"), ("final penicillin MAE g/L", "final_penicillin_mae", "num"))
+
+    def models_for(self, params: dict) -> tuple[str, ...]:
+        if params.get("target") == "trajectory":  # per-step outputs: no attention pooling, no label classifier
+            return ("gru", "bigru", "ridge", "pls")
+        return self.default_models
 
     def build(self, cfg: PenQualityConfig) -> TaskData:
         return build_pen_quality(cfg)
@@ -176,12 +208,28 @@ class PenQuality(Task):
     def fit_classical(self, name: str, data: TaskData, seed: int = 0) -> tuple[np.ndarray, int]:
         from heedful.process.baselines import fit_classical, regress_then_classify
 
+        if data.kind == "sequence_regression":  # target="trajectory": per-step soft-sensor baselines
+            return fit_classical(name, data, seed)
         if name in ("ridge", "pls"):  # through the final penicillin, then the thresholds
             pred, params = regress_then_classify(name, data)
             if data.kind == "regression":  # target="value": the metric thresholds scaled values itself
                 return data.target_scaler.transform(pred[:, None]), params
             return quality_class(pred, data.params["thresholds"]), params
         return fit_classical(name, data, seed)
+
+    def step_hours(self, data: TaskData) -> float:
+        return PEN_STEP_HOURS * int(data.params["every"])
+
+    def explain_rows(self, data: TaskData, pred: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Rows by true final penicillin: 'g/L class -> predicted class' (target=value: and the predicted g/L)."""
+        final, names = data.test.value, data.class_names
+        truth = quality_class(final, data.params["thresholds"])
+        if data.kind == "classification":
+            return final, [f"{f:.1f} g/L {names[t]} -> {names[p]}" for f, t, p in zip(final, truth, pred, strict=True)]
+        guess = final_estimate(pred, data)
+        called = quality_class(guess, data.params["thresholds"])
+        rows = zip(final, truth, guess, called, strict=True)
+        return final, [f"{f:.1f} g/L {names[t]} -> {g:.1f} {names[c]}" for f, t, g, c in rows]
 
 
 class PenPhase(Task):

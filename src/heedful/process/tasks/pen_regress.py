@@ -21,9 +21,15 @@ from dataclasses import asdict
 import numpy as np
 
 from heedful.errors import InputError
-from heedful.process.config import PenEndtimeConfig, PenForecastConfig, PenRepairConfig, PenSoftsensorConfig
+from heedful.process.config import (
+    PEN_STEP_HOURS,
+    PenEndtimeConfig,
+    PenForecastConfig,
+    PenRepairConfig,
+    PenSoftsensorConfig,
+)
 from heedful.process.sources import indpensim as ip
-from heedful.process.tasks.base import Split, Task, TaskData
+from heedful.process.tasks.base import Split, Task, TaskData, WholeBatchExplained
 from heedful.process.tasks.pen_data import (
     SOURCE,
     channel_index,
@@ -249,7 +255,7 @@ def repair_report(pred: np.ndarray, data: TaskData) -> dict:
     }
 
 
-class PenEndtime(Task):
+class PenEndtime(WholeBatchExplained):
     name = "pen_endtime"
     default_models = ("gru", "bigru", "bigru_attn", "ridge", "pls")
     headlines = (("MAE h (reached)", "mae_hours", "num"), ("censored called late enough", "censored_beyond_end", "pct"))
@@ -265,6 +271,15 @@ class PenEndtime(Task):
 
     def model_input(self, data: TaskData, values: np.ndarray) -> np.ndarray:
         return self.scale(data, downsample(values[: self.min_steps(data)], int(data.params["every"])))
+
+    def step_hours(self, data: TaskData) -> float:
+        return PEN_STEP_HOURS * int(data.params["every"])
+
+    def explain_rows(self, data: TaskData, pred: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Rows by the true hour of reaching the threshold: 'hour -> predicted hour' ('>end' when never reached)."""
+        truth, guess = _unscale(data, data.test.y)[:, 0], _unscale(data, pred)[:, 0]
+        rows = zip(truth, guess, data.test.censored, strict=True)
+        return truth, [f"{'>' if c else ''}{t:.0f} h -> {g:.0f} h" for t, g, c in rows]
 
 
 class _Seq2SeqExplained(Task):
