@@ -413,6 +413,10 @@ def _run_explain(args) -> int:
     result = explain_run(args.run, cfg)
     print(f"{result['samples']} dialogues, mode {result['mode']}; removed utterances: {result['removal']}")
     print("\n".join(summary_lines(result)))
+    gates = result["gates"]
+    if gates["attention_closed"]:
+        shown = ", ".join(f"layer {i}: {g['attention']:+.4f}" for i, g in gates["tanh"].items())
+        print(f"the cross-attention gates are nearly closed (tanh {shown}): the condition barely reaches the LM")
     change = result.get("score_change")
     if change:
         pct = f"{100 * change['fraction']:g}%"

@@ -113,6 +113,8 @@ def test_explain_writes_numbers_and_curves(predicted, capsys):
     assert code == 0
     result = json.loads((run / "faithfulness.json").read_text())
     assert result["samples"] == 2 and result["mode"] == "both"
+    gates = result["gates"]  # a tiny model trained for two steps: its attention gates are still nearly closed
+    assert gates["attention_closed"] and "the cross-attention gates are nearly closed" in out
     assert (run / "faithfulness.png").stat().st_size > 1000
     change = result["score_change"]
     assert set(change) >= {"intact", "attention", "random"} and 0.0 <= change["attention"]["rouge_l"] <= 1.0

@@ -13,6 +13,7 @@ With ``score_change``, the removal at the headline fraction is also regenerated 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -195,6 +196,19 @@ def measure(um: UtteranceModel, tokenizer, cfg: RationaleFaithfulnessConfig, pro
     return result
 
 
+CLOSED = 0.01  # |tanh(gate)| below this: the cross-attention adds under 1% of its output to the residual stream
+
+
+def gate_report(model: RationaleLM) -> dict:
+    """tanh of each injected layer's attention and feed-forward gates (what multiplies their output), and whether
+    every attention gate is still (nearly) closed: then the condition barely reaches the LM, and removing
+    utterances from it cannot move the prediction, whatever the attention weights say."""
+    gates = {
+        str(i): {"attention": math.tanh(a), "feed_forward": math.tanh(f)} for i, (a, f) in model.clm.gates().items()
+    }
+    return {"tanh": gates, "attention_closed": all(abs(g["attention"]) < CLOSED for g in gates.values())}
+
+
 def _picked(n: int, cfg: FaithfulnessConfig) -> np.ndarray:
     """The same seeded subset ``measure_faithfulness`` measures (no classes to skip here)."""
     if n <= cfg.max_samples:
@@ -236,6 +250,7 @@ def explain_run(run: str | Path, cfg: RationaleFaithfulnessConfig, progress: boo
     torch.manual_seed(cfg.seed)
     result = measure(UtteranceModel(model, examples, tokenizer.pad_token_id), tokenizer, cfg, progress)
     result |= {"run": str(run), "model": config["model"], "mode": model.cfg.mode, "of_samples": n_predicted}
+    result["gates"] = gate_report(model)
     write_json(run / "faithfulness.json", result)
     deletion_plot(result, run / "faithfulness.png", title=f"rationale LM ({model.cfg.mode}): utterance attention")
     return result
