@@ -58,6 +58,6 @@ rationale-combined: $(STAMP)
 		--out $(MECR_RUNS)/index; \
 	HF_HUB_OFFLINE=1 $(BIN)/heedful rationale train --data $(MECR) --cache-dir $(MECR_RUNS)/cache \
 		--index $$(ls -d $(MECR_RUNS)/index/rationale-index-* | tail -1) --mode both --layers 12,15 --k 2 \
-		--max-tokens 640 --batch-size 4 --grad-accum 2 --lr 1e-3 --max-dev 48 --save-every 10 --threads 1 \
+		--max-tokens 640 --batch-size 4 --grad-accum 2 --lr 1e-3 --max-dev 48 --save-every 10 --threads 2 \
 		$(MECR_TRAIN) --out $(MECR_RUNS)/train-both; \
 	echo "rationale-combined: $$(( $$(date +%s) - start )) s"
