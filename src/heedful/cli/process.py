@@ -368,11 +368,7 @@ def _explain(args: argparse.Namespace) -> int:
             f"their attention on the steps after it, which are {summary['post_change_share']:.1%} of their steps"
         )
     elif "windows" in summary:
-        print(
-            f"{summary['windows']} windows straddle the onset and already name fault {cfg.fault}: they put "
-            f"{summary['post_onset_attention']:.1%} of their attention on post-onset steps, "
-            f"which are {summary['post_onset_share']:.1%} of their steps"
-        )
+        print("\n".join(_onset_lines(summary, cfg.fault)))
     elif "batches" in summary:
         print(
             f"{summary['batches']} test batches (median {summary['median_batch_steps']:.0f} steps): attention peaks at "
@@ -383,6 +379,20 @@ def _explain(args: argparse.Namespace) -> int:
     else:
         print(json.dumps(summary))
     return 0
+
+
+def _onset_lines(summary: dict, fault: int) -> list[str]:
+    """The fault-onset summary: windows straddling the onset that already name the fault, then all of them."""
+    every = summary["straddling"]
+    named = ", ".join(f"{n} {name}" for name, n in every["predictions"].items())
+    return [
+        f"{summary['windows']} windows straddle the onset and already name fault {fault}: they put "
+        f"{summary['post_onset_attention']:.1%} of their attention on post-onset steps, "
+        f"which are {summary['post_onset_share']:.1%} of their steps",
+        f"all {every['windows']} windows straddling the onset (named: {named}): they put "
+        f"{every['post_onset_attention']:.1%} of their attention on post-onset steps, "
+        f"which are {every['post_onset_share']:.1%} of their steps",
+    ]
 
 
 def _add_predict(commands) -> None:

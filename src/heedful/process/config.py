@@ -611,7 +611,7 @@ class CompareConfig:
 @dataclass
 class ExplainConfig:
     fault: int | None = None  # fault tasks: which fault's test run to explain
-    sample: int = 0  # seq2seq_attn runs: which test sample
+    sample: int = 0  # seq2seq_attn runs: which test sample; tep_sim_faults: which test run of --fault
     out: str | None = None  # PNG path (default in RUN: explain_fault<F>.png, _sample<S>.png or _batches.png)
 
     def __post_init__(self):

@@ -35,10 +35,11 @@ def check_out_file(path: str | Path, what: str = "--out") -> Path:
 
 
 def explain_run(run_dir: str | Path, out_png: str | Path | None, fault: int | None = None, sample: int = 0) -> dict:
-    """What the run's task can show (``Task.explains``): fault-onset timelines (``tep_faults``, ``pen_faults``,
-    needing ``fault``), a Seq2Seq attention matrix for test sample ``sample`` (``pen_forecast``,
-    ``pen_softsensor``) or the pooling attention over every test batch (``pen_quality``, ``pen_endtime``).
-    ``out_png`` None: the task's file name in the run folder. The summary names the picture (``picture``)."""
+    """What the run's task can show (``Task.explains``): fault-onset timelines (``tep_faults``, ``tep_sim_faults``,
+    ``pen_faults``, needing ``fault``; for ``tep_sim_faults`` ``sample`` picks the fault's test run), a Seq2Seq
+    attention matrix for test sample ``sample`` (``pen_forecast``, ``pen_softsensor``) or the pooling attention over
+    every test batch (``pen_quality``, ``pen_endtime``). ``out_png`` None: the task's file name in the run folder.
+    The summary names the picture (``picture``)."""
     from heedful.process.runner import load_trained
 
     if out_png is not None:
@@ -62,31 +63,59 @@ def _fault_class(data, fault: int) -> int:
 
 
 def explain_tep(data, model, config: dict, fault: int, out_png, stride: int = 2) -> dict:
-    """The attention of a TEP model over the test run of ``fault``, zoomed on the onset."""
-    from heedful.viz import attention_heatmap
-
+    """The attention of a TEP model over the Braatz test run of ``fault``, zoomed on the onset."""
     _needs_attention(config)
     tep.check_fault(fault)
     fault_cls = _fault_class(data, fault)
     run = tep.load_run(fault, "test")
+    title = f"{config['model']} on TEP test run d{fault:02d}: attention per window"
+    return _tep_onset_picture(data, model, run.values, run.onset, fault, fault_cls, title, out_png, stride)
+
+
+def explain_tep_sim(data, model, config: dict, fault: int, out_png, which: int = 0, stride: int = 2) -> dict:
+    """The attention of a ``tep_sim_faults`` model over held-out test run ``which`` of ``fault``, zoomed on the
+    onset. The run comes from the simulation cache the task was built from (nothing is simulated again)."""
+    from heedful.process.sources import tepsim
+
+    _needs_attention(config)
+    if fault == 0:
+        raise InputError("explain shows a fault's onset: give --fault F with F > 0 (normal runs have none)")
+    fault_cls = _fault_class(data, fault)
+    cfg = data.task.config(**config["task_params"])
+    specs = [s for s in cfg.specs("test") if s.fault == fault]
+    if not 0 <= which < len(specs):
+        raise InputError(f"--sample picks a test run of fault {fault}: it must lie in [0, {len(specs)}), got {which}")
+    spec = specs[which]
+    (run,) = tepsim.generate([spec], cfg.cache, progress=False).runs
+    if spec.onset >= len(run.values):
+        raise InputError(f"test run {which} of fault {fault} (seed {spec.seed}) shut down before its onset")
+    title = f"{config['model']} on simulated TEP test run IDV({fault}), seed {spec.seed}: attention per window"
+    summary = _tep_onset_picture(data, model, run.values, spec.onset, fault, fault_cls, title, out_png, stride)
+    return {**summary, "test_run": {"fault": fault, "seed": spec.seed, "onset": spec.onset, "samples": len(run.values)}}
+
+
+def _tep_onset_picture(data, model, values, onset, fault, fault_cls, title, out_png, stride) -> dict:
+    """Both TEP tasks: slide the model's windows over raw ``values`` (T, 52) from two windows before the onset to
+    three after, draw their attention in absolute time with the faulty period shaded, and summarise it."""
+    from heedful.viz import attention_heatmap
+
     window = int(data.params["window"])
-    onset = run.onset if run.onset is not None else len(run.values) // 2
-    # zoom on the onset: windows before, across and after it
-    lo, hi = max(0, onset - 2 * window), min(len(run.values), onset + 3 * window)
+    shade = onset is not None
+    onset = onset if shade else len(values) // 2  # a run without a fault: zoom on its middle
+    lo, hi = max(0, onset - 2 * window), min(len(values), onset + 3 * window)
     ends = window_ends(hi, window, stride, first_end=lo + window)
-    x = data.task.scale(data, sliding_windows(run.values, ends, window))
+    x = data.task.scale(data, sliding_windows(values, ends, window))
     pred, weights = predict(model, x)
-    grid = attention_timeline(weights, ends, len(run.values))[:, lo:hi]
+    grid = attention_timeline(weights, ends, len(values))[:, lo:hi]
     # windows that straddle the onset and are already classified as this fault: where did they look?
     chosen = (ends > onset) & (ends - window < onset) & (pred == fault_cls)
-    windows = [(onset - lo, hi - lo, f"fault {fault}")] if run.onset is not None else None
     attention_heatmap(
         grid,
         out_png,
-        windows=windows,
+        windows=[(onset - lo, hi - lo, f"fault {fault}")] if shade else None,
         x_labels=[str(t) for t in range(lo, hi)],
         y_labels=[f"{e} ({data.class_names[int(c)]})" for e, c in zip(ends, pred, strict=True)],
-        title=f"{config['model']} on TEP test run d{fault:02d}: attention per window",
+        title=title,
         xlabel="time step (3 min)",
         ylabel="window end (prediction)",
     )
@@ -129,14 +158,30 @@ def explain_pen_faults(data, model, config: dict, fault: int, out_png) -> dict:
 
 
 def _onset_summary(grid, ends, onset, lo, window, chosen, pred, names) -> dict:
+    """Where the windows that straddle the onset looked: those already naming the fault (``chosen``) and, because
+    a model may first name a look-alike fault, all of them (``straddling``, with what they named)."""
+    straddling = (ends > onset) & (ends - window < onset)
     return {
-        "post_onset_attention": float(grid[chosen][:, onset - lo :].sum(1).mean()) if chosen.any() else 0.0,
-        "post_onset_share": float(((ends[chosen] - onset) / window).mean()) if chosen.any() else 0.0,
-        "windows": int(chosen.sum()),
-        "predictions_after_onset": {
-            names[int(c)]: int(n) for c, n in zip(*np.unique(pred[ends > onset], return_counts=True), strict=True)
+        **_post_onset(grid, ends, onset, lo, window, chosen),
+        "straddling": {
+            **_post_onset(grid, ends, onset, lo, window, straddling),
+            "predictions": _counts(pred[straddling], names),
         },
+        "predictions_after_onset": _counts(pred[ends > onset], names),
     }
+
+
+def _post_onset(grid, ends, onset, lo, window, rows) -> dict:
+    """Mean attention of windows ``rows`` on post-onset steps, and the mean share of their steps after the onset."""
+    return {
+        "post_onset_attention": float(grid[rows][:, onset - lo :].sum(1).mean()) if rows.any() else 0.0,
+        "post_onset_share": float(((ends[rows] - onset) / window).mean()) if rows.any() else 0.0,
+        "windows": int(rows.sum()),
+    }
+
+
+def _counts(pred: np.ndarray, names) -> dict:
+    return {names[int(c)]: int(n) for c, n in zip(*np.unique(pred, return_counts=True), strict=True)}
 
 
 def explain_seq2seq(data, model, config: dict, sample: int, out_png, windows=None) -> dict:

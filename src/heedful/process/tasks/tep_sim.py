@@ -156,6 +156,7 @@ class TEPSimFaults(TwoStageAlarm, ClippedWindows, Task):
     name = "tep_sim_faults"
     default_models = ("lstm", "bilstm", "gru", "bigru", "bilstm_attn", "bigru_attn", "logistic", "pca_t2")
     detects_faults = True
+    explains = "attention pooling (*_attn models) around a fault's onset in a held-out test run (--fault F, --sample R)"
     headlines = (  # benchmark protocol, online protocol, then the online protocol behind the two-stage alarm
         ("macro acc (benchmark)", "macro_accuracy", "pct"),
         ("online acc", "online_accuracy", "pct"),
@@ -190,3 +191,10 @@ class TEPSimFaults(TwoStageAlarm, ClippedWindows, Task):
             + ("-" if delay is None else f"{delay:.0f} min"),
             *two_stage_line(test),
         ]
+
+    def explain(self, data: TaskData, model, config: dict, out_png, fault: int | None, sample: int) -> dict:
+        from heedful.process.explain import explain_tep_sim
+
+        if fault is None:
+            raise InputError("explain: tep_sim_faults needs --fault F (and --sample R for its test run R, default 0)")
+        return explain_tep_sim(data, model, config, fault, out_png, which=sample)
