@@ -176,7 +176,7 @@ def _explain(commands) -> None:
     p.add_argument("run", help="run folder of 'heedful rationale predict --method lm' (a model with cross-attention)")
     p.add_argument("--faithfulness", action="store_true", help="measure faithfulness (the only analysis so far)")
     add_config_flags(p.add_argument_group("faithfulness (docs/explain.md)"), RationaleFaithfulnessConfig)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.set_defaults(func=_run_explain)
 
 
@@ -401,15 +401,12 @@ def _run_explain(args) -> int:
             "'rationale predict --method lm --attention')"
         )
     cfg = config_from_args(RationaleFaithfulnessConfig, args)
-    if args.threads is not None and args.threads < 1:
-        raise InputError(f"threads must be >= 1, got {args.threads}")
-    import torch
+    from heedful.cli.rationale_lm import set_threads
 
+    set_threads(args.threads)
     from heedful.explain.faithfulness import summary_lines
     from heedful.rationale.lm.explain import explain_run
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     result = explain_run(args.run, cfg)
     print(f"{result['samples']} dialogues, mode {result['mode']}; removed utterances: {result['removal']}")
     print("\n".join(summary_lines(result)))

@@ -70,7 +70,7 @@ def add_predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
 
 
-def _threads(n: int | None) -> None:
+def set_threads(n: int | None) -> None:
     if n is not None:
         import torch
 
@@ -88,7 +88,7 @@ def run_train(args) -> int:
     from heedful.rationale.retrieval.keys import KeyConfig
     from heedful.runs import new_run_dir, read_json
 
-    _threads(args.threads)
+    set_threads(args.threads)
     if args.resume:  # the saved settings win: a resumed run must be the same run
         folder = Path(args.resume)
         saved = read_json(folder / "config.json")
@@ -137,7 +137,7 @@ def run_predict(args, samples) -> list[dict]:
     from heedful.rationale.lm.config import GenerateConfig
     from heedful.rationale.lm.pipeline import predict_pipeline
 
-    _threads(getattr(args, "threads", None))
+    set_threads(getattr(args, "threads", None))
     gen = config_from_args(GenerateConfig, args)
     if args.model and args.lm:
         print("heedful: --lm ignored: the trained model names its base LM", file=sys.stderr)
