@@ -144,11 +144,16 @@ def _subset(model: Explainable, x: np.ndarray, lengths, class_names, cfg: Faithf
         candidates = candidates[~np.isin(predicted, skip)]
         if len(candidates) == 0:
             raise InputError(f"every test sample is predicted as one of {list(cfg.skip_classes)}: nothing to measure")
-    picked = candidates
-    if len(candidates) > cfg.max_samples:
-        picked = np.sort(np.random.default_rng(cfg.seed).choice(candidates, cfg.max_samples, replace=False))
+    picked = seeded_subset(candidates, cfg)
     index = torch.from_numpy(picked)
     return xt[index], lt[index], picked
+
+
+def seeded_subset(candidates: np.ndarray, cfg: FaithfulnessConfig) -> np.ndarray:
+    """At most ``cfg.max_samples`` of ``candidates`` (sample indices): all of them, or a sorted seeded random subset."""
+    if len(candidates) <= cfg.max_samples:
+        return candidates
+    return np.sort(np.random.default_rng(cfg.seed).choice(candidates, cfg.max_samples, replace=False))
 
 
 def _class_ids(names, model: Explainable, class_names) -> list[int]:

@@ -23,6 +23,7 @@ from torch import Tensor
 
 from heedful.errors import InputError
 from heedful.explain.config import FaithfulnessConfig
+from heedful.explain.faithfulness import measure_faithfulness, run_model, seeded_subset
 from heedful.explain.model import Explainable
 from heedful.explain.perturb import top_k_mask
 from heedful.rationale.data.prompt import scoring_string
@@ -148,7 +149,6 @@ def with_generated_targets(examples: list[LMExample], texts: list[str], tokenize
 def score_change(um: UtteranceModel, tokenizer, picked: np.ndarray, cfg: RationaleFaithfulnessConfig) -> dict:
     """Regenerate with the top ``headline_fraction`` of utterances removed (by attention, and at random) and score
     each rationale against its reference: how much the metric moves, not only the likelihood."""
-    from heedful.explain.faithfulness import run_model
     from heedful.rationale.eval.metrics import meteor, rouge_l
     from heedful.rationale.lm.config import GenerateConfig
     from heedful.rationale.lm.generate import generate_rationales
@@ -185,14 +185,12 @@ def score_change(um: UtteranceModel, tokenizer, picked: np.ndarray, cfg: Rationa
 
 def measure(um: UtteranceModel, tokenizer, cfg: RationaleFaithfulnessConfig, progress: bool = False) -> dict:
     """Every faithfulness number of ``heedful.explain`` for the utterance attention, plus the score change."""
-    from heedful.explain.faithfulness import measure_faithfulness
-
     x, lengths = um.inputs()
     base = FaithfulnessConfig(**{f.name: getattr(cfg, f.name) for f in fields(FaithfulnessConfig)})
     result = measure_faithfulness(um.explainable(), x, lengths, base, progress=progress)
     result |= {"removal": REMOVAL, "units": "utterances"}
     if cfg.score_change:
-        result["score_change"] = score_change(um, tokenizer, _picked(len(x), cfg), cfg)
+        result["score_change"] = score_change(um, tokenizer, seeded_subset(np.arange(len(x)), cfg), cfg)
     return result
 
 
@@ -207,13 +205,6 @@ def gate_report(model: RationaleLM) -> dict:
         str(i): {"attention": math.tanh(a), "feed_forward": math.tanh(f)} for i, (a, f) in model.clm.gates().items()
     }
     return {"tanh": gates, "attention_closed": all(abs(g["attention"]) < CLOSED for g in gates.values())}
-
-
-def _picked(n: int, cfg: FaithfulnessConfig) -> np.ndarray:
-    """The same seeded subset ``measure_faithfulness`` measures (no classes to skip here)."""
-    if n <= cfg.max_samples:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(cfg.seed).choice(np.arange(n), cfg.max_samples, replace=False))
 
 
 def explain_run(run: str | Path, cfg: RationaleFaithfulnessConfig, progress: bool = True) -> dict:
@@ -241,7 +232,8 @@ def explain_run(run: str | Path, cfg: RationaleFaithfulnessConfig, progress: boo
     if missing:
         raise InputError(f"{run}: {len(missing)} predicted sample(s) not in the run's data, e.g. {missing[0]}")
     n_predicted = len(predictions)
-    predictions = [predictions[i] for i in _picked(n_predicted, cfg)]  # before the costly per-sample work
+    # the measured subset, picked before the costly per-sample work
+    predictions = [predictions[i] for i in seeded_subset(np.arange(n_predicted), cfg)]
     samples = [by_id[p["sample_id"]] for p in predictions]
     index = model_index(meta, config["model"], config.get("index")) if model.cfg.uses_retrieval else None
     features = KeyConfig(**meta["features"]) if meta.get("features") else KeyConfig()
