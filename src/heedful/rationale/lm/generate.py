@@ -108,6 +108,27 @@ def quantize_frozen(model: RationaleLM) -> int:
 
 
 @torch.no_grad()
+def shared_prompt(lm, inputs: dict, n: int) -> dict:
+    """Generate inputs for ``n`` samples per prompt that pass each prompt through the LM once: its cache (all but the
+    last token) is computed for the B prompts, then repeated for the B·n rows. ``generate`` with
+    ``num_return_sequences=n`` would run every prompt n times, and the prompt is most of the work (about 640 prompt
+    tokens against at most 96 new ones). ``generate`` then starts from the cache: it feeds only the last prompt
+    token, at the position the attention mask gives it, so the samples are those of the repeated prompts."""
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)  # as generate numbers left-padded prompts
+    out = lm(
+        input_ids=ids[:, :-1],
+        attention_mask=mask[:, :-1],
+        position_ids=positions[:, :-1],
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    cache = out.cache if hasattr(out, "cache") else out.past_key_values
+    cache.batch_repeat_interleave(n)
+    return {"input_ids": ids.repeat_interleave(n, 0), "attention_mask": mask.repeat_interleave(n, 0), "cache": cache}
+
+
+@torch.no_grad()
 def generate_rationales(model: RationaleLM, tokenizer, examples: list[LMExample], cfg: GenerateConfig, progress=True):
     from heedful.rationale.graph.encoder import make_batch
 
@@ -133,8 +154,12 @@ def generate_rationales(model: RationaleLM, tokenizer, examples: list[LMExample]
         maps = None
         for n, kwargs in runs:
             with model.condition(graph, record=cfg.attention) as state:
+                run_inputs = inputs
+                if n > 1 and kwargs.get("do_sample") and not cfg.attention:  # recorded maps need one prompt pass
+                    run_inputs = shared_prompt(model.lm, inputs, n)
+                    kwargs = {k: v for k, v in kwargs.items() if k != "num_return_sequences"}
                 out = model.lm.generate(
-                    **inputs,
+                    **run_inputs,
                     max_new_tokens=cfg.max_new_tokens,
                     pad_token_id=tokenizer.pad_token_id,
                     eos_token_id=tokenizer.eos_token_id,
