@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from heedful.cli import main
+from heedful.errors import InputError
 from heedful.process.sources import indpensim as ip
 from heedful.process.tasks import build_task, task_config
 from heedful.process.tasks.pen_regress import interpolate_gaps, persistence
@@ -281,3 +282,31 @@ def test_metrics_of_perfect_and_of_constant_predictions(built, task):
     if data.kind in ("forecast", "sequence_regression"):  # predicting the training mean (0 in scaled units)
         constant = data.task.evaluate(data, np.zeros_like(data.test.y))
         assert constant["r2"] < perfect["r2"]
+
+
+def test_segment_summary_uses_valid_steps_only():
+    from heedful.process.baselines import segment_summary
+
+    x = np.zeros((2, 8, 1))
+    x[0, :4, 0] = [1, 2, 3, 4]
+    x[0, 4:] = 99.0  # padding: must not reach any feature
+    x[1, :, 0] = np.arange(8)
+    f = segment_summary(x, np.array([4, 8]), segments=2)
+    assert f.shape == (2, 2 + 1 + 1 + 1)
+    np.testing.assert_allclose(f[0, :4], [1.5, 3.5, 4.0, np.std([1, 2, 3, 4])])
+    np.testing.assert_allclose(f[1, :3], [1.5, 5.5, 7.0])
+    short = segment_summary(x[:1], np.array([1]), segments=4)  # fewer steps than stretches: no empty mean
+    assert np.isfinite(short).all() and (short[0, :4] == 1.0).all()
+
+
+def test_boosting_baseline_regresses_the_value_behind_the_class(pen_params):
+    from heedful.process.tasks.pen_classify import final_estimate
+
+    data = build_task("pen_quality", **pen_params("pen_quality"), target="value")
+    pred, leaves = data.task.fit_classical("boosting", data)
+    assert pred.shape == data.test.y.shape and leaves > 0
+    final = final_estimate(pred, data)
+    assert np.isfinite(final).all() and final.min() >= data.train.value.min() - 1e-6  # trees stay in the seen range
+    with pytest.raises(InputError, match="boosting needs"):
+        soft = build_task("pen_softsensor", **pen_params("pen_softsensor"))
+        soft.task.fit_classical("boosting", soft)

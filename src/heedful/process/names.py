@@ -27,5 +27,5 @@ RNN_MODELS = tuple(f"{b}{c}{a}" for c in ("lstm", "gru") for b in ("", "bi") for
 SEQ2SEQ_MODELS = ("seq2seq", "seq2seq_attn")
 NEURAL_MODELS = RNN_MODELS + SEQ2SEQ_MODELS
 # logistic: classification; pca_t2: fault detection; ridge / pls: regression; persistence: forecasting;
-# interpolate: repair
-CLASSICAL_MODELS = ("logistic", "pca_t2", "ridge", "pls", "persistence", "interpolate")
+# interpolate: repair; boosting: gradient-boosted trees on a batch's segment means (pen_quality)
+CLASSICAL_MODELS = ("logistic", "pca_t2", "ridge", "pls", "persistence", "interpolate", "boosting")

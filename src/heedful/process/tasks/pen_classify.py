@@ -210,8 +210,8 @@ class PenQuality(WholeBatchExplained):
 
         if data.kind == "sequence_regression":  # target="trajectory": per-step soft-sensor baselines
             return fit_classical(name, data, seed)
-        if name in ("ridge", "pls"):  # through the final penicillin, then the thresholds
-            pred, params = regress_then_classify(name, data)
+        if name in ("ridge", "pls", "boosting"):  # through the final penicillin, then the thresholds
+            pred, params = regress_then_classify(name, data, seed)
             if data.kind == "regression":  # target="value": the metric thresholds scaled values itself
                 return data.target_scaler.transform(pred[:, None]), params
             return quality_class(pred, data.params["thresholds"]), params
