@@ -144,3 +144,20 @@ def test_resampled_bleu_equals_corpus_bleu_of_the_resample():
     fast = _resampled_bleu(hyps, refs, idx)
     slow = [corpus_bleu([hyps[i] for i in row], [refs[i] for i in row]) for row in idx]
     assert np.allclose(fast, slow)
+
+
+def test_mbr_greedy_candidate_from_the_shared_prompt_pass_is_the_greedy_output(tmp_path):
+    run(tmp_path, "both", mode="both")
+    samples = load_demo()[:3]
+
+    def predict(cfg):
+        return predict_pipeline(
+            samples, cfg, str(tmp_path / "both"), lm=tiny_lm(), tokenizer=tiny_tokenizer(), progress=False
+        )
+
+    greedy = predict(GenerateConfig(max_new_tokens=8, batch_size=2))
+    only = predict(GenerateConfig(strategy="mbr", candidates=0, neighbours=False, mbr_greedy=True, max_new_tokens=8,
+                                  batch_size=2))  # fmt: skip
+    assert [p["raw"] for p in only] == [p["raw"] for p in greedy]
+    pooled = predict(GenerateConfig(strategy="mbr", candidates=2, mbr_greedy=True, max_new_tokens=8, batch_size=2))
+    assert all(1 <= p["mbr"]["candidates"] <= 4 for p in pooled)  # greedy + 2 samples + 1 neighbour

@@ -51,6 +51,7 @@ class GenerateConfig:
     candidates: int = 8  # mbr: generated candidates per sample
     mbr_from: str = "sample"  # mbr: candidates from sample | beam | both (half each)
     neighbours: bool = True  # mbr: add the retrieved neighbours' relabelled rationales as candidates
+    mbr_greedy: bool = False  # mbr: add the greedy output as a candidate
     utility: str = "rouge_l"  # mbr: rouge_l | meteor (character level, as evaluate scores)
     int8: bool = False  # int8 weights (dynamic quantisation) for the frozen linear layers while generating
     seed: int = 0
@@ -71,7 +72,7 @@ class GenerateConfig:
             )
         if self.candidates < 0:
             raise InputError(f"candidates must be >= 0, got {self.candidates}")
-        if self.strategy == "mbr" and self.candidates == 0 and not self.neighbours:
+        if self.strategy == "mbr" and self.candidates == 0 and not (self.neighbours or self.mbr_greedy):
             raise InputError("mbr with zero candidates: set candidates >= 1 or use the retrieved neighbours")
 
     def generate_kwargs(self) -> dict:
@@ -90,7 +91,8 @@ class GenerateConfig:
         """(candidates, generate kwargs) per generation run of MBR."""
         n_beam = {"sample": 0, "beam": self.candidates, "both": self.candidates // 2}[self.mbr_from]
         n_sample = self.candidates - n_beam
-        runs = [(n_sample, self.sample_kwargs(n_sample))] if n_sample else []
+        runs = [(1, {"do_sample": False, "num_beams": 1})] if self.mbr_greedy else []
+        runs += [(n_sample, self.sample_kwargs(n_sample))] if n_sample else []
         if n_beam:
             runs.append((n_beam, {"do_sample": False, "num_beams": max(n_beam, 2), "num_return_sequences": n_beam}))
         return runs

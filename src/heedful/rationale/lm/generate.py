@@ -7,6 +7,8 @@ and generation steps, renormalised over the utterances) and the share that went 
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from tqdm.auto import tqdm
 
@@ -108,12 +110,8 @@ def quantize_frozen(model: RationaleLM) -> int:
 
 
 @torch.no_grad()
-def shared_prompt(lm, inputs: dict, n: int) -> dict:
-    """Generate inputs for ``n`` samples per prompt that pass each prompt through the LM once: its cache (all but the
-    last token) is computed for the B prompts, then repeated for the B·n rows. ``generate`` with
-    ``num_return_sequences=n`` would run every prompt n times, and the prompt is most of the work (about 640 prompt
-    tokens against at most 96 new ones). ``generate`` then starts from the cache: it feeds only the last prompt
-    token, at the position the attention mask gives it, so the samples are those of the repeated prompts."""
+def prompt_cache(lm, inputs: dict):
+    """The LM's key/value cache of each prompt but its last token, computed once for the B prompts."""
     ids, mask = inputs["input_ids"], inputs["attention_mask"]
     positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)  # as generate numbers left-padded prompts
     out = lm(
@@ -123,9 +121,26 @@ def shared_prompt(lm, inputs: dict, n: int) -> dict:
         use_cache=True,
         logits_to_keep=1,
     )
-    cache = out.cache if hasattr(out, "cache") else out.past_key_values
-    cache.batch_repeat_interleave(n)
+    return out.cache if hasattr(out, "cache") else out.past_key_values
+
+
+def from_cache(inputs: dict, cache, n: int, keep: bool = False) -> dict:
+    """Generate inputs for ``n`` rows per prompt that start from ``prompt_cache``: ``generate`` feeds only the last
+    prompt token, at the position the attention mask gives it. ``keep``: repeat a copy, leaving ``cache`` for the
+    next run (generate extends the cache it is given)."""
+    cache = copy.deepcopy(cache) if keep else cache
+    if n > 1:
+        cache.batch_repeat_interleave(n)
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
     return {"input_ids": ids.repeat_interleave(n, 0), "attention_mask": mask.repeat_interleave(n, 0), "cache": cache}
+
+
+def shared_prompt(lm, inputs: dict, n: int) -> dict:
+    """Generate inputs for ``n`` samples per prompt that pass each prompt through the LM once: its cache is
+    computed for the B prompts, then repeated for the B·n rows. ``generate`` with ``num_return_sequences=n`` would
+    run every prompt n times, and the prompt is most of the work (about 640 prompt tokens against at most 96 new
+    ones); the samples are those of the repeated prompts."""
+    return from_cache(inputs, prompt_cache(lm, inputs), n)
 
 
 @torch.no_grad()
@@ -152,11 +167,15 @@ def generate_rationales(model: RationaleLM, tokenizer, examples: list[LMExample]
         runs = cfg.mbr_runs() if cfg.strategy == "mbr" else [(1, cfg.generate_kwargs())]
         texts: list[list[str]] = [[] for _ in chosen]
         maps = None
-        for n, kwargs in runs:
+        cache = None
+        for r, (n, kwargs) in enumerate(runs):
             with model.condition(graph, record=cfg.attention) as state:
                 run_inputs = inputs
-                if n > 1 and kwargs.get("do_sample") and not cfg.attention:  # recorded maps need one prompt pass
-                    run_inputs = shared_prompt(model.lm, inputs, n)
+                # MBR's greedy and sampled candidates share one pass over each prompt (beam search expands its
+                # inputs itself; recorded attention maps need the prompt pass recorded)
+                if cfg.strategy == "mbr" and kwargs.get("num_beams", 1) == 1 and not cfg.attention:
+                    cache = prompt_cache(model.lm, inputs) if cache is None else cache
+                    run_inputs = from_cache(inputs, cache, n, keep=r < len(runs) - 1)
                     kwargs = {k: v for k, v in kwargs.items() if k != "num_return_sequences"}
                 out = model.lm.generate(
                     **run_inputs,
