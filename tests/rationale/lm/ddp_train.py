@@ -1,6 +1,7 @@
 """Trains the tiny test model on the demo set (run by ``test_ddp.py``, alone or under ``accelerate launch``)."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -24,4 +25,5 @@ if __name__ == "__main__":
         DataConfig(), model_cfg("both"), train, out, KeyConfig(cache_dir=str(out.parent / "cache")),
         max_train=8, progress=False, lm=tiny_lm(), tokenizer=tiny_tokenizer(),
     )  # fmt: skip
-    (out / "report.json").write_text(json.dumps(report))
+    if os.environ.get("RANK", "0") == "0":  # every process gets the report; two writers of one file race
+        (out / "report.json").write_text(json.dumps(report))
