@@ -34,3 +34,28 @@ def tep_run(tmp_path_factory):
     assert main([*argv, "--out", str(out)]) == 0
     (run,) = out.iterdir()
     return run
+
+
+@pytest.fixture(scope="session")
+def tepsim_tiny():
+    """Tiny ``tep_sim_faults`` parameters: faults 0, 1 and 4; 3 h test runs with the onset at sample 20; 8-sample
+    windows (no cache: each module adds its own)."""
+    return {
+        "faults": "0,1,4",
+        "train_runs": 2,
+        "val_runs": 1,
+        "test_runs": 1,
+        "train_hours": 2.0,
+        "train_onset_hours": 0.5,
+        "test_hours": 3.0,
+        "test_onset_hours": 1.0,
+        "window": 8,
+        "stride": 2,
+        "test_stride": 1,
+    }
+
+
+@pytest.fixture(scope="session")
+def as_flags():
+    """Task parameters -> their CLI flags (``train_runs=2`` -> ``--train-runs 2``)."""
+    return lambda params: [arg for k, v in params.items() for arg in (f"--{k.replace('_', '-')}", str(v))]

@@ -8,31 +8,13 @@ from heedful.cli import main
 from heedful.process.explain import explain_run
 from heedful.process.tasks import task_config
 
-TINY = {  # 3 h test runs with the onset at sample 20; 8-sample windows
-    "faults": "0,1,4",
-    "train_runs": 2,
-    "val_runs": 1,
-    "test_runs": 1,
-    "train_hours": 2.0,
-    "train_onset_hours": 0.5,
-    "test_hours": 3.0,
-    "test_onset_hours": 1.0,
-    "window": 8,
-    "stride": 2,
-    "test_stride": 1,
-}
-
-
-def _flags(params: dict) -> list[str]:
-    return [arg for k, v in params.items() for arg in (f"--{k.replace('_', '-')}", str(v))]
-
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, tepsim_tiny, as_flags):
     """One-epoch bigru_attn and gru runs on tiny simulated runs (the gru has no attention to show)."""
     pytest.importorskip("tep_studio")
     root = tmp_path_factory.mktemp("tepsim_explain")
-    task = ["--task", "tep_sim_faults", *_flags({**TINY, "cache": str(root / "cache")})]
+    task = ["--task", "tep_sim_faults", *as_flags({**tepsim_tiny, "cache": str(root / "cache")})]
     trained = {}
     for model in ("bigru_attn", "gru"):
         out = root / model
@@ -42,7 +24,7 @@ def runs(tmp_path_factory):
     return trained
 
 
-def test_explain_draws_a_held_out_test_run_around_its_onset(runs, capsys):
+def test_explain_draws_a_held_out_test_run_around_its_onset(runs, tepsim_tiny, capsys):
     run = runs["bigru_attn"]
     capsys.readouterr()
     assert main(["process", "explain", str(run), "--fault", "4"]) == 0
@@ -53,7 +35,7 @@ def test_explain_draws_a_held_out_test_run_around_its_onset(runs, capsys):
     assert sum(int(part.split()[0]) for part in named.split(", ")) == 3
 
     summary = explain_run(run, run / "again.png", fault=4)
-    cfg = task_config("tep_sim_faults", **TINY)
+    cfg = task_config("tep_sim_faults", **tepsim_tiny)
     (spec,) = [s for s in cfg.specs("test") if s.fault == 4]
     assert summary["test_run"] == {"fault": 4, "seed": spec.seed, "onset": 20, "samples": 60}
     assert spec.seed not in {s.seed for split in ("train", "val") for s in cfg.specs(split)}  # held out

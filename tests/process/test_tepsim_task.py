@@ -13,26 +13,12 @@ from heedful.process.tasks.base import Split, TaskData
 from heedful.process.tasks.tep_sim import tep_sim_report
 from heedful.process.windows import Scaler
 
-TINY = {
-    "faults": "0,1,4",
-    "train_runs": 2,
-    "val_runs": 1,
-    "test_runs": 1,
-    "train_hours": 2.0,
-    "train_onset_hours": 0.5,
-    "test_hours": 3.0,
-    "test_onset_hours": 1.0,
-    "window": 8,
-    "stride": 2,
-    "test_stride": 1,
-}
-
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(tmp_path_factory, tepsim_tiny):
     pytest.importorskip("tep_studio")
     cache = str(tmp_path_factory.mktemp("tepsim"))
-    return {**TINY, "cache": cache}
+    return {**tepsim_tiny, "cache": cache}
 
 
 def test_defaults_are_the_18_class_benchmark():
@@ -118,13 +104,9 @@ def test_report_counts_both_protocols():
     assert evaluate(data, never)["missed_runs"] == {4: 1} and evaluate(data, never)["mean_detection_delay_min"] is None
 
 
-def _flags(params: dict) -> list[str]:
-    return [arg for k, v in params.items() for arg in (f"--{k.replace('_', '-')}", str(v))]
-
-
-def test_cli_train_tiny_end_to_end(tiny, tmp_path, capsys):
+def test_cli_train_tiny_end_to_end(tiny, as_flags, tmp_path, capsys):
     args = ["process", "train", "--task", "tep_sim_faults", "--model", "gru", "--hidden-size", "8", "--epochs", "2"]
-    assert main([*args, *_flags(tiny), "--out", str(tmp_path)]) == 0
+    assert main([*args, *as_flags(tiny), "--out", str(tmp_path)]) == 0
     (run,) = tmp_path.iterdir()
     test = json.loads((run / "metrics.json").read_text())["test"]
     assert set(test["per_class_accuracy"]) == {"0", "1", "4"} and len(test["confusion"]) == 3
@@ -143,8 +125,8 @@ def test_cli_train_tiny_end_to_end(tiny, tmp_path, capsys):
     assert pred["window_ends"] == list(range(8, 21)) and set(pred["predictions"]) <= {"normal", "fault 1", "fault 4"}
 
 
-def test_cli_compare_tiny_table(tiny, tmp_path, capsys):
-    argv = ["process", "compare", "--task", "tep_sim_faults", "--models", "logistic", *_flags(tiny)]
+def test_cli_compare_tiny_table(tiny, as_flags, tmp_path, capsys):
+    argv = ["process", "compare", "--task", "tep_sim_faults", "--models", "logistic", *as_flags(tiny)]
     assert main([*argv, "--out", str(tmp_path)]) == 0
     (run,) = tmp_path.iterdir()
     table = (run / "table.md").read_text()
@@ -161,19 +143,19 @@ def test_cli_compare_tiny_table(tiny, tmp_path, capsys):
         (["--scheduler", "tcp://127.0.0.1:9"], "cannot reach the Dask scheduler"),
     ],
 )
-def test_cli_bad_input_is_one_line_exit_2(tiny, tmp_path, capsys, extra, message):
+def test_cli_bad_input_is_one_line_exit_2(tiny, tepsim_tiny, as_flags, tmp_path, capsys, extra, message):
     cache = ["--cache", str(tmp_path)]  # an empty cache: the scheduler case must try to simulate
-    argv = ["process", "data", "--task", "tep_sim_faults", *_flags(TINY), *cache, *extra]
+    argv = ["process", "data", "--task", "tep_sim_faults", *as_flags(tepsim_tiny), *cache, *extra]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
 
 
-def test_cli_missing_simulator_says_how_to_install(tmp_path, capsys, monkeypatch):
+def test_cli_missing_simulator_says_how_to_install(tepsim_tiny, as_flags, tmp_path, capsys, monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "tep_studio", None)
-    argv = ["process", "data", "--task", "tep_sim_faults", *_flags(TINY), "--cache", str(tmp_path)]
+    argv = ["process", "data", "--task", "tep_sim_faults", *as_flags(tepsim_tiny), "--cache", str(tmp_path)]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert "pip install 'heedful[tep]'" in err and len(err.splitlines()) == 1
