@@ -6,8 +6,9 @@ training and validation batches together fit each model). Rows:
 
 - ``ridge``: ridge (alpha by cross-validation) on each online channel's mean, integral, last value and hourly values
   of the first 200 h;
-- ``gradient boosting``: scikit-learn's histogram gradient boosting on the channel means of ``--segments`` equal
-  stretches of the batch, the last values and the standard deviations;
+- ``gradient boosting``: scikit-learn's histogram gradient boosting on the features of the CLI's ``boosting``
+  baseline (``segment_summary``: channel means of ``--segments`` equal stretches of the batch, the last values, the
+  standard deviations and the length), here on the raw 12-minute values;
 - the same two with the off-line states added (biomass, substrate, viscosity, PAA, NH3; *not* penicillin), which a
   plant measures only in the lab: an upper bound of what better online modelling could reach.
 
@@ -22,10 +23,11 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import RidgeCV
 
+from heedful.process.baselines import segment_summary
 from heedful.process.config import PenQualityConfig
 from heedful.process.sources import indpensim as ip
 from heedful.process.tasks.pen_classify import quality_class
-from heedful.process.tasks.pen_data import load_batches, split_indices
+from heedful.process.tasks.pen_data import load_batches, pad, split_indices
 
 OFFLINE = [s for s in ip.STATES if s != "penicillin"]
 
@@ -41,13 +43,10 @@ def ridge_features(batches, names) -> np.ndarray:
 
 
 def boosting_features(batches, names, segments: int) -> np.ndarray:
+    """The CLI ``boosting`` baseline's features (``segment_summary``), on the raw 12-minute values."""
     idx = [ip.CHANNELS.index(n) for n in names]
-    rows = []
-    for b in batches:
-        v = b.values[:, idx].astype(np.float64)
-        means = [part.mean(0) for part in np.array_split(v, segments)]
-        rows.append(np.concatenate([*means, v[-1], v.std(0), [len(v)]]))
-    return np.array(rows)
+    x, lengths = pad([b.values[:, idx].astype(np.float64) for b in batches])
+    return segment_summary(x, lengths, segments)
 
 
 def ridge():
