@@ -59,7 +59,7 @@ def _out_arg(p: argparse.ArgumentParser) -> None:
 def _encoder_args(p: argparse.ArgumentParser) -> None:
     from heedful.rationale.retrieval.config import KeyConfig
 
-    add_config_flags(p, KeyConfig, only=("encoder", "cache_dir"))
+    add_config_flags(p, KeyConfig, only=("encoder", "cache_dir", "visual", "visual_missing"))
 
 
 def _query_args(p: argparse.ArgumentParser, cls, index_required: bool = True) -> None:
@@ -250,7 +250,16 @@ def _run_pretrain(args) -> int:
     cfg, result = _load(args)  # validates the data before training
     config = {"data": asdict(cfg), "encoder": args.encoder, "graph": asdict(graph), "contrastive": asdict(contrastive)}
     run_dir = _run_dir(args, "pretrain", config, result.errors)
-    report = pretrain(cfg, args.encoder, args.cache_dir, graph, contrastive, run_dir)
+    report = pretrain(
+        cfg,
+        args.encoder,
+        args.cache_dir,
+        graph,
+        contrastive,
+        run_dir,
+        visual=args.visual,
+        visual_missing=args.visual_missing,
+    )
     print(f"run folder: {run_dir}")
     after, before = report["after"], report["before"]
     if after:

@@ -56,6 +56,24 @@ def register_train(commands, data_args, encoder_args) -> None:
     p.add_argument("--max-train", type=int, help="use only the first N training samples")
     p.add_argument("--lora-r", type=int, default=8, help="LoRA rank (default: 8)")
     p.add_argument("--layers", help="comma-separated decoder layers to inject (default: 1/2, 2/3, 5/6 of depth)")
+    p.add_argument(
+        "--gate-init",
+        type=float,
+        default=0.0,
+        help="initial value of the cross-attention tanh gates (default: 0, the LM starts exactly unchanged)",
+    )
+    p.add_argument(
+        "--fusion",
+        choices=("sum", "gated"),
+        default="gated",
+        help="how a node fuses its text and frame features when --visual is given (default: gated)",
+    )
+    p.add_argument(
+        "--modality-dropout",
+        type=float,
+        default=0.0,
+        help="share of nodes whose frame input is zeroed while training (default: 0)",
+    )
     add_config_flags(p, _train_cls(), skip=("seed",))
     p.add_argument("--resume", help="a run folder of an interrupted 'rationale train' to continue")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
@@ -67,6 +85,13 @@ def add_predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="--method lm: a 'rationale train' run folder (without it: zero-shot base LM)")
     add_config_flags(p, _generate_cls(), skip=("seed",), help={"strategy": "greedy | beam | sample | mbr"})
     p.add_argument("--limit", type=int, help="predict only the first N samples of the split")
+    p.add_argument("--visual", help="per-utterance frame features (.npz) of this data file (default: the model's own)")
+    p.add_argument(
+        "--visual-missing",
+        choices=("refuse", "zero"),
+        default="refuse",
+        help="a sample without frame features: refuse (default) or zero vectors",
+    )
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
 
 
@@ -81,6 +106,7 @@ def set_threads(n: int | None) -> None:
 
 def run_train(args) -> int:
     from heedful.rationale.data.config import DataConfig
+    from heedful.rationale.graph.config import GraphConfig
     from heedful.rationale.lm.adapter import LoraSettings, RationaleLMConfig
     from heedful.rationale.lm.config import LMTrainConfig
     from heedful.rationale.lm.inject import InjectConfig
@@ -112,13 +138,17 @@ def run_train(args) -> int:
         model = RationaleLMConfig(
             lm=args.lm,
             mode=args.mode,
-            inject=InjectConfig(layers=layers),
+            inject=InjectConfig(layers=layers, gate_init=args.gate_init),
+            graph=GraphConfig(fusion=args.fusion, modality_dropout=args.modality_dropout),
             lora=LoraSettings(r=args.lora_r),
             encoder=args.encoder,
             **given,
         )
         train = config_from_args(LMTrainConfig, args, seed=args.seed)
-        features, index = KeyConfig(encoder=args.encoder, cache_dir=args.cache_dir), args.index
+        features = KeyConfig(
+            encoder=args.encoder, cache_dir=args.cache_dir, visual=args.visual, visual_missing=args.visual_missing
+        )
+        index = args.index
         graph_init, max_train = args.graph_init, args.max_train
         if args.split != "train":
             raise InputError("rationale train learns from --split train (dev is used for early stopping)")
@@ -141,4 +171,13 @@ def run_predict(args, samples) -> list[dict]:
     gen = config_from_args(GenerateConfig, args)
     if args.model and args.lm:
         print("heedful: --lm ignored: the trained model names its base LM", file=sys.stderr)
-    return predict_pipeline(samples, gen, args.model, args.lm, args.index)
+    features = None
+    if args.model and getattr(args, "visual", None):  # frames of another data file than the training one
+        from dataclasses import replace
+
+        from heedful.rationale.retrieval.keys import KeyConfig
+        from heedful.runs import read_json
+
+        saved = read_json(Path(args.model) / "config.json").get("features") or {}
+        features = replace(KeyConfig(**saved), visual=args.visual, visual_missing=args.visual_missing)
+    return predict_pipeline(samples, gen, args.model, args.lm, args.index, features)

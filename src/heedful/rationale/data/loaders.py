@@ -165,6 +165,7 @@ def sample_from_inside(obj, index: int) -> Sample:
         clip_id=_clip_of(obj, utterances),
         video_path=video,
         key_frames=_key_frames(obj, sample_id),
+        item=index,
     )
 
 
@@ -191,6 +192,8 @@ def sample_from_flat(obj, index: int, prefix: str) -> Sample:
         utterances=utterances,
         emo_change=infer_change(utterances, sample_id),
         rationale=parse_rationale(obj.get("rationale"), sample_id),
+        item=index,
+        flat=True,
     )
 
 

@@ -65,6 +65,8 @@ class Sample:
     clip_id: str | None = None  # samples of one dialogue clip share it (see ``heedful.rationale.data.split``)
     video_path: str | None = None
     key_frames: tuple[str, ...] = field(default_factory=tuple)
+    item: int | None = None  # position of the record in its file (the flat format's visual rows follow it)
+    flat: bool = False  # read from the flat format (``dialogue`` lines): its utterance ids are made up
 
     @property
     def target_speaker(self) -> str:

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from heedful.errors import InputError
 
 CONVS = ("gatv2", "rgcn")
+FUSIONS = ("sum", "gated")
 
 
 @dataclass(kw_only=True)
@@ -21,6 +22,8 @@ class GraphConfig:
     dropout: float = 0.1  # dropout in [0, 1)
     max_speakers: int = 8  # speaker roles (the changing speaker, then the others in order)
     visual_dim: int = 0  # visual feature size per utterance (0: none)
+    fusion: str = "gated"  # text + visual node input: sum, or gated (a sigmoid gate per node and channel)
+    modality_dropout: float = 0.0  # training: share of nodes whose visual input is zeroed
 
     def __post_init__(self):
         for name in ("text_dim", "hidden", "layers", "heads", "max_speakers", "visual_dim"):
@@ -38,6 +41,10 @@ class GraphConfig:
             raise InputError(f"graph hidden ({self.hidden}) must be divisible by heads ({self.heads})")
         if not 0.0 <= self.dropout < 1.0:
             raise InputError(f"graph dropout must be in [0, 1), got {self.dropout}")
+        if self.fusion not in FUSIONS:
+            raise InputError(f"graph fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
+        if not isinstance(self.modality_dropout, int | float) or not 0.0 <= self.modality_dropout < 1.0:
+            raise InputError(f"graph modality_dropout must be in [0, 1), got {self.modality_dropout!r}")
         if self.visual_dim < 0:
             raise InputError(f"graph visual_dim must be >= 0, got {self.visual_dim}")
 

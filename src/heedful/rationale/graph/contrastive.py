@@ -72,10 +72,12 @@ def train_aligner(
     cfg: ContrastiveConfig,
     progress: bool = True,
 ) -> tuple[ChangeAligner, dict]:
-    """(samples, utterance features, rationale embeddings (N, D)) for train and dev → model and a report."""
+    """(samples, utterance features, rationale embeddings (N, D)[, visual features]) for train and dev → model and
+    a report."""
     from tqdm.auto import tqdm
 
-    samples, text, targets = train
+    samples, text, targets, *rest = train
+    visual = rest[0] if rest else None
     if len(samples) < 2:
         raise InputError(f"contrastive training needs at least 2 samples with a rationale, got {len(samples)}")
     torch.manual_seed(cfg.seed)
@@ -93,7 +95,8 @@ def train_aligner(
         for idx in torch.randperm(len(samples), generator=g).split(cfg.batch_size):
             if len(idx) < 2:
                 continue
-            batch = make_batch([samples[i] for i in idx], [text[i] for i in idx], graph)
+            frames = [visual[i] for i in idx] if visual is not None else None
+            batch = make_batch([samples[i] for i in idx], [text[i] for i in idx], graph, frames)
             loss = info_nce(model(batch), F.normalize(target_t[idx], dim=-1), cfg.temperature)
             if not torch.isfinite(loss):
                 raise InputError(f"contrastive training diverged (loss {loss.item()}): lower lr or raise temperature")
@@ -111,8 +114,8 @@ def train_aligner(
 def _dev_report(model: ChangeAligner, dev) -> dict | None:
     if dev is None or len(dev[0]) < 2:
         return None
-    samples, text, targets = dev
-    return recall_at_k(embed_changes(model, samples, text), np.asarray(targets))
+    samples, text, targets, *rest = dev
+    return recall_at_k(embed_changes(model, samples, text, rest[0] if rest else None), np.asarray(targets))
 
 
 def save_aligner(model: ChangeAligner, folder: str | Path, extra: dict | None = None) -> Path:

@@ -113,6 +113,7 @@ class GraphOutput:
     h_change: Tensor  # (B, D)
     node_states: Tensor  # (B, N, D) utterance states, zero-padded
     node_mask: Tensor  # (B, N) bool, True = a real utterance
+    visual: Tensor | None = None  # (B, N, visual_dim) the utterances' frame features, zero-padded (when given)
 
 
 class ChangeGraphEncoder(nn.Module):
@@ -124,6 +125,8 @@ class ChangeGraphEncoder(nn.Module):
         h = cfg.hidden
         self.text_proj = nn.Linear(cfg.text_dim, h)
         self.visual_proj = nn.Linear(cfg.visual_dim, h) if cfg.visual_dim else None
+        # gated fusion: how much of the frame each node takes, from both modalities (a face may not matter)
+        self.visual_gate = nn.Linear(2 * h, h) if cfg.visual_dim and cfg.fusion == "gated" else None
         self.speaker = nn.Embedding(cfg.max_speakers, h)
         self.emotion = nn.Linear(len(EMOTIONS), h, bias=False)
         self.position = nn.Linear(1, h)
@@ -141,11 +144,21 @@ class ChangeGraphEncoder(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(h) for _ in range(cfg.layers))
         self.drop = nn.Dropout(cfg.dropout)
 
+    def fuse_visual(self, text: Tensor, visual: Tensor) -> Tensor:
+        """(nodes, H) text inputs + their (nodes, visual_dim) frames, as ``cfg.fusion`` says."""
+        if self.training and self.cfg.modality_dropout:
+            keep = torch.rand(visual.shape[0], 1, device=visual.device) >= self.cfg.modality_dropout
+            visual = visual * keep
+        v = self.visual_proj(visual)
+        if self.visual_gate is None:
+            return text + v
+        return text + torch.sigmoid(self.visual_gate(torch.cat([text, v], -1))) * v
+
     def node_inputs(self, batch) -> Tensor:
-        x = self.text_proj(batch.x) + self.speaker(batch.speaker) + self.emotion(batch.emotion)
-        x = x + self.position(batch.pos)
+        x = self.text_proj(batch.x)
         if self.visual_proj is not None:
-            x = x + self.visual_proj(batch.visual)
+            x = self.fuse_visual(x, batch.visual)
+        x = x + self.speaker(batch.speaker) + self.emotion(batch.emotion) + self.position(batch.pos)
         s = self.super_init + self.change_proj(batch.change)  # (B, H): one S per graph, in graph order
         return x.index_put((batch.is_super.nonzero().squeeze(-1),), s)  # S rows replaced, not added to
 
@@ -162,4 +175,5 @@ class ChangeGraphEncoder(nn.Module):
         h_change = h[batch.is_super]  # (B, H), one super node per graph in batch order
         utt = ~batch.is_super
         states, mask = to_dense_batch(h[utt], batch.batch[utt])  # (B, N, H), (B, N)
-        return GraphOutput(h_change, states, mask)
+        visual = to_dense_batch(batch.visual[utt], batch.batch[utt])[0] if self.visual_proj is not None else None
+        return GraphOutput(h_change, states, mask, visual)

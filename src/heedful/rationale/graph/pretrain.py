@@ -10,6 +10,7 @@ from heedful.errors import InputError
 from heedful.rationale.data.config import DataConfig, load_split
 from heedful.rationale.data.prompt import scoring_string
 from heedful.rationale.features.encoders import encode_groups, make_encoder, utterance_features
+from heedful.rationale.features.visual import VisualFile
 from heedful.rationale.graph.config import ContrastiveConfig, GraphConfig
 from heedful.rationale.graph.contrastive import save_aligner, train_aligner
 from heedful.runs import write_json
@@ -23,9 +24,15 @@ def pretrain(
     contrastive: ContrastiveConfig,
     folder: str | Path,
     progress: bool = True,
+    visual: str | None = None,
+    visual_missing: str = "refuse",
 ) -> dict:
-    """Train the change graph with InfoNCE on the train split, report dev recall@k, save the checkpoint."""
+    """Train the change graph with InfoNCE on the train split, report dev recall@k, save the checkpoint.
+    ``visual``: per-utterance frame features (.npz), fused into the graph's nodes (``graph.fusion``)."""
     enc = make_encoder(encoder)
+    frames = VisualFile(visual) if visual else None
+    if frames is not None:
+        graph.visual_dim = frames.dim
     if graph.text_dim != enc.dim:
         raise InputError(f"graph text_dim {graph.text_dim} differs from the encoder's dimension {enc.dim}")
 
@@ -36,11 +43,12 @@ def pretrain(
         texts = [[scoring_string(s.rationale)] for s in samples]
         targets = encode_groups(texts, enc, cache_dir, progress=progress, desc="rationales")
         targets = np.concatenate(targets) if targets else np.zeros((0, enc.dim), np.float32)  # no rationale at all
-        return samples, feats, targets
+        rows = frames.for_samples(samples, visual_missing) if frames is not None else None
+        return samples, feats, targets, rows
 
     train, dev = part("train"), part("dev")
     model, report = train_aligner(train, dev, graph, contrastive, progress)
     report |= {"n_train": len(train[0]), "n_dev": len(dev[0])}
-    save_aligner(model, folder, {"encoder": encoder})
+    save_aligner(model, folder, {"encoder": encoder, "visual": frames.describe() if frames is not None else None})
     write_json(Path(folder) / "metrics.json", report)
     return report

@@ -59,6 +59,7 @@ class RationaleLMConfig:
             raise InputError(f"need k >= 0 and max_tokens >= 16, got k={self.k}, max_tokens={self.max_tokens}")
         if self.inject.cond_dim != self.graph.hidden:
             self.inject.cond_dim = self.graph.hidden  # the condition tokens are graph states
+        self.inject.visual_dim = self.graph.visual_dim  # one frame token per utterance when there is video
 
     @property
     def uses_xattn(self) -> bool:
@@ -108,7 +109,7 @@ class RationaleLM(nn.Module):
             )
             inject_adapter_in_model(lora, lm)  # the new adapter weights are the only trainable ones in the LM
         n_lora = sum(p.numel() for p in self.parameters() if p.requires_grad)
-        fusion = [*self.clm.fusion_params(), *self.graph.parameters()] if cfg.uses_xattn else []
+        fusion = self.fusion_parameters()
         for p in fusion:
             p.requires_grad_(True)
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
@@ -118,12 +119,16 @@ class RationaleLM(nn.Module):
     def lm(self) -> nn.Module:
         return self.clm.lm
 
+    def fusion_parameters(self) -> list[nn.Parameter]:
+        """What the conditioning route adds: cross-attention blocks, condition tokens and the graph encoder."""
+        return [*self.clm.fusion_params(), *self.graph.parameters()] if self.cfg.uses_xattn else []
+
     def condition(self, graph_batch, record: bool = False):
         """Context manager: the LM attends to this batch's condition tokens (a no-op without cross-attention)."""
         if self.graph is None or graph_batch is None:
             return self.clm.condition(None)
         out = self.graph(graph_batch)
-        tokens, mask = self.clm.tokens(out.h_change, out.node_states, out.node_mask)
+        tokens, mask = self.clm.tokens(out.h_change, out.node_states, out.node_mask, out.visual)
         return self.clm.condition(tokens, mask, record)
 
     def trainable_state(self) -> dict[str, torch.Tensor]:

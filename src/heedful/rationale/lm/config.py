@@ -17,6 +17,7 @@ class LMTrainConfig:
     batch_size: int = 4
     grad_accum: int = 2
     lr: float = 5e-4
+    fusion_lr: float | None = None  # peak learning rate of the cross-attention, its gates and the graph (None: lr)
     warmup: float = 0.1  # fraction of the optimiser steps
     weight_decay: float = 0.0
     patience: int = 2
@@ -31,6 +32,8 @@ class LMTrainConfig:
         for name in ("epochs", "batch_size", "grad_accum", "patience", "max_dev", "save_every"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.fusion_lr is not None and not self.fusion_lr > 0:
+            raise InputError(f"fusion_lr must be > 0, got {self.fusion_lr}")
         if self.lr <= 0 or not 0 <= self.warmup < 1:
             raise InputError(f"need lr > 0 and warmup in [0, 1), got lr={self.lr}, warmup={self.warmup}")
 

@@ -27,6 +27,7 @@ class LMExample:
     dropped: int = 0  # retrieved examples left out to fit
     retrieved: tuple[Rationale, ...] = ()  # the retrieved (relabelled) rationales, for MBR candidates
     truncated: int = 0  # prompt tokens cut from the front to fit
+    visual: np.ndarray | None = None  # (n utterances, visual_dim) key-frame features, for the graph
 
     def __len__(self) -> int:
         return len(self.prompt_ids) + len(self.target_ids)
@@ -67,14 +68,17 @@ def encode(
 
 
 def encode_all(
-    tokenizer, samples, retrieved=None, features=None, max_tokens=1024, reserve=0, strict=True
+    tokenizer, samples, retrieved=None, features=None, max_tokens=1024, reserve=0, strict=True, visual=None
 ) -> list[LMExample]:
     retrieved = retrieved or [()] * len(samples)
     features = features if features is not None else [None] * len(samples)
-    return [
+    examples = [
         encode(tokenizer, s, r, max_tokens, reserve, f, strict)
         for s, r, f in zip(samples, retrieved, features, strict=True)
     ]
+    for e, v in zip(examples, visual if visual is not None else [None] * len(samples), strict=True):
+        e.visual = v
+    return examples
 
 
 def fit_report(examples: list[LMExample]) -> str | None:
@@ -84,6 +88,14 @@ def fit_report(examples: list[LMExample]) -> str | None:
     if not dropped and not cut:
         return None
     return f"{dropped} retrieved example(s) dropped and {len(cut)} prompt(s) truncated at the front to fit max_tokens"
+
+
+def graph_batch(examples: list[LMExample], graph_cfg):
+    """The change graphs of ``examples`` as one PyG batch (text features, and visual ones when the graph has them)."""
+    from heedful.rationale.graph.encoder import make_batch
+
+    visual = [e.visual for e in examples] if graph_cfg.visual_dim else None
+    return make_batch([e.sample for e in examples], [e.features for e in examples], graph_cfg, visual)
 
 
 def collate_train(examples: list[LMExample], pad_id: int) -> dict[str, torch.Tensor]:

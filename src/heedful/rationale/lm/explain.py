@@ -29,7 +29,7 @@ from heedful.explain.perturb import top_k_mask
 from heedful.rationale.data.prompt import scoring_string
 from heedful.rationale.lm.adapter import RationaleLM
 from heedful.rationale.lm.config import RationaleFaithfulnessConfig
-from heedful.rationale.lm.examples import LMExample
+from heedful.rationale.lm.examples import LMExample, graph_batch
 from heedful.rationale.lm.forward import IGNORE, can_cache, head, lower_states, upper_hidden
 
 REMOVAL = (
@@ -81,10 +81,8 @@ class UtteranceModel:
 
     def forward(self, x: Tensor, lengths: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
         """(B,) mean log p(generated text) per token and (B, U) attention of its tokens over the utterances."""
-        from heedful.rationale.graph.encoder import make_batch
-
         chosen = [self.examples[int(r)] for r in rows]
-        graph = make_batch([e.sample for e in chosen], [e.features for e in chosen], self.model.cfg.graph)
+        graph = graph_batch(chosen, self.model.cfg.graph)
         nodes = []
         for xi, n in zip(x, lengths.tolist(), strict=True):  # utterances, then the graph's super node (zeros)
             nodes += [xi[:n] + self.mean, torch.zeros(1, x.shape[-1], dtype=x.dtype)]

@@ -18,7 +18,7 @@ from heedful.rationale.data.schema import Rationale
 from heedful.rationale.eval.metrics import meteor, rouge_l
 from heedful.rationale.lm.adapter import RationaleLM
 from heedful.rationale.lm.config import GenerateConfig
-from heedful.rationale.lm.examples import LMExample, collate_prompts
+from heedful.rationale.lm.examples import LMExample, collate_prompts, graph_batch
 
 
 def _rouge(a: str, b: str) -> float:
@@ -145,8 +145,6 @@ def shared_prompt(lm, inputs: dict, n: int) -> dict:
 
 @torch.no_grad()
 def generate_rationales(model: RationaleLM, tokenizer, examples: list[LMExample], cfg: GenerateConfig, progress=True):
-    from heedful.rationale.graph.encoder import make_batch
-
     torch.manual_seed(cfg.seed)
     model.eval()
     if cfg.int8:
@@ -160,9 +158,7 @@ def generate_rationales(model: RationaleLM, tokenizer, examples: list[LMExample]
         inputs = {k: v.to(model.lm.device) for k, v in collate_prompts(chosen, tokenizer.pad_token_id).items()}
         graph = None
         if model.graph is not None:
-            graph = make_batch([e.sample for e in chosen], [e.features for e in chosen], model.cfg.graph).to(
-                model.lm.device
-            )
+            graph = graph_batch(chosen, model.cfg.graph).to(model.lm.device)
         lengths = [len(e.sample.utterances) for e in chosen]
         runs = cfg.mbr_runs() if cfg.strategy == "mbr" else [(1, cfg.generate_kwargs())]
         texts: list[list[str]] = [[] for _ in chosen]

@@ -76,6 +76,8 @@ class InjectConfig:
     n_latents: int = 8
     heads: int = 4
     ff_mult: int = 2
+    visual_dim: int = 0  # > 0: one more condition token per utterance, projected from its frame features
+    gate_init: float = 0.0  # initial tanh-gate parameter (0: the wrapped LM starts exactly unchanged)
 
     def __post_init__(self):
         if self.layers is not None:
@@ -83,6 +85,10 @@ class InjectConfig:
         for name in ("cond_dim", "n_latents", "heads", "ff_mult"):
             if getattr(self, name) < 1:
                 raise InputError(f"inject {name} must be >= 1, got {getattr(self, name)}")
+        if self.visual_dim < 0:
+            raise InputError(f"inject visual_dim must be >= 0, got {self.visual_dim}")
+        if not -1.0 < self.gate_init < 1.0:  # NaN fails this too
+            raise InputError(f"inject gate_init must be in (-1, 1), got {self.gate_init}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -152,17 +158,27 @@ class ConditionedLayer(nn.Module):
 
 
 class ConditionTokens(nn.Module):
-    """h_change (B, D) → K latents, + node states (B, N, D) → tokens (B, K+N, D) and mask (B, K+N)."""
+    """h_change (B, D) → K latents, + node states (B, N, D) [+ visual (B, N, V) → one frame token per utterance]
+    → tokens (B, K+N[+N], D) and mask."""
 
-    def __init__(self, dim: int, n_latents: int):
+    def __init__(self, dim: int, n_latents: int, visual_dim: int = 0):
         super().__init__()
         self.dim, self.n_latents = dim, n_latents
         self.latents = nn.Linear(dim, n_latents * dim)
         self.latent_pos = nn.Parameter(torch.randn(n_latents, dim) * 0.02)
         self.kind = nn.Parameter(torch.zeros(2, dim))  # latent, node
         self.norm = nn.LayerNorm(dim)
+        # the raw frame of each utterance as its own token, so the LM can look at the face that matters
+        self.visual = nn.Linear(visual_dim, dim) if visual_dim else None
+        self.visual_kind = nn.Parameter(torch.zeros(dim)) if visual_dim else None
 
-    def forward(self, h_change: Tensor, node_states: Tensor | None = None, node_mask: Tensor | None = None):
+    def forward(
+        self,
+        h_change: Tensor,
+        node_states: Tensor | None = None,
+        node_mask: Tensor | None = None,
+        visual: Tensor | None = None,
+    ):
         b = h_change.shape[0]
         if h_change.dim() != 2 or h_change.shape[1] != self.dim:
             raise InputError(f"h_change: expected (B, {self.dim}), got {tuple(h_change.shape)}")
@@ -174,6 +190,12 @@ class ConditionTokens(nn.Module):
             node_mask = torch.ones(node_states.shape[:2], dtype=torch.bool) if node_mask is None else node_mask
             tokens = torch.cat([tokens, node_states + self.kind[1]], 1)
             mask = torch.cat([mask, node_mask.to(mask.device)], 1)
+            if self.visual is not None:
+                if visual is None or visual.shape[:2] != node_states.shape[:2]:
+                    got = None if visual is None else tuple(visual.shape)
+                    raise InputError(f"visual tokens: expected ({b}, {node_states.shape[1]}, V), got {got}")
+                tokens = torch.cat([tokens, self.visual(visual) + self.visual_kind], 1)
+                mask = torch.cat([mask, node_mask.to(mask.device)], 1)
         return self.norm(tokens), mask
 
 
@@ -197,10 +219,12 @@ class ConditionedLM(nn.Module):
         self.state = ConditionState()
         hidden = lm.config.get_text_config().hidden_size
         for i in self.layer_ids:
-            block = GatedCrossAttention(hidden, cfg.cond_dim, num_heads=cfg.heads, ff_mult=cfg.ff_mult)
+            block = GatedCrossAttention(
+                hidden, cfg.cond_dim, num_heads=cfg.heads, ff_mult=cfg.ff_mult, gate_init=cfg.gate_init
+            )
             layers[i] = ConditionedLayer(layers[i], block.to(lm.dtype), i, self.state)
         self.lm = lm
-        self.tokens = ConditionTokens(cfg.cond_dim, cfg.n_latents)
+        self.tokens = ConditionTokens(cfg.cond_dim, cfg.n_latents, cfg.visual_dim)
 
     @property
     def first_layer(self) -> int:

@@ -45,13 +45,44 @@ def prepare(
     cfg = model.cfg
     retrieved = kw["retrieved"] if "retrieved" in kw else retrieve_for(cfg, samples, index)
     feats = features_for(samples, cfg.encoder, features, progress) if cfg.uses_xattn else None
+    visual = visual_rows(cfg, samples, features) if cfg.uses_xattn else None
     before = getattr(tokenizer, "fallbacks", 0)
-    examples = encode_all(tokenizer, samples, retrieved, feats, cfg.max_tokens, reserve, strict)
+    examples = encode_all(tokenizer, samples, retrieved, feats, cfg.max_tokens, reserve, strict, visual)
     _say(fit_report(examples), progress)
     spelled = getattr(tokenizer, "fallbacks", 0) - before
     if spelled:
         _say(f"{spelled} token(s) outside the trimmed vocabulary spelled as bytes", progress)
     return examples
+
+
+def visual_rows(cfg: RationaleLMConfig, samples, features: KeyConfig):
+    """The samples' frame features when the model has video (its dimension checked), else None."""
+    want = cfg.graph.visual_dim
+    if not want:
+        return None
+    if not features.visual:
+        raise InputError(f"this model was trained with video ({want}-d per utterance): pass --visual FILE")
+    from heedful.rationale.features.visual import VisualFile
+
+    source = VisualFile(features.visual)
+    if source.dim != want:
+        raise InputError(f"{features.visual}: visual features are {source.dim}-d; the model was trained on {want}-d")
+    return source.for_samples(samples, features.visual_missing)
+
+
+def use_visual(model_cfg: RationaleLMConfig, features: KeyConfig) -> dict | None:
+    """Size the graph and the condition tokens for ``features.visual``; returns what the run records about it."""
+    if not features.visual:
+        return None
+    from heedful.rationale.features.visual import VisualFile
+
+    described = VisualFile(features.visual).describe()
+    if model_cfg.graph.visual_dim not in (0, described["dim"]):  # a --graph-init graph trained on other frames
+        raise InputError(
+            f"{features.visual}: visual features are {described['dim']}-d; the graph expects {model_cfg.graph.visual_dim}"
+        )
+    model_cfg.graph.visual_dim = model_cfg.inject.visual_dim = described["dim"]
+    return described
 
 
 def trim_for(model_cfg: RationaleLMConfig, lm, tokenizer, folder: Path, texts):
@@ -103,6 +134,7 @@ def train_pipeline(
 
         model_cfg.graph = GraphConfig(**read_json(Path(graph_init) / "graph.json")["graph"])
         model_cfg.inject.cond_dim = model_cfg.graph.hidden
+    visual = use_visual(model_cfg, features) if model_cfg.uses_xattn else None
     train, dev = _part(data, "train"), _part(data, "dev")
     train = [s for s in train if s.rationale is not None][:max_train]
     dev = [s for s in dev if s.rationale is not None]
@@ -126,7 +158,7 @@ def train_pipeline(
     model = RationaleLM(lm, model_cfg)
     _init_graph(model, graph_init)
     meta = {"data": asdict(data), "train": asdict(train_cfg), "features": asdict(features)}
-    meta |= {"index": index_ref(index, folder), "index_key": index_key(index)}
+    meta |= {"index": index_ref(index, folder), "index_key": index_key(index), "visual": visual}
     model.save(folder, meta | {"graph_init": graph_init, "max_train": max_train})  # config first: resumable
     train_ex = prepare(model, tokenizer, train, index, features, progress=progress, retrieved=retrieved)
     dev_ex = prepare(model, tokenizer, dev, index, features, progress=progress, strict=False)

@@ -27,7 +27,7 @@ from heedful.checkpoint import load_checkpoint, save_checkpoint
 from heedful.errors import InputError
 from heedful.rationale.lm.adapter import WEIGHTS, RationaleLM
 from heedful.rationale.lm.config import LMTrainConfig
-from heedful.rationale.lm.examples import LMExample, collate_train
+from heedful.rationale.lm.examples import LMExample, collate_train, graph_batch
 from heedful.rationale.lm.forward import can_cache, label_loss, lower_states, upper_hidden
 from heedful.runs import atomic_write
 
@@ -80,14 +80,12 @@ class LowerCache:
 
 def batch_loss(model: RationaleLM, examples: list[LMExample], ids: list[int], pad_id: int, cache: LowerCache | None):
     """(mean loss over the batch's rationale tokens, number of those tokens, total tokens)."""
-    from heedful.rationale.graph.encoder import make_batch
-
     chosen = [examples[i] for i in ids]
     device = model.lm.device
     batch = {k: v.to(device) for k, v in collate_train(chosen, pad_id).items()}
     graph = None
     if model.graph is not None:
-        graph = make_batch([e.sample for e in chosen], [e.features for e in chosen], model.cfg.graph).to(device)
+        graph = graph_batch(chosen, model.cfg.graph).to(device)
     lower = cache.batch(ids, batch) if cache is not None else None
     with model.condition(graph):
         hidden = upper_hidden(model.clm, lower, batch["attention_mask"], batch["input_ids"])
@@ -104,6 +102,24 @@ def dev_loss(model: RationaleLM, dev: list[LMExample], cfg: LMTrainConfig, pad_i
         total, count = total + float(loss) * n, count + n
     model.train()
     return total / max(count, 1)
+
+
+def param_groups(model: RationaleLM, cfg: LMTrainConfig) -> list[dict]:
+    """LoRA at ``lr``; the fusion weights (cross-attention, gates, condition tokens, graph) at ``fusion_lr``. Their
+    gates start at 0, so nothing behind a gate gets a gradient until the gate moves: a larger step lets it."""
+    fusion = {id(p) for p in model.fusion_parameters()}
+    lora = [p for p in model.parameters() if p.requires_grad and id(p) not in fusion]
+    groups = [{"params": lora, "lr": cfg.lr}]
+    if fusion:
+        groups.append({"params": list(model.fusion_parameters()), "lr": cfg.fusion_lr or cfg.lr})
+    return groups
+
+
+def gate_values(model: RationaleLM) -> dict[str, list[float]]:
+    """tanh of every cross-attention gate, by layer: [attention, feed-forward] (what the condition adds)."""
+    if not model.cfg.uses_xattn:
+        return {}
+    return {str(i): [round(math.tanh(a), 5), round(math.tanh(f), 5)] for i, (a, f) in model.clm.gates().items()}
 
 
 def _average_gradients(params, world: int) -> None:
@@ -154,7 +170,7 @@ def train_lm(
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), **tracking.accelerator_kwargs(cfg.log_with, folder))
     tracking.start(accelerator, cfg.log_with, "rationale", asdict(cfg) | {"mode": model.cfg.mode})
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     per_epoch = math.ceil(math.ceil(len(train) / cfg.batch_size) / cfg.grad_accum)
     total = per_epoch * cfg.epochs
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(cfg.warmup * total), total)
@@ -201,8 +217,12 @@ def train_lm(
         improved = dev_value < state.best_dev
         state.best_dev = min(state.best_dev, dev_value)
         state.bad_epochs = 0 if improved else state.bad_epochs + 1
-        state.history.append({"epoch": state.epoch + 1, "dev_loss": round(dev_value, 5), "step": state.step})
-        tracking.log(accelerator, cfg.log_with, {"dev_loss": dev_value}, state.step)
+        gates = gate_values(model)
+        state.history.append(
+            {"epoch": state.epoch + 1, "dev_loss": round(dev_value, 5), "step": state.step, "gates": gates}
+        )
+        flat = {f"gate/{layer}/{part}": v[j] for layer, v in gates.items() for j, part in enumerate(("attn", "ff"))}
+        tracking.log(accelerator, cfg.log_with, {"dev_loss": dev_value} | flat, state.step)
         state.epoch, state.batch = state.epoch + 1, 0
         if improved and accelerator.is_main_process:
             model.save_weights(folder / "best.safetensors")

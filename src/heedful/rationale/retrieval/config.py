@@ -17,12 +17,16 @@ class KeyConfig:
     graph: str | None = None  # pretrain run folder (needed for key hchange)
     cache_dir: str | None = ".cache/heedful/features"  # feature cache folder (None in the library: no cache)
     features: str | None = None  # precomputed utterance features (.pt/.npz/.npy/folder) instead of the encoder
+    visual: str | None = None  # per-utterance visual features (.npz: features, offsets, sample_id, utt_id)
+    visual_missing: str = "refuse"  # a sample without visual features: refuse (one-line error) or zero (zeros)
 
     def __post_init__(self):
-        for name in ("encoder", "graph", "cache_dir", "features"):
+        for name in ("encoder", "graph", "cache_dir", "features", "visual"):
             value = getattr(self, name)
             if not isinstance(value, str | None) or (name == "encoder" and value is None):
                 raise InputError(f"key {name} must be a string, got {type(value).__name__}")
+        if self.visual_missing not in ("refuse", "zero"):
+            raise InputError(f"visual_missing must be refuse or zero, got {self.visual_missing!r}")
         if self.key not in KEYS:
             raise InputError(f"key must be one of {', '.join(KEYS)}, got {self.key!r}")
         if self.key == "hchange" and not self.graph:

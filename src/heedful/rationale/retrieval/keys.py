@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from heedful.errors import InputError
 from heedful.rationale.data.schema import Sample
 from heedful.rationale.retrieval.config import KEYS, KeyConfig  # noqa: F401  (re-exported: their old home)
 from heedful.rationale.retrieval.index import normalise
@@ -36,6 +37,15 @@ def features_for(samples: list[Sample], encoder: str, cfg: KeyConfig, progress: 
     return utterance_features(samples, make_encoder(encoder), cfg.cache_dir, progress=progress)
 
 
+def visual_for(samples: list[Sample], cfg: KeyConfig) -> list[np.ndarray] | None:
+    """Per-utterance visual features from ``cfg.visual`` (None without one)."""
+    if not cfg.visual:
+        return None
+    from heedful.rationale.features.visual import VisualFile
+
+    return VisualFile(cfg.visual).for_samples(samples, cfg.visual_missing)
+
+
 def vector_source(cfg: KeyConfig) -> str:
     """What makes the vectors of ``cfg``, recorded in an index and checked when it is queried: the encoder's name
     (or precomputed features), and for ``hchange`` a digest of the graph weights."""
@@ -54,5 +64,16 @@ def sample_vectors(samples: list[Sample], cfg: KeyConfig, progress: bool = True)
         from heedful.rationale.graph.contrastive import embed_changes, load_aligner
 
         model, meta = load_aligner(cfg.graph)  # the graph knows the encoder it was trained on
-        return embed_changes(model, samples, features_for(samples, meta.get("encoder", cfg.encoder), cfg, progress))
+        text = features_for(samples, meta.get("encoder", cfg.encoder), cfg, progress)
+        frames = None
+        if model.graph_config.visual_dim:  # a video-aware h_change key: the frames go into the graph too
+            if not cfg.visual:
+                raise InputError(f"the graph {cfg.graph} was trained with video: pass --visual FILE")
+            frames = visual_for(samples, cfg)
+            if frames and frames[0].shape[1] != model.graph_config.visual_dim:
+                raise InputError(
+                    f"{cfg.visual}: visual features are {frames[0].shape[1]}-d; the graph expects "
+                    f"{model.graph_config.visual_dim}"
+                )
+        return embed_changes(model, samples, text, frames)
     return text_key(samples, features_for(samples, cfg.encoder, cfg, progress))
