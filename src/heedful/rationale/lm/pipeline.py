@@ -78,9 +78,8 @@ def use_visual(model_cfg: RationaleLMConfig, features: KeyConfig) -> dict | None
 
     described = VisualFile(features.visual).describe()
     if model_cfg.graph.visual_dim not in (0, described["dim"]):  # a --graph-init graph trained on other frames
-        raise InputError(
-            f"{features.visual}: visual features are {described['dim']}-d; the graph expects {model_cfg.graph.visual_dim}"
-        )
+        dim, want = described["dim"], model_cfg.graph.visual_dim
+        raise InputError(f"{features.visual}: visual features are {dim}-d; the graph expects {want}")
     model_cfg.graph.visual_dim = model_cfg.inject.visual_dim = described["dim"]
     return described
 
