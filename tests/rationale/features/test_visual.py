@@ -85,7 +85,7 @@ def test_nan_and_item_out_of_range(tmp_path, flat_file):
     feats = np.zeros((5, 4), np.float32)
     feats[3, 1] = np.nan
     npz = write_npz(tmp_path / "v.npz", [2, 3], ["a"] * 5, features=feats)
-    with pytest.raises(InputError, match="sample flat_1: visual features .* NaN or inf"):
+    with pytest.raises(InputError, match=r"sample flat_1: visual features .* NaN or inf"):
         VisualFile(npz).for_samples(samples)
     short = write_npz(tmp_path / "short.npz", [2], ["a", "b"])
     with pytest.raises(InputError, match=r"sample flat_1: no item 1 in .*\(1 items\)"):
