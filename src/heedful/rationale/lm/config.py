@@ -56,6 +56,8 @@ class GenerateConfig:
     neighbours: bool = True  # mbr: add the retrieved neighbours' relabelled rationales as candidates
     mbr_greedy: bool = False  # mbr: add the greedy output as a candidate
     utility: str = "rouge_l"  # mbr: rouge_l | meteor (character level, as evaluate scores)
+    no_repeat_ngram: int = 0  # forbid repeating any n-gram of this many tokens (0: off)
+    repetition_penalty: float = 1.0  # divide the logits of tokens already in the text by this (1: off)
     int8: bool = False  # int8 weights (dynamic quantisation) for the frozen linear layers while generating
     seed: int = 0
 
@@ -73,21 +75,33 @@ class GenerateConfig:
                 f"mbr_from must be one of {', '.join(MBR_SOURCES)} and utility one of {', '.join(UTILITY_NAMES)}, "
                 f"got {self.mbr_from!r}, {self.utility!r}"
             )
+        if self.no_repeat_ngram < 0 or not self.repetition_penalty > 0:
+            raise InputError(
+                f"need no_repeat_ngram >= 0 and repetition_penalty > 0, got {self.no_repeat_ngram}, "
+                f"{self.repetition_penalty}"
+            )
         if self.candidates < 0:
             raise InputError(f"candidates must be >= 0, got {self.candidates}")
         if self.strategy == "mbr" and self.candidates == 0 and not (self.neighbours or self.mbr_greedy):
             raise InputError("mbr with zero candidates: set candidates >= 1 or use the retrieved neighbours")
 
+    def repeat_kwargs(self) -> dict:
+        """The repetition controls, as ``generate()`` takes them (nothing when off)."""
+        out = {"no_repeat_ngram_size": self.no_repeat_ngram} if self.no_repeat_ngram else {}
+        return out | ({"repetition_penalty": self.repetition_penalty} if self.repetition_penalty != 1.0 else {})
+
     def generate_kwargs(self) -> dict:
         if self.strategy == "greedy":
-            return {"do_sample": False, "num_beams": 1}
+            return {"do_sample": False, "num_beams": 1} | self.repeat_kwargs()
         if self.strategy == "beam":
-            return {"do_sample": False, "num_beams": self.beams}
+            return {"do_sample": False, "num_beams": self.beams} | self.repeat_kwargs()
         return self.sample_kwargs(1)
 
     def sample_kwargs(self, n: int) -> dict:
-        return {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": 0} | (
-            {"num_return_sequences": n} if n > 1 else {}
+        return (
+            {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": 0}
+            | ({"num_return_sequences": n} if n > 1 else {})
+            | self.repeat_kwargs()
         )
 
     def mbr_runs(self) -> list[tuple[int, dict]]:

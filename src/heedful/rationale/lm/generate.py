@@ -54,25 +54,30 @@ def clean_output(text: str) -> str:
     return lines[0] if lines else ""
 
 
-def utterance_attention(weights: dict[int, list[torch.Tensor]], n_latents: int, lengths: list[int]) -> list[dict]:
+def utterance_attention(
+    weights: dict[int, list[torch.Tensor]], n_latents: int, lengths: list[int], visual: bool = False
+) -> list[dict]:
     """Per sample (``lengths``: its utterance count): mean attention over its utterances, renormalised, and the share
-    that went to the latents."""
+    that went to the latents. With ``visual`` the tokens are [latents, N nodes, N frames]: an utterance's weight is
+    its node's plus its frame's, and ``visual_share`` says how much went to the frames."""
     rows = len(lengths)
     steps = [w for per_layer in weights.values() for w in (per_layer[1:] or per_layer)]  # skip the prompt pass
     if not steps:
         return [{} for _ in range(rows)]
     mean = torch.stack([w.mean(dim=(1, 2)) for w in steps]).mean(0)  # (B·k, N) over steps, heads, queries
     mean = mean.view(rows, -1, mean.shape[-1]).mean(1)  # beams / return sequences of a sample together
+    slots = (mean.shape[-1] - n_latents) // 2 if visual else 0  # padded utterance slots of the batch
     out = []
     for row, n in zip(mean, lengths, strict=True):
         nodes = row[n_latents : n_latents + n]  # padded utterance slots get no weight: the mask excludes them
-        share = float(nodes.sum())
-        out.append(
-            {
-                "utterances": [round(float(x), 4) for x in nodes / max(share, 1e-12)],
-                "latent_share": round(1.0 - share, 4),
-            }
-        )
+        frames = row[n_latents + slots : n_latents + slots + n] if visual else torch.zeros_like(nodes)
+        both = nodes + frames
+        share = float(both.sum())
+        entry = {"utterances": [round(float(x), 4) for x in both / max(share, 1e-12)]}
+        entry["latent_share"] = round(1.0 - share, 4)
+        if visual:
+            entry["visual_share"] = round(float(frames.sum()), 4)
+        out.append(entry)
     return out
 
 
@@ -181,7 +186,8 @@ def generate_rationales(model: RationaleLM, tokenizer, examples: list[LMExample]
                     **kwargs,
                 )
                 if cfg.attention and maps is None:
-                    maps = utterance_attention(state.weights, model.cfg.inject.n_latents, lengths)
+                    visual = bool(model.cfg.inject.visual_dim)
+                    maps = utterance_attention(state.weights, model.cfg.inject.n_latents, lengths, visual)
             new = out[:, inputs["input_ids"].shape[1] :].view(len(chosen), n, -1)  # (B, n, T)
             for row in range(len(chosen)):
                 texts[row] += [tokenizer.decode(seq, skip_special_tokens=True) for seq in new[row]]

@@ -161,6 +161,10 @@ def train_pipeline(
     model.save(folder, meta | {"graph_init": graph_init, "max_train": max_train})  # config first: resumable
     train_ex = prepare(model, tokenizer, train, index, features, progress=progress, retrieved=retrieved)
     dev_ex = prepare(model, tokenizer, dev, index, features, progress=progress, strict=False)
+    if visual:
+        from heedful.rationale.lm.video_effect import save_mean
+
+        save_mean(folder, train_ex)
     report = train_lm(model, tokenizer, train_ex, dev_ex, train_cfg, folder, progress)
     report |= {"n_train": len(train_ex), "n_dev": len(dev_ex), "mode": model_cfg.mode}
     write_json(folder / "metrics.json", report)
