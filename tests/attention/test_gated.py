@@ -110,3 +110,26 @@ def test_bad_condition_raises():
         gca(X, COND_TOKENS[1:])
     with pytest.raises(ValueError, match=rf"expected \({B}, N, {COND}\), got \({B}, {COND}\)"):
         gca(X, COND_TOKENS[:, 0])  # a single (B, D) vector must be given as (B, 1, D)
+
+
+def test_residual_scale_makes_tanh_gate_the_relative_size_of_the_update():
+    import math
+
+    import torch
+
+    from heedful.attention.gated import GatedCrossAttention
+
+    torch.manual_seed(0)
+    block = GatedCrossAttention(16, 8, num_heads=2, gate_init=0.3, residual_scale=True)
+    block.ff_gate.gate.data.zero_()
+    x = torch.randn(2, 5, 16) * 700.0  # a residual stream far larger than the block's output
+    out, _ = block(x, torch.randn(2, 3, 8))
+    rel = (out - x).pow(2).mean(-1).sqrt() / x.pow(2).mean(-1).sqrt()
+    assert torch.allclose(rel, torch.full_like(rel, math.tanh(0.3)), rtol=1e-3)
+    plain = GatedCrossAttention(16, 8, num_heads=2, gate_init=0.3)
+    plain.load_state_dict(block.state_dict())
+    plain.ff_gate.gate.data.zero_()
+    small, _ = plain(x, torch.randn(2, 3, 8))
+    assert ((small - x).pow(2).mean(-1).sqrt() / x.pow(2).mean(-1).sqrt()).max() < 0.01
+    closed = GatedCrossAttention(16, 8, num_heads=2, residual_scale=True)
+    assert torch.equal(closed(x, torch.randn(2, 3, 8))[0], x)  # gates at 0: exactly the input

@@ -138,7 +138,7 @@ def run_train(args) -> int:
         model = RationaleLMConfig(
             lm=args.lm,
             mode=args.mode,
-            inject=InjectConfig(layers=layers, gate_init=args.gate_init),
+            inject=InjectConfig(layers=layers, gate_init=args.gate_init, gate_scale=args.gate_scale),
             graph=GraphConfig(fusion=args.fusion, modality_dropout=args.modality_dropout),
             lora=LoraSettings(r=args.lora_r),
             encoder=args.encoder,

@@ -77,7 +77,7 @@ class RationaleLMConfig:
         d = dict(d)
         return cls(
             **{k: v for k, v in d.items() if k not in ("inject", "lora", "graph")},
-            inject=InjectConfig(**d.get("inject", {})),
+            inject=InjectConfig(**({"gate_scale": "none"} | d.get("inject", {}))),  # older runs: unscaled gates
             lora=LoraSettings(**d.get("lora", {})),
             graph=GraphConfig(**d.get("graph", {})),
         )

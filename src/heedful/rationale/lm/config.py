@@ -85,23 +85,20 @@ class GenerateConfig:
         if self.strategy == "mbr" and self.candidates == 0 and not (self.neighbours or self.mbr_greedy):
             raise InputError("mbr with zero candidates: set candidates >= 1 or use the retrieved neighbours")
 
-    def repeat_kwargs(self) -> dict:
-        """The repetition controls, as ``generate()`` takes them (nothing when off)."""
-        out = {"no_repeat_ngram_size": self.no_repeat_ngram} if self.no_repeat_ngram else {}
-        return out | ({"repetition_penalty": self.repetition_penalty} if self.repetition_penalty != 1.0 else {})
+    @property
+    def controls_repeats(self) -> bool:
+        return bool(self.no_repeat_ngram) or self.repetition_penalty != 1.0
 
     def generate_kwargs(self) -> dict:
         if self.strategy == "greedy":
-            return {"do_sample": False, "num_beams": 1} | self.repeat_kwargs()
+            return {"do_sample": False, "num_beams": 1}
         if self.strategy == "beam":
-            return {"do_sample": False, "num_beams": self.beams} | self.repeat_kwargs()
+            return {"do_sample": False, "num_beams": self.beams}
         return self.sample_kwargs(1)
 
     def sample_kwargs(self, n: int) -> dict:
-        return (
-            {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": 0}
-            | ({"num_return_sequences": n} if n > 1 else {})
-            | self.repeat_kwargs()
+        return {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": 0} | (
+            {"num_return_sequences": n} if n > 1 else {}
         )
 
     def mbr_runs(self) -> list[tuple[int, dict]]:

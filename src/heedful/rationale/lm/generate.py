@@ -178,6 +178,14 @@ def generate_rationales(model: RationaleLM, tokenizer, examples: list[LMExample]
                     cache = prompt_cache(model.lm, inputs) if cache is None else cache
                     run_inputs = from_cache(inputs, cache, n, keep=r < len(runs) - 1)
                     kwargs = {k: v for k, v in kwargs.items() if k != "num_return_sequences"}
+                if cfg.controls_repeats:  # on the new tokens only: quoting the dialogue stays allowed
+                    from transformers import LogitsProcessorList
+
+                    from heedful.rationale.lm.repeats import GeneratedRepeats
+
+                    width = inputs["input_ids"].shape[1]
+                    rules = GeneratedRepeats(cfg.no_repeat_ngram, cfg.repetition_penalty, width)
+                    kwargs = kwargs | {"logits_processor": LogitsProcessorList([rules])}
                 out = model.lm.generate(
                     **run_inputs,
                     max_new_tokens=cfg.max_new_tokens,

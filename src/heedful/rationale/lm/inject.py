@@ -78,6 +78,9 @@ class InjectConfig:
     ff_mult: int = 2
     visual_dim: int = 0  # > 0: one more condition token per utterance, projected from its frame features
     gate_init: float = 0.0  # initial tanh-gate parameter (0: the wrapped LM starts exactly unchanged)
+    # rescale each branch to the residual stream's size before its gate (tanh(gate) = relative size of the update);
+    # without it a gate cannot open far enough to matter in an LM with a large residual (docs/rationale-lm.md)
+    gate_scale: str = "residual"  # residual | none
 
     def __post_init__(self):
         if self.layers is not None:
@@ -87,6 +90,8 @@ class InjectConfig:
                 raise InputError(f"inject {name} must be >= 1, got {getattr(self, name)}")
         if self.visual_dim < 0:
             raise InputError(f"inject visual_dim must be >= 0, got {self.visual_dim}")
+        if self.gate_scale not in ("residual", "none"):
+            raise InputError(f"inject gate_scale must be residual or none, got {self.gate_scale!r}")
         if not -1.0 < self.gate_init < 1.0:  # NaN fails this too
             raise InputError(f"inject gate_init must be in (-1, 1), got {self.gate_init}")
 
@@ -220,7 +225,12 @@ class ConditionedLM(nn.Module):
         hidden = lm.config.get_text_config().hidden_size
         for i in self.layer_ids:
             block = GatedCrossAttention(
-                hidden, cfg.cond_dim, num_heads=cfg.heads, ff_mult=cfg.ff_mult, gate_init=cfg.gate_init
+                hidden,
+                cfg.cond_dim,
+                num_heads=cfg.heads,
+                ff_mult=cfg.ff_mult,
+                gate_init=cfg.gate_init,
+                residual_scale=cfg.gate_scale == "residual",
             )
             layers[i] = ConditionedLayer(layers[i], block.to(lm.dtype), i, self.state)
         self.lm = lm
