@@ -63,6 +63,13 @@ def register_train(commands, data_args, encoder_args) -> None:
         help="initial value of the cross-attention tanh gates (default: 0, the LM starts exactly unchanged)",
     )
     p.add_argument(
+        "--gate-scale",
+        choices=("residual", "none"),
+        default="residual",
+        help="rescale the cross-attention output to the residual stream before its gate (default: residual; none: "
+        "part 3's unscaled blocks)",
+    )
+    p.add_argument(
         "--fusion",
         choices=("sum", "gated"),
         default="gated",

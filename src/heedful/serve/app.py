@@ -25,6 +25,7 @@ from heedful.serve.inputs import (
     field_path,
     pick_process,
     problem_body,
+    request_frames,
     windows_from_request,
 )
 from heedful.serve.middleware import CSV_PATH, BearerToken, BodyLimit
@@ -143,7 +144,8 @@ def create_app(config: ServeConfig, process=(), rationale=None, token: str | Non
             samples = parse_samples(records, prefix="dialogue").samples
         except InputError as err:
             raise Problem(422, str(err), "dialogues") from None
-        predictions = await batchers[":rationale"].submit(samples, {"attention": req.attention})
+        options = {"attention": req.attention, "visual": request_frames(req)}
+        predictions = await batchers[":rationale"].submit(samples, options)
         return {"method": rationale.method, "predictions": predictions}
 
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)

@@ -165,4 +165,26 @@ def check_dialogues(req: RationaleRequest, config: ServeConfig) -> list[dict]:
                     f"{where}[{j}].text",
                     limit,
                 )
-    return [d.model_dump(exclude_none=True) for d in req.dialogues]
+    return [d.model_dump(exclude_none=True, exclude={"utterances": {"__all__": {"visual"}}}) for d in req.dialogues]
+
+
+def request_frames(req: RationaleRequest) -> tuple | None:
+    """Per dialogue, its utterances' ``visual`` vectors as nested tuples (comparable, so requests batch by them), or
+    None for a dialogue without; None when no dialogue has any. Some utterances with and some without: 422."""
+    frames, any_given = [], False
+    for i, d in enumerate(req.dialogues):
+        given = [u.visual is not None for u in d.utterances]
+        if any(given) and not all(given):
+            j = given.index(False)
+            where = f"dialogues[{i}].utterances[{j}].visual"
+            raise Problem(422, f"{where}: missing (give visual on every utterance of a dialogue, or on none)", where)
+        if not any(given):
+            frames.append(None)
+            continue
+        dims = {len(u.visual) for u in d.utterances}
+        if len(dims) != 1 or 0 in dims:
+            where = f"dialogues[{i}].utterances"
+            raise Problem(422, f"{where}: visual vectors of different lengths {sorted(dims)}", where)
+        frames.append(tuple(tuple(u.visual) for u in d.utterances))
+        any_given = True
+    return tuple(frames) if any_given else None

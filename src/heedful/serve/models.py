@@ -186,6 +186,19 @@ class LMModel:
 
             make_encoder(self.model.cfg.encoder).encode(["你好。"])
 
+    def frames(self, samples, given) -> list[np.ndarray] | None:
+        """The request's frame features, checked against the model (None for a model without video)."""
+        dim = self.model.cfg.graph.visual_dim
+        if not dim:
+            return None
+        missing = [s.sample_id for s, f in zip(samples, given or [None] * len(samples), strict=True) if f is None]
+        if missing:
+            raise InputError(
+                f"sample {missing[0]}: this model was trained with video: give 'visual' ({dim} floats) on every "
+                "utterance"
+            )
+        return [np.asarray(f, np.float32) for f in given]
+
     def describe(self) -> dict:
         cfg = self.model.cfg
         index = Path(self.index).name if self.index else None  # names only: /health needs no token
@@ -197,6 +210,7 @@ class LMModel:
 
         attention = bool((options or {}).get("attention"))
         gen = replace(self.gen, attention=attention, batch_size=max(1, len(samples)))
+        frames = self.frames(samples, (options or {}).get("visual"))
         examples = prepare(
             self.model,
             self.tokenizer,
@@ -206,6 +220,7 @@ class LMModel:
             reserve=gen.max_new_tokens,
             progress=False,
             strict=False,  # as predict: a gold rationale sent along is not needed to generate
+            frames=frames,
         )
         out = generate_rationales(self.model, self.tokenizer, examples, gen, progress=False)
         for entry in out:

@@ -63,6 +63,11 @@ class Utterance(Strict):
     start_sec: Finite | None = None
     end_sec: Finite | None = None
     emotion: list[str] = Field(description="one or more of the seven emotion labels, e.g. ['Neutral']")
+    visual: list[Finite] | None = Field(
+        None,
+        description="the utterance's key-frame features (e.g. 512 CLIP floats); a model trained with --visual needs "
+        "them on every utterance of the dialogue",
+    )
 
 
 class EmoChange(Strict):

@@ -41,11 +41,16 @@ def prepare(
 ):
     """LMExamples for ``samples``: retrieved examples (if the mode uses them) and graph features (if it uses them).
     ``strict``: a target with a token outside a trimmed vocabulary is an error (else spelled in bytes);
-    ``retrieved=`` reuses retrieved examples already looked up."""
+    ``retrieved=`` reuses retrieved examples already looked up; ``frames=`` gives the visual features directly
+    (a service request) instead of ``features.visual``."""
     cfg = model.cfg
     retrieved = kw["retrieved"] if "retrieved" in kw else retrieve_for(cfg, samples, index)
     feats = features_for(samples, cfg.encoder, features, progress) if cfg.uses_xattn else None
-    visual = visual_rows(cfg, samples, features) if cfg.uses_xattn else None
+    visual = visual_rows(cfg, samples, features) if cfg.uses_xattn and kw.get("frames") is None else kw.get("frames")
+    if visual is not None:
+        from heedful.rationale.features.visual import check_rows
+
+        check_rows(visual, samples, cfg.graph.visual_dim, "given")
     before = getattr(tokenizer, "fallbacks", 0)
     examples = encode_all(tokenizer, samples, retrieved, feats, cfg.max_tokens, reserve, strict, visual)
     _say(fit_report(examples), progress)
