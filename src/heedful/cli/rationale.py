@@ -21,7 +21,7 @@ SPLIT = {"data": "all", "pretrain": "train", "index": "train", "retrieve": "dev"
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "rationale",
-        help="emotion-change rationales: data, pretrain, index, retrieve, train, predict, evaluate, explain",
+        help="emotion-change rationales: data, pretrain, index, retrieve, train, predict, evaluate, explain, visual",
         description="Emotion-change rationales (MECR / INSIDE format). Without --data, the embedded demo set is used.",
     )
     commands = parser.add_subparsers(dest="rationale_command", metavar="COMMAND")
@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _predict(commands)
     _evaluate(commands)
     _explain(commands)
+    from heedful.cli.rationale_visual import register as register_visual
+
+    register_visual(commands)
 
 
 def _print_help(parser: argparse.ArgumentParser) -> int:
