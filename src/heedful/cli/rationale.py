@@ -80,6 +80,13 @@ def _data(commands) -> None:
         "clips, and write the chosen split as samples.json (INSIDE format) with a summary.",
     )
     _data_args(p, SPLIT["data"])
+    p.add_argument("--visual", help="per-utterance frame features (.npz): check that every sample has them")
+    p.add_argument(
+        "--visual-missing",
+        choices=("refuse", "zero"),
+        default="refuse",
+        help="a sample without frame features: refuse (default) or count it as zero-filled",
+    )
     p.set_defaults(func=_run_data)
 
 
@@ -241,7 +248,13 @@ def _run_data(args) -> int:
         "utterances": {"min": min(lengths), "median": median(lengths), "max": max(lengths)},
         "invalid": len(result.errors),
     }
-    run_dir = _run_dir(args, "data", {"data": asdict(cfg)}, result.errors)
+    if args.visual:  # checked before anything is written: a mismatch is one line naming the sample
+        from heedful.rationale.features.visual import VisualFile
+
+        frames = VisualFile(args.visual)
+        frames.for_samples(samples, args.visual_missing)
+        summary["visual"] = frames.describe() | {"zero_filled": len(frames.zero_filled)}
+    run_dir = _run_dir(args, "data", {"data": asdict(cfg), "visual": args.visual}, result.errors)
     write_json(run_dir / "samples.json", [sample_to_dict(s) for s in samples])
     write_json(run_dir / "summary.json", summary)
     print(f"run folder: {run_dir}")
@@ -249,6 +262,9 @@ def _run_data(args) -> int:
         f"{summary['samples']} samples in split {cfg.split} ({summary['clips']} clips, {summary['with_rationale']} "
         f"with a rationale, {summary['inferred_changes']} changes inferred; {min(lengths)}-{max(lengths)} utterances)"
     )
+    if "visual" in summary:
+        v = summary["visual"]
+        print(f"visual: {v['dim']}-d frame features for every utterance ({v['zero_filled']} sample(s) zero-filled)")
     return 0
 
 

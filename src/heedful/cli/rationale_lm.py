@@ -159,6 +159,10 @@ def run_train(args) -> int:
         graph_init, max_train = args.graph_init, args.max_train
         if args.split != "train":
             raise InputError("rationale train learns from --split train (dev is used for early stopping)")
+        if args.visual:  # a bad frames file is refused before a run folder exists
+            from heedful.rationale.features.visual import VisualFile
+
+            VisualFile(args.visual)
         folder = new_run_dir(args.out, f"rationale-train-{args.mode}")
     print(f"run folder: {folder}")
     report = train_pipeline(data, model, train, folder, features, index, graph_init, max_train)
