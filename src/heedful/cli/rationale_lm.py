@@ -47,6 +47,12 @@ def register_train(commands, data_args, encoder_args) -> None:
     p.add_argument("--k", type=int, help="retrieved examples per prompt (default: RationaleLMConfig.k = 2)")
     p.add_argument("--max-tokens", type=int, help="prompt + rationale token limit (default: 1024)")
     p.add_argument(
+        "--prompt-text",
+        action=argparse.BooleanOptionalAction,
+        help="the prompt spells what was said (default: on; --no-prompt-text: only speakers and emotions, so the "
+        "cross-attention has to carry the dialogue)",
+    )
+    p.add_argument(
         "--trim-vocab",
         action=argparse.BooleanOptionalAction,
         help="keep only the tokens of the training prompts and rationales (default: on)",
@@ -140,7 +146,9 @@ def run_train(args) -> int:
             skip_invalid=args.skip_invalid,
         )
         given = {
-            name: getattr(args, name) for name in ("k", "max_tokens", "trim_vocab") if getattr(args, name) is not None
+            name: getattr(args, name)
+            for name in ("k", "max_tokens", "trim_vocab", "prompt_text")
+            if getattr(args, name) is not None
         }
         model = RationaleLMConfig(
             lm=args.lm,

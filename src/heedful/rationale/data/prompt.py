@@ -14,8 +14,13 @@ INSTRUCTION = "Now explain the emotional change in this dialogue:"
 SEPARATORS = "；。"
 
 
-def format_context(sample: Sample, indent: str = "  ") -> str:
-    return "\n".join(f"{indent}{u.speaker} [{','.join(u.emotion)}]: {u.text}" for u in sample.utterances)
+HIDDEN = "…"  # an utterance's text when the prompt leaves it out (the condition tokens carry it)
+
+
+def format_context(sample: Sample, indent: str = "  ", with_text: bool = True) -> str:
+    return "\n".join(
+        f"{indent}{u.speaker} [{','.join(u.emotion)}]: {u.text if with_text else HIDDEN}" for u in sample.utterances
+    )
 
 
 def describe_change(sample: Sample) -> str:
@@ -34,9 +39,12 @@ def format_example(i: int, r: Rationale) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_prompt(sample: Sample, retrieved: list[Rationale] = (), instruction: str = INSTRUCTION) -> str:
-    """Context + retrieved examples + instruction (the seed's layout); an empty list gives a zero-shot prompt."""
-    prompt = "Context:\n" + format_context(sample) + "\n\n"
+def build_prompt(
+    sample: Sample, retrieved: list[Rationale] = (), instruction: str = INSTRUCTION, with_text: bool = True
+) -> str:
+    """Context + retrieved examples + instruction (the seed's layout); an empty list gives a zero-shot prompt.
+    ``with_text=False`` keeps speakers and emotions but not what was said (the condition has to carry it)."""
+    prompt = "Context:\n" + format_context(sample, with_text=with_text) + "\n\n"
     if retrieved:
         prompt += "Retrieved Examples:\n" + "\n".join(format_example(i + 1, r) for i, r in enumerate(retrieved))
         prompt += "\n"

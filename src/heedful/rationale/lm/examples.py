@@ -43,12 +43,19 @@ def target_ids(tokenizer, sample: Sample, strict: bool = True) -> list[int]:
     return [*tokenizer(text, add_special_tokens=False, **kw).input_ids, tokenizer.eos_token_id]
 
 
-def prompt_text(tokenizer, sample: Sample, retrieved=()) -> str:
-    return apply_chat(tokenizer, build_prompt(sample, list(retrieved)))
+def prompt_text(tokenizer, sample: Sample, retrieved=(), with_text: bool = True) -> str:
+    return apply_chat(tokenizer, build_prompt(sample, list(retrieved), with_text=with_text))
 
 
 def encode(
-    tokenizer, sample: Sample, retrieved=(), max_tokens: int = 1024, reserve: int = 0, features=None, strict=True
+    tokenizer,
+    sample: Sample,
+    retrieved=(),
+    max_tokens: int = 1024,
+    reserve: int = 0,
+    features=None,
+    strict=True,
+    with_text: bool = True,
 ):
     """One ``LMExample``; ``reserve``: room kept for generated tokens when there is no target."""
     target = target_ids(tokenizer, sample, strict)
@@ -57,7 +64,7 @@ def encode(
         raise InputError(f"sample {sample.sample_id}: max_tokens {max_tokens} leaves no room for the prompt")
     retrieved = list(retrieved)
     for kept in range(len(retrieved), -1, -1):
-        ids = tokenizer(prompt_text(tokenizer, sample, retrieved[:kept])).input_ids
+        ids = tokenizer(prompt_text(tokenizer, sample, retrieved[:kept], with_text)).input_ids
         if len(ids) <= budget:
             return LMExample(sample, ids, target, features, dropped=len(retrieved) - kept, retrieved=tuple(retrieved))
     keep_bos = tokenizer.bos_token_id is not None and ids[0] == tokenizer.bos_token_id
@@ -68,12 +75,20 @@ def encode(
 
 
 def encode_all(
-    tokenizer, samples, retrieved=None, features=None, max_tokens=1024, reserve=0, strict=True, visual=None
+    tokenizer,
+    samples,
+    retrieved=None,
+    features=None,
+    max_tokens=1024,
+    reserve=0,
+    strict=True,
+    visual=None,
+    with_text: bool = True,
 ) -> list[LMExample]:
     retrieved = retrieved or [()] * len(samples)
     features = features if features is not None else [None] * len(samples)
     examples = [
-        encode(tokenizer, s, r, max_tokens, reserve, f, strict)
+        encode(tokenizer, s, r, max_tokens, reserve, f, strict, with_text)
         for s, r, f in zip(samples, retrieved, features, strict=True)
     ]
     for e, v in zip(examples, visual if visual is not None else [None] * len(samples), strict=True):

@@ -52,7 +52,9 @@ def prepare(
 
         check_rows(visual, samples, cfg.graph.visual_dim, "given")
     before = getattr(tokenizer, "fallbacks", 0)
-    examples = encode_all(tokenizer, samples, retrieved, feats, cfg.max_tokens, reserve, strict, visual)
+    examples = encode_all(
+        tokenizer, samples, retrieved, feats, cfg.max_tokens, reserve, strict, visual, cfg.prompt_text
+    )
     _say(fit_report(examples), progress)
     spelled = getattr(tokenizer, "fallbacks", 0) - before
     if spelled:
@@ -155,7 +157,8 @@ def train_pipeline(
     retrieved = retrieve_for(model_cfg, train, index)
     if model_cfg.trim_vocab:
         folder.mkdir(parents=True, exist_ok=True)
-        texts = [prompt_text(tokenizer, s, r) for s, r in zip(train, retrieved or [()] * len(train), strict=True)]
+        pairs = zip(train, retrieved or [()] * len(train), strict=True)
+        texts = [prompt_text(tokenizer, s, r, model_cfg.prompt_text) for s, r in pairs]
         texts += [scoring_string(s.rationale) for s in train]
         lm, tokenizer = trim_for(model_cfg, lm, tokenizer, folder, texts)
         _say(f"vocabulary trimmed to {model_cfg.vocab['size']} of {model_cfg.vocab['base_size']} tokens", progress)
