@@ -182,3 +182,16 @@ def test_attention_over_utterances_adds_each_frame_to_its_utterance():
     assert maps[0]["utterances"] == pytest.approx([0.3 / 0.8, 0.5 / 0.8], abs=1e-4)
     assert maps[0]["visual_share"] == pytest.approx(0.4) and maps[0]["latent_share"] == pytest.approx(0.2)
     assert maps[1]["visual_share"] == pytest.approx(0.6)
+
+
+def test_prompt_without_text_keeps_speakers_and_emotions_only():
+    from heedful.rationale.data.prompt import build_prompt
+    from heedful.rationale.lm.adapter import RationaleLMConfig
+
+    sample = load_demo()[0]
+    hidden = build_prompt(sample, with_text=False)
+    assert all(u.text not in hidden for u in sample.utterances if len(u.text) > 1)
+    assert all(f"{u.speaker} [{','.join(u.emotion)}]: …" in hidden for u in sample.utterances)
+    assert "Emotion change:" in hidden and build_prompt(sample) != hidden
+    with pytest.raises(InputError, match="needs the cross-attention"):
+        RationaleLMConfig(mode="retrieval", prompt_text=False)
