@@ -69,6 +69,11 @@ def register_train(commands, data_args, encoder_args) -> None:
         help="initial value of the cross-attention tanh gates (default: 0, the LM starts exactly unchanged)",
     )
     p.add_argument(
+        "--freeze-gates",
+        action="store_true",
+        help="keep the cross-attention gates at --gate-init while training (an experiment)",
+    )
+    p.add_argument(
         "--gate-scale",
         choices=("residual", "none"),
         default="residual",
@@ -153,7 +158,9 @@ def run_train(args) -> int:
         model = RationaleLMConfig(
             lm=args.lm,
             mode=args.mode,
-            inject=InjectConfig(layers=layers, gate_init=args.gate_init, gate_scale=args.gate_scale),
+            inject=InjectConfig(
+                layers=layers, gate_init=args.gate_init, gate_scale=args.gate_scale, freeze_gates=args.freeze_gates
+            ),
             graph=GraphConfig(fusion=args.fusion, modality_dropout=args.modality_dropout),
             lora=LoraSettings(r=args.lora_r),
             encoder=args.encoder,

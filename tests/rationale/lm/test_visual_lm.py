@@ -195,3 +195,13 @@ def test_prompt_without_text_keeps_speakers_and_emotions_only():
     assert "Emotion change:" in hidden and build_prompt(sample) != hidden
     with pytest.raises(InputError, match="needs the cross-attention"):
         RationaleLMConfig(mode="retrieval", prompt_text=False)
+
+
+def test_frozen_gates_stay_at_their_start_and_are_not_saved(tmp_path):
+    from heedful.rationale.lm.adapter import RationaleLM
+
+    cfg = model_cfg("xattn")
+    cfg.inject.gate_init, cfg.inject.freeze_gates = 0.1, True
+    model = RationaleLM(tiny_lm(), cfg)
+    assert not any("gate" in n for n in model.trainable_state())
+    assert all(not p.requires_grad for g in param_groups(model, LMTrainConfig()) for p in g["params"] if p.dim() == 0)

@@ -115,8 +115,13 @@ class RationaleLM(nn.Module):
         fusion = self.fusion_parameters()
         for p in fusion:
             p.requires_grad_(True)
+        if cfg.inject.freeze_gates:  # the gates stay at gate_init (rebuilt from the config on load, never saved)
+            for block in self.clm.blocks():
+                block.attn_gate.gate.requires_grad_(False)
+                block.ff_gate.gate.requires_grad_(False)
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
-        assert trainable == n_lora + sum(p.numel() for p in fusion), "only LoRA and the fusion weights train"
+        fused = sum(p.numel() for p in fusion if p.requires_grad)
+        assert trainable == n_lora + fused, "only LoRA and the fusion weights train"
 
     @property
     def lm(self) -> nn.Module:

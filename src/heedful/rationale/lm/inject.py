@@ -81,6 +81,7 @@ class InjectConfig:
     # rescale each branch to the residual stream's size before its gate (tanh(gate) = relative size of the update);
     # without it a gate cannot open far enough to matter in an LM with a large residual (docs/rationale-lm.md)
     gate_scale: str = "residual"  # residual | none
+    freeze_gates: bool = False  # keep every gate at gate_init (an experiment: the LM must live with the condition)
 
     def __post_init__(self):
         if self.layers is not None:

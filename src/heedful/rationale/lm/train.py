@@ -107,11 +107,12 @@ def dev_loss(model: RationaleLM, dev: list[LMExample], cfg: LMTrainConfig, pad_i
 def param_groups(model: RationaleLM, cfg: LMTrainConfig) -> list[dict]:
     """LoRA at ``lr``; the fusion weights (cross-attention, gates, condition tokens, graph) at ``fusion_lr``. Their
     gates start at 0, so nothing behind a gate gets a gradient until the gate moves: a larger step lets it."""
-    fusion = {id(p) for p in model.fusion_parameters()}
+    fused = [p for p in model.fusion_parameters() if p.requires_grad]
+    fusion = {id(p) for p in fused}
     lora = [p for p in model.parameters() if p.requires_grad and id(p) not in fusion]
     groups = [{"params": lora, "lr": cfg.lr}]
-    if fusion:
-        groups.append({"params": list(model.fusion_parameters()), "lr": cfg.fusion_lr or cfg.lr})
+    if fused:
+        groups.append({"params": fused, "lr": cfg.fusion_lr or cfg.lr})
     return groups
 
 
