@@ -220,6 +220,23 @@ def train_run(
     return run_dir
 
 
+def run_inputs(run_dir: str | Path) -> list[Path]:
+    """The files that ``predict`` and ``explain`` read: the run's config, scaler and checkpoint, and the training
+    data a ``path`` task parameter names (the data is rebuilt from it). No output may be written over one."""
+    run_dir = Path(run_dir)
+    found = [run_dir / "config.json", run_dir / "scaler.json"]
+    if (run_dir / "checkpoint").is_dir():
+        found += [p for p in (run_dir / "checkpoint").rglob("*") if p.is_file()]
+    try:
+        data = read_json(run_dir / "config.json").get("task_params", {}).get("path")
+        if isinstance(data, str) and data:
+            source = Path(data)
+            found += [p for p in source.iterdir() if p.is_file()] if source.is_dir() else [source]
+    except (OSError, InputError, AttributeError):  # not a run, or data gone: load_trained says so
+        pass
+    return found
+
+
 def load_trained(run_dir: str | Path) -> tuple[TaskData, torch.nn.Module, dict]:
     """A trained run's task data, model (best weights, eval mode) and config.json."""
     run_dir = Path(run_dir)

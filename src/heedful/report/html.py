@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from heedful.errors import InputError
-from heedful.runs import atomic_write, read_json
+from heedful.runs import atomic_write, check_out_path, read_json
 
 # files a run of each command should hold (beyond config.json)
 EXPECTED = {
@@ -62,6 +62,9 @@ def write_report(run: str | Path, out: str | Path | None = None, max_samples: in
         raise FileNotFoundError(f"no such run folder: {folder}")
     if not (folder / "config.json").exists():
         raise InputError(f"not a run folder: {folder} (no config.json)")
+    target = folder / "report.html"
+    if out is not None:  # checked before any work; the run's own files are what the report reads
+        target = check_out_path(out, [p for p in folder.rglob("*") if p.is_file() and p != target])
     state = _Run(folder)
     config = state.json("config.json", expected=True)
     command = config.get("command") if isinstance(config, dict) else None
@@ -96,7 +99,6 @@ def write_report(run: str | Path, out: str | Path | None = None, max_samples: in
     invalid = state.json("invalid.json")
     if invalid:
         sections.append(_section("Invalid samples", _table({"skipped": invalid})))
-    target = Path(out) if out is not None else folder / "report.html"
     page = _page(folder, command, sections, state.problems, uses_plotly="plotly-graph-div" in "".join(sections))
     atomic_write(target, lambda p: p.write_text(page, encoding="utf-8"))
     return ReportResult(target, state.problems)
