@@ -87,6 +87,10 @@ def load_weights(model: torch.nn.Module, path: str | Path) -> None:
                 f"{path}: does not fit the model: {key} has shape {tuple(weights[key].shape)}, the model "
                 f"{tuple(value.shape)} (was the run's config.json changed?)"
             )
+    for key, value in weights.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            # a model with NaN weights predicts one class everywhere, quietly: never load one
+            raise InputError(f"{path}: {key} holds NaN or inf weights (the training diverged); train the run again")
     model.load_state_dict(weights)
 
 

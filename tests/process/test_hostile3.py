@@ -140,3 +140,117 @@ def test_copy_of_a_run_is_not_its_input(table_run, new_csv, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(table_run, copy)
     assert main(["process", "predict", str(table_run), "--csv", str(new_csv), "--out", str(copy / "config.json")]) == 0
+
+
+# --- 2. silently wrong: non-finite or absurd training values -------------------------------------------------
+
+
+def _data_argv(folder) -> list[str]:
+    return ["process", "data", *_table(folder)]
+
+
+@pytest.mark.parametrize("cell", ["inf", "-Infinity", "1e308", "-4e38"])
+def test_non_finite_or_absurd_training_cell_is_refused_by_file_row_and_column(tmp_path, cell, capsys):
+    bad = _frame(7).astype({"temp": object})
+    bad.loc[4, "temp"] = cell
+    folder = _folder(tmp_path / "d", bad=bad)
+    assert main(_data_argv(folder)) == 2
+    _one_line_error(capsys, "bad.csv: column 'temp' row 5", "empty the cell to mark it missing")
+    assert main([*_data_argv(folder), "--skip-invalid"]) == 0
+    assert "skipped:" in capsys.readouterr().out
+
+
+def test_non_finite_parquet_value_is_refused(tmp_path, capsys):
+    folder = tmp_path / "d"
+    _folder(folder)
+    bad = _frame(7)
+    bad.loc[2, "pressure"] = np.inf
+    bad.to_parquet(folder / "bad.parquet")
+    assert main(_data_argv(folder)) == 2
+    _one_line_error(capsys, "bad.parquet: column 'pressure' row 3")
+
+
+def test_a_diverging_trainer_stops_loudly_and_saves_nothing(tmp_path):
+
+    from heedful.errors import InputError
+    from heedful.process.config import ModelConfig, TrainConfig
+    from heedful.process.models import build_model
+    from heedful.process.tasks import build_task
+    from heedful.process.train import fit
+
+    data = build_task("table", path=_folder(tmp_path / "d"), time_column="time", target_column="phase", window=4)
+    model = build_model("gru", data, ModelConfig(hidden_size=4))
+    data.train.x[:] = np.nan  # what an inf cell became before the reader refused it
+    with pytest.raises(InputError, match="training diverged in epoch 1"):
+        fit(model, data.train, data.val, TrainConfig(epochs=1), tmp_path / "ckpt", False, data.kind)
+    assert not (tmp_path / "ckpt" / "best.safetensors").exists()
+
+
+def test_a_run_with_nan_weights_is_refused_by_predict(table_run, new_csv, tmp_path, capsys):
+    from heedful.checkpoint import load_tensors, save_tensors
+
+    copy = tmp_path / "run"
+    shutil.copytree(table_run, copy)
+    best = copy / "checkpoint" / "best.safetensors"
+    save_tensors(best, {k: v * float("nan") for k, v in load_tensors(best).items()})
+    assert main(["process", "predict", str(copy), "--csv", str(new_csv)]) == 2
+    _one_line_error(capsys, "best.safetensors", "NaN or inf weights", "train the run again")
+
+
+def test_a_scaler_is_finite():
+    from heedful.errors import InputError
+    from heedful.process.windows import Scaler
+
+    with pytest.raises(InputError, match="not finite"):
+        Scaler(np.array([np.inf], np.float32), np.array([1.0], np.float32))
+
+
+# --- 4. one number grammar, an all-empty column ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell", ["1_000", "\u0661\u0662", "0x10", "1e5e5"])
+def test_training_and_predict_read_numbers_alike(table_run, tmp_path, cell, capsys):
+    bad = _frame(7).astype({"temp": object})
+    bad.loc[2, "temp"] = cell
+    assert main(_data_argv(_folder(tmp_path / "d", bad=bad))) == 2
+    _one_line_error(capsys, "column 'temp' row 3", "not a number")
+    csv = tmp_path / "p.csv"
+    bad[["temp", "pressure"]].to_csv(csv, index=False)
+    assert main(["process", "predict", str(table_run), "--csv", str(csv)]) == 2
+    _one_line_error(capsys, "column 'temp'", "not a number")
+
+
+def test_number_grammar_properties():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from heedful.process.numbers import FLOAT32_MAX, parse_number
+
+    @given(st.floats(allow_nan=False, allow_infinity=False, min_value=-FLOAT32_MAX, max_value=FLOAT32_MAX))
+    def finite_round_trip(x):
+        assert parse_number(repr(x)) == x
+
+    @given(st.text(max_size=12))
+    def anything_is_a_number_or_a_clear_refusal(text):
+        try:
+            value = parse_number(text)
+        except ValueError as err:
+            assert "number" in str(err)
+        else:
+            assert np.isnan(value) or abs(value) <= FLOAT32_MAX
+
+    finite_round_trip()
+    anything_is_a_number_or_a_clear_refusal()
+
+
+def test_an_all_empty_column_is_one_error_without_warnings(tmp_path, capsys):
+    folder = tmp_path / "d"
+    _folder(folder)
+    for f in folder.iterdir():
+        pd.read_csv(f).assign(pressure="").to_csv(f, index=False)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(_data_argv(folder)) == 2
+    _one_line_error(capsys, "input column 'pressure' has no observed value")

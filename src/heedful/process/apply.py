@@ -11,17 +11,17 @@ values beyond float32's range, an empty or too-short batch. Rows are counted fro
 
 from __future__ import annotations
 
-import math
+import re
 from pathlib import Path
 
 import numpy as np
 
 from heedful.errors import InputError
+from heedful.process.numbers import INFINITE, NUMBER, is_missing, parse_number
 from heedful.process.sources.indpensim import check_finite
 from heedful.process.tasks.base import TaskData
 
 IMPUTE = ("ffill",)
-_MISSING = ("", "nan", "na", "n/a", "null")
 
 
 def read_values(path: str | Path, names: list[str]) -> np.ndarray:
@@ -89,24 +89,17 @@ def _columns_by_name(path: Path, header: list[str], names: list[str]) -> list[in
 
 
 def _number(cell: str, path: Path, row: int, name: str) -> float:
-    text = cell.strip()
-    if text.lower() in _MISSING:
-        return math.nan
     try:
-        return float(text)
-    except ValueError:
-        raise InputError(f"{path}: row {row}, column {name!r}: not a number: {text[:20]!r}") from None
+        return parse_number(
+            cell, infinite=True
+        )  # clean() names or fills inf; the training reader's grammar (heedful.process.numbers)
+    except ValueError as err:
+        raise InputError(f"{path}: row {row}, column {name!r}: {err}") from None
 
 
 def _is_name(text: str) -> bool:
     text = text.strip()
-    if text.lower() in _MISSING:
-        return False
-    try:
-        float(text)
-        return False
-    except ValueError:
-        return True
+    return not (is_missing(text) or text.lower() in INFINITE or re.fullmatch(NUMBER, text))
 
 
 def clean(values: np.ndarray, names: list[str], where: str, impute: str | None) -> np.ndarray:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from heedful.checkpoint import BEST, load_checkpoint, load_weights, save_checkpoint
+from heedful.errors import InputError
 from heedful.process.config import TrainConfig
 from heedful.process.tasks.base import Split
 
@@ -163,6 +164,7 @@ def fit(
             accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             losses.append(loss.item())
+        _check_finite_training(model, losses, epoch + 1)
         score = val_score(kind, model, val)
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), key: score}
         state["history"].append(record)
@@ -190,6 +192,17 @@ def fit(
 
 
 fit_classifier = fit  # the name predates the regression kinds
+
+
+def _check_finite_training(model, losses: list[float], epoch: int) -> None:
+    """Stop before a diverged epoch is saved: NaN weights would otherwise train on, score one class everywhere and
+    end with exit 0 and a printed accuracy."""
+    finite = np.isfinite(losses).all() and all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    if not finite:
+        raise InputError(
+            f"training diverged in epoch {epoch}: the loss or the weights are not finite, and nothing of this epoch "
+            "was saved; look for extreme values in the training data, or lower --lr"
+        )
 
 
 def _forward(model, x, lengths, y, cfg: TrainConfig):

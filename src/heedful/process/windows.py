@@ -35,6 +35,11 @@ class Scaler:
     mean: np.ndarray
     scale: np.ndarray
 
+    def __post_init__(self):
+        # a scaler with inf or NaN (from extreme values) silently turns every input into NaN
+        if not (np.isfinite(self.mean).all() and np.isfinite(self.scale).all() and (self.scale > 0).all()):
+            raise InputError("scaler: a mean or scale is not finite (or not > 0): the values are too extreme")
+
     @classmethod
     def fit(cls, values: np.ndarray) -> Scaler:
         flat = values.reshape(-1, values.shape[-1]).astype(np.float64)

@@ -12,12 +12,14 @@ is given; then each grid point takes the sample nearest to it within half a step
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from heedful.errors import InputError
+from heedful.process.numbers import INFINITE, MISSING, NUMBER, out_of_range, refusal
 
 SUFFIXES = (".csv", ".parquet")
 
@@ -133,24 +135,34 @@ def _groups(frame, schema: TableSchema, path: Path):
 
 
 def numeric(column, path: Path, name: str, where: str) -> np.ndarray:
-    """A column as float, missing cells NaN; a cell that is neither a number nor missing is refused by row."""
+    """A column as float, missing cells NaN (``heedful.process.numbers``' grammar); a cell that is neither a number
+    nor missing, or is not finite within float32's range (``inf``, ``1e308``), is refused by row: such a cell
+    made NaN weights that trained to the end with exit 0."""
     import pandas as pd
 
     if pd.api.types.is_numeric_dtype(column):
-        return column.to_numpy(np.float64)
-    text = column.astype(str).str.strip()
-    missing = text.str.lower().isin(("", "na", "nan", "null", "none", "<na>"))
-    values = pd.to_numeric(text.where(~missing), errors="coerce")
-    bad = values.isna() & ~missing
+        values = column.to_numpy(np.float64)
+    else:
+        text = column.astype(str).str.strip()
+        missing, infinite = text.str.lower().isin(MISSING), text.str.lower().isin(INFINITE)
+        bad = ~(missing | infinite | text.str.fullmatch(NUMBER))
+        if bad.any():
+            row = int(bad.index[bad.to_numpy()][0])
+            raise BadBatch(f"{where}: column {name!r} row {row}: {text[row][:20]!r} is not a number (mixed types)")
+        values = pd.to_numeric(text.where(~missing & ~infinite)).to_numpy(np.float64, copy=True)
+        values[infinite.to_numpy()] = np.where(text[infinite].str.startswith("-"), -np.inf, np.inf)
+    bad = out_of_range(values)
     if bad.any():
-        row = int(bad.index[bad.to_numpy()][0])
-        raise BadBatch(f"{where}: column {name!r} row {row}: {text[row]!r} is not a number (mixed types)")
-    return values.to_numpy(np.float64)
+        row = int(column.index[bad][0])
+        raise BadBatch(
+            f"{where}: column {name!r} row {row}: {refusal(values[bad][0])}; empty the cell to mark it missing"
+        )
+    return values
 
 
 def _labels(column) -> np.ndarray:
     text = column.astype(str).str.strip()
-    missing = text.str.lower().isin(("", "na", "nan", "null", "none", "<na>"))
+    missing = text.str.lower().isin(MISSING)
     # 1, 1.0 and "1" are the same class
     as_num = np.array([_tidy(v) for v in text], dtype=object)
     as_num[missing.to_numpy()] = None
@@ -158,10 +170,9 @@ def _labels(column) -> np.ndarray:
 
 
 def _tidy(v: str) -> str:
-    try:
-        f = float(v)
-    except ValueError:
+    if not re.fullmatch(NUMBER, v, re.ASCII):
         return v
+    f = float(v)
     return str(int(f)) if f.is_integer() else str(f)
 
 
