@@ -254,3 +254,66 @@ def test_an_all_empty_column_is_one_error_without_warnings(tmp_path, capsys):
         warnings.simplefilter("error")
         assert main(_data_argv(folder)) == 2
     _one_line_error(capsys, "input column 'pressure' has no observed value")
+
+
+# --- 2. silently wrong: duplicate column names, schema types and contradictions ---------------------------
+
+
+def test_two_columns_with_one_name_are_refused(tmp_path, capsys):
+    folder = tmp_path / "d"
+    _folder(folder)
+    (folder / "b0.csv").write_text("time,temp,temp,phase\n0,1,2,heat\n2,1,2,cool\n")
+    assert main(_data_argv(folder)) == 2
+    _one_line_error(capsys, "b0.csv: the header names ['temp'] more than once")
+    (folder / "b0.csv").write_text("time,temp,,phase\n0,1,2,heat\n2,1,2,cool\n")
+    assert main(_data_argv(folder)) == 2
+    _one_line_error(capsys, "b0.csv: column 3 of the header has no name")
+
+
+def test_an_input_named_twice_is_refused(tmp_path, capsys):
+    assert main([*_data_argv(_folder(tmp_path / "d")), "--inputs", "temp,temp"]) == 2
+    _one_line_error(capsys, "inputs: ['temp'] given more than once")
+
+
+def _schema(tmp_path, text: str, encoding: str = "utf-8") -> list[str]:
+    _folder(tmp_path / "d")
+    path = tmp_path / "s.toml"
+    path.write_bytes(text.encode(encoding))
+    return ["process", "data", "--task", "table", "--schema", str(path)]
+
+
+GOOD_SCHEMA = 'path = "d"\ntime_column = "time"\ntarget_column = "phase"\n'
+
+
+@pytest.mark.parametrize(
+    ("line", "needle"),
+    [
+        ('skip_invalid = "false"', "skip_invalid must be true or false, got 'false'"),
+        ("inputs = 5", "inputs must be a string, got 5"),
+        ("window = 2.5", "window must be an integer"),
+        ("grid = true", "grid must be a number, got True"),
+        ('split_seed = "1"', "split_seed must be an integer"),
+        ("split_seed = -3", "split_seed must be >= 0"),
+        ('batch_column = "phase"', "batch_column and target_column name the same column 'phase'"),
+        ('split_column = "time"', "time_column and split_column name the same column 'time'"),
+    ],
+)
+def test_schema_values_are_type_checked_and_contradictions_refused(tmp_path, line, needle, capsys):
+    assert main(_schema(tmp_path, GOOD_SCHEMA + line + "\n")) == 2
+    _one_line_error(capsys, needle)
+
+
+def test_schema_path_must_be_a_string(tmp_path, capsys):
+    assert main(_schema(tmp_path, 'path = 5\ntarget_column = "phase"\n')) == 2
+    _one_line_error(capsys, "s.toml: path must be a string, got 5")
+
+
+def test_latin1_schema_is_one_line_and_a_bom_is_fine(tmp_path, capsys):
+    assert main(_schema(tmp_path, GOOD_SCHEMA + '# température\ninputs = "temp"\n', "latin-1")) == 2
+    _one_line_error(capsys, "s.toml: not UTF-8 text")
+    assert main(_schema(tmp_path, "\ufeff" + GOOD_SCHEMA)) == 0
+
+
+def test_negative_split_seed_flag_is_one_line(tmp_path, capsys):
+    assert main([*_data_argv(_folder(tmp_path / "d")), "--split-seed", "-1"]) == 2
+    _one_line_error(capsys, "split_seed must be >= 0")

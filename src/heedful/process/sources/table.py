@@ -79,10 +79,33 @@ def read_frame(path: Path):
 
     try:
         if path.suffix.lower() == ".parquet":
-            return pd.read_parquet(path)
+            frame = pd.read_parquet(path)
+            _check_names(path, [str(c) for c in frame.columns])
+            return frame
+        _check_names(path, _csv_header(path))  # pandas renames a repeated name to "temp.1", an empty one "Unnamed: 2"
         return pd.read_csv(path, dtype=str, keep_default_na=False)
     except (ValueError, OSError, UnicodeDecodeError) as err:
         raise BadBatch(f"{path}: cannot be read as {path.suffix.lower()[1:]}: {str(err).splitlines()[0]}") from None
+
+
+def _csv_header(path: Path) -> list[str]:
+    import csv
+
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
+        try:
+            return next(csv.reader(f), [])
+        except csv.Error as err:
+            raise BadBatch(f"{path}: not a CSV file ({err})") from None
+
+
+def _check_names(path: Path, names: list[str]) -> None:
+    """Every column has a name of its own: two columns named temp would make "temp" mean either of them."""
+    empty = [i for i, name in enumerate(names) if not name.strip()]
+    if empty:
+        raise BadBatch(f"{path}: column {empty[0] + 1} of the header has no name; name every column")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise BadBatch(f"{path}: the header names {repeated} more than once; each column needs its own name")
 
 
 def read_batches(schema: TableSchema, skip_invalid: bool = False, report=print) -> list[TableBatch]:
