@@ -83,13 +83,31 @@ def read_json(path: str | Path):
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as err:
         raise InputError(f"{path}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text") from None
     except RecursionError:
         raise InputError(f"{path}: JSON nested too deeply") from None
+    except DuplicateKey as err:
+        raise InputError(f"{path}: {err}") from None
+    except ValueError as err:  # an integer of more digits than Python converts (4,300)
+        raise InputError(f"{path}: {' '.join(str(err).split())[:160]}") from None
+
+
+class DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object whose keys are unique: with a key twice, the last value would win silently."""
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        seen: set[str] = set()
+        key = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise DuplicateKey(f"key {key[:80]!r} appears twice in one object")
+    return obj
 
 
 def read_npz(path: str | Path, what: str) -> dict:

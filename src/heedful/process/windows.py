@@ -51,7 +51,8 @@ class Scaler:
     def transform(self, values: np.ndarray) -> np.ndarray:
         if values.shape[-1] != self.mean.shape[0]:
             raise InputError(f"scaler: expected {self.mean.shape[0]} channels, got {values.shape[-1]}")
-        return ((values - self.mean) / self.scale).astype(np.float32)
+        with np.errstate(over="ignore"):  # a value beyond the training range becomes inf: callers check and name it
+            return ((values - self.mean) / self.scale).astype(np.float32)
 
     def save(self, path: str | Path) -> None:
         write_json(path, {"mean": self.mean.tolist(), "scale": self.scale.tolist()})

@@ -93,8 +93,11 @@ def _parse_utterance(obj, i: int, sample_id: str) -> Utterance:
     if not speaker:
         raise InputError(f"sample {sample_id}: field {where}.speaker is empty")
     times = [_seconds(obj.get(key), sample_id, f"{where}.{key}") for key in ("start_sec", "end_sec")]
+    utt_id = _get(obj, "utt_id", sample_id, where, (str, int)) if "utt_id" in obj else f"{sample_id}_{i + 1}"
+    if isinstance(utt_id, bool):  # a bool is an int to Python: true would become the id "True"
+        raise InputError(f"sample {sample_id}: field {where}.utt_id must be a string or an integer, got {utt_id}")
     return Utterance(
-        utt_id=str(_get(obj, "utt_id", sample_id, where, (str, int))) if "utt_id" in obj else f"{sample_id}_{i + 1}",
+        utt_id=str(utt_id),
         text=_get(obj, "text", sample_id, where),
         speaker=speaker,
         emotion=check_emotions(_get(obj, "emotion", sample_id, where, None), sample_id, where + ".emotion"),
