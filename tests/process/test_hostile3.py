@@ -317,3 +317,23 @@ def test_latin1_schema_is_one_line_and_a_bom_is_fine(tmp_path, capsys):
 def test_negative_split_seed_flag_is_one_line(tmp_path, capsys):
     assert main([*_data_argv(_folder(tmp_path / "d")), "--split-seed", "-1"]) == 2
     _one_line_error(capsys, "split_seed must be >= 0")
+
+
+# --- 3. tracebacks: time zones, grid size ----------------------------------------------------------------
+
+
+def test_time_stamps_in_mixed_time_zones_are_one_line(tmp_path, capsys):
+    folder = tmp_path / "d"
+    _folder(folder)
+    frame = _frame(7)
+    zones = ["+01:00", "+02:00"] * 8
+    frame["time"] = [f"2024-03-31 00:{m:02d}:00{z}" for m, z in zip(range(16), zones, strict=True)]
+    frame.to_csv(folder / "tz.csv", index=False)
+    assert main(_data_argv(folder)) == 2
+    _one_line_error(capsys, "tz.csv: column 'time': time stamps in more than one time zone")
+
+
+def test_a_grid_too_fine_is_refused_before_allocating(tmp_path, capsys):
+    assert main([*_data_argv(_folder(tmp_path / "d")), "--grid", "1e-12"]) == 2
+    _one_line_error(capsys, "grid step 1e-12 makes", "give a coarser grid")
+    assert main([*_data_argv(_folder(tmp_path / "d")), "--grid", "0.5"]) == 0  # 4 points per row: fine

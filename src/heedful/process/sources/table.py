@@ -22,6 +22,7 @@ from heedful.errors import InputError
 from heedful.process.numbers import INFINITE, MISSING, NUMBER, out_of_range, refusal
 
 SUFFIXES = (".csv", ".parquet")
+GRID_POINTS = 100_000  # most grid points per batch, or 10 per row if more: finer grids are nearly all missing
 
 
 class BadBatch(InputError):
@@ -208,7 +209,13 @@ def _times(part, schema: TableSchema, where: str) -> np.ndarray | None:
     try:
         t = numeric(col, Path(where), schema.time_column, where)
     except BadBatch:  # not numbers: time stamps
-        stamps = pd.to_datetime(col.astype(str).str.strip(), errors="coerce")
+        try:
+            stamps = pd.to_datetime(col.astype(str).str.strip(), errors="coerce")
+        except ValueError as err:  # pandas refuses offsets that differ ("Mixed timezones detected")
+            reason = "time stamps in more than one time zone" if "zone" in str(err) else str(err).splitlines()[0]
+            raise BadBatch(
+                f"{where}: column {schema.time_column!r}: {reason}; give every stamp in one zone (or all in UTC)"
+            ) from None
         if stamps.isna().any():
             row = int(col.index[stamps.isna().to_numpy()][0])
             raise BadBatch(
@@ -263,7 +270,14 @@ def _on_grid(t: np.ndarray, values: np.ndarray, target: np.ndarray, schema: Tabl
             f"{where}: column {schema.time_column!r}: uneven sampling (steps from {step.min():g} to {step.max():g}); "
             "give a grid step (--grid, or grid in the schema) to resample onto, or resample it yourself"
         )
-    grid = t[0] + schema.grid * np.arange(int(np.floor((t[-1] - t[0]) / schema.grid + 1e-9)) + 1)
+    points = np.floor((t[-1] - t[0]) / schema.grid + 1e-9) + 1
+    limit = max(10 * len(t), GRID_POINTS)
+    if not points <= limit:  # checked before allocating: grid 1e-12 once asked for 276 TiB
+        raise BadBatch(
+            f"{where}: grid step {schema.grid:g} makes {points:.3g} points of {len(t)} rows (limit {limit:,}); "
+            "give a coarser grid"
+        )
+    grid = t[0] + schema.grid * np.arange(int(points))
     right = np.clip(np.searchsorted(t, grid), 0, len(t) - 1)
     left = np.clip(right - 1, 0, len(t) - 1)
     nearest = np.where(np.abs(t[left] - grid) <= np.abs(t[right] - grid), left, right)
