@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -65,6 +66,42 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     except Exception as err:  # safetensors raises its own error type (and others) for damaged files
         reason = " ".join(str(err).split())[:160] or type(err).__name__
         raise InputError(f"{path}: not a readable safetensors file ({reason})") from None
+
+
+def saved_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """The tensor shapes of a safetensors file, read from its header only (nothing is loaded)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (not a dict)
+    except Exception as err:  # as load_tensors: safetensors raises its own error type (and others) for damaged files
+        reason = " ".join(str(err).split())[:160] or type(err).__name__
+        raise InputError(f"{path}: not a readable safetensors file ({reason})") from None
+
+
+def build_fitting(build, path: str | Path, config: str | Path) -> torch.nn.Module:
+    """``build()`` the model whose weights are in ``path``, after building it on the meta device (no memory) and
+    checking its shapes against the file's header: a ``config`` that asks for a hidden size of 10⁶ (or 2⁷⁰) is
+    refused naming it, instead of allocating terabytes (or failing deep inside torch)."""
+    shapes = saved_shapes(path)
+    try:
+        with torch.device("meta"):
+            skeleton = build()
+    except (RuntimeError, TypeError, OverflowError, ValueError) as err:  # sizes torch cannot even describe
+        reason = " ".join(str(err).split())[:120]
+        raise InputError(f"{config}: sizes that no model can have ({reason}); its weights are {path}") from None
+    for key, value in skeleton.state_dict().items():
+        if key not in shapes or shapes[key] != tuple(value.shape):
+            saved = shapes.get(key, "missing")
+            raise InputError(
+                f"{config}: does not fit its weights {path}: {key} has shape {saved} there, the config makes "
+                f"{tuple(value.shape)} (was config.json changed?)"
+            )
+    return build()
 
 
 def save_weights(path: str | Path, model: torch.nn.Module) -> Path:
@@ -219,6 +256,8 @@ def _state(folder: Path) -> dict:
     state = read_json(folder / STATE)
     if not isinstance(state, dict) or state.get("format") != FORMAT or not isinstance(state.get("dir"), str):
         raise InputError(f"{folder / STATE}: not a heedful checkpoint state (format {FORMAT})")
+    if not re.fullmatch(r"step-[0-9]{1,9}", state["dir"]):  # a name of ours, never a path elsewhere
+        raise InputError(f"{folder / STATE}: dir {state['dir'][:40]!r} is not a step folder (step-NNNNNN)")
     return state
 
 
@@ -259,6 +298,7 @@ def load_checkpoint(
 
 __all__ = [
     "BEST",
+    "build_fitting",
     "load_checkpoint",
     "load_tensors",
     "load_weights",
@@ -266,5 +306,6 @@ __all__ = [
     "save_checkpoint",
     "save_tensors",
     "save_weights",
+    "saved_shapes",
     "set_rng_state",
 ]

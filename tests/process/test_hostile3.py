@@ -337,3 +337,49 @@ def test_a_grid_too_fine_is_refused_before_allocating(tmp_path, capsys):
     assert main([*_data_argv(_folder(tmp_path / "d")), "--grid", "1e-12"]) == 2
     _one_line_error(capsys, "grid step 1e-12 makes", "give a coarser grid")
     assert main([*_data_argv(_folder(tmp_path / "d")), "--grid", "0.5"]) == 0  # 4 points per row: fine
+
+
+# --- 3. tracebacks: run folders whose files were edited -------------------------------------------------------
+
+
+def _edited_run(table_run, tmp_path, section: str, key: str, value):
+    copy = tmp_path / "run"
+    shutil.copytree(table_run, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config[section][key] = value
+    (copy / "config.json").write_text(json.dumps(config))
+    return copy
+
+
+@pytest.mark.parametrize("size", [10**6, 2**70])
+def test_a_config_asking_for_a_huge_model_is_checked_against_the_weights_first(
+    table_run, new_csv, tmp_path, size, capsys
+):
+    run = _edited_run(table_run, tmp_path, "model_params", "hidden_size", size)
+    assert main(["process", "predict", str(run), "--csv", str(new_csv)]) == 2  # 10**6 allocated 12 GB before
+    _one_line_error(capsys, "config.json")
+    assert main(["process", "train", "--resume", str(run)]) == 2
+    _one_line_error(capsys, "config.json")
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        (lambda s: s.update(dir="stepX"), "state.json"),
+        (lambda s: s.update(epoch="one"), "epoch"),
+        (lambda s: s.update(history="abc"), "history"),
+        (lambda s: s.update(best_val=None), "best_val"),
+        (lambda s: s.update(epoch=-2), "epoch"),
+    ],
+)
+def test_a_damaged_state_json_is_one_line_on_resume(table_run, tmp_path, change, needle, capsys):
+    copy = _edited_run(table_run, tmp_path, "train", "epochs", 3)  # epochs left to run
+    path = copy / "checkpoint" / "state.json"
+    state = json.loads(path.read_text())
+    step = state["dir"]
+    change(state)
+    if state["dir"] != step:  # the folder renamed too: it loaded, and the next save failed on its name
+        (path.parent / step).rename(path.parent / state["dir"])
+    path.write_text(json.dumps(state))
+    assert main(["process", "train", "--resume", str(copy)]) == 2
+    _one_line_error(capsys, "state.json", needle)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from heedful.checkpoint import BEST, build_fitting
 from heedful.errors import InputError
 from heedful.process.config import ModelConfig, TrainConfig
 from heedful.process.models import build_model
@@ -187,7 +188,11 @@ def train_run(
         raise InputError("train: give a model (or resume a run)")
     data = get_task(plan.task).build(plan.task_cfg)
     torch.manual_seed(plan.train_cfg.seed)  # before the model exists: its initialisation is part of the run
-    model = build_model(model_name, data, plan.model_cfg)
+    best = Path(resume) / "checkpoint" / BEST if resume is not None else None
+    if best is not None and best.is_file():  # a resumed run's config is checked against its weights first
+        model = build_fitting(lambda: build_model(model_name, data, plan.model_cfg), best, Path(resume) / "config.json")
+    else:
+        model = build_model(model_name, data, plan.model_cfg)
     if resume is None:
         run_dir = new_run_dir(out_root, f"process-{plan.task}-{model_name}")
         config = run_config(
@@ -243,9 +248,9 @@ def load_trained(run_dir: str | Path) -> tuple[TaskData, torch.nn.Module, dict]:
     config = read_run_config(run_dir)
     task_cfg, model_cfg, _ = run_configs(run_dir, config)
     data = get_task(config["task"]).build(task_cfg)
-    model = build_model(config["model"], data, model_cfg)
-    weights = run_dir / "checkpoint" / "best.safetensors"
+    weights = run_dir / "checkpoint" / BEST
     if not weights.exists():
         raise FileNotFoundError(f"no trained weights in {weights.parent} (best.safetensors missing)")
+    model = build_fitting(lambda: build_model(config["model"], data, model_cfg), weights, run_dir / "config.json")
     load_weights(model, weights)
     return data, model.eval(), config

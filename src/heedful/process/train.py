@@ -140,6 +140,8 @@ def fit(
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     fresh = {"epoch": 0, "best_val": -float("inf"), "best_epoch": 0, "stale": 0, "seconds": 0.0, "history": []}
     saved = load_checkpoint(ckpt_dir, model, opt, restore_rng=False) if ckpt_dir is not None else None
+    if saved is not None:
+        _check_state(saved, Path(ckpt_dir) / "state.json")
     state = {**fresh, **(saved or {})}
     model, opt = accelerator.prepare(model, opt)
     start = time.perf_counter() - state["seconds"]
@@ -192,6 +194,22 @@ def fit(
 
 
 fit_classifier = fit  # the name predates the regression kinds
+
+
+def _check_state(state: dict, path: Path) -> None:
+    """The trainer's part of a resumed ``state.json``: an edited value would otherwise fail deep in the loop."""
+    counts = ("epoch", "best_epoch", "stale")
+    for key in counts:
+        value = state.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InputError(f"{path}: {key} must be a count >= 0, got {value!r}"[:200])
+    for key in ("best_val", "seconds"):
+        value = state.get(key, 0.0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise InputError(f"{path}: {key} must be a number, got {value!r}"[:200])
+    history = state.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        raise InputError(f"{path}: history must be a list of epoch records, got {type(history).__name__}")
 
 
 def _check_finite_training(model, losses: list[float], epoch: int) -> None:
