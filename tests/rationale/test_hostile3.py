@@ -42,3 +42,57 @@ def test_an_integer_id_still_loads(tmp_path):
     record["sample_id"], record["utterances"][0]["utt_id"] = 7, 8
     (sample,) = load_samples(write(tmp_path / "d.json", [record])).samples
     assert sample.sample_id == "7" and sample.utterances[0].utt_id == "8"
+
+
+@pytest.mark.parametrize("layers", ["a,b", "1,,2", "1,1", "-1", ""])
+def test_bad_layers_are_one_line(tmp_path, layers, capsys):
+    argv = ["rationale", "train", "--layers", layers, "--encoder", "hash:16", "--out", str(tmp_path)]
+    fails(capsys, argv, "--layers")
+    assert not list(tmp_path.iterdir())  # refused before a run folder exists
+
+
+@pytest.fixture
+def process_run_folder(tmp_path):
+    """What a process run's config.json looks like to a reader expecting a rationale LM run."""
+    run = tmp_path / "process-table-gru"
+    run.mkdir()
+    config = {"command": "process train", "task": "table", "model": "gru", "task_params": {}, "model_params": {}}
+    (run / "config.json").write_text(json.dumps(config | {"train": {}}))
+    return run
+
+
+def test_a_process_run_given_as_a_rationale_lm_run_is_one_line(process_run_folder, tmp_path, capsys):
+    run = str(process_run_folder)
+    fails(capsys, ["rationale", "train", "--resume", run], "not a 'rationale train' run folder", "process train")
+    argv = ["rationale", "predict", "--method", "lm", "--model", run, "--out", str(tmp_path / "out")]
+    fails(capsys, argv, "--model", "not a 'rationale train' run folder")
+    fails(capsys, ["serve", "--method", "lm", "--model", run], "not a 'rationale train' run folder")
+
+
+def _pickled_folder(folder):
+    import torch
+
+    from .conftest import tiny_lm
+
+    lm = tiny_lm()
+    lm.config.save_pretrained(folder)
+    torch.save(lm.state_dict(), folder / "pytorch_model.bin")
+    return folder
+
+
+def test_pickle_weights_are_refused_in_one_line(tmp_path, capsys):
+    from heedful.rationale.features.encoders import load_hf_encoder
+
+    folder = _pickled_folder(tmp_path / "lm")
+    with pytest.raises(InputError, match="holds its weights as a pickle"):
+        load_hf_encoder(folder, "bertscore")
+    argv = ["rationale", "predict", "--method", "lm", "--lm", str(folder), "--out", str(tmp_path / "out")]
+    fails(capsys, argv, "pytorch_model.bin", "safetensors only")
+
+
+def test_a_failed_train_leaves_no_empty_run_folder(tmp_path, capsys):
+    out = tmp_path / "runs"
+    argv = ["rationale", "train", "--lm", "/etc", "--encoder", "hash:16", "--max-train", "4", "--out", str(out)]
+    argv += ["--cache-dir", str(tmp_path / "cache")]
+    fails(capsys, argv, "/etc")
+    assert not out.exists() or not list(out.iterdir())
