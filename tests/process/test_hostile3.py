@@ -383,3 +383,16 @@ def test_a_damaged_state_json_is_one_line_on_resume(table_run, tmp_path, change,
     path.write_text(json.dumps(state))
     assert main(["process", "train", "--resume", str(copy)]) == 2
     _one_line_error(capsys, "state.json", needle)
+
+
+# --- 4. the report names pictures it cannot show --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content", [b"", b"GIF89a not a png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40])
+def test_report_lists_broken_pictures_as_problems(table_run, tmp_path, content, capsys):
+    copy = tmp_path / "run"
+    shutil.copytree(table_run, copy)
+    (copy / "broken.png").write_bytes(content)
+    assert main(["report", str(copy)]) == 2
+    _one_line_error(capsys, "broken.png: not a readable PNG picture")
+    assert 'alt="broken.png"' not in (copy / "report.html").read_text()  # named as a problem, not embedded

@@ -88,7 +88,7 @@ def write_report(run: str | Path, out: str | Path | None = None, max_samples: in
     curves = _curves(state, metrics, "history.json" in EXPECTED.get(command, ()))
     if curves:
         sections.append(_section("Training curves", curves))
-    pictures = _pictures(folder)
+    pictures = _pictures(folder, state.problems)
     if pictures:
         sections.append(_section("Pictures", pictures))
     predictions = state.json("predictions.json", expected="predictions.json" in EXPECTED.get(command, ()))
@@ -251,17 +251,33 @@ def _evaluated_predictions(state: _Run, config: dict):
 # ------------------------------------------------------------------------------------------------- pictures
 
 
-def _pictures(folder: Path) -> str:
+def _pictures(folder: Path, problems: list[str]) -> str:
     pngs = sorted(p for p in folder.rglob("*.png") if len(p.relative_to(folder).parts) <= 3)[:MAX_PICTURES]
     out = []
     for p in pngs:
         data = p.read_bytes()
-        if data[:8] != b"\x89PNG\r\n\x1a\n":
+        if not _is_png(data):  # an empty, fake or truncated picture would embed as a broken image
+            problems.append(f"{p}: not a readable PNG picture; left out")
             continue
         src = "data:image/png;base64," + base64.b64encode(data).decode()
         name = _e(p.relative_to(folder).as_posix())
         out.append(f'<figure><img src="{src}" alt="{name}"><figcaption>{name}</figcaption></figure>')
     return "".join(out)
+
+
+def _is_png(data: bytes) -> bool:
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        return False
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()  # decodes every pixel: verify() alone misses a truncated last chunk
+        return True
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError):  # what Pillow raises for damaged images
+        return False
 
 
 # ------------------------------------------------------------------------------------------------- rationales
