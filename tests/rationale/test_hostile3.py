@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from heedful.cli import main
 from heedful.errors import InputError
 from heedful.rationale.data.loaders import load_samples
 
@@ -96,3 +97,16 @@ def test_a_failed_train_leaves_no_empty_run_folder(tmp_path, capsys):
     argv += ["--cache-dir", str(tmp_path / "cache")]
     fails(capsys, argv, "/etc")
     assert not out.exists() or not list(out.iterdir())
+
+
+def test_an_index_sidecar_does_not_choose_where_features_are_written(tmp_path, capsys):
+    root = tmp_path / "built"
+    assert main(["rationale", "index", "--encoder", "hash:16", "--cache-dir", str(tmp_path / "mine"),
+                 "--out", str(root)]) == 0  # fmt: skip
+    (index,) = root.glob("rationale-index-*")
+    sidecar = json.loads((index / "index.json").read_text())
+    elsewhere = tmp_path / "planted"
+    sidecar["meta"]["key"]["cache_dir"] = str(elsewhere)
+    (index / "index.json").write_text(json.dumps(sidecar))
+    assert main(["rationale", "predict", "--index", str(index), "--out", str(tmp_path / "p")]) == 0
+    assert not elsewhere.exists()
