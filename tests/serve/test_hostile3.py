@@ -39,3 +39,43 @@ def test_ids_are_strings_or_integers_never_bools(client, where, value):
     else:
         dialogue["utterances"][0]["utt_id"] = value
     refused(client.post(RATIONALE, json={"dialogues": [dialogue]}), 422, where)
+
+
+def test_requests_over_the_limit_get_the_json_503_with_retry_after():
+    import asyncio
+    import json
+
+    from heedful.serve.middleware import RequestLimit
+
+    release = asyncio.Event()
+
+    async def slow_app(scope, receive, send):
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def call(app):
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        await app({"type": "http", "path": "/v1/rationale", "headers": []}, receive, send)
+        return sent
+
+    async def scenario():
+        app = RequestLimit(slow_app, limit=1, retry_after=3)
+        first = asyncio.create_task(call(app))
+        await asyncio.sleep(0)
+        refused = await call(app)
+        release.set()
+        return await first, refused
+
+    first, refused = asyncio.run(scenario())
+    assert first[0]["status"] == 200
+    start, body = refused[0], refused[1]
+    assert start["status"] == 503 and (b"retry-after", b"3") in start["headers"]
+    assert json.loads(body["body"]) == {"error": "over 1 requests in progress; retry later", "field": None, "limit": 1}

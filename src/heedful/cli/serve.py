@@ -100,7 +100,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=config.port,
         log_level="warning",
         access_log=False,
-        limit_concurrency=config.max_connections,
+        limit_concurrency=2 * config.max_connections + 16,  # a backstop: RequestLimit answers first, in JSON
     )
     return 0
 
