@@ -110,3 +110,49 @@ def test_an_index_sidecar_does_not_choose_where_features_are_written(tmp_path, c
     (index / "index.json").write_text(json.dumps(sidecar))
     assert main(["rationale", "predict", "--index", str(index), "--out", str(tmp_path / "p")]) == 0
     assert not elsewhere.exists()
+
+
+def _edited(tmp_path, change):
+    record = inside_record("t1")
+    change(record)
+    return write(tmp_path / "d.json", [record])
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        (lambda r: r["utterances"][1].update(speaker="\u200b"), "speaker holds invisible characters"),
+        (lambda r: r["utterances"][1].update(speaker="B\u200b"), "speaker holds invisible characters"),
+        (lambda r: r["utterances"][1].update(start_sec=2.0, end_sec=1.5), "end_sec 1.5 is before start_sec 2"),
+        (lambda r: r["utterances"][0].update(start_sec=-1.0), "start_sec is negative"),
+        (lambda r: r.update(sample_id="t1 "), "starts or ends with spaces"),
+    ],
+)
+def test_invisible_speakers_reversed_times_and_spaced_ids_are_refused(tmp_path, change, needle):
+    with pytest.raises(InputError, match=needle):
+        load_samples(_edited(tmp_path, change))
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        (lambda r: r["emo_change"].update(start_idx=1, from_emotion=["Anger"]), "starts on B's utterance"),
+        (lambda r: r["emo_change"].update(to_emotion=["Happy"]), "to_emotion ['Happy'] is not the label"),
+    ],
+)
+def test_an_unusual_annotated_change_loads_with_one_warning(tmp_path, change, needle, caplog):
+    def twice(r):
+        r["emo_change"] = {"start_idx": 0, "end_idx": 2, "from_emotion": ["Neutral"], "to_emotion": ["Sad"]}
+        change(r)
+        second = json.loads(json.dumps(r))
+        second["sample_id"], second["video_path"] = "t2", "clips/t2.mp4"
+        r["_second"] = second
+
+    record = inside_record("t1")
+    twice(record)
+    second = record.pop("_second")
+    with caplog.at_level("WARNING", logger="heedful.rationale.data.loaders"):
+        samples = load_samples(write(tmp_path / "d.json", [record, second])).samples
+    assert len(samples) == 2
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert "2 sample(s) with an unusual emotion change" in message and needle in message
