@@ -13,6 +13,7 @@ is given; then each grid point takes the sample nearest to it within half a step
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,7 +211,9 @@ def _times(part, schema: TableSchema, where: str) -> np.ndarray | None:
         t = numeric(col, Path(where), schema.time_column, where)
     except BadBatch:  # not numbers: time stamps
         try:
-            stamps = pd.to_datetime(col.astype(str).str.strip(), errors="coerce")
+            with warnings.catch_warnings():  # "could not infer format": each stamp is parsed alone, as wanted
+                warnings.simplefilter("ignore", UserWarning)
+                stamps = pd.to_datetime(col.astype(str).str.strip(), errors="coerce")
         except ValueError as err:  # pandas refuses offsets that differ ("Mixed timezones detected")
             reason = "time stamps in more than one time zone" if "zone" in str(err) else str(err).splitlines()[0]
             raise BadBatch(
