@@ -156,3 +156,20 @@ def test_an_unusual_annotated_change_loads_with_one_warning(tmp_path, change, ne
     assert len(samples) == 2
     (message,) = [r.getMessage() for r in caplog.records]
     assert "2 sample(s) with an unusual emotion change" in message and needle in message
+
+
+def test_a_graph_size_edited_in_an_lm_run_is_checked_against_its_weights_first(tmp_path, capsys):
+    import torch
+
+    from heedful.checkpoint import save_tensors
+    from heedful.rationale.graph.encoder import ChangeGraphEncoder, GraphConfig
+
+    run = tmp_path / "rationale-train-xattn"
+    run.mkdir()
+    graph = ChangeGraphEncoder(GraphConfig(hidden=16, text_dim=16))
+    save_tensors(run / "adapter.safetensors", {f"graph.{k}": v for k, v in graph.state_dict().items()})
+    config = {"model": {"mode": "xattn", "graph": {"hidden": 10**6, "text_dim": 16}}}
+    (run / "config.json").write_text(json.dumps(config))
+    argv = ["rationale", "predict", "--method", "lm", "--model", str(run), "--out", str(tmp_path / "out")]
+    fails(capsys, argv, "config.json", "model.graph does not fit")
+    assert torch.get_default_device().type == "cpu"

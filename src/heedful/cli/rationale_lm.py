@@ -96,7 +96,41 @@ def lm_run_config(folder: str | Path, flag: str, sections=("model",)) -> dict:
         kind = config.get("command") if isinstance(config, dict) and isinstance(config.get("command"), str) else None
         found = f"a '{kind}' run" if kind else f"its config.json has no {missing[0]!r} object"
         raise InputError(f"{flag} {folder}: not a 'rationale train' run folder ({found})")
+    check_graph_size(folder, config["model"])
     return config
+
+
+def check_graph_size(folder: Path, model: dict) -> None:
+    """The graph encoder the config describes, built on the meta device (no memory) and checked against the
+    adapter's weights before the real model is built: a graph hidden size of 10⁶ would allocate gigabytes first."""
+    from heedful.checkpoint import saved_shapes
+
+    weights = folder / "adapter.safetensors"
+    if not isinstance(model.get("graph"), dict) or not weights.is_file():
+        return
+    try:
+        shapes = saved_shapes(weights)
+    except InputError:
+        return  # damaged: the model's loader names it ("corrupt checkpoint")
+    saved = {k.removeprefix("graph."): v for k, v in shapes.items() if k.startswith("graph.")}
+    if not saved:
+        return  # a mode without the graph
+    import torch
+
+    from heedful.rationale.graph.encoder import ChangeGraphEncoder, GraphConfig
+
+    config = folder / "config.json"
+    try:
+        with torch.device("meta"):
+            encoder = ChangeGraphEncoder(GraphConfig(**model["graph"]))
+    except (TypeError, ValueError, RuntimeError, OverflowError) as err:  # sizes torch cannot describe, unknown keys
+        raise InputError(f"{config}: model.graph is not a graph config ({' '.join(str(err).split())[:120]})") from None
+    for name, p in encoder.named_parameters():
+        if name in saved and saved[name] != tuple(p.shape):  # a frozen part is not saved: only what is there
+            raise InputError(
+                f"{config}: model.graph does not fit {weights}: graph.{name} has shape {saved[name]} "
+                f"there, the config makes {tuple(p.shape)}"
+            )
 
 
 def set_threads(n: int | None) -> None:
