@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -67,6 +68,42 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
         raise InputError(f"{path}: not a readable safetensors file ({reason})") from None
 
 
+def saved_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """The tensor shapes of a safetensors file, read from its header only (nothing is loaded)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (not a dict)
+    except Exception as err:  # as load_tensors: safetensors raises its own error type (and others) for damaged files
+        reason = " ".join(str(err).split())[:160] or type(err).__name__
+        raise InputError(f"{path}: not a readable safetensors file ({reason})") from None
+
+
+def build_fitting(build, path: str | Path, config: str | Path) -> torch.nn.Module:
+    """``build()`` the model whose weights are in ``path``, after building it on the meta device (no memory) and
+    checking its shapes against the file's header: a ``config`` that asks for a hidden size of 10⁶ (or 2⁷⁰) is
+    refused naming it, instead of allocating terabytes (or failing deep inside torch)."""
+    shapes = saved_shapes(path)
+    try:
+        with torch.device("meta"):
+            skeleton = build()
+    except (RuntimeError, TypeError, OverflowError, ValueError) as err:  # sizes torch cannot even describe
+        reason = " ".join(str(err).split())[:120]
+        raise InputError(f"{config}: sizes that no model can have ({reason}); its weights are {path}") from None
+    for key, value in skeleton.state_dict().items():
+        if key not in shapes or shapes[key] != tuple(value.shape):
+            saved = shapes.get(key, "missing")
+            raise InputError(
+                f"{config}: does not fit its weights {path}: {key} has shape {saved} there, the config makes "
+                f"{tuple(value.shape)} (was config.json changed?)"
+            )
+    return build()
+
+
 def save_weights(path: str | Path, model: torch.nn.Module) -> Path:
     return save_tensors(path, model.state_dict())
 
@@ -87,6 +124,10 @@ def load_weights(model: torch.nn.Module, path: str | Path) -> None:
                 f"{path}: does not fit the model: {key} has shape {tuple(weights[key].shape)}, the model "
                 f"{tuple(value.shape)} (was the run's config.json changed?)"
             )
+    for key, value in weights.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            # a model with NaN weights predicts one class everywhere, quietly: never load one
+            raise InputError(f"{path}: {key} holds NaN or inf weights (the training diverged); train the run again")
     model.load_state_dict(weights)
 
 
@@ -215,6 +256,8 @@ def _state(folder: Path) -> dict:
     state = read_json(folder / STATE)
     if not isinstance(state, dict) or state.get("format") != FORMAT or not isinstance(state.get("dir"), str):
         raise InputError(f"{folder / STATE}: not a heedful checkpoint state (format {FORMAT})")
+    if not re.fullmatch(r"step-[0-9]{1,9}", state["dir"]):  # a name of ours, never a path elsewhere
+        raise InputError(f"{folder / STATE}: dir {state['dir'][:40]!r} is not a step folder (step-NNNNNN)")
     return state
 
 
@@ -255,6 +298,7 @@ def load_checkpoint(
 
 __all__ = [
     "BEST",
+    "build_fitting",
     "load_checkpoint",
     "load_tensors",
     "load_weights",
@@ -262,5 +306,6 @@ __all__ = [
     "save_checkpoint",
     "save_tensors",
     "save_weights",
+    "saved_shapes",
     "set_rng_state",
 ]

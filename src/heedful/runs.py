@@ -6,7 +6,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from heedful.errors import InputError
@@ -16,8 +16,9 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` on a fresh temporary file beside ``path``, then rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # same folder so os.replace is atomic; not mkstemp, whose 0600 mode would make outputs owner-only
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    # same folder so os.replace is atomic; not mkstemp, whose 0600 mode would make outputs owner-only. The name is
+    # cut so that any name the file system allows for the target still allows its temporary name
+    tmp = path.with_name(f".{path.name[:64]}.{uuid.uuid4().hex}.tmp")
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -27,19 +28,86 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def check_out_path(
+    path: str | Path, inputs: Iterable[str | Path] = (), what: str = "--out", folder: bool = False
+) -> Path:
+    """A path the user asked to write (a file, or a ``folder`` for run folders), checked before any work is done:
+    every name fits the file system's limits, no existing part of it is a file where a folder must be, it is not a
+    folder (a file) or a file (a folder), and it is none of ``inputs`` (the same file under any name): writing
+    there would destroy what is being read."""
+    path = Path(path)
+    _check_name_lengths(path, what)
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{what} {path}: {parent} is a file, not a folder")
+            break
+    if folder and path.exists() and not path.is_dir():
+        raise InputError(f"{what} {path}: is a file; give a folder for run folders")
+    if not folder and path.is_dir():
+        raise InputError(f"{what} {path}: is a folder; give a file path")
+    for source in inputs:
+        if _same_file(path, Path(source)):
+            raise InputError(f"{what} {path}: is the input {source}; writing it would destroy it, give another path")
+    return path
+
+
+def _check_name_lengths(path: Path, what: str) -> None:
+    """Before the path touches the file system, which answers an over-long one with ENAMETOOLONG."""
+    try:
+        name_max, path_max = os.pathconf(".", "PC_NAME_MAX"), os.pathconf(".", "PC_PATH_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows): the common limits
+        name_max, path_max = 255, 4096
+    if len(os.fsencode(path.absolute())) >= path_max:
+        raise InputError(f"{what}: path of {len(str(path))} characters, over the file system's limit of {path_max}")
+    for part in path.parts:
+        if len(os.fsencode(part)) > name_max:
+            raise InputError(
+                f"{what}: the name {part[:24]}... is {len(os.fsencode(part))} bytes long, over the file system's "
+                f"limit of {name_max}"
+            )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except OSError:  # a loop of links or an unreadable folder: compare the names as given
+        return a.absolute() == b.absolute()
+
+
 def read_json(path: str | Path):
     """Parse a JSON file; a missing, undecodable or malformed file is one clear error naming the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as err:
         raise InputError(f"{path}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text") from None
     except RecursionError:
         raise InputError(f"{path}: JSON nested too deeply") from None
+    except DuplicateKey as err:
+        raise InputError(f"{path}: {err}") from None
+    except ValueError as err:  # an integer of more digits than Python converts (4,300)
+        raise InputError(f"{path}: {' '.join(str(err).split())[:160]}") from None
+
+
+class DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object whose keys are unique: with a key twice, the last value would win silently."""
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        seen: set[str] = set()
+        key = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise DuplicateKey(f"key {key[:80]!r} appears twice in one object")
+    return obj
 
 
 def read_npz(path: str | Path, what: str) -> dict:
@@ -66,7 +134,8 @@ def write_json(path: str | Path, obj) -> Path:
 
 
 def new_run_dir(root: str | Path, name: str) -> Path:
-    """``root/name-YYYYmmdd-HHMMSS`` (with a numeric suffix if taken), created."""
+    """``root/name-YYYYmmdd-HHMMSS`` (with a numeric suffix if taken), created; ``root`` is the user's ``--out``."""
+    check_out_path(Path(root) / name, what="--out", folder=True)  # root and the run folder's name both fit
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = Path(root) / f"{name}-{stamp}"
     path, n = base, 1

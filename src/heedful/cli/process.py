@@ -14,7 +14,6 @@ import dataclasses
 import json
 import re
 from collections import Counter
-from pathlib import Path
 
 from heedful.cli.flags import _comments, add_config_flags, config_from_args
 from heedful.cli.serve import add_report_flag, report_if_asked
@@ -156,8 +155,9 @@ def _typed(action: argparse.Action, key: str, value: str):
 
 
 def _out_folder(path: str) -> str:
-    if Path(path).exists() and not Path(path).is_dir():
-        raise InputError(f"--out {path}: is a file; give a folder for run folders")
+    from heedful.runs import check_out_path
+
+    check_out_path(path, folder=True)
     return path
 
 
@@ -408,12 +408,12 @@ def _predict(args: argparse.Namespace) -> int:
 
     from heedful.process.apply import predict_csv
     from heedful.process.explain import check_out_file
-    from heedful.process.runner import load_trained
+    from heedful.process.runner import load_trained, run_inputs
     from heedful.runs import write_json
 
     torch.set_num_threads(1)
     cfg = config_from_args(C.PredictConfig, args)
-    out = check_out_file(cfg.out) if cfg.out else None
+    out = check_out_file(cfg.out, inputs=[cfg.csv, *run_inputs(args.run)]) if cfg.out else None
     data, model, _ = load_trained(args.run)
     result = predict_csv(data, model, cfg.csv, cfg.impute)
     if out is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -113,6 +114,68 @@ def add_predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
 
 
+def parse_layers(text: str | None) -> tuple[int, ...] | None:
+    """``--layers 4,8,12``: decoder layer numbers, each once; ``a,b`` or ``1,,2`` are refused, not guessed at."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isascii() and p.isdigit() for p in parts):
+        raise InputError(f"--layers: expected comma-separated layer numbers like 4,8,12, got {text[:40]!r}")
+    layers = tuple(int(p) for p in parts)
+    if len(set(layers)) < len(layers):
+        raise InputError(f"--layers: a layer given twice in {text[:40]!r}")
+    return layers
+
+
+def lm_run_config(folder: str | Path, flag: str, sections=("model",)) -> dict:
+    """The config.json of a 'rationale train' run folder, refused in one line when ``folder`` is another kind of
+    run (a process run's config.json names its model with a string)."""
+    from heedful.runs import read_json
+
+    folder = Path(folder)
+    config = read_json(folder / "config.json")
+    missing = [k for k in sections if not isinstance(config, dict) or not isinstance(config.get(k), dict)]
+    if missing:
+        kind = config.get("command") if isinstance(config, dict) and isinstance(config.get("command"), str) else None
+        found = f"a '{kind}' run" if kind else f"its config.json has no {missing[0]!r} object"
+        raise InputError(f"{flag} {folder}: not a 'rationale train' run folder ({found})")
+    check_graph_size(folder, config["model"])
+    return config
+
+
+def check_graph_size(folder: Path, model: dict) -> None:
+    """The graph encoder the config describes, built on the meta device (no memory) and checked against the
+    adapter's weights before the real model is built: a graph hidden size of 10⁶ would allocate gigabytes first."""
+    from heedful.checkpoint import saved_shapes
+
+    weights = folder / "adapter.safetensors"
+    if not isinstance(model.get("graph"), dict) or not weights.is_file():
+        return
+    try:
+        shapes = saved_shapes(weights)
+    except InputError:
+        return  # damaged: the model's loader names it ("corrupt checkpoint")
+    saved = {k.removeprefix("graph."): v for k, v in shapes.items() if k.startswith("graph.")}
+    if not saved:
+        return  # a mode without the graph
+    import torch
+
+    from heedful.rationale.graph.encoder import ChangeGraphEncoder, GraphConfig
+
+    config = folder / "config.json"
+    try:
+        with torch.device("meta"):
+            encoder = ChangeGraphEncoder(GraphConfig(**model["graph"]))
+    except (TypeError, ValueError, RuntimeError, OverflowError) as err:  # sizes torch cannot describe, unknown keys
+        raise InputError(f"{config}: model.graph is not a graph config ({' '.join(str(err).split())[:120]})") from None
+    for name, p in encoder.named_parameters():
+        if name in saved and saved[name] != tuple(p.shape):  # a frozen part is not saved: only what is there
+            raise InputError(
+                f"{config}: model.graph does not fit {weights}: graph.{name} has shape {saved[name]} "
+                f"there, the config makes {tuple(p.shape)}"
+            )
+
+
 def set_threads(n: int | None) -> None:
     if n is not None:
         import torch
@@ -130,19 +193,23 @@ def run_train(args) -> int:
     from heedful.rationale.lm.inject import InjectConfig
     from heedful.rationale.lm.pipeline import train_pipeline
     from heedful.rationale.retrieval.keys import KeyConfig
-    from heedful.runs import new_run_dir, read_json
+    from heedful.runs import new_run_dir
 
     set_threads(args.threads)
     if args.resume:  # the saved settings win: a resumed run must be the same run
         folder = Path(args.resume)
-        saved = read_json(folder / "config.json")
-        data, train = DataConfig(**saved["data"]), LMTrainConfig(**saved["train"])
+        saved = lm_run_config(folder, "--resume", ("data", "train", "model", "features"))
+        try:
+            data, train = DataConfig(**saved["data"]), LMTrainConfig(**saved["train"])
+            features = KeyConfig(**saved["features"])
+        except TypeError as err:  # a key no config has: an edited or foreign config.json
+            raise InputError(f"{folder / 'config.json'}: {err}") from None
         model = RationaleLMConfig.from_dict(saved["model"])
-        features, index = KeyConfig(**saved["features"]), saved.get("index")
+        index = saved.get("index")
         index = str(folder / index) if index else None  # run-relative (or absolute) in the saved config
         graph_init, max_train = saved.get("graph_init"), saved.get("max_train")
     else:
-        layers = tuple(int(x) for x in args.layers.split(",")) if args.layers else None
+        layers = parse_layers(args.layers)
         data = DataConfig(
             data=args.data,
             split=args.split,
@@ -180,7 +247,13 @@ def run_train(args) -> int:
             VisualFile(args.visual)
         folder = new_run_dir(args.out, f"rationale-train-{args.mode}")
     print(f"run folder: {folder}")
-    report = train_pipeline(data, model, train, folder, features, index, graph_init, max_train)
+    try:
+        report = train_pipeline(data, model, train, folder, features, index, graph_init, max_train)
+    except BaseException:
+        if not args.resume and not (folder / "config.json").exists():
+            # failed before the run could be resumed (an LM folder that is not one, say): leave no empty run folder
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     print(
         f"trained {report['mode']} on {report['n_train']} samples: {report['epochs_run']} epoch(s), best dev loss "
         f"{report['best_dev_loss']:.4f}, {report['train_seconds']:.0f} s, {report['tokens_per_second']:.0f} tokens/s"
@@ -195,6 +268,8 @@ def run_predict(args, samples) -> list[dict]:
 
     set_threads(getattr(args, "threads", None))
     gen = config_from_args(GenerateConfig, args)
+    if args.model:
+        lm_run_config(args.model, "--model")
     if args.model and args.lm:
         print("heedful: --lm ignored: the trained model names its base LM", file=sys.stderr)
     features = None

@@ -68,8 +68,10 @@ def load_models(args):
     if args.method == "knn":
         rationale = KnnModel(args.index, args.k, not args.no_relabel)
     elif args.method == "lm":
+        from heedful.cli.rationale_lm import lm_run_config
         from heedful.rationale.lm.config import GenerateConfig
 
+        lm_run_config(args.model, "--model")
         rationale = LMModel(args.model, config_from_args(GenerateConfig, args), args.index)
     return process, rationale
 
@@ -98,7 +100,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=config.port,
         log_level="warning",
         access_log=False,
-        limit_concurrency=config.max_connections,
+        limit_concurrency=2 * config.max_connections + 16,  # a backstop: RequestLimit answers first, in JSON
     )
     return 0
 

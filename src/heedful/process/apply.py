@@ -11,17 +11,17 @@ values beyond float32's range, an empty or too-short batch. Rows are counted fro
 
 from __future__ import annotations
 
-import math
+import re
 from pathlib import Path
 
 import numpy as np
 
 from heedful.errors import InputError
+from heedful.process.numbers import INFINITE, NUMBER, is_missing, out_of_range, parse_number, refusal
 from heedful.process.sources.indpensim import check_finite
 from heedful.process.tasks.base import TaskData
 
 IMPUTE = ("ffill",)
-_MISSING = ("", "nan", "na", "n/a", "null")
 
 
 def read_values(path: str | Path, names: list[str]) -> np.ndarray:
@@ -48,13 +48,24 @@ def read_values(path: str | Path, names: list[str]) -> np.ndarray:
     for r, row in enumerate(rows):
         for j, c in enumerate(columns):
             values[r, j] = _number(row[c], path, r, names[j])
-    with np.errstate(over="ignore"):
-        single = values.astype(np.float32)
-    overflow = np.isfinite(values) & ~np.isfinite(single)
-    if overflow.any():
-        r, c = (int(i[0]) for i in np.nonzero(overflow))
-        raise InputError(f"{path}: row {r}, column {names[c]!r}: {values[r, c]:g} is beyond float32's range (±3.4e38)")
-    return single
+    check_raw(np.where(np.isinf(values), 0.0, values), names, str(path))  # inf: named or filled by clean()
+    return values.astype(np.float32)
+
+
+def check_raw(values: np.ndarray, names, where: str) -> None:
+    """Raw values a model may be given (``predict`` and the service): finite and within float32, the precision the
+    model computes in; the first one that is not is named by row (from 0) and column. NaN is missing, checked by
+    the caller's own rule."""
+    bad = out_of_range(np.asarray(values, np.float64))
+    if bad.any():
+        r, c = (int(i[0]) for i in np.nonzero(bad))
+        raise InputError(f"{where}: row {r}, column {names[c]!r}: {refusal(values[r, c])}")
+
+
+def check_scaled(x: np.ndarray) -> None:
+    """Scaled model inputs are finite: a value far outside the training range can overflow float32 in scaling."""
+    if not np.isfinite(x).all():
+        raise InputError("input values overflow after scaling: they are far outside the training range")
 
 
 def _read_cells(path) -> list[list[str]]:
@@ -89,24 +100,17 @@ def _columns_by_name(path: Path, header: list[str], names: list[str]) -> list[in
 
 
 def _number(cell: str, path: Path, row: int, name: str) -> float:
-    text = cell.strip()
-    if text.lower() in _MISSING:
-        return math.nan
     try:
-        return float(text)
-    except ValueError:
-        raise InputError(f"{path}: row {row}, column {name!r}: not a number: {text[:20]!r}") from None
+        return parse_number(
+            cell, infinite=True
+        )  # clean() names or fills inf; the training reader's grammar (heedful.process.numbers)
+    except ValueError as err:
+        raise InputError(f"{path}: row {row}, column {name!r}: {err}") from None
 
 
 def _is_name(text: str) -> bool:
     text = text.strip()
-    if text.lower() in _MISSING:
-        return False
-    try:
-        float(text)
-        return False
-    except ValueError:
-        return True
+    return not (is_missing(text) or text.lower() in INFINITE or re.fullmatch(NUMBER, text))
 
 
 def clean(values: np.ndarray, names: list[str], where: str, impute: str | None) -> np.ndarray:
@@ -135,8 +139,7 @@ def predict_batch(data: TaskData, model, x: np.ndarray, lengths=None) -> np.ndar
 
     single = x.ndim == 2
     x = np.asarray(x[None] if single else x, np.float32)
-    if not np.isfinite(x).all():
-        raise InputError("input values overflow after scaling: they are far outside the training range")
+    check_scaled(x)
     pred, _ = predict(model, x, lengths=lengths, kind=data.kind)
     if pred.dtype.kind == "f" and not np.isfinite(pred).all():
         raise InputError("the model's prediction is not finite: inputs far outside the training range?")

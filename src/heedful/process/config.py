@@ -44,6 +44,31 @@ def check_finite(cfg) -> None:
                 raise InputError(f"{f.name} must be a finite number, got {value}")
 
 
+_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,)}
+_SHOWN = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false"}
+
+
+def check_type(name: str, value, annotation: str) -> None:
+    """``value`` has the field's simple type (``str``, ``int``, ``float``, ``bool``, ``X | None``): a TOML or JSON
+    value of another type (``skip_invalid = "false"``, a truthy string) is refused, not read by its truth."""
+    kinds = [k.strip() for k in str(annotation).split("|")]
+    if value is None and "None" in kinds:
+        return
+    simple = [k for k in kinds if k != "None"]
+    if len(simple) != 1 or simple[0] not in _TYPES:
+        return  # not a simple field: its own check
+    kind = simple[0]
+    ok = isinstance(value, _TYPES[kind]) and (kind == "bool" or not isinstance(value, bool))
+    ok = ok or (kind == "int" and isinstance(value, float) and value.is_integer())  # check_finite makes it an int
+    if not ok:
+        raise InputError(f"{name} must be {_SHOWN[kind]}, got {value!r}"[:200])
+
+
+def check_types(cfg) -> None:
+    for f in dataclasses.fields(cfg):
+        check_type(f.name, getattr(cfg, f.name), f.type)
+
+
 def check_at_least(cfg, low: float, *names: str) -> None:
     for name in names:
         value = getattr(cfg, name)
@@ -510,8 +535,9 @@ class TableConfig:
     def __post_init__(self):
         if self.schema:
             self._read_schema()
-        if isinstance(self.inputs, tuple | list):
-            self.inputs = ",".join(map(str, self.inputs))
+        if isinstance(self.inputs, tuple | list) and all(isinstance(c, str) for c in self.inputs):
+            self.inputs = ",".join(self.inputs)
+        check_types(self)
         check_finite(self)
         if not self.path:
             raise InputError("table: give the data (--path FOLDER_OR_FILE, or path in the --schema file)")
@@ -523,15 +549,26 @@ class TableConfig:
         check_at_least(self, 1, "stride")
         if self.window == 1:
             raise InputError("window must be 0 (whole batches) or >= 2, got 1")
-        check_at_least(self, 0, "horizon")
+        check_at_least(self, 0, "horizon", "split_seed")
         if self.target_kind == "forecast" and (self.window < 2 or self.horizon < 1):
             raise InputError(f"forecast needs window >= 2 and horizon >= 1, got {self.window}, {self.horizon}")
         if self.target_kind != "forecast" and self.horizon:
             raise InputError(f"horizon is for target_kind forecast, got target_kind {self.target_kind!r}")
         for name in ("val_fraction", "test_fraction"):
             check_within(self, name, 0.0, 0.5, open_low=True, open_high=True)
+        inputs = self.input_list()
+        repeated = sorted({c for c in inputs if inputs.count(c) > 1})
+        if repeated:
+            raise InputError(f"inputs: {repeated} given more than once (a channel is used once)")
         roles = [self.time_column, self.batch_column, self.target_column, self.split_column]
-        clash = sorted({c for c in self.input_list() if c in roles})
+        named = [c for c in roles if c is not None]
+        if len(set(named)) < len(named):
+            names = ("time_column", "batch_column", "target_column", "split_column")
+            same = [n for n, c in zip(names, roles, strict=True) if c is not None and named.count(c) > 1]
+            raise InputError(
+                f"{' and '.join(same)} name the same column {roles[names.index(same[0])]!r}: one role each"
+            )
+        clash = sorted({c for c in inputs if c in roles})
         if clash:
             raise InputError(f"inputs {clash} also have another role (time, batch, target or split column)")
 
@@ -545,9 +582,11 @@ class TableConfig:
 
         where = Path(self.schema)
         try:
-            found = tomllib.loads(where.read_text())
+            found = tomllib.loads(where.read_text(encoding="utf-8-sig"))  # a BOM is not TOML, but harmless
         except OSError as err:
             raise InputError(f"{where}: cannot read the schema: {err.strerror}") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{where}: not UTF-8 text (TOML files are UTF-8; save it as UTF-8)") from None
         except tomllib.TOMLDecodeError as err:
             raise InputError(f"{where}: not valid TOML: {err}") from None
         fields = {f.name: f for f in dataclasses.fields(self)}
@@ -555,8 +594,14 @@ class TableConfig:
             if key not in fields or key == "schema":
                 known = ", ".join(n for n in fields if n != "schema")
                 raise InputError(f"{where}: unknown key {key!r}; known: {known}")
-            if key == "path":
+            if key == "path" and isinstance(value, str):
                 value = str(where.parent / value)
+            if key == "inputs" and isinstance(value, list) and all(isinstance(c, str) for c in value):
+                value = ",".join(value)
+            try:
+                check_type(key, value, fields[key].type)
+            except InputError as err:
+                raise InputError(f"{where}: {err}") from None
             if getattr(self, key) == fields[key].default:
                 setattr(self, key, value)
 

@@ -15,6 +15,7 @@ from heedful.errors import InputError
 from heedful.process.sources import tep
 from heedful.process.train import predict
 from heedful.process.windows import sliding_windows, window_ends
+from heedful.runs import check_out_path
 
 
 def attention_timeline(weights: np.ndarray, ends: np.ndarray, length: int) -> np.ndarray:
@@ -26,12 +27,9 @@ def attention_timeline(weights: np.ndarray, ends: np.ndarray, length: int) -> np
     return grid
 
 
-def check_out_file(path: str | Path, what: str = "--out") -> Path:
-    """A file path to write: not an existing folder."""
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{what} {path}: is a folder; give a file path")
-    return path
+def check_out_file(path: str | Path, what: str = "--out", inputs=()) -> Path:
+    """A file path to write (``heedful.runs.check_out_path``): not a folder, not one of ``inputs``."""
+    return check_out_path(path, inputs, what)
 
 
 def explain_run(run_dir: str | Path, out_png: str | Path | None, fault: int | None = None, sample: int = 0) -> dict:
@@ -40,12 +38,13 @@ def explain_run(run_dir: str | Path, out_png: str | Path | None, fault: int | No
     attention matrix for test sample ``sample`` (``pen_forecast``, ``pen_softsensor``) or the pooling attention over
     every test batch (``pen_quality``, ``pen_endtime``). ``out_png`` None: the task's file name in the run folder.
     The summary names the picture (``picture``)."""
-    from heedful.process.runner import load_trained
+    from heedful.process.runner import load_trained, run_inputs
 
+    inputs = run_inputs(run_dir)
     if out_png is not None:
-        check_out_file(out_png)  # before the model loads: a bad path fails fast
+        check_out_file(out_png, inputs=inputs)  # before the model loads: a bad path fails fast
     data, model, config = load_trained(run_dir)
-    out_png = check_out_file(out_png or Path(run_dir) / data.task.explain_file(fault, sample))
+    out_png = check_out_file(out_png or Path(run_dir) / data.task.explain_file(fault, sample), inputs=inputs)
     return {"picture": str(out_png), **data.task.explain(data, model, config, out_png, fault, sample)}
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from heedful.checkpoint import BEST, build_fitting
 from heedful.errors import InputError
 from heedful.process.config import ModelConfig, TrainConfig
 from heedful.process.models import build_model
@@ -187,7 +188,11 @@ def train_run(
         raise InputError("train: give a model (or resume a run)")
     data = get_task(plan.task).build(plan.task_cfg)
     torch.manual_seed(plan.train_cfg.seed)  # before the model exists: its initialisation is part of the run
-    model = build_model(model_name, data, plan.model_cfg)
+    best = Path(resume) / "checkpoint" / BEST if resume is not None else None
+    if best is not None and best.is_file():  # a resumed run's config is checked against its weights first
+        model = build_fitting(lambda: build_model(model_name, data, plan.model_cfg), best, Path(resume) / "config.json")
+    else:
+        model = build_model(model_name, data, plan.model_cfg)
     if resume is None:
         run_dir = new_run_dir(out_root, f"process-{plan.task}-{model_name}")
         config = run_config(
@@ -220,15 +225,32 @@ def train_run(
     return run_dir
 
 
+def run_inputs(run_dir: str | Path) -> list[Path]:
+    """The files that ``predict`` and ``explain`` read: the run's config, scaler and checkpoint, and the training
+    data a ``path`` task parameter names (the data is rebuilt from it). No output may be written over one."""
+    run_dir = Path(run_dir)
+    found = [run_dir / "config.json", run_dir / "scaler.json"]
+    if (run_dir / "checkpoint").is_dir():
+        found += [p for p in (run_dir / "checkpoint").rglob("*") if p.is_file()]
+    try:
+        data = read_json(run_dir / "config.json").get("task_params", {}).get("path")
+        if isinstance(data, str) and data:
+            source = Path(data)
+            found += [p for p in source.iterdir() if p.is_file()] if source.is_dir() else [source]
+    except (OSError, InputError, AttributeError):  # not a run, or data gone: load_trained says so
+        pass
+    return found
+
+
 def load_trained(run_dir: str | Path) -> tuple[TaskData, torch.nn.Module, dict]:
     """A trained run's task data, model (best weights, eval mode) and config.json."""
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
     task_cfg, model_cfg, _ = run_configs(run_dir, config)
     data = get_task(config["task"]).build(task_cfg)
-    model = build_model(config["model"], data, model_cfg)
-    weights = run_dir / "checkpoint" / "best.safetensors"
+    weights = run_dir / "checkpoint" / BEST
     if not weights.exists():
         raise FileNotFoundError(f"no trained weights in {weights.parent} (best.safetensors missing)")
+    model = build_fitting(lambda: build_model(config["model"], data, model_cfg), weights, run_dir / "config.json")
     load_weights(model, weights)
     return data, model.eval(), config

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from heedful.checkpoint import BEST, load_checkpoint, load_weights, save_checkpoint
+from heedful.errors import InputError
 from heedful.process.config import TrainConfig
 from heedful.process.tasks.base import Split
 
@@ -139,6 +140,8 @@ def fit(
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     fresh = {"epoch": 0, "best_val": -float("inf"), "best_epoch": 0, "stale": 0, "seconds": 0.0, "history": []}
     saved = load_checkpoint(ckpt_dir, model, opt, restore_rng=False) if ckpt_dir is not None else None
+    if saved is not None:
+        _check_state(saved, Path(ckpt_dir) / "state.json")
     state = {**fresh, **(saved or {})}
     model, opt = accelerator.prepare(model, opt)
     start = time.perf_counter() - state["seconds"]
@@ -163,6 +166,7 @@ def fit(
             accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             losses.append(loss.item())
+        _check_finite_training(model, losses, epoch + 1)
         score = val_score(kind, model, val)
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), key: score}
         state["history"].append(record)
@@ -190,6 +194,33 @@ def fit(
 
 
 fit_classifier = fit  # the name predates the regression kinds
+
+
+def _check_state(state: dict, path: Path) -> None:
+    """The trainer's part of a resumed ``state.json``: an edited value would otherwise fail deep in the loop."""
+    counts = ("epoch", "best_epoch", "stale")
+    for key in counts:
+        value = state.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InputError(f"{path}: {key} must be a count >= 0, got {value!r}"[:200])
+    for key in ("best_val", "seconds"):
+        value = state.get(key, 0.0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise InputError(f"{path}: {key} must be a number, got {value!r}"[:200])
+    history = state.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        raise InputError(f"{path}: history must be a list of epoch records, got {type(history).__name__}")
+
+
+def _check_finite_training(model, losses: list[float], epoch: int) -> None:
+    """Stop before a diverged epoch is saved: NaN weights would otherwise train on, score one class everywhere and
+    end with exit 0 and a printed accuracy."""
+    finite = np.isfinite(losses).all() and all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    if not finite:
+        raise InputError(
+            f"training diverged in epoch {epoch}: the loss or the weights are not finite, and nothing of this epoch "
+            "was saved; look for extreme values in the training data, or lower --lr"
+        )
 
 
 def _forward(model, x, lengths, y, cfg: TrainConfig):

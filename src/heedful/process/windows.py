@@ -35,6 +35,11 @@ class Scaler:
     mean: np.ndarray
     scale: np.ndarray
 
+    def __post_init__(self):
+        # a scaler with inf or NaN (from extreme values) silently turns every input into NaN
+        if not (np.isfinite(self.mean).all() and np.isfinite(self.scale).all() and (self.scale > 0).all()):
+            raise InputError("scaler: a mean or scale is not finite (or not > 0): the values are too extreme")
+
     @classmethod
     def fit(cls, values: np.ndarray) -> Scaler:
         flat = values.reshape(-1, values.shape[-1]).astype(np.float64)
@@ -46,7 +51,8 @@ class Scaler:
     def transform(self, values: np.ndarray) -> np.ndarray:
         if values.shape[-1] != self.mean.shape[0]:
             raise InputError(f"scaler: expected {self.mean.shape[0]} channels, got {values.shape[-1]}")
-        return ((values - self.mean) / self.scale).astype(np.float32)
+        with np.errstate(over="ignore"):  # a value beyond the training range becomes inf: callers check and name it
+            return ((values - self.mean) / self.scale).astype(np.float32)
 
     def save(self, path: str | Path) -> None:
         write_json(path, {"mean": self.mean.tolist(), "scale": self.scale.tolist()})

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from heedful.errors import InputError
-from heedful.runs import atomic_write, read_json
+from heedful.runs import atomic_write, check_out_path, read_json
 
 # files a run of each command should hold (beyond config.json)
 EXPECTED = {
@@ -62,6 +62,9 @@ def write_report(run: str | Path, out: str | Path | None = None, max_samples: in
         raise FileNotFoundError(f"no such run folder: {folder}")
     if not (folder / "config.json").exists():
         raise InputError(f"not a run folder: {folder} (no config.json)")
+    target = folder / "report.html"
+    if out is not None:  # checked before any work; the run's own files are what the report reads
+        target = check_out_path(out, [p for p in folder.rglob("*") if p.is_file() and p != target])
     state = _Run(folder)
     config = state.json("config.json", expected=True)
     command = config.get("command") if isinstance(config, dict) else None
@@ -85,7 +88,7 @@ def write_report(run: str | Path, out: str | Path | None = None, max_samples: in
     curves = _curves(state, metrics, "history.json" in EXPECTED.get(command, ()))
     if curves:
         sections.append(_section("Training curves", curves))
-    pictures = _pictures(folder)
+    pictures = _pictures(folder, state.problems)
     if pictures:
         sections.append(_section("Pictures", pictures))
     predictions = state.json("predictions.json", expected="predictions.json" in EXPECTED.get(command, ()))
@@ -96,7 +99,6 @@ def write_report(run: str | Path, out: str | Path | None = None, max_samples: in
     invalid = state.json("invalid.json")
     if invalid:
         sections.append(_section("Invalid samples", _table({"skipped": invalid})))
-    target = Path(out) if out is not None else folder / "report.html"
     page = _page(folder, command, sections, state.problems, uses_plotly="plotly-graph-div" in "".join(sections))
     atomic_write(target, lambda p: p.write_text(page, encoding="utf-8"))
     return ReportResult(target, state.problems)
@@ -249,17 +251,33 @@ def _evaluated_predictions(state: _Run, config: dict):
 # ------------------------------------------------------------------------------------------------- pictures
 
 
-def _pictures(folder: Path) -> str:
+def _pictures(folder: Path, problems: list[str]) -> str:
     pngs = sorted(p for p in folder.rglob("*.png") if len(p.relative_to(folder).parts) <= 3)[:MAX_PICTURES]
     out = []
     for p in pngs:
         data = p.read_bytes()
-        if data[:8] != b"\x89PNG\r\n\x1a\n":
+        if not _is_png(data):  # an empty, fake or truncated picture would embed as a broken image
+            problems.append(f"{p}: not a readable PNG picture; left out")
             continue
         src = "data:image/png;base64," + base64.b64encode(data).decode()
         name = _e(p.relative_to(folder).as_posix())
         out.append(f'<figure><img src="{src}" alt="{name}"><figcaption>{name}</figcaption></figure>')
     return "".join(out)
+
+
+def _is_png(data: bytes) -> bool:
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        return False
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()  # decodes every pixel: verify() alone misses a truncated last chunk
+        return True
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError):  # what Pillow raises for damaged images
+        return False
 
 
 # ------------------------------------------------------------------------------------------------- rationales

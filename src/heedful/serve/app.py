@@ -28,7 +28,7 @@ from heedful.serve.inputs import (
     request_frames,
     windows_from_request,
 )
-from heedful.serve.middleware import CSV_PATH, BearerToken, BodyLimit
+from heedful.serve.middleware import CSV_PATH, BearerToken, BodyLimit, RequestLimit
 from heedful.serve.schemas import ERRORS, ProcessRequest, RationaleRequest
 
 log = logging.getLogger("heedful.serve")
@@ -150,5 +150,6 @@ def create_app(config: ServeConfig, process=(), rationale=None, token: str | Non
 
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     if token:
-        app.add_middleware(BearerToken, token=token)  # outermost: no token, no body read
+        app.add_middleware(BearerToken, token=token)  # no token, no body read
+    app.add_middleware(RequestLimit, limit=config.max_connections, retry_after=config.retry_after)  # outermost
     return app

@@ -25,7 +25,7 @@ class ServeConfig:
     batch_size: int = 64  # most windows / dialogues one model call takes, gathered across requests
     queue_size: int = 32  # requests waiting for a model; beyond it the answer is 503 + Retry-After
     retry_after: int = 1  # seconds a client is told to wait when the queue is full
-    max_connections: int = 256  # open connections at once; beyond them uvicorn answers 503 itself
+    max_connections: int = 256  # requests in progress at once; beyond them 503 + Retry-After
     threads: int = 1  # torch threads per model call (one call at a time per model; more services for more cores)
 
     def __post_init__(self):

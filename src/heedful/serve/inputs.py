@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 
 import numpy as np
 
+from heedful.process.numbers import INFINITE, NUMBER, is_missing, out_of_range, parse_number
 from heedful.serve.config import ServeConfig
 from heedful.serve.schemas import ProcessRequest, RationaleRequest
 
@@ -54,7 +56,26 @@ def check_window(window, pm, config: ServeConfig, where: str) -> np.ndarray:
                 f"{where}[{t}]: {len(step)} variables, the model was trained on {v} ({names}, ...)",
                 f"{where}[{t}]",
             )
-    return np.asarray(window, np.float64)
+    values = np.asarray(window, np.float64)
+    _check_model_input(values, pm, where)
+    return values
+
+
+def _check_model_input(values: np.ndarray, pm, where: str) -> None:
+    """The CLI's checks (``heedful.process.apply``): values within float32, still finite once scaled. JSON allows
+    1e308, which scaled to inf and answered 200 with NaN, or 500."""
+    from heedful.errors import InputError
+    from heedful.process.apply import check_raw, check_scaled
+
+    try:
+        check_raw(values, pm.variables, where)
+    except InputError as err:
+        row, col = np.argwhere(out_of_range(values))[0]
+        raise Problem(422, str(err), f"{where}[{row}][{col}]") from None
+    try:
+        check_scaled(pm.scaled(values))
+    except InputError as err:
+        raise Problem(422, f"{where}: {err}", where) from None
 
 
 def csv_rows(text: str, pm, config: ServeConfig) -> np.ndarray:
@@ -68,6 +89,9 @@ def csv_rows(text: str, pm, config: ServeConfig) -> np.ndarray:
         if missing:
             raise Problem(422, f"csv header: missing variable {missing[0]!r} (of {len(names)})", "csv")
         order, rows = [header.index(n) for n in names], rows[1:]
+        short = next((r for r, row in enumerate(rows) if len(row) != len(header)), None)
+        if short is not None:  # a ragged row: it used to be an IndexError, a 500
+            raise Problem(422, f"csv row {short + 1}: {len(rows[short])} cells, the header has {len(header)}", "csv")
     if len(rows) > config.max_window_length:
         limit = config.max_window_length
         raise Problem(422, f"csv: {len(rows)} rows, over the limit of {limit}", "csv", limit)
@@ -77,23 +101,18 @@ def csv_rows(text: str, pm, config: ServeConfig) -> np.ndarray:
             raise Problem(422, f"csv row {r + 1}: {len(row)} variables, the model was trained on {len(names)}", "csv")
         cells = [row[j] for j in order] if order is not None else row
         for c, cell in enumerate(cells):
-            try:
-                values[r, c] = float(cell)
-            except ValueError:
-                raise Problem(
-                    422, f"csv row {r + 1} variable {names[c]!r}: not a number: {cell.strip()!r}", "csv"
-                ) from None
+            try:  # the number grammar of training and predict (heedful.process.numbers)
+                values[r, c] = parse_number(cell)
+            except ValueError as err:
+                raise Problem(422, f"csv row {r + 1} variable {names[c]!r}: {err}", "csv") from None
             if not math.isfinite(values[r, c]):
                 raise Problem(422, f"csv row {r + 1} variable {names[c]!r}: not a finite number", "csv")
     return values
 
 
 def _is_name(text: str) -> bool:
-    try:
-        float(text)
-        return False
-    except ValueError:
-        return text.strip().lower() not in ("nan", "inf", "-inf", "infinity", "")
+    text = text.strip()
+    return not (is_missing(text) or text.lower() in INFINITE or re.fullmatch(NUMBER, text))
 
 
 def windows_from_csv(req: ProcessRequest, pm, config: ServeConfig) -> tuple[list[np.ndarray], list[int]]:
@@ -103,6 +122,7 @@ def windows_from_csv(req: ProcessRequest, pm, config: ServeConfig) -> tuple[list
         return [check_window(values, pm, config, "csv")], [len(values)]
     if len(values) < fixed:
         raise Problem(422, f"csv: {len(values)} rows, the model takes windows of {fixed}", "csv", fixed)
+    _check_model_input(values, pm, "csv")
     ends = list(range(fixed, len(values) + 1, req.stride))
     if len(ends) > config.max_windows:
         limit = config.max_windows

@@ -1,5 +1,5 @@
-"""ASGI middleware of the service: the body-size limit (also turning a text/csv body into JSON) and the bearer
-token. Both are plain ASGI callables in front of the FastAPI app."""
+"""ASGI middleware of the service: the limit on requests in progress, the body-size limit (also turning a text/csv
+body into JSON) and the bearer token. All are plain ASGI callables in front of the FastAPI app."""
 
 from __future__ import annotations
 
@@ -78,6 +78,28 @@ def _replay(messages, receive):
         return pending.pop(0) if pending else await receive()
 
     return replay
+
+
+class RequestLimit:
+    """At most ``limit`` requests in progress; beyond them the same JSON 503 with ``Retry-After`` as a full queue.
+    uvicorn's own ``limit_concurrency`` answered in plain text without ``Retry-After``; it stays, set higher, as a
+    backstop for idle connections (``heedful.cli.serve``)."""
+
+    def __init__(self, app, limit: int, retry_after: int):
+        self.app, self.limit, self.retry_after, self.active = app, limit, retry_after, 0
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if self.active >= self.limit:
+            body = problem_body(f"over {self.limit} requests in progress; retry later", None, self.limit)
+            headers = {"Retry-After": str(self.retry_after)}
+            return await _json_response(503, body, headers)(scope, receive, send)
+        self.active += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1
 
 
 class BearerToken:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+# ids as the data files allow them: a string or an integer, never a bool or a float (lax mode made true the id "1")
+Id = StrictStr | StrictInt
 
 
 class Strict(BaseModel):
@@ -57,7 +59,7 @@ ERRORS = {
 
 
 class Utterance(Strict):
-    utt_id: str | int | None = None
+    utt_id: Id | None = None
     text: str
     speaker: str
     start_sec: Finite | None = None
@@ -92,7 +94,7 @@ class Dialogue(Strict):
     """One sample in the INSIDE format. An empty or missing ``emo_change`` is inferred (ends at the last
     utterance); a ``rationale`` (the reference) is accepted and ignored."""
 
-    sample_id: str | int | None = None
+    sample_id: Id | None = None
     video_path: str | None = None
     utterances: list[Utterance]
     key_frames: list[str] = Field(default_factory=list)

@@ -12,14 +12,18 @@ is given; then each grid point takes the sample nearest to it within half a step
 
 from __future__ import annotations
 
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from heedful.errors import InputError
+from heedful.process.numbers import INFINITE, MISSING, NUMBER, out_of_range, refusal
 
 SUFFIXES = (".csv", ".parquet")
+GRID_POINTS = 100_000  # most grid points per batch, or 10 per row if more: finer grids are nearly all missing
 
 
 class BadBatch(InputError):
@@ -77,10 +81,33 @@ def read_frame(path: Path):
 
     try:
         if path.suffix.lower() == ".parquet":
-            return pd.read_parquet(path)
+            frame = pd.read_parquet(path)
+            _check_names(path, [str(c) for c in frame.columns])
+            return frame
+        _check_names(path, _csv_header(path))  # pandas renames a repeated name to "temp.1", an empty one "Unnamed: 2"
         return pd.read_csv(path, dtype=str, keep_default_na=False)
     except (ValueError, OSError, UnicodeDecodeError) as err:
         raise BadBatch(f"{path}: cannot be read as {path.suffix.lower()[1:]}: {str(err).splitlines()[0]}") from None
+
+
+def _csv_header(path: Path) -> list[str]:
+    import csv
+
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
+        try:
+            return next(csv.reader(f), [])
+        except csv.Error as err:
+            raise BadBatch(f"{path}: not a CSV file ({err})") from None
+
+
+def _check_names(path: Path, names: list[str]) -> None:
+    """Every column has a name of its own: two columns named temp would make "temp" mean either of them."""
+    empty = [i for i, name in enumerate(names) if not name.strip()]
+    if empty:
+        raise BadBatch(f"{path}: column {empty[0] + 1} of the header has no name; name every column")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise BadBatch(f"{path}: the header names {repeated} more than once; each column needs its own name")
 
 
 def read_batches(schema: TableSchema, skip_invalid: bool = False, report=print) -> list[TableBatch]:
@@ -133,24 +160,34 @@ def _groups(frame, schema: TableSchema, path: Path):
 
 
 def numeric(column, path: Path, name: str, where: str) -> np.ndarray:
-    """A column as float, missing cells NaN; a cell that is neither a number nor missing is refused by row."""
+    """A column as float, missing cells NaN (``heedful.process.numbers``' grammar); a cell that is neither a number
+    nor missing, or is not finite within float32's range (``inf``, ``1e308``), is refused by row: such a cell
+    made NaN weights that trained to the end with exit 0."""
     import pandas as pd
 
     if pd.api.types.is_numeric_dtype(column):
-        return column.to_numpy(np.float64)
-    text = column.astype(str).str.strip()
-    missing = text.str.lower().isin(("", "na", "nan", "null", "none", "<na>"))
-    values = pd.to_numeric(text.where(~missing), errors="coerce")
-    bad = values.isna() & ~missing
+        values = column.to_numpy(np.float64)
+    else:
+        text = column.astype(str).str.strip()
+        missing, infinite = text.str.lower().isin(MISSING), text.str.lower().isin(INFINITE)
+        bad = ~(missing | infinite | text.str.fullmatch(NUMBER))
+        if bad.any():
+            row = int(bad.index[bad.to_numpy()][0])
+            raise BadBatch(f"{where}: column {name!r} row {row}: {text[row][:20]!r} is not a number (mixed types)")
+        values = pd.to_numeric(text.where(~missing & ~infinite)).to_numpy(np.float64, copy=True)
+        values[infinite.to_numpy()] = np.where(text[infinite].str.startswith("-"), -np.inf, np.inf)
+    bad = out_of_range(values)
     if bad.any():
-        row = int(bad.index[bad.to_numpy()][0])
-        raise BadBatch(f"{where}: column {name!r} row {row}: {text[row]!r} is not a number (mixed types)")
-    return values.to_numpy(np.float64)
+        row = int(column.index[bad][0])
+        raise BadBatch(
+            f"{where}: column {name!r} row {row}: {refusal(values[bad][0])}; empty the cell to mark it missing"
+        )
+    return values
 
 
 def _labels(column) -> np.ndarray:
     text = column.astype(str).str.strip()
-    missing = text.str.lower().isin(("", "na", "nan", "null", "none", "<na>"))
+    missing = text.str.lower().isin(MISSING)
     # 1, 1.0 and "1" are the same class
     as_num = np.array([_tidy(v) for v in text], dtype=object)
     as_num[missing.to_numpy()] = None
@@ -158,10 +195,9 @@ def _labels(column) -> np.ndarray:
 
 
 def _tidy(v: str) -> str:
-    try:
-        f = float(v)
-    except ValueError:
+    if not re.fullmatch(NUMBER, v, re.ASCII):
         return v
+    f = float(v)
     return str(int(f)) if f.is_integer() else str(f)
 
 
@@ -174,7 +210,15 @@ def _times(part, schema: TableSchema, where: str) -> np.ndarray | None:
     try:
         t = numeric(col, Path(where), schema.time_column, where)
     except BadBatch:  # not numbers: time stamps
-        stamps = pd.to_datetime(col.astype(str).str.strip(), errors="coerce")
+        try:
+            with warnings.catch_warnings():  # "could not infer format": each stamp is parsed alone, as wanted
+                warnings.simplefilter("ignore", UserWarning)
+                stamps = pd.to_datetime(col.astype(str).str.strip(), errors="coerce")
+        except ValueError as err:  # pandas refuses offsets that differ ("Mixed timezones detected")
+            reason = "time stamps in more than one time zone" if "zone" in str(err) else str(err).splitlines()[0]
+            raise BadBatch(
+                f"{where}: column {schema.time_column!r}: {reason}; give every stamp in one zone (or all in UTC)"
+            ) from None
         if stamps.isna().any():
             row = int(col.index[stamps.isna().to_numpy()][0])
             raise BadBatch(
@@ -229,7 +273,14 @@ def _on_grid(t: np.ndarray, values: np.ndarray, target: np.ndarray, schema: Tabl
             f"{where}: column {schema.time_column!r}: uneven sampling (steps from {step.min():g} to {step.max():g}); "
             "give a grid step (--grid, or grid in the schema) to resample onto, or resample it yourself"
         )
-    grid = t[0] + schema.grid * np.arange(int(np.floor((t[-1] - t[0]) / schema.grid + 1e-9)) + 1)
+    points = np.floor((t[-1] - t[0]) / schema.grid + 1e-9) + 1
+    limit = max(10 * len(t), GRID_POINTS)
+    if not points <= limit:  # checked before allocating: grid 1e-12 once asked for 276 TiB
+        raise BadBatch(
+            f"{where}: grid step {schema.grid:g} makes {points:.3g} points of {len(t)} rows (limit {limit:,}); "
+            "give a coarser grid"
+        )
+    grid = t[0] + schema.grid * np.arange(int(points))
     right = np.clip(np.searchsorted(t, grid), 0, len(t) - 1)
     left = np.clip(right - 1, 0, len(t) - 1)
     nearest = np.where(np.abs(t[left] - grid) <= np.abs(t[right] - grid), left, right)

@@ -107,11 +107,12 @@ SPLITS = ("train", "val", "test")
 def fit_table_scaler(values: list[np.ndarray], masked: list[int], names=()) -> Scaler:
     """Mean / scale of the observed training values; mask channels keep mean 0, scale 1."""
     flat = np.concatenate(values).astype(np.float64)
+    empty = np.isnan(flat).all(0)
+    if empty.any():  # checked first: nanmean would warn four times before this error
+        j = int(np.argmax(empty))
+        name = repr(names[j]) if j < len(names) else f"#{j}"
+        raise InputError(f"input column {name} has no observed value in the training batches")
     mean, std = np.nanmean(flat, 0), np.nanstd(flat, 0)
-    if np.isnan(mean).any():
-        raise InputError(
-            f"input column #{int(np.argmax(np.isnan(mean)))} has no observed value in the training batches"
-        )
     scale = np.where(std > 1e-8, std, 1.0)
     n = len(masked)
     return Scaler(

@@ -11,6 +11,7 @@ going and returns the problems next to the good samples.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -25,12 +26,14 @@ from heedful.rationale.data.schema import (
     Utterance,
     check_emotions,
     infer_change,
+    printable,
     show,
     validate_change,
 )
 from heedful.rationale.data.split import assign_clips
 from heedful.runs import read_json
 
+log = logging.getLogger(__name__)
 LINE = re.compile(r"^\s*(?P<speaker>[^\[\]:：]+?)\s*\[(?P<emotion>[^\]]*)\]\s*[:：]\s?(?P<text>.*)$")
 
 
@@ -92,9 +95,18 @@ def _parse_utterance(obj, i: int, sample_id: str) -> Utterance:
     speaker = _get(obj, "speaker", sample_id, where).strip()
     if not speaker:
         raise InputError(f"sample {sample_id}: field {where}.speaker is empty")
+    if not speaker.isprintable():  # a zero-width space would make a second, invisible speaker
+        raise InputError(f"sample {sample_id}: field {where}.speaker holds invisible characters: {show(speaker)}")
     times = [_seconds(obj.get(key), sample_id, f"{where}.{key}") for key in ("start_sec", "end_sec")]
+    if times[0] is not None and times[0] < 0:
+        raise InputError(f"sample {sample_id}: field {where}.start_sec is negative ({times[0]:g})")
+    if None not in times and times[1] < times[0]:
+        raise InputError(f"sample {sample_id}: field {where}.end_sec {times[1]:g} is before start_sec {times[0]:g}")
+    utt_id = _get(obj, "utt_id", sample_id, where, (str, int)) if "utt_id" in obj else f"{sample_id}_{i + 1}"
+    if isinstance(utt_id, bool):  # a bool is an int to Python: true would become the id "True"
+        raise InputError(f"sample {sample_id}: field {where}.utt_id must be a string or an integer, got {utt_id}")
     return Utterance(
-        utt_id=str(_get(obj, "utt_id", sample_id, where, (str, int))) if "utt_id" in obj else f"{sample_id}_{i + 1}",
+        utt_id=str(utt_id),
         text=_get(obj, "text", sample_id, where),
         speaker=speaker,
         emotion=check_emotions(_get(obj, "emotion", sample_id, where, None), sample_id, where + ".emotion"),
@@ -126,6 +138,8 @@ def _sample_id(obj, default: str) -> str:
     text = str(value)
     if not text.strip() or not text.isprintable():
         raise InputError(f"sample {default}: field sample_id must be printable text, got {show(value)}")
+    if text != text.strip():  # "a" and "a " would be two samples that no one can tell apart
+        raise InputError(f"sample {default}: field sample_id {show(value)} starts or ends with spaces")
     return text
 
 
@@ -216,8 +230,32 @@ def parse_samples(items, prefix: str = "sample", skip_invalid: bool = False) -> 
             if not skip_invalid:
                 raise
             result.errors.append(str(err))
+    _warn_odd_changes(result.samples, prefix)
     result.samples = assign_clips(result.samples)
     return result
+
+
+def _odd_change(sample: Sample) -> str | None:
+    """What is unusual about an annotated change: it spans two speakers, or its emotions are not the labels of the
+    utterances it starts and ends at. The data may hold such annotations, so they load, with one warning."""
+    c, utts = sample.emo_change, sample.utterances
+    first, last = utts[c.start_idx], utts[c.end_idx]
+    if c.inferred:
+        return None
+    if first.speaker != last.speaker:
+        return f"starts on {first.speaker}'s utterance and ends on {last.speaker}'s"
+    for name, labels, i in (("to_emotion", c.to_emotion, c.end_idx), ("from_emotion", c.from_emotion, c.start_idx)):
+        if set(labels) != set(utts[i].emotion):
+            return f"{name} {list(labels)} is not the label of utterance {i} {list(utts[i].emotion)}"
+    return None
+
+
+def _warn_odd_changes(samples: list[Sample], where: str) -> None:
+    odd = [(s.sample_id, why) for s in samples if (why := _odd_change(s)) is not None]
+    if odd:
+        first, why = odd[0]
+        log.warning("%s: %d sample(s) with an unusual emotion change, loaded as annotated (first: sample %s: %s)",
+                    where, len(odd), printable(first), why)  # fmt: skip
 
 
 def load_samples(path: str | Path, skip_invalid: bool = False) -> LoadResult:

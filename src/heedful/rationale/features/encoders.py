@@ -64,6 +64,23 @@ class E5Encoder:
         return l2_normalise(fn(list(texts)))
 
 
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
+def check_safetensors_weights(path: Path, what: str) -> None:
+    """Weights load from safetensors only: a folder with nothing but pickled weights (``pytorch_model.bin``) is
+    refused in one line instead of being unpickled (torch's weights-only loader refused a planted payload, but
+    with an UnpicklingError traceback)."""
+    if any(path.glob("*.safetensors")):
+        return
+    pickles = sorted(p.name for p in path.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
+    if pickles:
+        raise InputError(
+            f"{what}: {path} holds its weights as a pickle ({pickles[0]}); heedful loads safetensors only: convert "
+            "it (model.save_pretrained(folder, safe_serialization=True) where you trust the file)"
+        )
+
+
 def load_hf_encoder(model_path: str | Path, what: str = "encoder"):
     """(tokenizer, model) of a local Hugging Face encoder folder; anything else is an error naming the path."""
     from transformers import AutoModel, AutoTokenizer
@@ -75,9 +92,10 @@ def load_hf_encoder(model_path: str | Path, what: str = "encoder"):
         raise NotADirectoryError(f"{what}: {path} is a file; expected a local Hugging Face model folder")
     if not (path / "config.json").is_file():
         raise InputError(f"{what}: {path} is not a Hugging Face model folder (no config.json)")
+    check_safetensors_weights(path, what)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+        model = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True).eval()
     except (OSError, ValueError) as err:  # transformers: missing weights / tokenizer files, unknown model type
         reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
         raise InputError(f"{what}: {path} is not a usable Hugging Face encoder folder ({reason})") from None

@@ -95,9 +95,15 @@ def load_lm(spec: str | None = None, dtype=None):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from heedful.rationale.features.encoders import check_safetensors_weights
+
     path = resolve_lm(spec)
     check_causal_lm(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
+    check_safetensors_weights(path, "LM")
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32, use_safetensors=True)
+    except OSError as err:  # transformers: no safetensors weights in the folder
+        raise InputError(f"LM: {path}: {str(err).strip().splitlines()[0][:160]}") from None
     model.eval().requires_grad_(False)
     tokenizer = AutoTokenizer.from_pretrained(path)
     tokenizer.padding_side = "left"

@@ -34,8 +34,13 @@ def build_index(samples: list[Sample], key: KeyConfig, folder: str | Path, meta:
     return folder
 
 
-def open_index(folder: str | Path):
-    """(VectorIndex, items, KeyConfig) of a folder written by ``build_index``, each file checked against the others."""
+USER_CACHE = KeyConfig.cache_dir  # the feature cache of whoever runs the query
+
+
+def open_index(folder: str | Path, cache_dir: str | None = USER_CACHE):
+    """(VectorIndex, items, KeyConfig) of a folder written by ``build_index``, each file checked against the others.
+    The key's ``cache_dir`` is the caller's, never the sidecar's: an index file must not decide where this process
+    writes (the sidecar's checksum does not cover it)."""
     from heedful.rationale.retrieval.index import VectorIndex
 
     folder = Path(folder)
@@ -44,7 +49,7 @@ def open_index(folder: str | Path):
     index = VectorIndex.load(folder / "index.faiss")
     sidecar = folder / "index.json"
     try:
-        key = KeyConfig(**index.meta["key"])
+        key = KeyConfig(**{**index.meta["key"], "cache_dir": cache_dir})
     except (KeyError, TypeError):
         raise InputError(
             f"{sidecar}: meta.key is missing or malformed (rebuild with 'heedful rationale index')"
