@@ -82,6 +82,9 @@ def _checked_values(text: str, names: list[str], where: str) -> np.ndarray:
     return values
 
 
+_ODD_BREAKS = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")  # str.splitlines breaks there
+
+
 def _numbers_only(text: str, names: list[str]) -> np.ndarray | None:
     """The values of a CSV whose every cell is a number, read by pandas; None for anything else."""
     import csv
@@ -89,23 +92,35 @@ def _numbers_only(text: str, names: list[str]) -> np.ndarray | None:
 
     import pandas as pd
 
-    lines = text.splitlines()
-    first = next((i for i, line in enumerate(lines) if any(c.strip() for c in next(csv.reader([line]), []))), None)
-    if first is None:
+    if any(c in text for c in _ODD_BREAKS) or text.count("\r") != text.count("\r\n"):
+        return None  # line breaks on which pandas and the checking reader could disagree: leave them to the latter
+    pos = skipped = 0
+    head = None
+    while pos < len(text):  # the first row with a cell: a header or the first values
+        end = text.find("\n", pos)
+        end = len(text) if end < 0 else end
+        try:
+            row = next(csv.reader([text[pos:end].rstrip("\r")]), [])
+        except csv.Error:
+            return None
+        if any(c.strip() for c in row):
+            head = row
+            break
+        pos, skipped = end + 1, skipped + 1
+    if head is None:
         return None
-    head = next(csv.reader([lines[first]]))
     header = all(_is_name(c) for c in head)
     try:
         columns = _columns_by_name("", [c.strip() for c in head], names) if header else list(range(len(names)))
-        frame = pd.read_csv(
-            io.StringIO(text), header=None, skiprows=first + int(header), dtype=np.float64, keep_default_na=False
-        )
+        frame = pd.read_csv(io.StringIO(text), header=None, skiprows=skipped + int(header), keep_default_na=False)
     except (InputError, ValueError, csv.Error, pd.errors.EmptyDataError):
         return None
-    values = frame.to_numpy(np.float64)
-    if values.shape[1] != len(head) or len(values) == 0 or np.isnan(values).any() or len(head) < len(names):
+    if frame.shape[1] != len(head) or len(frame) == 0 or any(t.kind not in "if" for t in frame.dtypes):
         return None
-    return values[:, columns] if header else (values if len(head) == len(names) else None)
+    values = frame.to_numpy(np.float64)
+    if np.isnan(values).any() or len(head) < len(names) or (not header and len(head) != len(names)):
+        return None
+    return values[:, columns]
 
 
 def _read_cells(text: str, where: str) -> list[list[str]]:
