@@ -541,7 +541,10 @@ class TableConfig:
     def _read_schema(self) -> None:
         from pathlib import Path
 
-        import tomllib
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10: the same parser, published as tomli (a dependency there)
+            import tomli as tomllib
 
         where = Path(self.schema)
         try:
