@@ -191,7 +191,7 @@ class TEPFaultsConfig(TEPAlarmConfig):
         self.check_alarm()
 
 
-# --- simulated Tennessee Eastman (tep-studio, issue 12) ----------------------------------------------
+# --- simulated Tennessee Eastman (tep-studio) --------------------------------------------------------
 
 TEP_SIM_DISTURBANCES = 20  # tep-studio's IDV(1..20); its 21-28 are other disturbances than Braatz's fault 21
 TEP_SAMPLE_HOURS = 0.05  # 3-minute samples, as in the Braatz files
