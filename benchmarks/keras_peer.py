@@ -1,6 +1,6 @@
 """heedful vs the seed's Keras code: one Bi-LSTM + attention classifier, trained by each on the same windows.
 
-The seed (course notes, unit 17) builds ``Bidirectional(LSTM(64, return_sequences=True))``, an attention layer that
+The seed builds ``Bidirectional(LSTM(64, return_sequences=True))``, an attention layer that
 pools the steps and a softmax ``Dense``, compiled with ``optimizer='adam'`` (learning rate 1e-3) and fitted with
 ``batch_size=32``. Both sides train that classifier on the same ``tep_sim_faults`` windows (benchmark protocol):
 heedful's registry model ``bilstm_attn`` through heedful's one training loop (``heedful.process.train.fit``: AdamW

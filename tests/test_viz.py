@@ -50,7 +50,27 @@ def test_more_heads_make_a_wider_then_taller_image(tmp_path):
     assert six[1] == four[1]
 
 
-def test_heatmap_accepts_numpy_windows_and_names(tmp_path):
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures the plots save, kept for inspection (the PNG is still written)."""
+    import heedful.viz
+
+    figures = []
+    save = heedful.viz.save_atomically
+
+    def keep(fig, path):
+        figures.append(fig)
+        return save(fig, path)
+
+    monkeypatch.setattr(heedful.viz, "save_atomically", keep)
+    return figures
+
+
+def tick_texts(axis):
+    return [t.get_text() for t in axis.get_ticklabels()]
+
+
+def test_heatmap_accepts_numpy_windows_and_names(tmp_path, drawn):
     w = softmax_rows(2, TQ, TK).numpy()
     out = attention_heatmap(
         w,
@@ -63,10 +83,26 @@ def test_heatmap_accepts_numpy_windows_and_names(tmp_path):
         ylabel="decoder step",
     )
     png_size(out)
+    (fig,) = drawn
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert [ax.get_title() for ax in panels] == ["first", "second"]
+    assert panels[0].get_ylabel() == "decoder step" and panels[1].get_ylabel() == ""  # one y label per row
+    assert all(ax.get_xlabel() == "sensor step" for ax in panels)
+    for h, ax in enumerate(panels):
+        np.testing.assert_array_equal(ax.images[0].get_array(), w[h])  # each panel shows its own head
+        assert tick_texts(ax.xaxis) == [f"in{i}" for i in range(TK)]
+        assert tick_texts(ax.yaxis) == [f"out{i}" for i in range(TQ)]
+        spans = sorted((p.get_x(), p.get_x() + p.get_width()) for p in ax.patches)
+        assert spans == [(1.5, 4.5), (6.5, 8.5)]  # input steps [2, 5) and [7, 9), cell edges at +-0.5
+        assert [t.get_text() for t in ax.texts] == ["fault"]  # the unnamed window gets no label
 
 
-def test_many_labels_are_thinned_but_accepted(tmp_path):
+def test_many_labels_are_thinned_but_accepted(tmp_path, drawn):
     png_size(attention_heatmap(softmax_rows(5, 200), tmp_path / "long.png", x_labels=[str(i) for i in range(200)]))
+    (ax, *_) = drawn[0].axes
+    shown = tick_texts(ax.xaxis)
+    assert shown == [str(i) for i in range(0, 200, 5)]  # every 5th of 200: 40 labels, the most that stay readable
+    assert [int(t) for t in ax.get_xticks()] == list(range(0, 200, 5))
 
 
 def test_writes_are_atomic_and_overwrite(tmp_path):

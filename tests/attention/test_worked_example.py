@@ -1,6 +1,5 @@
-"""The seed's worked example (section 2.3): steps 1, 2 and 4 check out, step 3's softmax does not.
-
-docs/attention.md ("Where the seed is wrong") explains the discrepancy.
+"""The seed's worked example (docs/attention.md, "The worked example"): steps 1, 2 and 4 check out, step 3's
+softmax does not. The same page ("Where the seed is wrong") explains the discrepancy.
 """
 
 import math

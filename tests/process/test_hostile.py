@@ -1,4 +1,4 @@
-"""Hostile input on the process track (issue 10): every case is one line on stderr with exit code 2, or a cache
+"""Hostile input on the process track: every case is one line on stderr with exit code 2, or a cache
 that repairs itself; never a traceback."""
 
 import json

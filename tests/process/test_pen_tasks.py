@@ -9,7 +9,7 @@ import torch
 from heedful.cli import main
 from heedful.errors import InputError
 from heedful.process.sources import indpensim as ip
-from heedful.process.tasks import build_task, task_config
+from heedful.process.tasks import build_task, get_task, task_config
 from heedful.process.tasks.pen_regress import interpolate_gaps, persistence
 from heedful.process.train import loss_fn
 from heedful.sequence import SequenceModel
@@ -128,8 +128,28 @@ def test_every_task_trains_and_evaluates_from_the_cli(task, pen_params, tmp_path
     assert main(["process", "train", "--model", MODELS[task], *args]) == 0
     (run,) = tmp_path.iterdir()
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["task"] == task and metrics["test"]
-    assert "test:" in capsys.readouterr().out
+    assert metrics["task"] == task
+    test = metrics["test"]
+    headlines = get_task(task).headlines
+    assert test.get(headlines[0][1]) is not None  # the first headline always has a value
+    for _, key, kind in headlines:  # every number the comparison table shows, in its range
+        value = test.get(key)
+        if value is None or value == {}:  # the tiny split lacks what it needs (no faulty test batch, no censored one)
+            continue
+        values = list(value.values()) if kind == "mean_pct" else [value]
+        assert values and all(isinstance(v, float) and np.isfinite(v) for v in values), (key, value)
+        if kind in ("pct", "mean_pct"):
+            assert all(0.0 <= v <= 1.0 for v in values), (key, value)
+        elif kind == "num":
+            assert value >= 0.0, (key, value)
+        elif key.endswith("r2"):
+            assert value <= 1.0, (key, value)
+        else:  # an RMSE shown with the R² format
+            assert value >= 0.0, (key, value)
+    out = capsys.readouterr().out
+    assert "test:" in out
+    shown = [k for k, v in test.items() if isinstance(v, float)]
+    assert shown and all(f"{k} " in out for k in shown)  # the summary line names each scalar metric
 
 
 def test_compare_explain_and_predict_on_forecasting(pen_params, tmp_path, capsys):

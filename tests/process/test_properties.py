@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from heedful.cli import main
 from heedful.errors import InputError
-from heedful.process.apply import clean, read_values
+from heedful.process.apply import _checked_values, _numbers_only, clean, read_values
 from heedful.process.names import TASKS
 from heedful.process.sources import tep
 
@@ -51,6 +51,43 @@ def test_read_values_gives_finite_float32_or_one_input_error(header, rows, imput
             return
     assert values.dtype == np.float32 and values.shape[1] == 3 and len(values) >= 1
     assert np.isfinite(values).all()
+
+
+number_cells = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=True, width=64).map(repr),
+    st.floats(-1e6, 1e6).map(lambda v: f"{v:.6g}"),
+    st.integers(-(10**20), 10**20).map(str),
+    st.sampled_from([" 1.5", "2.5 ", "1E5", "inf", "-Infinity", "1_0", "nan", "NaN", "", "  ", "x", '"3"', ".5"]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    headers,
+    st.lists(st.lists(number_cells, min_size=3, max_size=4), min_size=0, max_size=6),
+    st.sampled_from(["\n", "\r\n"]),
+    st.booleans(),
+)
+def test_pandas_reads_exactly_what_the_checking_reader_reads(header, rows, newline, blank_lines):
+    """``parse_values`` hands a file of numbers to pandas: whenever pandas takes it, the values are bit for bit those
+    of the cell-by-cell reader that every other file goes through (same rows, same floats)."""
+    lines = [",".join(header)] if header else []
+    lines += [",".join(r) for r in rows]
+    if blank_lines:
+        lines = ["", *lines[:1], "  ", *lines[1:]]
+    text = newline.join(lines) + newline
+    fast = _numbers_only(text, NAMES)
+    if fast is None:
+        return
+    np.testing.assert_array_equal(fast, _checked_values(text, NAMES, "t"))
+    assert fast.dtype == np.float64 and fast.shape[1] == 3
+
+
+def test_which_files_take_the_pandas_path():
+    assert _numbers_only("c,a,b,extra\n3,1,2,9\n6,4,5,9\n", NAMES).tolist() == [[1, 2, 3], [4, 5, 6]]
+    assert _numbers_only("\n1,2,3\n  \n4,5,6e1\n", NAMES).tolist() == [[1, 2, 3], [4, 5, 60]]
+    for odd in ("1,,3\n", "1,nan,3\n", "1,2,3\n4,5\n", "1,2,3\n4,5,6,7\n", "1,2\n", "a,b\n1,2\n", "1,2,x\n", "a,b,c\n"):
+        assert _numbers_only(odd, NAMES) is None, odd
 
 
 def _strict(text: str):

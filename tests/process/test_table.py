@@ -113,6 +113,21 @@ def test_schema_file(folder, tmp_path):
         build_task("table", schema=str(schema))
 
 
+def test_schema_file_without_tomllib_reads_with_tomli(folder, tmp_path, monkeypatch):
+    """Python 3.10 has no tomllib: the schema is read by tomli, the same parser (here tomllib under that name)."""
+    import sys
+
+    tomllib = pytest.importorskip("tomllib")  # on 3.10 every schema test goes through tomli anyway
+    monkeypatch.setitem(sys.modules, "tomllib", None)  # import tomllib now raises ModuleNotFoundError
+    monkeypatch.setitem(sys.modules, "tomli", tomllib)
+    schema = tmp_path / "plant.toml"
+    schema.write_text(f'path = "{folder.name}"\ntime_column = "time"\ninputs = ["a", "b"]\ntarget_column = "grade"\n')
+    assert build_task("table", schema=str(schema)).params["path"] == str(folder)
+    schema.write_text("path = [")
+    with pytest.raises(InputError, match=re.escape("plant.toml: not valid TOML")):
+        build_task("table", schema=str(schema))
+
+
 BAD = {
     "missing column": (lambda f: f.drop(columns="b"), "bad.csv: column 'b' named by the schema is not there"),
     "mixed types": (lambda f: f.astype({"a": object}).assign(a=lambda d: d.a.where(d.index != 4, "oops")),

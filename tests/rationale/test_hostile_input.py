@@ -1,4 +1,4 @@
-"""Issue 10 ("hostile input"): each case ends in the one-line error with exit code 2 (or, for caches, a rebuild),
+"""Hostile input: each case ends in the one-line error with exit code 2 (or, for caches, a rebuild),
 never a traceback. Each test failed before its fix."""
 
 import json

@@ -71,6 +71,7 @@ def test_scheduled_sampling_varies_within_a_sequence(monkeypatch):
     assert any(picks) and not all(picks)
 
 
+@pytest.mark.slow  # about 5 s each on the 2-core machine: 5 epochs over 2,000 sequences to a 90% threshold
 @pytest.mark.parametrize("attention", ["bahdanau", "luong_general"])
 def test_learns_to_reverse_sequences(attention):
     """A few seconds of training reach >= 90% exact-match reversal on held-out sequences."""
@@ -94,6 +95,7 @@ def test_learns_to_reverse_sequences(attention):
     assert exact >= 0.9, exact
 
 
+@pytest.mark.slow  # a training run to an error threshold (about 3 s)
 def test_continuous_seq2seq_learns_a_delay():
     """Trajectory output: predict the last 4 inputs of channel 0 (a delayed copy), MSE well below variance."""
     torch.manual_seed(0)

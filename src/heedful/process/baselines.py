@@ -13,7 +13,13 @@ from heedful.errors import InputError
 @dataclass
 class PCADetector:
     """PCA on normal-operation samples; alarms when Hotelling's T² (or SPE, the squared residual) exceeds
-    its ``quantile`` on the normal training data (an empirical control limit, no Gaussian assumption)."""
+    its ``quantile`` on the normal training data (an empirical control limit, no Gaussian assumption).
+
+    The decomposition is ``sklearn.decomposition.PCA(explained, svd_solver="full")`` written out as one numpy SVD,
+    and a test pins it to sklearn's (components to 1e-9 in float64, the same alarms). It stays numpy because on the
+    float32 windows the alarm stage feeds it, sklearn's second centring and scipy's SVD move the control limits by
+    about 1e-6 (relative): enough to flip an alarm on a window at the limit, so documented results would not be
+    reproduced exactly (docs/benchmarks.md)."""
 
     mean: np.ndarray
     std: np.ndarray  # normal-operation scale: PCA must not see the faults' variance

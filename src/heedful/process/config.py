@@ -216,7 +216,7 @@ class TEPFaultsConfig(TEPAlarmConfig):
         self.check_alarm()
 
 
-# --- simulated Tennessee Eastman (tep-studio, issue 12) ----------------------------------------------
+# --- simulated Tennessee Eastman (tep-studio) --------------------------------------------------------
 
 TEP_SIM_DISTURBANCES = 20  # tep-studio's IDV(1..20); its 21-28 are other disturbances than Braatz's fault 21
 TEP_SAMPLE_HOURS = 0.05  # 3-minute samples, as in the Braatz files
@@ -578,7 +578,10 @@ class TableConfig:
     def _read_schema(self) -> None:
         from pathlib import Path
 
-        import tomllib
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10: the same parser, published as tomli (a dependency there)
+            import tomli as tomllib
 
         where = Path(self.schema)
         try:

@@ -11,7 +11,7 @@ TASKS = (
     "pen_forecast",
     "pen_softsensor",
     "pen_repair",
-    "tep_sim_faults",  # simulated TEP (tep-studio), issue 12
+    "tep_sim_faults",  # simulated TEP (tep-studio)
     "table",
 )
 

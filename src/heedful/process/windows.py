@@ -54,6 +54,16 @@ class Scaler:
         with np.errstate(over="ignore"):  # a value beyond the training range becomes inf: callers check and name it
             return ((values - self.mean) / self.scale).astype(np.float32)
 
+    def inverse_transform(self, values: np.ndarray) -> np.ndarray:
+        """Scaled values back to their units (sklearn's ``StandardScaler.inverse_transform``), in the precision of
+        ``values``: float32 stays float32, float64 stays float64. A one-channel scaler applies to arrays of any shape
+        (a target without a channel axis)."""
+        values = np.asarray(values)
+        channels = self.mean.shape[0]
+        if channels != 1 and values.shape[-1] != channels:
+            raise InputError(f"scaler: expected {channels} channels, got {values.shape[-1]}")
+        return values * self.scale + self.mean
+
     def save(self, path: str | Path) -> None:
         write_json(path, {"mean": self.mean.tolist(), "scale": self.scale.tolist()})
 

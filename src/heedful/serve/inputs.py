@@ -3,14 +3,9 @@ the field (and the limit); CSV text to windows."""
 
 from __future__ import annotations
 
-import csv
-import io
-import math
-import re
-
 import numpy as np
 
-from heedful.process.numbers import INFINITE, NUMBER, is_missing, out_of_range, parse_number
+from heedful.process.numbers import out_of_range
 from heedful.serve.config import ServeConfig
 from heedful.serve.schemas import ProcessRequest, RationaleRequest
 
@@ -79,40 +74,24 @@ def _check_model_input(values: np.ndarray, pm, where: str) -> None:
 
 
 def csv_rows(text: str, pm, config: ServeConfig) -> np.ndarray:
-    rows = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
-    if not rows:
-        raise Problem(422, "csv: no rows", "csv")
-    names, order = pm.variables, None
-    if all(_is_name(c) for c in rows[0]):
-        header = [c.strip() for c in rows[0]]
-        missing = [n for n in names if n not in header]
-        if missing:
-            raise Problem(422, f"csv header: missing variable {missing[0]!r} (of {len(names)})", "csv")
-        order, rows = [header.index(n) for n in names], rows[1:]
-        short = next((r for r, row in enumerate(rows) if len(row) != len(header)), None)
-        if short is not None:  # a ragged row: it used to be an IndexError, a 500
-            raise Problem(422, f"csv row {short + 1}: {len(rows[short])} cells, the header has {len(header)}", "csv")
-    if len(rows) > config.max_window_length:
+    """The process track's CSV reader (``heedful.process.apply.parse_values``), its refusals as 422 problems; then
+    the service's own limits: rows, and finite values only (no imputation here)."""
+    from heedful.errors import InputError
+    from heedful.process.apply import parse_values
+
+    names = pm.variables
+    try:
+        values = parse_values(text, names, "csv")
+    except InputError as err:
+        raise Problem(422, str(err), "csv") from None
+    if len(values) > config.max_window_length:
         limit = config.max_window_length
-        raise Problem(422, f"csv: {len(rows)} rows, over the limit of {limit}", "csv", limit)
-    values = np.empty((len(rows), len(names)))
-    for r, row in enumerate(rows):
-        if order is None and len(row) != len(names):
-            raise Problem(422, f"csv row {r + 1}: {len(row)} variables, the model was trained on {len(names)}", "csv")
-        cells = [row[j] for j in order] if order is not None else row
-        for c, cell in enumerate(cells):
-            try:  # the number grammar of training and predict (heedful.process.numbers)
-                values[r, c] = parse_number(cell)
-            except ValueError as err:
-                raise Problem(422, f"csv row {r + 1} variable {names[c]!r}: {err}", "csv") from None
-            if not math.isfinite(values[r, c]):
-                raise Problem(422, f"csv row {r + 1} variable {names[c]!r}: not a finite number", "csv")
+        raise Problem(422, f"csv: {len(values)} rows, over the limit of {limit}", "csv", limit)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        r, c = (int(i[0]) for i in np.nonzero(bad))
+        raise Problem(422, f"csv: row {r}, column {names[c]!r}: not a finite number", "csv")
     return values
-
-
-def _is_name(text: str) -> bool:
-    text = text.strip()
-    return not (is_missing(text) or text.lower() in INFINITE or re.fullmatch(NUMBER, text))
 
 
 def windows_from_csv(req: ProcessRequest, pm, config: ServeConfig) -> tuple[list[np.ndarray], list[int]]:

@@ -121,7 +121,7 @@ def process_bodies(pm, n: int = 16, per_request: int = 1) -> tuple[list[dict], l
     if pm.data.test.lengths is not None:
         x = x[pm.data.test.lengths == x.shape[1]]  # full-length samples only: no padding in the request
     rows = np.linspace(0, len(x) - 1, n * per_request).astype(int)
-    raw = x[rows].astype(np.float64) * pm.data.scaler.scale + pm.data.scaler.mean
+    raw = pm.data.scaler.inverse_transform(x[rows].astype(np.float64))
     bodies, expected = [], []
     for b in range(n):
         chunk = raw[b * per_request : (b + 1) * per_request]

@@ -84,8 +84,7 @@ class ProcessModel:
                 else:
                     answers.append({"classes": [d.class_names[int(c)] for c in ids], "probabilities": _rounded(row)})
         else:
-            ts = d.target_scaler
-            values = pred.numpy() * ts.scale + ts.mean if ts is not None else pred.numpy()
+            values = d.target_scaler.inverse_transform(pred.numpy()) if d.target_scaler is not None else pred.numpy()
             answers = [{"values": _rounded(v)} for v in values]
         for i, answer in enumerate(answers):
             answer["attention"] = _rounded(attention[i]) if attention is not None else None

@@ -141,10 +141,24 @@ def test_trained_models_generate_predictions(tmp_path, mode):
 
 
 def test_beam_and_sampling_and_zero_shot(tmp_path):
+    """Zero-shot (no run): beam 1 is greedy, a wider beam finds another output; sampling is reproducible from its
+    seed, differs between seeds and tends to greedy as the temperature goes to 0."""
     samples = load_demo()[:2]
-    for gen in (GenerateConfig("beam", beams=3, max_new_tokens=6), GenerateConfig("sample", max_new_tokens=6)):
+
+    def raw(strategy="greedy", **kw):
+        gen = GenerateConfig(strategy, max_new_tokens=6, **kw)
         preds = predict_pipeline(samples, gen, None, lm=tiny_lm(), tokenizer=tiny_tokenizer(), progress=False)
-        assert len(preds) == 2 and all("raw" in p for p in preds)
+        assert [p["sample_id"] for p in preds] == [s.sample_id for s in samples]
+        assert all(set(p) == {"sample_id", "rationale", "text", "raw"} for p in preds)
+        return [p["raw"] for p in preds]
+
+    greedy = raw()
+    assert all(greedy)
+    assert raw("beam", beams=1) == greedy
+    assert raw("beam", beams=3) != greedy
+    sampled = raw("sample", seed=0)
+    assert raw("sample", seed=0) == sampled and raw("sample", seed=1) != sampled and sampled != greedy
+    assert raw("sample", seed=0, temperature=1e-4) == greedy
     with pytest.raises(ValueError, match="strategy"):
         GenerateConfig("nucleus")
 

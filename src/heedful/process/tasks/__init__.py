@@ -31,7 +31,7 @@ def registry() -> dict[str, Task]:
         pen_regress.PenForecast(),
         pen_regress.PenSoftsensor(),
         pen_regress.PenRepair(),
-        tep_sim.TEPSimFaults(),  # simulated TEP (issue 12)
+        tep_sim.TEPSimFaults(),  # simulated TEP (tep-studio)
         table.TableTask(),
     ]
     found = {t.name: t for t in tasks}

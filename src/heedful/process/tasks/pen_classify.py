@@ -102,7 +102,7 @@ def final_estimate(pred: np.ndarray, data: TaskData) -> np.ndarray:
     pred = np.asarray(pred, np.float64)
     if data.kind == "sequence_regression":
         pred = pred[np.arange(len(pred)), data.test.lengths - 1]
-    return pred[:, 0] * data.target_scaler.scale[0] + data.target_scaler.mean[0]
+    return data.target_scaler.inverse_transform(pred[:, :1])[:, 0]
 
 
 def quality_report(pred: np.ndarray, data: TaskData) -> dict:
@@ -160,13 +160,14 @@ def quality_class(final: np.ndarray, thresholds) -> np.ndarray:
 
 def accuracy_report(pred: np.ndarray, split: Split, class_names: list[str]) -> dict:
     """Accuracy (over valid steps for per-step labels) and recall per class."""
-    y = split.y
-    valid = split.mask if split.mask is not None else np.ones_like(y, dtype=bool)
-    correct = (pred == y) & valid
-    recall = {
-        name: float(correct[(y == c) & valid].mean()) for c, name in enumerate(class_names) if ((y == c) & valid).any()
-    }
-    return {"accuracy": float(correct.sum() / valid.sum()), "per_class_recall": recall}
+    from sklearn.metrics import accuracy_score, recall_score
+
+    valid = split.mask if split.mask is not None else np.ones_like(split.y, dtype=bool)
+    y, pred = split.y[valid], np.asarray(pred)[valid]
+    present = np.unique(y)  # classes without a true sample have no recall
+    per_class = recall_score(y, pred, labels=present, average=None)
+    recall = {class_names[c]: float(r) for c, r in zip(present.tolist(), per_class.tolist(), strict=True)}
+    return {"accuracy": float(accuracy_score(y, pred)), "per_class_recall": recall}
 
 
 def fault_report(pred: np.ndarray, split: Split, class_names: list[str]) -> dict:

@@ -58,7 +58,9 @@ def fit_scaler(seqs: list[np.ndarray]) -> Scaler:
 
 
 def r2(y: np.ndarray, pred: np.ndarray) -> float:
-    """Coefficient of determination over all given values (flattened)."""
+    """Coefficient of determination over all given values (flattened): ``sklearn.metrics.r2_score`` in float64, and
+    NaN, not sklearn's finite stand-in, when the true values do not vary."""
+    from sklearn.metrics import r2_score
+
     y, pred = np.asarray(y, np.float64).ravel(), np.asarray(pred, np.float64).ravel()
-    total = ((y - y.mean()) ** 2).sum()
-    return float(1 - ((y - pred) ** 2).sum() / total) if total > 0 else float("nan")
+    return float(r2_score(y, pred)) if y.size > 1 and np.ptp(y) > 0 else float("nan")

@@ -115,8 +115,7 @@ def _train_mean_hours(data: TaskData) -> float:
 
 
 def _unscale(data: TaskData, y: np.ndarray) -> np.ndarray:
-    s = data.target_scaler
-    return np.asarray(y, np.float64) * s.scale + s.mean
+    return data.target_scaler.inverse_transform(np.asarray(y, np.float64))
 
 
 # --- forecasting -------------------------------------------------------------------------------------
@@ -380,7 +379,7 @@ class PenRepair(Task):
         hidden = np.isnan(values)
         x = np.concatenate([np.where(hidden, 0.0, self.scale(data, np.nan_to_num(values))), hidden], axis=-1)
         pred = predict_batch(data, model, x.astype(np.float32))
-        restored = np.where(hidden, pred * data.scaler.scale + data.scaler.mean, values)
+        restored = np.where(hidden, data.scaler.inverse_transform(pred), values)
         return {"filled_values": int(hidden.sum()), "values": restored.tolist()}
 
     def fit_classical(self, name: str, data: TaskData, seed: int = 0) -> tuple[np.ndarray, int]:

@@ -237,7 +237,7 @@ def table_report(pred: np.ndarray, data: TaskData) -> dict:
         return accuracy_report(pred, test, data.class_names)
     ts = data.target_scaler
     valid = test.mask if test.mask is not None else np.ones(test.y.shape, dtype=bool)
-    real, gold = pred * ts.scale[0] + ts.mean[0], test.y * ts.scale[0] + ts.mean[0]
+    real, gold = ts.inverse_transform(pred), ts.inverse_transform(test.y)
     return {"r2": r2(gold[valid], real[valid]), "mae": float(np.abs(gold - real)[valid].mean())}
 
 
@@ -291,7 +291,7 @@ class TableTask(Task):
         if "classification" in data.kind:
             out = [data.class_names[int(c)] for c in pred]
         else:
-            out = (pred[:, 0] * data.target_scaler.scale[0] + data.target_scaler.mean[0]).tolist()
+            out = data.target_scaler.inverse_transform(pred[:, :1])[:, 0].tolist()
         return {"window_ends": ends.tolist(), "predictions": out}
 
     def explain(self, data: TaskData, model, config: dict, out_png, fault: int | None, sample: int) -> dict:

@@ -1,11 +1,19 @@
 """Character-level text metrics for rationales: METEOR (exact matches), ROUGE-L, BLEU-4 and BERTScore.
 
-Chinese has no spaces, so every non-space character is a token. METEOR follows ``nltk.translate.meteor_score``
-(alpha 0.9, beta 3, gamma 0.5, same alignment and chunk count) restricted to exact matches, so no WordNet is needed;
-like nltk, a perfect match scores slightly below 1 (one chunk still costs 0.5 / m³). ROUGE-L is the LCS F1 averaged
-over samples (LCS by a bit-parallel algorithm: 1,000 samples take milliseconds). BLEU-4 is corpus-level (Papineni:
-clipped n-gram counts summed over the corpus, geometric mean, brevity penalty), 0 to 1. BERTScore (greedy cosine
-matching of contextual token states, no idf, no rescaling) takes any local Hugging Face encoder path.
+Chinese has no spaces, so every non-space character is a token. Each metric is the maintained library's, computed
+on those tokens; we keep our own code because those libraries are not dependencies of the package and are slower
+where it matters (docs/benchmarks.md, "Hand-written pieces against their libraries"), and tests pin every metric
+to the numbers the libraries document in their own tests:
+
+- METEOR is ``nltk.translate.meteor_score.single_meteor_score`` (alpha 0.9, beta 3, gamma 0.5, the same alignment
+  and chunk count) restricted to exact matches, so no WordNet is needed; like nltk, a perfect match scores slightly
+  below 1 (one chunk still costs 0.5 / m³).
+- ROUGE-L is rouge-score's ``rougeL`` F-measure with a character tokenizer, averaged over samples (LCS by a
+  bit-parallel algorithm: 1,000 samples take milliseconds, where rouge-score fills an m × n table in Python).
+- BLEU-4 is ``sacrebleu.corpus_bleu(hyps, [refs], tokenize="char", smooth_method="none").score / 100``: clipped
+  n-gram counts summed over the corpus, geometric mean, brevity penalty, 0 to 1.
+- BERTScore (greedy cosine matching of contextual token states, no idf, no rescaling) takes any local Hugging
+  Face encoder path, like the bert-score package's ``model_type`` + ``num_layers``.
 """
 
 from __future__ import annotations
@@ -50,8 +58,9 @@ def _ngrams(tokens: list[str], n: int) -> Counter:
     return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 
-def corpus_bleu(hyps: Sequence[str], refs: Sequence[str], max_n: int = 4) -> float:
-    """Corpus BLEU-max_n over characters, uniform weights, brevity penalty; 0 when some n-gram order never matches."""
+def bleu_counts(hyps: Sequence[str], refs: Sequence[str], max_n: int = 4) -> tuple[list[int], list[int], int, int]:
+    """Corpus statistics of BLEU over characters: clipped matches and totals per n-gram order, hypothesis and
+    reference lengths (sacrebleu's ``counts``, ``totals``, ``sys_len``, ``ref_len``)."""
     matched, total = [0] * max_n, [0] * max_n
     hyp_len = ref_len = 0
     for hyp, ref in zip(hyps, refs, strict=True):
@@ -61,6 +70,12 @@ def corpus_bleu(hyps: Sequence[str], refs: Sequence[str], max_n: int = 4) -> flo
             hn, rn = _ngrams(h, n), _ngrams(r, n)
             matched[n - 1] += sum(min(c, rn[g]) for g, c in hn.items())
             total[n - 1] += max(len(h) - n + 1, 0)
+    return matched, total, hyp_len, ref_len
+
+
+def corpus_bleu(hyps: Sequence[str], refs: Sequence[str], max_n: int = 4) -> float:
+    """Corpus BLEU-max_n over characters, uniform weights, brevity penalty; 0 when some n-gram order never matches."""
+    matched, total, hyp_len, ref_len = bleu_counts(hyps, refs, max_n)
     if hyp_len == 0 or min(matched) == 0:
         return 0.0
     log_precision = sum(math.log(m / t) for m, t in zip(matched, total, strict=True)) / max_n

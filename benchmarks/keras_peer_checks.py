@@ -1,6 +1,10 @@
-"""benchmarks/keras_peer.py on a few synthetic windows: the Keras twin of ``bilstm_attn`` holds heedful's parameters
-(but PyTorch's second LSTM bias), both Keras attention layers pool with weights that sum to one, and one alternated
-epoch trains, times and reports both. Skipped without Keras: a benchmark-only dependency, not installed in CI."""
+"""Checks of benchmarks/keras_peer.py on a few synthetic windows: the Keras twin of ``bilstm_attn`` holds heedful's
+parameters (but PyTorch's second LSTM bias), both Keras attention layers pool with weights that sum to one, and one
+alternated epoch trains, times and reports both.
+
+Keras is a benchmark-only dependency that CI does not install, so these checks live beside the benchmark instead of
+under tests/ (where they were always skipped): ``pip install 'heedful[bench]'`` then
+``pytest benchmarks/keras_peer_checks.py``; ``make bench`` runs them before the benchmark."""
 
 import argparse
 import importlib.util
@@ -16,7 +20,7 @@ from heedful.process.windows import Scaler
 if importlib.util.find_spec("keras") is None:
     pytest.skip("keras is not installed (pip install 'heedful[bench]')", allow_module_level=True)
 
-SCRIPT = Path(__file__).parents[2] / "benchmarks" / "keras_peer.py"
+SCRIPT = Path(__file__).with_name("keras_peer.py")
 
 
 @pytest.fixture(scope="module")
