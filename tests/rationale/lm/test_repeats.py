@@ -29,7 +29,7 @@ def test_repetition_penalty_scales_generated_tokens_only():
 
 
 def test_config_flag():
-    assert not GenerateConfig().controls_repeats
+    assert not GenerateConfig(no_repeat_ngram=0).controls_repeats and GenerateConfig().controls_repeats
     assert (
         GenerateConfig(no_repeat_ngram=4).controls_repeats and GenerateConfig(repetition_penalty=1.2).controls_repeats
     )

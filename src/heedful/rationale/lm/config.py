@@ -56,7 +56,7 @@ class GenerateConfig:
     neighbours: bool = True  # mbr: add the retrieved neighbours' relabelled rationales as candidates
     mbr_greedy: bool = False  # mbr: add the greedy output as a candidate
     utility: str = "rouge_l"  # mbr: rouge_l | meteor (character level, as evaluate scores)
-    no_repeat_ngram: int = 0  # forbid repeating any n-gram of this many tokens (0: off)
+    no_repeat_ngram: int = 4  # forbid the generated text to repeat an n-gram of this many tokens (0: off; measured)
     repetition_penalty: float = 1.0  # divide the logits of tokens already in the text by this (1: off)
     int8: bool = False  # int8 weights (dynamic quantisation) for the frozen linear layers while generating
     seed: int = 0
