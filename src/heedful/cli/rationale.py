@@ -80,13 +80,9 @@ def _data(commands) -> None:
         "clips, and write the chosen split as samples.json (INSIDE format) with a summary.",
     )
     _data_args(p, SPLIT["data"])
-    p.add_argument("--visual", help="per-utterance frame features (.npz): check that every sample has them")
-    p.add_argument(
-        "--visual-missing",
-        choices=("refuse", "zero"),
-        default="refuse",
-        help="a sample without frame features: refuse (default) or count it as zero-filled",
-    )
+    from heedful.cli.rationale_lm import visual_args
+
+    visual_args(p)
     p.set_defaults(func=_run_data)
 
 

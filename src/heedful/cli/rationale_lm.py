@@ -104,13 +104,7 @@ def add_predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="--method lm: a 'rationale train' run folder (without it: zero-shot base LM)")
     add_config_flags(p, _generate_cls(), skip=("seed",), help={"strategy": "greedy | beam | sample | mbr"})
     p.add_argument("--limit", type=int, help="predict only the first N samples of the split")
-    p.add_argument("--visual", help="per-utterance frame features (.npz) of this data file (default: the model's own)")
-    p.add_argument(
-        "--visual-missing",
-        choices=("refuse", "zero"),
-        default="refuse",
-        help="a sample without frame features: refuse (default) or zero vectors",
-    )
+    visual_args(p)  # predict's default --visual: the frames the model was trained with
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
 
 
@@ -174,6 +168,13 @@ def check_graph_size(folder: Path, model: dict) -> None:
                 f"{config}: model.graph does not fit {weights}: graph.{name} has shape {saved[name]} "
                 f"there, the config makes {tuple(p.shape)}"
             )
+
+
+def visual_args(p: argparse.ArgumentParser) -> None:
+    """--visual and --visual-missing, from KeyConfig (the one place their defaults and help live)."""
+    from heedful.rationale.retrieval.config import KeyConfig
+
+    add_config_flags(p, KeyConfig, only=("visual", "visual_missing"))
 
 
 def set_threads(n: int | None) -> None:

@@ -108,29 +108,22 @@ def test_video_model_trains_logs_gates_and_predicts(tmp_path):
         dev, GenerateConfig(max_new_tokens=4), str(folder), lm=tiny_lm(), tokenizer=tiny_tokenizer(), progress=False
     )
     assert len(out) == 2
-    # another file of another dimension is refused before any generation
-    other = KeyConfig(cache_dir=str(tmp_path / "cache"), visual=demo_npz(tmp_path / "w.npz", dim=7))
-    with pytest.raises(InputError, match="7-d; the model was trained on 6-d"):
-        predict_pipeline(
-            dev,
-            GenerateConfig(max_new_tokens=4),
-            str(folder),
-            features=other,
-            lm=tiny_lm(),
-            tokenizer=tiny_tokenizer(),
-            progress=False,
-        )
-    without = KeyConfig(cache_dir=str(tmp_path / "cache"))
-    with pytest.raises(InputError, match="trained with video"):
-        predict_pipeline(
-            dev,
-            GenerateConfig(max_new_tokens=4),
-            str(folder),
-            features=without,
-            lm=tiny_lm(),
-            tokenizer=tiny_tokenizer(),
-            progress=False,
-        )
+    # another file of another dimension is refused before any generation, and so is none
+    for visual, message in (
+        (demo_npz(tmp_path / "w.npz", dim=7), "7-d; the model was trained on 6-d"),
+        (None, "trained with video"),
+    ):
+        features = KeyConfig(cache_dir=str(tmp_path / "cache"), visual=visual)
+        with pytest.raises(InputError, match=message):
+            predict_pipeline(
+                dev,
+                GenerateConfig(max_new_tokens=4),
+                str(folder),
+                features=features,
+                lm=tiny_lm(),
+                tokenizer=tiny_tokenizer(),
+                progress=False,
+            )
 
 
 def test_fusion_lr_is_its_own_group_and_gate_init_opens_the_gates(tmp_path):
