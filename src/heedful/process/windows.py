@@ -37,7 +37,8 @@ class Scaler:
 
     def __post_init__(self):
         # a scaler with inf or NaN (from extreme values) silently turns every input into NaN
-        if not (np.isfinite(self.mean).all() and np.isfinite(self.scale).all() and (self.scale > 0).all()):
+        mean, scale = np.asarray(self.mean), np.asarray(self.scale)  # arrays, or scalars in hand-made scalers
+        if not (np.isfinite(mean).all() and np.isfinite(scale).all() and (scale > 0).all()):
             raise InputError("scaler: a mean or scale is not finite (or not > 0): the values are too extreme")
 
     @classmethod

@@ -8,7 +8,6 @@ from heedful.errors import InputError
 from heedful.rationale.data.prompt import scoring_string
 from heedful.rationale.data.schema import Sample, printable
 from heedful.rationale.eval.metrics import bertscore, text_metrics
-from heedful.rationale.eval.visual_part import repeat_share, visual_part_scores
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +52,8 @@ def evaluate(
         hyps.append(p["text"])
         refs.append(scoring_string(references[sid].rationale))
         rationales.append(references[sid].rationale)
+    from heedful.rationale.eval.visual_part import repeat_share, visual_part_scores  # numpy: not at CLI start
+
     metrics = text_metrics(hyps, refs)
     visual = visual_part_scores(hyps, rationales)
     visual.pop("per_sample")
@@ -79,6 +80,7 @@ def paired_against(
     """Per-sample paired bootstrap of ``predictions`` minus ``baseline`` on the samples both scored: METEOR and
     ROUGE-L on all of them, visual-part ROUGE-L and METEOR on those whose reference has a visual stimulus."""
     from heedful.rationale.eval.bootstrap import paired_difference, per_sample_scores
+    from heedful.rationale.eval.visual_part import visual_part_scores
 
     mine = {p["sample_id"]: p["text"] for p in predictions}
     theirs = {p["sample_id"]: p["text"] for p in baseline}
