@@ -100,6 +100,9 @@ def test_report_counts_both_protocols():
     assert report["per_class_accuracy"] == {0: pytest.approx(35 / 36), 4: 1.0}
     assert report["confusion"] == [[35, 1], [0, 16]]
     assert report["macro_accuracy"] == pytest.approx((35 / 36 + 1) / 2)
+    # one run per class: every bootstrap resample over runs is the test set itself
+    assert report["macro_accuracy_ci"] == pytest.approx([report["macro_accuracy"]] * 2) and report["test_runs"] == 2
+    assert report["per_class_accuracy_ci"] == {0: pytest.approx([35 / 36] * 2), 4: [1.0, 1.0]}
     never = np.where(data.test.run == 1, 0, pred)
     assert evaluate(data, never)["missed_runs"] == {4: 1} and evaluate(data, never)["mean_detection_delay_min"] is None
 
@@ -113,7 +116,11 @@ def test_cli_train_tiny_end_to_end(tiny, as_flags, tmp_path, capsys):
     for key in ("macro_accuracy", "online_accuracy", "detection_rate", "false_alarm_rate"):
         assert 0.0 <= test[key] <= 1.0
     out = capsys.readouterr().out
-    assert "simulated 3-class accuracy (benchmark protocol, macro):" in out and "false alarms" in out
+    assert (
+        "simulated 3-class accuracy: " in out
+        and " on 3 test runs (benchmark protocol, macro" in out
+        and "false alarms" in out
+    )
 
     from heedful.process.sources import tepsim
 

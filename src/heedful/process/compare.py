@@ -176,6 +176,8 @@ def _cell(v, fmt: str) -> str:
         return _pct(float(np.mean(list(v.values())))) if v else "-"
     if fmt == "pct":
         return _pct(v)
+    if fmt == "ci":
+        return f"[{100 * v[0]:.1f}, {100 * v[1]:.1f}]"
     return f"{v:.3f}" if fmt == "r2" else f"{v:.1f}"
 
 

@@ -26,6 +26,7 @@ from dataclasses import asdict
 import numpy as np
 
 from heedful.errors import InputError
+from heedful.process.bootstrap import macro_accuracy_interval
 from heedful.process.config import TEPSimFaultsConfig
 from heedful.process.sources import tepsim
 from heedful.process.tasks.base import Split, Task, TaskData
@@ -104,10 +105,10 @@ def tep_sim_report(pred: np.ndarray, data: TaskData) -> dict:
     runs = data.params["test_set"]
     onset = np.array([-1 if r["onset"] is None else r["onset"] for r in runs])[split.run]
     in_benchmark = (onset < 0) | (split.end - data.params["window"] >= onset)
-    return {
-        **_benchmark(pred[in_benchmark], split.y[in_benchmark], faults),
-        **_online(pred, split, faults, runs),
-    }
+    bench = _benchmark(pred[in_benchmark], split.y[in_benchmark], faults)
+    ci = macro_accuracy_interval(pred[in_benchmark], split.y[in_benchmark], split.run[in_benchmark])
+    ci["per_class_accuracy_ci"] = {faults[c]: v for c, v in ci["per_class_accuracy_ci"].items()}
+    return {**bench, **ci, "test_runs": len(runs), **_online(pred, split, faults, runs)}
 
 
 def _benchmark(pred: np.ndarray, y: np.ndarray, faults: tuple[int, ...]) -> dict:
@@ -159,6 +160,7 @@ class TEPSimFaults(TwoStageAlarm, ClippedWindows, Task):
     explains = "attention pooling (*_attn models) around a fault's onset in a held-out test run (--fault F, --sample R)"
     headlines = (  # benchmark protocol, online protocol, then the online protocol behind the two-stage alarm
         ("macro acc (benchmark)", "macro_accuracy", "pct"),
+        ("95% interval (runs)", "macro_accuracy_ci", "ci"),
         ("online acc", "online_accuracy", "pct"),
         ("detection", "detection_rate", "pct"),
         ("false alarms", "false_alarm_rate", "pct"),
@@ -184,8 +186,12 @@ class TEPSimFaults(TwoStageAlarm, ClippedWindows, Task):
 
     def summary(self, test: dict, params: dict) -> list[str]:
         delay, n = test["mean_detection_delay_min"], len(params["faults"])
+        accuracy = f"simulated {n}-class accuracy: {test['macro_accuracy']:.1%}"
+        if test.get("macro_accuracy_ci"):  # runs written before issue 24 have no interval
+            lo, hi = test["macro_accuracy_ci"]
+            accuracy += f" [{100 * lo:.1f}, {100 * hi:.1f}] on {test['test_runs']} test runs"
         return [
-            f"simulated {n}-class accuracy (benchmark protocol, macro): {test['macro_accuracy']:.1%}",
+            accuracy + " (benchmark protocol, macro; 95% bootstrap interval over test runs)",
             f"online protocol: accuracy {test['online_accuracy']:.1%}, detection {test['detection_rate']:.1%}, "
             f"false alarms {test['false_alarm_rate']:.1%}, mean detection delay "
             + ("-" if delay is None else f"{delay:.0f} min"),
