@@ -8,7 +8,7 @@ import pytest
 from heedful.cli import main
 from heedful.errors import InputError
 from heedful.process.config import TEPSimFaultsConfig, tep_sim_faults
-from heedful.process.tasks import build_task, evaluate, task_config
+from heedful.process.tasks import build_task, evaluate, get_task, task_config
 from heedful.process.tasks.base import Split, TaskData
 from heedful.process.tasks.tep_sim import tep_sim_report
 from heedful.process.windows import Scaler
@@ -30,6 +30,39 @@ def test_defaults_are_the_18_class_benchmark():
     assert (test[-1].hours, test[-1].onset_hours) == (48.0, 8.0)
     seeds = [{s.seed for s in cfg.specs(split)} for split in ("train", "val", "test")]
     assert not (seeds[0] & seeds[1] or seeds[0] & seeds[2] or seeds[1] & seeds[2])  # held-out seeds
+
+
+def test_the_alarm_threshold_has_its_own_normal_validation_runs():
+    val = TEPSimFaultsConfig(val_runs=2, val_normal_runs=5).specs("val")
+    normal = [s.seed for s in val if s.fault == 0]
+    assert normal == [1_000_001 + i for i in range(5)] and len(val) == 5 + 17 * 2
+    assert [s.seed for s in TEPSimFaultsConfig(val_runs=2, val_normal_runs=2).specs("val")][:2] == normal[:2]
+    with pytest.raises(InputError, match="val_normal_runs must lie in"):
+        TEPSimFaultsConfig(val_normal_runs=0)
+
+
+def test_summary_lines_carry_the_interval_and_the_asked_false_alarm_rate():
+    test = {
+        "macro_accuracy": 0.9934,
+        "macro_accuracy_ci": [0.9881, 0.9972],
+        "test_runs": 360,
+        "online_accuracy": 0.95,
+        "detection_rate": 0.97,
+        "false_alarm_rate": 0.1,
+        "mean_detection_delay_min": 60.0,
+        "two_stage": {
+            "alarm_detector": "model",
+            "alarm_rate": 0.01,
+            "alarm_persistence": 1,
+            "val_normal_runs": 5,
+            "false_alarm_rate": 0.0149,
+            "detection_rate": 0.9,
+            "mean_detection_delay_min": 70.0,
+        },
+    }
+    lines = get_task("tep_sim_faults").summary(test, {"faults": list(range(18))})
+    assert lines[0].startswith("simulated 18-class accuracy: 99.3% [98.8, 99.7] on 360 test runs")
+    assert lines[-1] == "simulated online false alarms: 1.5% (asked 1.0%); threshold set on 5 normal validation runs"
 
 
 @pytest.mark.parametrize(
