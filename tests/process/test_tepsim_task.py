@@ -191,6 +191,29 @@ def test_cli_bad_input_is_one_line_exit_2(tiny, tepsim_tiny, as_flags, tmp_path,
     assert message in err and len(err.splitlines()) == 1
 
 
+def test_cli_refuses_runs_too_large_for_memory_before_simulating(tepsim_tiny, as_flags, tmp_path, capsys, monkeypatch):
+    from heedful.process.tasks import tep_sim
+
+    monkeypatch.setattr(tep_sim, "available_memory", lambda: 50_000_000)
+    argv = ["process", "data", "--task", "tep_sim_faults", *as_flags(tepsim_tiny), "--cache", str(tmp_path)]
+    assert main([*argv, "--test-runs", "2000"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "the windows of 6010 runs need about" in err and "0.05 GB available" in err and len(err.splitlines()) == 1
+    assert not list(tmp_path.glob("*.npz"))
+
+
+def test_memory_estimate_counts_runs_and_windows():
+    from heedful.process.tasks.tep_sim import memory_estimate
+
+    cfg = TEPSimFaultsConfig(faults="0,1", train_runs=1, val_runs=1, val_normal_runs=1, test_runs=1)
+    specs = {name: cfg.specs(name) for name in ("train", "val", "test")}
+    sample, w = 52 * 4, 40
+    train = 2 * 500 * sample + 2 * ((500 - 40) // 5 + 1) * w * sample  # normal run: every window
+    train_fault = 2 * 500 * sample + 2 * ((500 - 60) // 5 + 1) * w * sample  # windows after the onset (sample 20)
+    test = 2 * 960 * sample + 2 * ((960 - 40) // 3 + 1) * w * sample
+    assert memory_estimate(cfg, specs) == 2 * (train + train_fault) + 2 * test
+
+
 def test_cli_missing_simulator_says_how_to_install(tepsim_tiny, as_flags, tmp_path, capsys, monkeypatch):
     import sys
 

@@ -245,7 +245,7 @@ class TEPSimFaultsConfig(TEPAlarmConfig):
     base_seed: int = 1  # seed of the first training run; validation and test seeds start 1e6 and 2e6 later
     cache: str | None = None  # run cache folder (None: $HEEDFUL_CACHE/tepsim or ~/.cache/heedful/tepsim)
     workers: int = 1  # simulation worker processes
-    scheduler: str | None = None  # dask.distributed scheduler address (e.g. tcp://host:8786): simulate there
+    scheduler: str | None = None  # simulate on dask.distributed: a scheduler (tcp://host:8786) or 'local' (--workers)
 
     def __post_init__(self):
         self.faults = tep_sim_faults(self.faults)

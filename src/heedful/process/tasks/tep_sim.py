@@ -22,6 +22,7 @@ sample, and both protocols are reported on it:
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 
 import numpy as np
@@ -61,10 +62,45 @@ def _describe(run: tepsim.SimRun) -> dict:
     return {"fault": s.fault, "seed": s.seed, "onset": s.onset, "samples": len(run.values), "shutdown": run.shutdown}
 
 
+def memory_estimate(cfg: TEPSimFaultsConfig, specs: dict[str, list[tepsim.RunSpec]]) -> int:
+    """Bytes the task holds at its peak: every run's raw and scaled values, and each split's windows twice (the
+    per-run arrays and their concatenation). Shutdowns only make it smaller."""
+    sample = len(tepsim.VARIABLE_NAMES) * 4  # float32
+    total = 0
+    for name, split in specs.items():
+        stride = cfg.test_stride if name == "test" else cfg.stride
+        after = cfg.protocol == "benchmark" and name != "test"
+        for s in split:
+            first = cfg.window + (s.onset if after and s.fault else 0)
+            windows = (s.samples - first) // stride + 1 if s.samples >= first else 0
+            total += 2 * s.samples * sample + 2 * windows * cfg.window * sample
+    return total
+
+
+def available_memory() -> int:
+    try:
+        import psutil  # comes with distributed (the tep extra)
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_memory(cfg: TEPSimFaultsConfig, specs: dict[str, list[tepsim.RunSpec]]) -> None:
+    need, free = memory_estimate(cfg, specs), available_memory()
+    if need > free:
+        runs = sum(len(v) for v in specs.values())
+        raise InputError(
+            f"tep_sim_faults: the windows of {runs} runs need about {tepsim.gigabytes(need)} of memory, "
+            f"{tepsim.gigabytes(free)} available: fewer runs per class, or a larger --stride / --test-stride"
+        )
+
+
 def build_tep_sim_faults(cfg: TEPSimFaultsConfig | None = None, progress: bool = True) -> TaskData:
     cfg = cfg or TEPSimFaultsConfig()
     names = ("train", "val", "test")
     specs = {name: cfg.specs(name) for name in names}
+    check_memory(cfg, specs)  # before simulating anything
     report = tepsim.generate(
         [s for name in names for s in specs[name]], cfg.cache, cfg.workers, cfg.scheduler, progress
     )
