@@ -101,7 +101,7 @@ def test_killed_generation_resumes_without_recomputing(tmp_path, monkeypatch):
     monkeypatch.setattr(ts, "simulate", lambda spec: calls.append(spec.seed) or real(spec))
     report = ts.generate(specs, tmp_path, progress=False)
     assert calls == [12, 20011, 20012] and report.computed == 3 and len(report.runs) == 4
-    again = ts.generate(specs, tmp_path, progress=False)
+    again = ts.generate(specs, tmp_path, workers=2, progress=False)  # all cached: no pool is started
     assert again.computed == 0 and len(calls) == 3
     np.testing.assert_array_equal(again.runs[3].values, report.runs[3].values)
 

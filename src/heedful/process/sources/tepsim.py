@@ -326,6 +326,8 @@ def gigabytes(n: float) -> str:
 
 def _simulate_all(todo: dict[Path, RunSpec], workers: int, client):
     """Yield (path, run) as runs finish: on the Dask ``client``'s cluster, in a local pool, or here."""
+    if not todo:
+        return  # everything cached (a pool of min(workers, 0) processes would be refused)
     if client is not None:
         from distributed import as_completed
 
