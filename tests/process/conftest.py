@@ -44,6 +44,7 @@ def tepsim_tiny():
         "faults": "0,1,4",
         "train_runs": 2,
         "val_runs": 1,
+        "val_normal_runs": 2,
         "test_runs": 1,
         "train_hours": 2.0,
         "train_onset_hours": 0.5,

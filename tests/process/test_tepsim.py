@@ -1,5 +1,7 @@
 """Simulated Tennessee Eastman runs (tep-studio): determinism, onsets, shutdowns, cache, pools, bad input."""
 
+import json
+import shutil
 import sys
 
 import numpy as np
@@ -99,7 +101,7 @@ def test_killed_generation_resumes_without_recomputing(tmp_path, monkeypatch):
     monkeypatch.setattr(ts, "simulate", lambda spec: calls.append(spec.seed) or real(spec))
     report = ts.generate(specs, tmp_path, progress=False)
     assert calls == [12, 20011, 20012] and report.computed == 3 and len(report.runs) == 4
-    again = ts.generate(specs, tmp_path, progress=False)
+    again = ts.generate(specs, tmp_path, workers=2, progress=False)  # all cached: no pool is started
     assert again.computed == 0 and len(calls) == 3
     np.testing.assert_array_equal(again.runs[3].values, report.runs[3].values)
 
@@ -114,10 +116,12 @@ def test_process_pool_and_dask_cluster_give_the_serial_runs(tmp_path):
     ) as cluster:
         assert cluster.scheduler_address.startswith("tcp://")
         dask = ts.generate(specs, tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False)
-    assert pool.computed == dask.computed == 2
-    for a, b, c in zip(serial.runs, pool.runs, dask.runs, strict=True):
+    local = ts.generate(specs, tmp_path / "local", workers=2, scheduler="local", progress=False)
+    assert pool.computed == dask.computed == local.computed == 2
+    for a, b, c, d in zip(serial.runs, pool.runs, dask.runs, local.runs, strict=True):
         np.testing.assert_array_equal(a.values, b.values)
         np.testing.assert_array_equal(a.values, c.values)
+        np.testing.assert_array_equal(a.values, d.values)
 
 
 @pytest.mark.parametrize("address", ["tcp://127.0.0.1:9", "no-port-here", "bogus://host:1"])
@@ -152,3 +156,27 @@ def test_damaged_cache_entry_is_simulated_again(tmp_path, damage):
     again = ts.generate(specs, tmp_path, progress=False)
     assert again.computed == 1
     np.testing.assert_array_equal(again.runs[0].values, first.runs[0].values)
+
+
+def test_a_cache_of_another_simulator_version_is_refused_and_kept(tmp_path):
+    specs = ts.run_set([0], 1, 0.5, 0.2, 11)
+    ts.generate(specs, tmp_path, progress=False)
+    manifest = json.loads((tmp_path / ts.MANIFEST).read_text())
+    assert manifest == {"adapter": ts.ADAPTER_VERSION, "tep_studio": ts.simulator_version()}
+    (tmp_path / ts.MANIFEST).write_text(json.dumps({**manifest, "tep_studio": "0.1.0"}))
+    with pytest.raises(InputError, match=r"a TEP run cache of tep-studio 0.1.0 \(adapter 1\), this is tep-studio"):
+        ts.generate(specs, tmp_path, progress=False)
+    assert len(list(tmp_path.glob("*.npz"))) == 1  # nothing lost
+    (tmp_path / ts.MANIFEST).write_text("{not json")
+    with pytest.raises(InputError, match=r"an unreadable VERSION\.json"):
+        ts.generate(specs, tmp_path, progress=False)
+
+
+def test_runs_the_disk_cannot_hold_are_refused_up_front(tmp_path, monkeypatch):
+    specs = ts.run_set([0, 1], 3, 48.0, 8.0, 11)  # 6 runs of 960 samples: about 1.2 MB
+    monkeypatch.setattr(ts, "simulate", lambda spec: pytest.fail("simulated despite the refusal"))
+    usage = shutil.disk_usage(tmp_path)._replace(free=ts.DISK_RESERVE + 1_000_000)  # 1 MB beyond the reserve
+    monkeypatch.setattr(ts.shutil, "disk_usage", lambda path: usage)
+    with pytest.raises(InputError, match=r"^6 TEP runs need about 0.00 GB in .*, 1.07 GB free there"):
+        ts.generate(specs, tmp_path, progress=False)
+    assert ts.run_bytes(specs[0]) == 960 * 52 * 4 + ts.RUN_FILE_OVERHEAD

@@ -8,7 +8,7 @@ import pytest
 from heedful.cli import main
 from heedful.errors import InputError
 from heedful.process.config import TEPSimFaultsConfig, tep_sim_faults
-from heedful.process.tasks import build_task, evaluate, task_config
+from heedful.process.tasks import build_task, evaluate, get_task, task_config
 from heedful.process.tasks.base import Split, TaskData
 from heedful.process.tasks.tep_sim import tep_sim_report
 from heedful.process.windows import Scaler
@@ -30,6 +30,39 @@ def test_defaults_are_the_18_class_benchmark():
     assert (test[-1].hours, test[-1].onset_hours) == (48.0, 8.0)
     seeds = [{s.seed for s in cfg.specs(split)} for split in ("train", "val", "test")]
     assert not (seeds[0] & seeds[1] or seeds[0] & seeds[2] or seeds[1] & seeds[2])  # held-out seeds
+
+
+def test_the_alarm_threshold_has_its_own_normal_validation_runs():
+    val = TEPSimFaultsConfig(val_runs=2, val_normal_runs=5).specs("val")
+    normal = [s.seed for s in val if s.fault == 0]
+    assert normal == [1_000_001 + i for i in range(5)] and len(val) == 5 + 17 * 2
+    assert [s.seed for s in TEPSimFaultsConfig(val_runs=2, val_normal_runs=2).specs("val")][:2] == normal[:2]
+    with pytest.raises(InputError, match="val_normal_runs must lie in"):
+        TEPSimFaultsConfig(val_normal_runs=0)
+
+
+def test_summary_lines_carry_the_interval_and_the_asked_false_alarm_rate():
+    test = {
+        "macro_accuracy": 0.9934,
+        "macro_accuracy_ci": [0.9881, 0.9972],
+        "test_runs": 360,
+        "online_accuracy": 0.95,
+        "detection_rate": 0.97,
+        "false_alarm_rate": 0.1,
+        "mean_detection_delay_min": 60.0,
+        "two_stage": {
+            "alarm_detector": "model",
+            "alarm_rate": 0.01,
+            "alarm_persistence": 1,
+            "val_normal_runs": 5,
+            "false_alarm_rate": 0.0149,
+            "detection_rate": 0.9,
+            "mean_detection_delay_min": 70.0,
+        },
+    }
+    lines = get_task("tep_sim_faults").summary(test, {"faults": list(range(18))})
+    assert lines[0].startswith("simulated 18-class accuracy: 99.3% [98.8, 99.7] on 360 test runs")
+    assert lines[-1] == "simulated online false alarms: 1.5% (asked 1.0%); threshold set on 5 normal validation runs"
 
 
 @pytest.mark.parametrize(
@@ -100,6 +133,9 @@ def test_report_counts_both_protocols():
     assert report["per_class_accuracy"] == {0: pytest.approx(35 / 36), 4: 1.0}
     assert report["confusion"] == [[35, 1], [0, 16]]
     assert report["macro_accuracy"] == pytest.approx((35 / 36 + 1) / 2)
+    # one run per class: every bootstrap resample over runs is the test set itself
+    assert report["macro_accuracy_ci"] == pytest.approx([report["macro_accuracy"]] * 2) and report["test_runs"] == 2
+    assert report["per_class_accuracy_ci"] == {0: pytest.approx([35 / 36] * 2), 4: [1.0, 1.0]}
     never = np.where(data.test.run == 1, 0, pred)
     assert evaluate(data, never)["missed_runs"] == {4: 1} and evaluate(data, never)["mean_detection_delay_min"] is None
 
@@ -113,7 +149,11 @@ def test_cli_train_tiny_end_to_end(tiny, as_flags, tmp_path, capsys):
     for key in ("macro_accuracy", "online_accuracy", "detection_rate", "false_alarm_rate"):
         assert 0.0 <= test[key] <= 1.0
     out = capsys.readouterr().out
-    assert "simulated 3-class accuracy (benchmark protocol, macro):" in out and "false alarms" in out
+    assert (
+        "simulated 3-class accuracy: " in out
+        and " on 3 test runs (benchmark protocol, macro" in out
+        and "false alarms" in out
+    )
 
     from heedful.process.sources import tepsim
 
@@ -149,6 +189,29 @@ def test_cli_bad_input_is_one_line_exit_2(tiny, tepsim_tiny, as_flags, tmp_path,
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_cli_refuses_runs_too_large_for_memory_before_simulating(tepsim_tiny, as_flags, tmp_path, capsys, monkeypatch):
+    from heedful.process.tasks import tep_sim
+
+    monkeypatch.setattr(tep_sim, "available_memory", lambda: 50_000_000)
+    argv = ["process", "data", "--task", "tep_sim_faults", *as_flags(tepsim_tiny), "--cache", str(tmp_path)]
+    assert main([*argv, "--test-runs", "2000"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "the windows of 6010 runs need about" in err and "0.05 GB available" in err and len(err.splitlines()) == 1
+    assert not list(tmp_path.glob("*.npz"))
+
+
+def test_memory_estimate_counts_runs_and_windows():
+    from heedful.process.tasks.tep_sim import memory_estimate
+
+    cfg = TEPSimFaultsConfig(faults="0,1", train_runs=1, val_runs=1, val_normal_runs=1, test_runs=1)
+    specs = {name: cfg.specs(name) for name in ("train", "val", "test")}
+    sample, w = 52 * 4, 40
+    train = 2 * 500 * sample + 2 * ((500 - 40) // 5 + 1) * w * sample  # normal run: every window
+    train_fault = 2 * 500 * sample + 2 * ((500 - 60) // 5 + 1) * w * sample  # windows after the onset (sample 20)
+    test = 2 * 960 * sample + 2 * ((960 - 40) // 3 + 1) * w * sample
+    assert memory_estimate(cfg, specs) == 2 * (train + train_fault) + 2 * test
 
 
 def test_cli_missing_simulator_says_how_to_install(tepsim_tiny, as_flags, tmp_path, capsys, monkeypatch):

@@ -19,9 +19,9 @@ from heedful.process.config import ModelConfig
 from heedful.process.models import build_model
 from heedful.process.names import CLASSICAL_MODELS as CLASSICAL
 from heedful.process.names import NEURAL_MODELS
-from heedful.process.runner import evaluate, plan_run, run_config, two_stage_metrics
+from heedful.process.runner import evaluate, plan_run, run_config, test_metrics
 from heedful.process.tasks import TaskData, get_task
-from heedful.process.train import CLASSIFYING, TrainConfig, fit, predict
+from heedful.process.train import CLASSIFYING, TrainConfig, fit
 from heedful.runs import atomic_write, new_run_dir, read_json, write_json
 
 
@@ -51,9 +51,8 @@ def run_model(
     torch.manual_seed(cfg.seed)  # before the model exists: its initialisation is part of the run
     model = build_model(name, data, model_cfg)
     result = fit(model, data.train, data.val, cfg, folder / "checkpoint", progress, data.kind)
-    pred, _ = predict(model, data.test.x, lengths=data.test.lengths, kind=data.kind)
     params = sum(p.numel() for p in model.parameters())
-    test = {**evaluate(data, pred), **two_stage_metrics(data, model)}
+    test = test_metrics(data, model)
     metrics = _metrics(name, params, result.seconds, test, result.best_val, result.epochs_run)
     metrics["val_key"] = "val_accuracy" if data.kind in CLASSIFYING else "val_score"
     return metrics
@@ -176,6 +175,8 @@ def _cell(v, fmt: str) -> str:
         return _pct(float(np.mean(list(v.values())))) if v else "-"
     if fmt == "pct":
         return _pct(v)
+    if fmt == "ci":
+        return f"[{100 * v[0]:.1f}, {100 * v[1]:.1f}]"
     return f"{v:.3f}" if fmt == "r2" else f"{v:.1f}"
 
 

@@ -257,6 +257,7 @@ class TEPSimFaultsConfig(TEPAlarmConfig):
     faults: tuple[int, ...] | str = "observable"  # 'all' (0-20), 'observable' (all but 3, 9, 15) or a list like 0,1,2
     train_runs: int = 10  # simulated training runs per class
     val_runs: int = 2  # simulated validation runs per class
+    val_normal_runs: int = 5  # simulated normal validation runs (the two-stage alarm's threshold is set on them)
     test_runs: int = 3  # simulated test runs per class (held-out seeds)
     train_hours: float = 25.0  # length of a training / validation run (h)
     train_onset_hours: float = 1.0  # disturbance switched on at this hour in training / validation runs
@@ -269,7 +270,7 @@ class TEPSimFaultsConfig(TEPAlarmConfig):
     base_seed: int = 1  # seed of the first training run; validation and test seeds start 1e6 and 2e6 later
     cache: str | None = None  # run cache folder (None: $HEEDFUL_CACHE/tepsim or ~/.cache/heedful/tepsim)
     workers: int = 1  # simulation worker processes
-    scheduler: str | None = None  # dask.distributed scheduler address (e.g. tcp://host:8786): simulate there
+    scheduler: str | None = None  # simulate on dask.distributed: a scheduler (tcp://host:8786) or 'local' (--workers)
 
     def __post_init__(self):
         self.faults = tep_sim_faults(self.faults)
@@ -278,7 +279,7 @@ class TEPSimFaultsConfig(TEPAlarmConfig):
             raise InputError(f"protocol must be 'benchmark' or 'online', got {self.protocol!r}")
         if 0 not in self.faults or len(self.faults) < 2:
             raise InputError(f"faults must list 0 (normal) and at least one disturbance, got {self.faults}")
-        for name in ("train_runs", "val_runs", "test_runs"):
+        for name in ("train_runs", "val_runs", "val_normal_runs", "test_runs"):
             if not 1 <= getattr(self, name) <= TEP_SIM_CLASS_SEEDS:
                 raise InputError(
                     f"{name} must lie in [1, {TEP_SIM_CLASS_SEEDS}] runs per class, got {getattr(self, name)}"
@@ -307,7 +308,11 @@ class TEPSimFaultsConfig(TEPAlarmConfig):
         base = self.base_seed + TEP_SIM_SET_GAP * ("train", "val", "test").index(split)
         if split == "test":
             return run_set(self.faults, runs, self.test_hours, self.test_onset_hours, base)
-        return run_set(self.faults, runs, self.train_hours, self.train_onset_hours, base)
+        hours = (self.train_hours, self.train_onset_hours)
+        if split == "train":
+            return run_set(self.faults, runs, *hours, base)
+        normal = run_set((0,), self.val_normal_runs, *hours, base)  # the same seeds as val_runs' normal runs
+        return normal + run_set([f for f in self.faults if f], runs, *hours, base)
 
 
 # --- IndPenSim ----------------------------------------------------------------------------------------

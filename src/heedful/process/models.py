@@ -18,7 +18,7 @@ from heedful.errors import InputError
 from heedful.process.config import ModelConfig
 from heedful.process.names import NEURAL_MODELS
 from heedful.process.tasks.base import TaskData
-from heedful.sequence import Seq2Seq, Seq2SeqConfig, SequenceModel, SequenceOutput
+from heedful.sequence import LSTMFCN, Seq2Seq, Seq2SeqConfig, SequenceModel, SequenceOutput
 
 MODEL_PATTERN = re.compile(r"^(bi)?(lstm|gru)(_attn)?$")
 PER_STEP = ("sequence_classification", "sequence_regression")
@@ -35,6 +35,8 @@ def build_model(name: str, data: TaskData, config: ModelConfig | None = None, **
     check_model(name)
     if name in ("seq2seq", "seq2seq_attn"):
         return _build_seq2seq(name, data, config)
+    if name == "lstm_fcn":
+        return _build_lstm_fcn(data, config)
     bi, cell, attn = MODEL_PATTERN.match(name).groups()
     common = dict(
         hidden_size=config.hidden_size,
@@ -54,6 +56,17 @@ def build_model(name: str, data: TaskData, config: ModelConfig | None = None, **
     return SequenceModel.build(data.n_features, _outputs(data), pooling=pooling, **common)
 
 
+def _build_lstm_fcn(data: TaskData, config: ModelConfig) -> nn.Module:
+    """LSTM-FCN (``heedful.sequence.lstm_fcn``): one prediction per sequence; its LSTM has ``hidden_size`` units."""
+    if data.kind in PER_STEP:
+        raise InputError(f"model 'lstm_fcn' gives one prediction per sequence; {data.name} needs per-step outputs")
+    if config.num_layers != 1:
+        raise InputError(f"model 'lstm_fcn' has one LSTM layer (as published), got num_layers={config.num_layers}")
+    out = data.horizon * _outputs(data) if data.kind == "forecast" else _outputs(data)
+    net = LSTMFCN(data.n_features, out, hidden_size=config.hidden_size, dropout=config.dropout)
+    return Reshaped(net, (data.horizon, _outputs(data))) if data.kind == "forecast" else net
+
+
 def _outputs(data: TaskData) -> int:
     return data.n_classes if "classification" in data.kind else len(data.target_names)
 
@@ -61,7 +74,7 @@ def _outputs(data: TaskData) -> int:
 class Reshaped(nn.Module):
     """A many-to-one model whose flat output is read as (B, *shape), e.g. (B, horizon, targets)."""
 
-    def __init__(self, net: SequenceModel, shape: tuple[int, ...]):
+    def __init__(self, net: nn.Module, shape: tuple[int, ...]):
         super().__init__()
         self.net, self.shape = net, shape
 

@@ -25,7 +25,9 @@ def check_task(name: str) -> None:
 RNN_MODELS = tuple(f"{b}{c}{a}" for c in ("lstm", "gru") for b in ("", "bi") for a in ("", "_attn"))
 # encoder-decoder (bi-LSTM encoder, LSTM decoder), with or without Bahdanau attention: continuous outputs
 SEQ2SEQ_MODELS = ("seq2seq", "seq2seq_attn")
-NEURAL_MODELS = RNN_MODELS + SEQ2SEQ_MODELS
+# an LSTM beside a 1-D convolutional branch (Karim et al. 2017), the best architecture of Rieth et al.'s TEP study
+CONV_MODELS = ("lstm_fcn",)
+NEURAL_MODELS = RNN_MODELS + SEQ2SEQ_MODELS + CONV_MODELS
 # logistic: classification; pca_t2: fault detection; ridge / pls: regression; persistence: forecasting;
 # interpolate: repair; boosting: gradient-boosted trees on a batch's segment means (pen_quality)
 CLASSICAL_MODELS = ("logistic", "pca_t2", "ridge", "pls", "persistence", "interpolate", "boosting")

@@ -32,12 +32,14 @@ def evaluate(data: TaskData, pred: np.ndarray) -> dict:
     return data.task.evaluate(data, pred)
 
 
-def two_stage_metrics(data: TaskData, model: torch.nn.Module) -> dict:
-    """``{"two_stage": metrics}`` for tasks that score a two-stage alarm (``Task.alarms``), else ``{}``."""
+def test_metrics(data: TaskData, model: torch.nn.Module) -> dict:
+    """The task's test metrics of ``model``, with ``"two_stage"`` for tasks that score a two-stage alarm
+    (``Task.alarms``). There the test windows go through the model once: the class is the most probable one."""
     if not data.task.alarms:
-        return {}
+        pred, _ = predict(model, data.test.x, lengths=data.test.lengths, kind=data.kind)
+        return evaluate(data, pred)
     val_proba, test_proba = probabilities(model, data.val.x), probabilities(model, data.test.x)
-    return {"two_stage": data.task.two_stage(data, val_proba, test_proba)}
+    return {**evaluate(data, test_proba.argmax(1)), "two_stage": data.task.two_stage(data, val_proba, test_proba)}
 
 
 def val_key(data: TaskData) -> str:
@@ -210,7 +212,6 @@ def train_run(
         run_dir = Path(resume)
     log.info("training %s on %s into %s", model_name, plan.task, run_dir)
     result = fit(model, data.train, data.val, plan.train_cfg, run_dir / "checkpoint", progress, data.kind, on_epoch)
-    pred, _ = predict(model, data.test.x, lengths=data.test.lengths, kind=data.kind)
     metrics = {
         "model": model_name,
         "task": plan.task,
@@ -218,7 +219,7 @@ def train_run(
         "train_seconds": round(result.seconds, 2),
         "best_epoch": result.best_epoch,
         val_key(data): result.best_val,
-        "test": {**evaluate(data, pred), **two_stage_metrics(data, model)},
+        "test": test_metrics(data, model),
     }
     write_json(run_dir / "metrics.json", metrics)
     write_json(run_dir / "history.json", result.history)

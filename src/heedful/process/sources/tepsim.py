@@ -10,19 +10,25 @@ under Ricker's decentralised control).
   records the message and the hour; the samples after it are not simulated and never used.
 - Cache: one ``.npz`` per run named by a hash of its ``RunSpec`` (plus this adapter's and tep-studio's versions),
   written atomically as soon as that run is back, so a killed generation resumes with what is missing.
-- Parallel: ``workers`` local processes, or a ``dask.distributed`` cluster when a scheduler address is given.
-  Either way runs come back to this process, which writes the cache (the workers need no shared disk).
+- Parallel: ``workers`` local processes, or a ``dask.distributed`` cluster (``sources.cluster``: a scheduler's
+  address, or ``local`` for a ``LocalCluster`` of ``workers`` processes). Either way runs come back to this process,
+  which writes the cache (the workers need no shared disk).
+- Guards, before anything is simulated: the disk must hold the runs that are missing (an estimate from their
+  lengths), and a cache written by another tep-studio or adapter version (``VERSION.json`` in the folder) is
+  refused: its runs would not be reused, and mixing versions in one folder hides which made a result.
 
 Disturbances 21-28 of tep-studio are not Braatz's fault 21 (a stuck valve) and are not offered here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
 import logging
 import math
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,7 +40,8 @@ import numpy as np
 from heedful.cache import cache_root
 from heedful.errors import InputError, MissingExtra
 from heedful.process import config as C
-from heedful.runs import atomic_write, read_npz
+from heedful.process.sources.cluster import connect, dask_client
+from heedful.runs import atomic_write, read_npz, write_json
 
 ADAPTER_VERSION = 1  # bump when a change alters generated values: it invalidates the cache
 SAMPLE_HOURS = C.TEP_SAMPLE_HOURS  # 3 minutes, the Braatz sampling
@@ -44,7 +51,9 @@ MAX_SEED = C.TEP_SIM_MAX_SEED
 CLASS_SEEDS = C.TEP_SIM_CLASS_SEEDS  # seeds per class in a run set (see run_set)
 VARIABLE_NAMES = [f"XMEAS({i})" for i in range(1, 42)] + [f"XMV({i})" for i in range(1, 12)]
 UNOBSERVABLE_FAULTS = C.TEP_UNOBSERVABLE
-DASK_TIMEOUT_S = 10
+MANIFEST = "VERSION.json"  # the versions a cache folder's runs were made with
+DISK_RESERVE = 1 << 30  # bytes left free on the cache's disk after a generation
+RUN_FILE_OVERHEAD = 4096  # bytes of an .npz beyond its values (names, spec, zip headers)
 log = logging.getLogger(__name__)
 
 
@@ -236,8 +245,9 @@ def generate(
     progress: bool = True,
 ) -> GenerationReport:
     """All runs of ``specs``, simulating only those missing from ``cache_dir``: in this process, in ``workers``
-    local processes, or on the ``dask.distributed`` cluster at ``scheduler`` (e.g. ``tcp://host:8786``).
-    Every run is written to the cache as soon as it is back."""
+    local processes, or on the ``dask.distributed`` cluster at ``scheduler`` (e.g. ``tcp://host:8786``, or
+    ``local`` for a ``LocalCluster`` of ``workers`` processes). Every run is written to the cache as soon as it is
+    back."""
     from tqdm.auto import tqdm
 
     require_simulator()
@@ -247,6 +257,7 @@ def generate(
         raise InputError(f"workers must be >= 1, got {workers}")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
+    check_cache_version(cache)
     paths = [cache / f"{s.key()}.npz" for s in specs]
     loaded: dict[Path, SimRun] = {}
     for path in set(paths):
@@ -256,25 +267,67 @@ def generate(
             except InputError as err:  # a damaged cache entry is simulated again, not an error (as IndPenSim's)
                 log.warning("rebuilding damaged cache entry: %s", err)
     todo = {p: s for s, p in zip(specs, paths, strict=True) if p not in loaded}  # duplicates simulated once
-    client = connect(scheduler) if scheduler and todo else None  # before the bar: a failure is one line
+    check_disk(list(todo.values()), cache)
     start, times = time.perf_counter(), []
-    bar = tqdm(total=len(todo), desc="TEP runs", unit="run", disable=not progress or not todo)
-    try:
-        for path, run in _simulate_all(todo, workers, client):
+    with contextlib.ExitStack() as stack:
+        client = stack.enter_context(dask_client(scheduler, workers)) if scheduler and todo else None
+        bar = stack.enter_context(tqdm(total=len(todo), desc="TEP runs", unit="run", disable=not progress or not todo))
+        for path, run in _simulate_all(todo, workers, client):  # the bar opens after the client: one-line errors
             save_run(run, path)
             times.append(run.seconds)
             bar.update()
-    finally:
-        bar.close()
-        if client is not None:
-            client.close()
     return GenerationReport(
         [loaded[p] if p in loaded else load_run(p) for p in paths], len(todo), time.perf_counter() - start, times
     )
 
 
+def check_cache_version(cache: Path) -> None:
+    """Refuse a cache folder written by another tep-studio or adapter version; mark a new one as ours."""
+    mine = {"adapter": ADAPTER_VERSION, "tep_studio": simulator_version()}
+    path = cache / MANIFEST
+    if not path.exists():
+        write_json(path, mine)
+        return
+    try:
+        theirs = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        theirs = None
+    if theirs != mine:
+        made = (
+            f"tep-studio {theirs.get('tep_studio')} (adapter {theirs.get('adapter')})"
+            if isinstance(theirs, dict)
+            else f"an unreadable {MANIFEST}"
+        )
+        raise InputError(
+            f"{cache}: a TEP run cache of {made}, this is tep-studio {mine['tep_studio']} (adapter "
+            f"{mine['adapter']}): give another --cache, or delete that folder to simulate its runs again"
+        )
+
+
+def run_bytes(spec: RunSpec) -> int:
+    """Disk (and memory) of one run's values, as stored: float32 (samples, 52), plus the file's overhead."""
+    return spec.samples * len(VARIABLE_NAMES) * 4 + RUN_FILE_OVERHEAD
+
+
+def check_disk(todo: Sequence[RunSpec], cache: Path) -> None:
+    """Refuse up front, with the estimate, a generation the cache's disk cannot hold."""
+    need = sum(run_bytes(s) for s in todo)
+    free = shutil.disk_usage(cache).free
+    if todo and need + DISK_RESERVE > free:
+        raise InputError(
+            f"{len(todo)} TEP runs need about {gigabytes(need)} in {cache}, {gigabytes(free)} free there "
+            f"({gigabytes(DISK_RESERVE)} kept spare): ask for fewer runs, or give a --cache with more room"
+        )
+
+
+def gigabytes(n: float) -> str:
+    return f"{n / 1e9:.2f} GB"
+
+
 def _simulate_all(todo: dict[Path, RunSpec], workers: int, client):
     """Yield (path, run) as runs finish: on the Dask ``client``'s cluster, in a local pool, or here."""
+    if not todo:
+        return  # everything cached (a pool of min(workers, 0) processes would be refused)
     if client is not None:
         from distributed import as_completed
 
@@ -293,35 +346,6 @@ def _simulate_all(todo: dict[Path, RunSpec], workers: int, client):
             futures = {pool.submit(simulate, spec): path for path, spec in todo.items()}
             for future in as_completed(futures):
                 yield futures[future], future.result()
-
-
-def connect(scheduler: str, timeout_s: float = DASK_TIMEOUT_S):
-    """A ``dask.distributed`` client of the scheduler at ``scheduler``; one-line error when unreachable."""
-    if importlib.util.find_spec("distributed") is None:
-        raise MissingExtra("tep", "distributed")
-    from distributed import Client
-
-    try:
-        _reachable(scheduler, timeout_s)
-        return Client(scheduler, timeout=f"{timeout_s}s", set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(f"cannot reach the Dask scheduler at {scheduler!r}: {first}") from None
-
-
-def _reachable(scheduler: str, timeout_s: float) -> None:
-    """Open and close a plain socket to a TCP scheduler first: a ``Client`` that fails to connect leaves a
-    half-built object whose clean-up prints a second traceback seconds later."""
-    import socket
-
-    from distributed.comm import parse_address, parse_host_port
-    from distributed.comm.registry import get_backend
-
-    scheme, location = parse_address(scheduler)
-    get_backend(scheme)  # ValueError naming the known schemes
-    if scheme in ("tcp", "tls"):
-        host, port = parse_host_port(location)
-        socket.create_connection((host, port), timeout=timeout_s).close()
 
 
 __all__ = [

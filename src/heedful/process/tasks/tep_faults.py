@@ -165,6 +165,7 @@ class TwoStageAlarm:
             **settings,
             "thresholds": result.thresholds,
             "val_normal_windows": int(val_normal.sum()),
+            "val_normal_runs": len(np.unique(data.val.run[val_normal])),  # runs those windows come from
             "val_false_alarm_rate": result.val_alarm_rate,  # before persistence
             **self.evaluate(data, result.pred),
         }

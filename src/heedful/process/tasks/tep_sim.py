@@ -1,10 +1,11 @@
 """``tep_sim_faults``: Tennessee Eastman fault classification on simulated runs (``sources.tepsim``), in the
 published protocol and in the one a plant operator lives with.
 
-Runs: ``train_runs`` / ``val_runs`` / ``test_runs`` per class, each with its own seed (the three sets never
-share one). Training and validation runs last ``train_hours`` with the disturbance switched on at
-``train_onset_hours`` (Rieth et al. 2017: 25 h, fault at 1 h); test runs ``test_hours`` with the onset at
-``test_onset_hours`` (48 h, 8 h). Samples after a plant shutdown do not exist and are never used.
+Runs: ``train_runs`` / ``val_runs`` / ``test_runs`` per class, but ``val_normal_runs`` normal validation runs (the
+two-stage alarm's threshold is set on them), each with its own seed (the three sets never share one). Training and
+validation runs last ``train_hours`` with the disturbance switched on at ``train_onset_hours`` (Rieth et al. 2017:
+25 h, fault at 1 h); test runs ``test_hours`` with the onset at ``test_onset_hours`` (48 h, 8 h). Samples after a
+plant shutdown do not exist and are never used.
 
 Training windows, by ``protocol``:
 - ``benchmark``: windows wholly after the onset carry the fault's class; normal runs give normal windows;
@@ -21,11 +22,13 @@ sample, and both protocols are reported on it:
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 
 import numpy as np
 
 from heedful.errors import InputError
+from heedful.process.bootstrap import macro_accuracy_interval
 from heedful.process.config import TEPSimFaultsConfig
 from heedful.process.sources import tepsim
 from heedful.process.tasks.base import Split, Task, TaskData
@@ -59,10 +62,45 @@ def _describe(run: tepsim.SimRun) -> dict:
     return {"fault": s.fault, "seed": s.seed, "onset": s.onset, "samples": len(run.values), "shutdown": run.shutdown}
 
 
+def memory_estimate(cfg: TEPSimFaultsConfig, specs: dict[str, list[tepsim.RunSpec]]) -> int:
+    """Bytes the task holds at its peak: every run's raw and scaled values, and each split's windows twice (the
+    per-run arrays and their concatenation). Shutdowns only make it smaller."""
+    sample = len(tepsim.VARIABLE_NAMES) * 4  # float32
+    total = 0
+    for name, split in specs.items():
+        stride = cfg.test_stride if name == "test" else cfg.stride
+        after = cfg.protocol == "benchmark" and name != "test"
+        for s in split:
+            first = cfg.window + (s.onset if after and s.fault else 0)
+            windows = (s.samples - first) // stride + 1 if s.samples >= first else 0
+            total += 2 * s.samples * sample + 2 * windows * cfg.window * sample
+    return total
+
+
+def available_memory() -> int:
+    try:
+        import psutil  # comes with distributed (the tep extra)
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_memory(cfg: TEPSimFaultsConfig, specs: dict[str, list[tepsim.RunSpec]]) -> None:
+    need, free = memory_estimate(cfg, specs), available_memory()
+    if need > free:
+        runs = sum(len(v) for v in specs.values())
+        raise InputError(
+            f"tep_sim_faults: the windows of {runs} runs need about {tepsim.gigabytes(need)} of memory, "
+            f"{tepsim.gigabytes(free)} available: fewer runs per class, or a larger --stride / --test-stride"
+        )
+
+
 def build_tep_sim_faults(cfg: TEPSimFaultsConfig | None = None, progress: bool = True) -> TaskData:
     cfg = cfg or TEPSimFaultsConfig()
     names = ("train", "val", "test")
     specs = {name: cfg.specs(name) for name in names}
+    check_memory(cfg, specs)  # before simulating anything
     report = tepsim.generate(
         [s for name in names for s in specs[name]], cfg.cache, cfg.workers, cfg.scheduler, progress
     )
@@ -104,10 +142,10 @@ def tep_sim_report(pred: np.ndarray, data: TaskData) -> dict:
     runs = data.params["test_set"]
     onset = np.array([-1 if r["onset"] is None else r["onset"] for r in runs])[split.run]
     in_benchmark = (onset < 0) | (split.end - data.params["window"] >= onset)
-    return {
-        **_benchmark(pred[in_benchmark], split.y[in_benchmark], faults),
-        **_online(pred, split, faults, runs),
-    }
+    bench = _benchmark(pred[in_benchmark], split.y[in_benchmark], faults)
+    ci = macro_accuracy_interval(pred[in_benchmark], split.y[in_benchmark], split.run[in_benchmark])
+    ci["per_class_accuracy_ci"] = {faults[c]: v for c, v in ci["per_class_accuracy_ci"].items()}
+    return {**bench, **ci, "test_runs": len(runs), **_online(pred, split, faults, runs)}
 
 
 def _benchmark(pred: np.ndarray, y: np.ndarray, faults: tuple[int, ...]) -> dict:
@@ -155,6 +193,16 @@ def _online(pred: np.ndarray, split: Split, faults: tuple[int, ...], runs: list[
     }
 
 
+def _false_alarm_line(test: dict) -> list[str]:
+    """The two-stage alarm's false alarms on the test runs against the rate its threshold was set for."""
+    two = test.get("two_stage")
+    if not two:
+        return []
+    runs = two.get("val_normal_runs")
+    on = f"; threshold set on {runs} normal validation runs" if runs else ""
+    return [f"simulated online false alarms: {two['false_alarm_rate']:.1%} (asked {two['alarm_rate']:.1%}){on}"]
+
+
 class TEPSimFaults(TwoStageAlarm, ClippedWindows, Task):
     name = "tep_sim_faults"
     default_models = ("lstm", "bilstm", "gru", "bigru", "bilstm_attn", "bigru_attn", "logistic", "pca_t2")
@@ -162,6 +210,7 @@ class TEPSimFaults(TwoStageAlarm, ClippedWindows, Task):
     explains = "attention pooling (*_attn models) around a fault's onset in a held-out test run (--fault F, --sample R)"
     headlines = (  # benchmark protocol, online protocol, then the online protocol behind the two-stage alarm
         ("macro acc (benchmark)", "macro_accuracy", "pct"),
+        ("95% interval (runs)", "macro_accuracy_ci", "ci"),
         ("online acc", "online_accuracy", "pct"),
         ("detection", "detection_rate", "pct"),
         ("false alarms", "false_alarm_rate", "pct"),
@@ -187,12 +236,17 @@ class TEPSimFaults(TwoStageAlarm, ClippedWindows, Task):
 
     def summary(self, test: dict, params: dict) -> list[str]:
         delay, n = test["mean_detection_delay_min"], len(params["faults"])
+        accuracy = f"simulated {n}-class accuracy: {test['macro_accuracy']:.1%}"
+        if test.get("macro_accuracy_ci"):  # runs written before issue 24 have no interval
+            lo, hi = test["macro_accuracy_ci"]
+            accuracy += f" [{100 * lo:.1f}, {100 * hi:.1f}] on {test['test_runs']} test runs"
         return [
-            f"simulated {n}-class accuracy (benchmark protocol, macro): {test['macro_accuracy']:.1%}",
+            accuracy + " (benchmark protocol, macro; 95% bootstrap interval over test runs)",
             f"online protocol: accuracy {test['online_accuracy']:.1%}, detection {test['detection_rate']:.1%}, "
             f"false alarms {test['false_alarm_rate']:.1%}, mean detection delay "
             + ("-" if delay is None else f"{delay:.0f} min"),
             *two_stage_line(test),
+            *_false_alarm_line(test),
         ]
 
     def explain(self, data: TaskData, model, config: dict, out_png, fault: int | None, sample: int) -> dict:
