@@ -136,6 +136,8 @@ def _numbers_only(text: str, names: list[str]) -> np.ndarray | None:
     values = frame.to_numpy(np.float64)
     if np.isnan(values).any() or len(head) < len(names) or (not header and len(head) != len(names)):
         return None
+    if out_of_range(values).any():  # inf or beyond float32: the checking reader's grammar names or keeps it
+        return None
     return values[:, columns]
 
 
