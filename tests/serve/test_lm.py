@@ -6,13 +6,18 @@ from heedful.cli import main
 from rationale.conftest import tiny_lm, tiny_tokenizer  # tests/rationale (a package; tests/ is on the path)
 
 
-@pytest.fixture(scope="module")
-def lm_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lm")
+def tiny_base(root):
+    """A tiny random LM folder under ``root`` (what --lm takes)."""
     (root / "base").mkdir()
     tiny_lm().save_pretrained(root / "base")
     tiny_tokenizer().save_pretrained(root / "base")
-    args = ["rationale", "train", "--lm", str(root / "base"), "--mode", "both", "--max-train", "6", "--epochs", "1"]
+    return root / "base"
+
+
+@pytest.fixture(scope="module")
+def lm_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lm")
+    args = ["rationale", "train", "--lm", str(tiny_base(root)), "--mode", "both", "--max-train", "6", "--epochs", "1"]
     args += ["--batch-size", "2", "--max-dev", "2", "--max-tokens", "1500", "--out", str(root)]
     args += ["--encoder", "hash:16", "--cache-dir", str(root / "cache")]
     assert main(args) == 0
@@ -65,10 +70,7 @@ def video_run(tmp_path_factory):
     from rationale.lm.test_visual_lm import demo_npz
 
     root = tmp_path_factory.mktemp("lm-video")
-    (root / "base").mkdir()
-    tiny_lm().save_pretrained(root / "base")
-    tiny_tokenizer().save_pretrained(root / "base")
-    args = ["rationale", "train", "--lm", str(root / "base"), "--mode", "xattn", "--max-train", "4", "--epochs", "1"]
+    args = ["rationale", "train", "--lm", str(tiny_base(root)), "--mode", "xattn", "--max-train", "4", "--epochs", "1"]
     args += ["--batch-size", "2", "--max-dev", "2", "--max-tokens", "1500", "--out", str(root), "--gate-init", "0.3"]
     args += ["--encoder", "hash:16", "--cache-dir", str(root / "cache"), "--visual", demo_npz(root / "v.npz")]
     assert main(args) == 0

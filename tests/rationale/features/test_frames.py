@@ -46,6 +46,12 @@ def scene(tmp_path, per_utterance=2):
     return data, frames
 
 
+def run_visual(data, frames, clip, out) -> int:
+    return main(
+        ["rationale", "visual", "--data", str(data), "--frames", str(frames), "--clip", str(clip), "--out", str(out)]
+    )
+
+
 def test_features_follow_the_recipe_and_load_back(tmp_path, tiny_clip):
     import torch
     from PIL import Image
@@ -53,23 +59,7 @@ def test_features_follow_the_recipe_and_load_back(tmp_path, tiny_clip):
 
     data, frames = scene(tmp_path)
     out = tmp_path / "v.npz"
-    assert (
-        main(
-            [
-                "rationale",
-                "visual",
-                "--data",
-                str(data),
-                "--frames",
-                str(frames),
-                "--clip",
-                str(tiny_clip),
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert run_visual(data, frames, tiny_clip, out) == 0
     sample = load_samples(data).samples[0]
     rows = VisualFile(out).for_samples([sample])[0]
     assert rows.shape == (3, 8) and not (tmp_path / "v.npz.parts").exists()
@@ -123,20 +113,7 @@ def test_bad_input_is_one_line(tmp_path, tiny_clip, capsys, problem, message):
             p.unlink()
     else:
         data.write_text(json.dumps([{"dialogue": "A [Neutral]: 你好", "rationale": None}]))
-    code = main(
-        [
-            "rationale",
-            "visual",
-            "--data",
-            str(data),
-            "--frames",
-            str(frames),
-            "--clip",
-            str(clip),
-            "--out",
-            str(tmp_path / "v.npz"),
-        ]
-    )
+    code = run_visual(data, frames, clip, tmp_path / "v.npz")
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("heedful: error")]
     assert code == 2 and "Traceback" not in err and len(errors) == 1 and message in errors[0]
