@@ -407,10 +407,9 @@ def _run_evaluate(args) -> int:
     if args.against:
         from heedful.rationale.eval.score import paired_against
 
-        evaluate(_read_predictions(args.against)[1], by_id)  # the baseline must be a valid predictions file too
-        metrics["paired"] = paired_against(
-            predictions, _read_predictions(args.against)[1], by_id, settings.bootstrap or 1000
-        )
+        baseline = _read_predictions(args.against)[1]
+        evaluate(baseline, by_id)  # the baseline must be a valid predictions file too
+        metrics["paired"] = paired_against(predictions, baseline, by_id, settings.bootstrap or 1000)
     config = {"predictions": str(path), "data": data.data, "bertscore_model": settings.bertscore_model}
     config["bootstrap"] = settings.bootstrap
     run_dir = _run_dir(args, "evaluate", config, refs.errors)  # only once scored: no empty run folders on bad input
@@ -431,10 +430,11 @@ def _run_evaluate(args) -> int:
 
 def _run_video(args) -> int:
     from heedful.cli.rationale_lm import set_threads
+    from heedful.rationale.lm.config import RationaleFaithfulnessConfig
     from heedful.rationale.lm.video_effect import video_run
 
     set_threads(args.threads)
-    report = video_run(args.run, args.max_samples, args.regenerate, args.seed)
+    report = video_run(args.run, config_from_args(RationaleFaithfulnessConfig, args), args.regenerate)
     print(
         f"video removal: {report['nats_per_token']:.4f} nats/token (mean |change| {report['abs_nats_per_token']:.4f}, "
         f"n = {report['n']})"

@@ -204,7 +204,9 @@ def _digest(texts: list[str]) -> str:
     return hashlib.sha1("\x1f".join(texts).encode()).hexdigest()
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
+def save_npy(path: Path, array: np.ndarray) -> None:
+    """``array`` as ``.npy``, written atomically (caches, run files)."""
+
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             np.save(f, array)
@@ -258,7 +260,7 @@ def encode_groups(
             rows = [table[t] for t in groups[i]]
             out[i] = np.stack(rows).astype(np.float32) if rows else np.zeros((0, encoder.dim), np.float32)
             if folder is not None:
-                _save_npy(folder / f"{_digest(groups[i])}.npy", out[i])
+                save_npy(folder / f"{_digest(groups[i])}.npy", out[i])
             done += 1
 
     batches = range(0, len(unique), batch_size)

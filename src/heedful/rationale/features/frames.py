@@ -20,6 +20,7 @@ import numpy as np
 
 from heedful.errors import InputError
 from heedful.rationale.data.schema import Sample, printable
+from heedful.rationale.features.encoders import save_npy
 from heedful.runs import atomic_write
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -101,14 +102,6 @@ def _part(parts: Path, utt_id: str) -> Path:
     return parts / f"{hashlib.sha1(utt_id.encode()).hexdigest()[:20]}.npy"  # ids may hold any character
 
 
-def _save(path: Path, array: np.ndarray) -> None:
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            np.save(f, array)
-
-    atomic_write(path, write)
-
-
 def compute_visual(
     samples: list[Sample],
     frames_dir: str | Path,
@@ -150,7 +143,7 @@ def compute_visual(
                     raise InputError(f"sample {printable(sample.sample_id)}: utterance {utt_id} has no key frame")
                 ok = False
                 break
-            _save(part, embed_frames(model, processor, images, batch_size).mean(0).astype(np.float32))
+            save_npy(part, embed_frames(model, processor, images, batch_size).mean(0).astype(np.float32))
             report.written += 1
         if ok:
             kept.append(sample)

@@ -205,15 +205,13 @@ def gate_report(model: RationaleLM) -> dict:
     return {"tanh": gates, "attention_closed": all(abs(g["attention"]) < CLOSED for g in gates.values())}
 
 
-def explain_run(run: str | Path, cfg: RationaleFaithfulnessConfig, progress: bool = True) -> dict:
-    """Faithfulness of a ``rationale predict --method lm`` run: ``run/faithfulness.json`` and ``.png``."""
-    from heedful.explain.plot import deletion_plot
+def open_predict_run(run: Path):
+    """(config, predictions, model, tokenizer, model meta, the run's samples by id) of a ``rationale predict
+    --method lm --model RUN`` folder; every predicted sample must be in the run's data."""
     from heedful.rationale.data.config import DataConfig, load_split
-    from heedful.rationale.lm.pipeline import load_for_prediction, model_index, prepare
-    from heedful.rationale.retrieval.keys import KeyConfig
-    from heedful.runs import read_json, write_json
+    from heedful.rationale.lm.pipeline import load_for_prediction
+    from heedful.runs import read_json
 
-    run = Path(run)
     config = read_json(run / "config.json")
     if config.get("command") != "rationale predict" or config.get("method") != "lm":
         raise InputError(f"{run}: not a 'rationale predict --method lm' run folder")
@@ -221,14 +219,26 @@ def explain_run(run: str | Path, cfg: RationaleFaithfulnessConfig, progress: boo
         raise InputError(f"{run}: a zero-shot run has no cross-attention over utterances: nothing to measure")
     predictions = read_json(run / "predictions.json")
     model, tokenizer, meta = load_for_prediction(config["model"])
-    if model.graph is None:
-        raise InputError(
-            f"{run}: the model (mode {model.cfg.mode}) has no cross-attention over utterances: nothing to measure"
-        )
     by_id = {s.sample_id: s for s in load_split(DataConfig(**config["data"])).samples}
     missing = [p["sample_id"] for p in predictions if p["sample_id"] not in by_id]
     if missing:
         raise InputError(f"{run}: {len(missing)} predicted sample(s) not in the run's data, e.g. {missing[0]}")
+    return config, predictions, model, tokenizer, meta, by_id
+
+
+def explain_run(run: str | Path, cfg: RationaleFaithfulnessConfig, progress: bool = True) -> dict:
+    """Faithfulness of a ``rationale predict --method lm`` run: ``run/faithfulness.json`` and ``.png``."""
+    from heedful.explain.plot import deletion_plot
+    from heedful.rationale.lm.pipeline import model_index, prepare
+    from heedful.rationale.retrieval.keys import KeyConfig
+    from heedful.runs import write_json
+
+    run = Path(run)
+    config, predictions, model, tokenizer, meta, by_id = open_predict_run(run)
+    if model.graph is None:
+        raise InputError(
+            f"{run}: the model (mode {model.cfg.mode}) has no cross-attention over utterances: nothing to measure"
+        )
     n_predicted = len(predictions)
     # the measured subset, picked before the costly per-sample work
     predictions = [predictions[i] for i in seeded_subset(np.arange(n_predicted), cfg)]

@@ -46,11 +46,13 @@ def prepare(
     cfg = model.cfg
     retrieved = kw["retrieved"] if "retrieved" in kw else retrieve_for(cfg, samples, index)
     feats = features_for(samples, cfg.encoder, features, progress) if cfg.uses_xattn else None
-    visual = visual_rows(cfg, samples, features) if cfg.uses_xattn and kw.get("frames") is None else kw.get("frames")
-    if visual is not None:
+    visual = kw.get("frames")
+    if visual is not None:  # a request's own arrays; a file's rows are checked where VisualFile reads them
         from heedful.rationale.features.visual import check_rows
 
         check_rows(visual, samples, cfg.graph.visual_dim, "given")
+    elif cfg.uses_xattn:
+        visual = visual_rows(cfg, samples, features)
     before = getattr(tokenizer, "fallbacks", 0)
     examples = encode_all(
         tokenizer, samples, retrieved, feats, cfg.max_tokens, reserve, strict, visual, cfg.prompt_text

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from heedful.errors import InputError
+from heedful.explain.config import FaithfulnessConfig
 from heedful.rationale.lm.adapter import RationaleLM
 from heedful.rationale.lm.examples import LMExample, collate_train, graph_batch
 from heedful.rationale.lm.explain import _mean_log_prob
@@ -77,43 +78,32 @@ def save_mean(folder, examples: list[LMExample]) -> None:
     """The training frames' mean vector, kept in the run: the "no video" input of ``video_removal``."""
     from pathlib import Path
 
+    from heedful.rationale.features.encoders import save_npy
     from heedful.rationale.features.visual import mean_vector
-    from heedful.runs import atomic_write
 
-    mean = mean_vector([e.visual for e in examples])
-
-    def write(tmp):
-        with open(tmp, "wb") as f:
-            np.save(f, mean)
-
-    atomic_write(Path(folder) / MEAN_FILE, write)
+    save_npy(Path(folder) / MEAN_FILE, mean_vector([e.visual for e in examples]))
 
 
-def video_run(run, max_samples: int = 64, regenerate: bool = False, seed: int = 0, progress: bool = True) -> dict:
-    """Video removal on (a seeded subset of) a ``rationale predict --method lm`` run: ``run/video_removal.json``."""
+def video_run(run, cfg: FaithfulnessConfig, regenerate: bool = False, progress: bool = True) -> dict:
+    """Video removal on (a seeded subset, ``cfg.max_samples`` and ``cfg.seed``, of) a ``rationale predict --method
+    lm`` run: ``run/video_removal.json``."""
     from pathlib import Path
 
-    from heedful.rationale.data.config import DataConfig, load_split
+    from heedful.explain.faithfulness import seeded_subset
     from heedful.rationale.lm.config import GenerateConfig
+    from heedful.rationale.lm.explain import open_predict_run
     from heedful.rationale.lm.generate import generate_rationales
-    from heedful.rationale.lm.pipeline import load_for_prediction, prepare
+    from heedful.rationale.lm.pipeline import prepare
     from heedful.rationale.retrieval.keys import KeyConfig
-    from heedful.runs import read_json, write_json
+    from heedful.runs import write_json
 
     run = Path(run)
-    config = read_json(run / "config.json")
-    if config.get("command") != "rationale predict" or config.get("method") != "lm" or not config.get("model"):
-        raise InputError(f"{run}: not a 'rationale predict --method lm --model RUN' run folder")
-    model, tokenizer, meta = load_for_prediction(config["model"])
+    config, predictions, model, tokenizer, meta, by_id = open_predict_run(run)
     mean_path = Path(config["model"]) / MEAN_FILE
     if not model.cfg.graph.visual_dim or not mean_path.is_file():
         raise InputError(f"{config['model']}: a model without video (or without {MEAN_FILE}): nothing to remove")
     mean = np.load(mean_path, allow_pickle=False)
-    by_id = {s.sample_id: s for s in load_split(DataConfig(**config["data"])).samples}
-    ids = [p["sample_id"] for p in read_json(run / "predictions.json") if p["sample_id"] in by_id]
-    rng = np.random.default_rng(seed)
-    picked = sorted(rng.choice(len(ids), size=min(max_samples, len(ids)), replace=False))
-    samples = [by_id[ids[i]] for i in picked]
+    samples = [by_id[predictions[i]["sample_id"]] for i in seeded_subset(np.arange(len(predictions)), cfg)]
     features = KeyConfig(**meta["features"]) if meta.get("features") else KeyConfig()
     examples = prepare(model, tokenizer, samples, None, features, progress=progress, strict=False)
     fields = set(GenerateConfig().to_dict()) - {"attention"}
