@@ -1,0 +1,86 @@
+"""``--device auto|cpu|cuda[:N]|mps``: one parser for every command that trains or predicts.
+
+``resolve_device`` turns the flag into a ``torch.device`` or refuses in one line (a machine without CUDA asked for
+``cuda``); ``accelerator_kwargs`` gives the ``Accelerator`` arguments that put training on that device (under
+``accelerate launch`` the launcher decides, as it must for one device per process); ``to_device`` moves a batch
+(tensors inside dicts, lists and tuples) to where the model is, so prediction never hands CPU tensors to a GPU model.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import torch
+
+from heedful.errors import InputError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+_SPEC = re.compile(r"^(auto|cpu|mps|cuda)(?::(\d{1,3}))?$")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
+    """The device named by ``spec``; ``auto`` is CUDA, else MPS, else CPU. Refuses what this machine lacks."""
+    if isinstance(spec, torch.device):
+        spec = str(spec)
+    text = "auto" if spec is None else str(spec).strip().lower()
+    match = _SPEC.match(text)
+    if match is None or (match.group(2) is not None and match.group(1) != "cuda"):
+        raise InputError(f"--device must be one of auto, cpu, cuda, cuda:N, mps; got {str(spec)[:40]!r}")
+    kind, index = match.group(1), match.group(2)
+    if kind == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if _mps_available() else torch.device("cpu")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}, no GPU visible"
+            raise InputError(f"--device {text}: CUDA is not available here (torch {torch.__version__}, {build})")
+        if index is not None and int(index) >= torch.cuda.device_count():
+            raise InputError(f"--device {text}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        return torch.device(text)
+    if kind == "mps" and not _mps_available():
+        raise InputError("--device mps: Apple's MPS backend is not available here")
+    return torch.device(kind)
+
+
+def launched() -> bool:
+    """True under ``accelerate launch`` / ``torchrun`` with more than one process."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def accelerator_kwargs(spec: str | None) -> dict:
+    """``Accelerator`` arguments that train on ``spec``'s device (checked first, so a bad flag fails before work)."""
+    device = resolve_device(spec)
+    if launched():
+        return {}  # the launcher assigns one device per process
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)
+    return {"cpu": device.type == "cpu"}
+
+
+def to_device(batch, device: torch.device | str):
+    """``batch`` with every tensor moved to ``device`` (dicts, lists and tuples are walked; the rest kept)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # a NamedTuple: rebuilt field by field
+        return type(batch)(*(to_device(v, device) for v in batch))
+    if isinstance(batch, list | tuple):
+        return type(batch)(to_device(v, device) for v in batch)
+    if hasattr(batch, "to") and callable(batch.to):
+        return batch.to(device)
+    return batch
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where ``model``'s first parameter (or buffer) lives; CPU for a model without either."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
