@@ -50,6 +50,7 @@ def test_train_then_predict_from_the_cli(tmp_path, capsys, lm_dir):
     run = next(tmp_path.glob("rationale-train-both-*"))
     assert (run / "adapter.safetensors").is_file() and (run / "index" / "index.faiss").is_file()
     assert json.loads((run / "metrics.json").read_text())["n_train"] == 6
+    _lora_opens_with_peft(run, lm_dir)
     code, out, err = cli(
         capsys,
         "rationale",
@@ -71,6 +72,22 @@ def test_train_then_predict_from_the_cli(tmp_path, capsys, lm_dir):
     assert len(preds) == 2 and "attention" in preds[0] and "generated 2 rationales" in out
     code, _, err = cli(capsys, "rationale", "train", "--resume", str(run))  # finished: resumes to the same end
     assert code == 0, err
+
+
+def _lora_opens_with_peft(run, lm_dir):
+    """RUN/lora is PEFT's layout: PeftModel opens it on the base, with the best weights of adapter.safetensors."""
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from heedful.rationale.lm.peft_layout import peft_name
+
+    peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(lm_dir), run / "lora")
+    loaded = {n.replace(".default", ""): p for n, p in peft.named_parameters() if "lora_" in n}
+    best = {peft_name(n.removeprefix("clm.lm.")): t for n, t in load_file(run / "adapter.safetensors").items()}
+    best = {n: t for n, t in best.items() if "lora_" in n}
+    assert loaded.keys() == best.keys() and best
+    assert all((loaded[n] == t).all() for n, t in best.items())
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from pathlib import Path
 from heedful.errors import InputError
 from heedful.rationale.data.config import DataConfig, load_split
 from heedful.rationale.data.prompt import scoring_string
-from heedful.rationale.lm.adapter import RationaleLM, RationaleLMConfig, load_rationale_lm
+from heedful.rationale.lm.adapter import WEIGHTS, RationaleLM, RationaleLMConfig, load_rationale_lm
 from heedful.rationale.lm.examples import encode_all, fit_report, prompt_text, retrieved_rationales
 from heedful.rationale.lm.generate import GenerateConfig, generate_rationales
 from heedful.rationale.lm.train import LMTrainConfig, train_lm
@@ -177,8 +177,22 @@ def train_pipeline(
         save_mean(folder, train_ex)
     report = train_lm(model, tokenizer, train_ex, dev_ex, train_cfg, folder, progress)
     report |= {"n_train": len(train_ex), "n_dev": len(dev_ex), "mode": model_cfg.mode}
+    _export_lora(model, folder, model_cfg.lm)
     write_json(folder / "metrics.json", report)
     return report
+
+
+def _export_lora(model: RationaleLM, folder: Path, lm_spec: str | None) -> None:
+    """The best LoRA also in PEFT's layout (``RUN/lora``), written once, by the main process."""
+    import os
+
+    from heedful.rationale.lm.loader import resolve_lm
+    from heedful.rationale.lm.peft_layout import save_peft_lora
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    model.load_weights(folder / WEIGHTS)  # the best epoch's weights, not the last epoch's
+    save_peft_lora(model, folder, str(resolve_lm(lm_spec)))
 
 
 def index_ref(index: str | Path | None, folder: Path) -> str | None:
