@@ -118,9 +118,7 @@ def test_corrupt_or_missing_files_exit_2_but_the_rest_is_written(train_run, caps
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "metrics.json: malformed JSON" in err and "history.json: missing" in err
     text = (train_run / "report.html").read_text()
-    assert (
-        'id="problems"' in text and "data:image/png;base64," in text and '"model": "gru"' in html.unescape(text)
-    )
+    assert 'id="problems"' in text and "data:image/png;base64," in text and '"model": "gru"' in html.unescape(text)
 
 
 def test_report_cli_writes_where_asked(train_run, tmp_path, capsys):

@@ -11,6 +11,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from heedful import tracking
 from heedful.errors import InputError
 from heedful.rationale.data.config import DataConfig, load_split
 from heedful.rationale.data.prompt import scoring_string
@@ -178,6 +179,7 @@ def train_pipeline(
     report = train_lm(model, tokenizer, train_ex, dev_ex, train_cfg, folder, progress)
     report |= {"n_train": len(train_ex), "n_dev": len(dev_ex), "mode": model_cfg.mode}
     write_json(folder / "metrics.json", report)
+    tracking.log_outcome(folder, train_cfg.log_with, "rationale")
     return report
 
 
