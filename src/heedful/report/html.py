@@ -106,50 +106,61 @@ def _command(folder: Path, config) -> str | None:
 
 def _sections(files: RunFiles, config, command: str | None, max_samples: int) -> list[Section]:
     expected = EXPECTED.get(command, ())
-    folder = files.folder
-    out = [section("config", "Config", "config.html", config=config)]
+    for name in ("items.json", "table.md"):  # the other expected files are read below
+        if name in expected and not (files.folder / name).is_file():
+            files.problems.append(f"{files.folder / name}: missing")
     metrics = files.json("metrics.json", expected="metrics.json" in expected)
-    matrix = find_confusion(metrics)
-    if metrics is not None:
-        shown = (
-            metrics
-            if matrix is None
-            else metrics | {"test": {k: v for k, v in metrics["test"].items() if k != "confusion"}}
-        )
-        out.append(section("metrics", "Metrics", "value.html", obj=shown, percent=False))
-    if matrix is not None:
-        table = confusion_table(matrix, labels(metrics, config, len(matrix)))
-        out.append(section("confusion-matrix", "Confusion matrix (test)", "raw.html", html=table))
-    for name in expected:
-        if name in ("items.json", "table.md") and not (folder / name).is_file():  # the others are read below
-            files.problems.append(f"{folder / name}: missing")
+    out = [section("config", "Config", "config.html", config=config), *_metric_sections(metrics, config)]
     if command == "rationale index":
-        out += [s for s in [index_section(folder, files.problems)] if s is not None]
+        out += [s for s in [index_section(files.folder, files.problems)] if s is not None]
     faithfulness = files.json("faithfulness.json")  # heedful process|rationale explain RUN --faithfulness
     if isinstance(faithfulness, dict):
         keys = FAITHFULNESS_KEYS + (("score_change",) if "score_change" in faithfulness else ())
-        shown = {k: faithfulness.get(k) for k in keys}
         out.append(
-            section("faithfulness-of-attention", "Faithfulness of attention", "value.html", obj=shown, percent=False)
+            _values("faithfulness-of-attention", "Faithfulness of attention", {k: faithfulness.get(k) for k in keys})
         )
     if command == "process compare":
         out += compare_sections(files)
     curves = _curves(files, metrics, "history.json" in expected)
     if curves:
         out.append(section("training-curves", "Training curves", "raw.html", html=curves))
-    found = pictures(folder, files.problems)
+    found = pictures(files.folder, files.problems)
     if found:
         out.append(section("pictures", "Pictures", "pictures.html", pictures=found))
-    predictions = files.json("predictions.json", expected="predictions.json" in expected)
-    if predictions is None and command == "rationale evaluate" and isinstance(config, dict):
-        predictions = evaluated_predictions(config, files.problems)
-    if predictions is not None:
-        body = rationales(folder, predictions, config, max_samples, files.problems)
-        out.append(section("rationales", "Rationales", "raw.html", html=body))
+    out += _rationale_sections(files, config, command, max_samples)
     invalid = files.json("invalid.json")
     if invalid:
-        out.append(section("invalid-samples", "Invalid samples", "value.html", obj={"skipped": invalid}, percent=False))
+        out.append(_values("invalid-samples", "Invalid samples", {"skipped": invalid}))
     return out
+
+
+def _values(slug: str, title: str, obj) -> Section:
+    return section(slug, title, "value.html", obj=obj, percent=False)
+
+
+def _metric_sections(metrics, config) -> list[Section]:
+    """The metrics as tables; a confusion matrix among them gets its own section instead."""
+    if metrics is None:
+        return []
+    matrix = find_confusion(metrics)
+    if matrix is None:
+        return [_values("metrics", "Metrics", metrics)]
+    rest = metrics | {"test": {k: v for k, v in metrics["test"].items() if k != "confusion"}}
+    table = confusion_table(matrix, labels(metrics, config, len(matrix)))
+    return [
+        _values("metrics", "Metrics", rest),
+        section("confusion-matrix", "Confusion matrix (test)", "raw.html", html=table),
+    ]
+
+
+def _rationale_sections(files: RunFiles, config, command: str | None, max_samples: int) -> list[Section]:
+    predictions = files.json("predictions.json", expected="predictions.json" in EXPECTED.get(command, ()))
+    if predictions is None and command == "rationale evaluate" and isinstance(config, dict):
+        predictions = evaluated_predictions(config, files.problems)
+    if predictions is None:
+        return []
+    body = rationales(files.folder, predictions, config, max_samples, files.problems)
+    return [section("rationales", "Rationales", "raw.html", html=body)]
 
 
 def _curves(files: RunFiles, metrics, expected: bool):
