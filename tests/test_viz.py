@@ -180,3 +180,37 @@ def test_over_time_rejects_bad_inputs(tmp_path, weights, kwargs, match):
     with pytest.raises(ValueError, match=match):
         attention_over_time(weights, tmp_path / "x.png", **kwargs)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_chinese_labels_are_drawn_with_an_installed_cjk_font(tmp_path, monkeypatch):
+    import warnings
+
+    import heedful.viz as viz
+
+    font = viz.cjk_font()
+    if font is None:
+        pytest.skip("no CJK font installed (fonts-noto-cjk)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns "Glyph ... missing from font" for every box it draws
+        path = attention_heatmap(softmax_rows(3, 4), tmp_path / "zh.png", x_labels=["温度", "压力", "流量", "液位"])
+    png_size(path)
+    fig = viz.new_figure(3, 2)
+    latin, chinese = fig.text(0, 0, "temperature"), fig.text(0, 1, "温度 temperature")
+    viz.use_cjk_font(fig)
+    assert chinese.get_fontfamily()[-1] == font and font not in latin.get_fontfamily()
+
+
+def test_without_a_cjk_font_one_warning_says_what_to_install(monkeypatch):
+    import heedful.viz as viz
+
+    monkeypatch.setattr(viz, "_cjk_font", [])
+    monkeypatch.setattr(viz, "_find_cjk_font", lambda: None)
+    fig = viz.new_figure(3, 2)
+    fig.text(0, 0, "温度")
+    with pytest.warns(UserWarning, match="install fonts-noto-cjk"):
+        viz.use_cjk_font(fig)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        viz.use_cjk_font(fig)  # once per process

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -108,7 +110,59 @@ def save_atomically(fig, path: str | os.PathLike) -> Path:
     """Render to a temporary PNG next to ``path`` and move it into place."""
     from heedful.runs import atomic_write
 
+    use_cjk_font(fig)
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+
+
+# --- Chinese text --------------------------------------------------------------------------------
+
+# font families with CJK glyphs, preferred first (Linux packages, then macOS and Windows fonts)
+CJK_FAMILIES = (
+    "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Noto Sans CJK JP", "Source Han Sans",
+    "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "PingFang SC", "Microsoft YaHei", "SimHei", "Droid Sans Fallback",
+    "AR PL UMing CN",
+)  # fmt: skip
+CJK_FILES = ("notosanscjk", "notoserifcjk", "sourcehan", "wqy", "pingfang", "msyh", "simhei", "droidsansfallback")
+_CJK_TEXT = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
+_cjk_font: list[str | None] = []  # the font found, once per process
+
+
+def cjk_font() -> str | None:
+    """The family of an installed font with Chinese glyphs, or None (with one warning per process)."""
+    if not _cjk_font:
+        _cjk_font.append(_find_cjk_font())
+        if _cjk_font[0] is None:
+            warnings.warn(
+                "no CJK font installed: Chinese text in figures shows as boxes (install fonts-noto-cjk)", stacklevel=3
+            )
+    return _cjk_font[0]
+
+
+def _find_cjk_font() -> str | None:
+    from matplotlib import font_manager
+
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    if not any(name in names for name in CJK_FAMILIES):  # installed after matplotlib cached its font list
+        for path in font_manager.findSystemFonts():
+            if any(part in Path(path).name.lower() for part in CJK_FILES):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):  # a font file matplotlib cannot read
+                    continue
+        names = {f.name for f in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FAMILIES if name in names), None)
+
+
+def use_cjk_font(fig) -> None:
+    """Texts of ``fig`` with Chinese characters fall back to a CJK font for the glyphs their font lacks."""
+    from matplotlib.text import Text
+
+    texts = [t for t in fig.findobj(Text) if _CJK_TEXT.search(t.get_text())]
+    if not texts or (font := cjk_font()) is None:
+        return
+    for t in texts:
+        families = [f for f in t.get_fontfamily() if f != font]
+        t.set_fontfamily([*families, font])
 
 
 # --- public plots --------------------------------------------------------------------------------

@@ -1,3 +1,4 @@
+import html
 import json
 import re
 
@@ -48,8 +49,9 @@ def test_train_run_report_holds_config_metrics_curves_and_pictures(train_run):
     result = write_report(train_run)
     assert result.problems == [] and result.path == train_run / "report.html"
     text = result.path.read_text()
-    assert '"task": "tep_faults"' in text.replace("&quot;", '"')
-    assert "per_fault_accuracy" in text and "0.9123" in text
+    assert '"task": "tep_faults"' in html.unescape(text)
+    assert "per_fault_accuracy" in text and "91.23%" in text and "0.9123" not in text  # accuracies in percent
+    assert "<td>98.00%</td>" in text  # a per-fault accuracy below its accuracy key
     assert text.count('class="plotly-graph-div"') == 2  # a loss figure and a score figure
     assert "data:image/png;base64," in text and "explain_fault1.png" in text
     assert self_contained(text)
@@ -116,9 +118,7 @@ def test_corrupt_or_missing_files_exit_2_but_the_rest_is_written(train_run, caps
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "metrics.json: malformed JSON" in err and "history.json: missing" in err
     text = (train_run / "report.html").read_text()
-    assert (
-        'id="problems"' in text and "data:image/png;base64," in text and '"model": "gru"' in text.replace("&quot;", '"')
-    )
+    assert 'id="problems"' in text and "data:image/png;base64," in text and '"model": "gru"' in html.unescape(text)
 
 
 def test_report_cli_writes_where_asked(train_run, tmp_path, capsys):
@@ -142,7 +142,8 @@ def test_compare_run_report_has_a_row_and_curves_per_model(tmp_path):
     result = write_report(run)
     text = result.path.read_text()
     assert result.problems == []
-    assert 'id="models"' in text and "logistic" in text and "| gru | 0.9 |" in text
+    assert 'id="models"' in text and "logistic" in text
+    assert "<td>gru</td>" in text and "| gru |" not in text  # table.md as an HTML table, not markdown text
     assert text.count('class="plotly-graph-div"') == 2 and "gru val_accuracy" in text
 
 
@@ -159,3 +160,81 @@ def test_evaluate_run_lists_the_predictions_it_scored(tmp_path):
     text = result.path.read_text()
     assert result.problems == [] and text.count('class="sample"') == 3 and "rouge_l 0." in text
     assert "background: rgba" not in text  # no attention in these predictions: no shading
+
+
+PAYLOAD = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def test_markup_in_any_run_file_is_shown_as_text(tmp_path):
+    from heedful.rationale.data.loaders import load_demo
+
+    samples = load_demo()[:2]
+    run = predictions_run(tmp_path, samples)
+    preds = json.loads((run / "predictions.json").read_text())
+    preds[0]["text"] = PAYLOAD
+    preds[1]["sample_id"] = PAYLOAD
+    (run / "predictions.json").write_text(json.dumps(preds))
+    (run / "config.json").write_text(json.dumps({"command": "rationale predict", "note": PAYLOAD, "data": None}))
+    (run / "metrics.json").write_text(json.dumps({PAYLOAD: {"accuracy": PAYLOAD}, "list": [PAYLOAD]}))
+    (run / "table.md").write_text(f"| a | b |\n|---|---|\n| {PAYLOAD} | 1 |\n")
+    png(run / f"{PAYLOAD.replace('/', '_')}.png")
+    (run / "invalid.json").write_text(json.dumps([PAYLOAD]))
+    text = write_report(run).path.read_text()
+    assert "<script>alert" not in text and "<img src=x" not in text and "onerror=alert(1)>" not in text
+    assert text.count("&lt;script&gt;alert(") >= 5  # config, metrics key and value, prediction, id, invalid
+
+
+def test_classification_run_shows_its_confusion_matrix(train_run):
+    metrics = json.loads((train_run / "metrics.json").read_text())
+    metrics["test"]["confusion"] = [[8, 2, 0], [1, 9, 0], [0, 5, 5]]
+    (train_run / "metrics.json").write_text(json.dumps(metrics))
+    config = json.loads((train_run / "config.json").read_text())
+    (train_run / "config.json").write_text(json.dumps(config | {"task_params": {"faults": [0, 1, 2]}}))
+    text = write_report(train_run).path.read_text()
+    section = text.split('id="confusion-matrix"')[1].split("</section>")[0]
+    assert "<th>normal</th>" in section and "<th>2</th>" in section
+    assert "90.00%" in section and "50.00%" in section  # the recall of classes 1 and 2 on the diagonal
+    assert "[[8, 2, 0]" not in text  # shown as the table, not again as a raw list among the metrics
+
+
+def test_epoch_axes_have_whole_epoch_ticks_and_accuracy_axes_percentages(train_run):
+    from heedful.report.curves import _integer_ticks
+
+    text = write_report(train_run).path.read_text()
+    assert '"dtick":1' in text and '"tickmode":"linear"' in text and '"tickformat":".0%"' in text
+    many = {"loss": (list(range(1, 41)), [0.0] * 40)}
+    assert _integer_ticks(many)["dtick"] == 5
+    assert _integer_ticks({"loss": ([0.5, 1.0], [0.0, 0.0])}) == {}  # fractional epochs: plotly's own ticks
+
+
+def test_index_run_report_shows_the_index_and_neighbours(tmp_path):
+    out = tmp_path / "i"
+    assert main(["rationale", "index", "--encoder", "hash:64", "--split", "train", "--out", str(out)]) == 0
+    (run,) = out.iterdir()
+    items = json.loads((run / "items.json").read_text())
+    result = write_report(run)
+    text = html.unescape(result.path.read_text())
+    assert result.problems == []
+    section = text.split('id="index"')[1].split("</section>")[0]
+    assert f"<th>samples</th><td>{len(items)}</td>" in section and "<th>encoder</th><td>hash:64</td>" in section
+    assert section.count('class="neighbour"') == 9  # three samples, three neighbours each
+    first = next(iter(items))
+    assert f"<code>{first}</code>" in section
+
+
+def test_pretrain_run_report_draws_its_loss_per_epoch(tmp_path):
+    run = tmp_path / "rationale-pretrain-1"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"command": "rationale pretrain"}))
+    metrics = {"loss": [3.0, 2.5, 2.1], "after": {"recall@1": 0.25, "n": 8}, "before": None}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    text = write_report(run).path.read_text()
+    assert text.count('class="plotly-graph-div"') == 1 and "25.00%" in text
+
+
+def test_report_css_names_cjk_fonts_before_the_generic_family():
+    from importlib.resources import files
+
+    css = (files("heedful.report") / "templates" / "report.css").read_text()
+    body = css.split("body {")[1].split("}")[0]
+    assert body.index('"Noto Sans CJK SC"') < body.index("sans-serif;") and '"Microsoft YaHei"' in body

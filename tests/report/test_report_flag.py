@@ -19,7 +19,7 @@ def test_process_train_report_flag_writes_the_runs_report(tmp_path, capsys):
     page = (run / "report.html").read_text(encoding="utf-8")
     assert f"report: {run / 'report.html'}" in capsys.readouterr().out
     accuracy = json.loads((run / "metrics.json").read_text())["test"]["overall_accuracy"]
-    assert f"{accuracy:.4g}"[:4] in page  # the metrics table is in it
+    assert f"<td>{100 * accuracy:.2f}%</td>" in page  # the metrics table is in it, accuracies in percent
 
 
 def test_process_train_without_the_flag_writes_no_report(tmp_path):

@@ -132,3 +132,6 @@ def report_if_asked(args: argparse.Namespace, run_dir: Path) -> None:
     print(f"report: {result.path}")
     for problem in result.problems:
         print(f"heedful: report: {problem}", file=sys.stderr)
+    from heedful.tracking import log_files
+
+    log_files(run_dir, [result.path])  # beside the run's other files in its MLflow run, when one tracked it

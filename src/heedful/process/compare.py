@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from heedful import tracking
 from heedful.errors import InputError
 from heedful.process.baselines import PCADetector
 from heedful.process.config import ModelConfig
@@ -117,10 +118,12 @@ def compare(
                 )
                 write_json(path.parent / "config.json", config)
             write_json(path, run_model(name, data, cfg, model_cfg, path.parent, progress))
+            tracking.log_outcome(path.parent, cfg.log_with, "process")
         results.append(read_metrics(path))
     table = task_table(data.task.table_columns(data.params), results)
     atomic_write(run_dir / "table.md", lambda p: p.write_text(table, encoding="utf-8"))
     plot_comparison(results, run_dir / "comparison.png")
+    tracking.log_outcome(run_dir, cfg.log_with, "process")
     return run_dir
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from heedful import tracking
 from heedful.checkpoint import BEST, build_fitting
 from heedful.errors import InputError
 from heedful.process.config import ModelConfig, TrainConfig
@@ -223,6 +224,7 @@ def train_run(
     }
     write_json(run_dir / "metrics.json", metrics)
     write_json(run_dir / "history.json", result.history)
+    tracking.log_outcome(run_dir, plan.train_cfg.log_with, "process")
     return run_dir
 
 

@@ -136,7 +136,7 @@ def fit(
 
     run_dir = Path(ckpt_dir).parent if ckpt_dir is not None else None
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), **tracking.accelerator_kwargs(cfg.log_with, run_dir))
-    tracking.start(accelerator, cfg.log_with, "process", asdict(cfg) | {"kind": kind})
+    tracking.start(accelerator, cfg.log_with, run_dir, "process", asdict(cfg) | {"kind": kind})
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     fresh = {"epoch": 0, "best_val": -float("inf"), "best_epoch": 0, "stale": 0, "seconds": 0.0, "history": []}
     saved = load_checkpoint(ckpt_dir, model, opt, restore_rng=False) if ckpt_dir is not None else None

@@ -16,8 +16,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from heedful.errors import InputError
+from heedful.serve.answers import HealthAnswer, ProcessAnswer, RationaleAnswer
 from heedful.serve.batcher import Batcher, Busy
 from heedful.serve.config import ServeConfig
+from heedful.serve.examples import process_examples
 from heedful.serve.inputs import (
     Problem,
     check_dialogues,
@@ -32,6 +34,8 @@ from heedful.serve.middleware import CSV_PATH, BearerToken, BodyLimit, RequestLi
 from heedful.serve.schemas import ERRORS, ProcessRequest, RationaleRequest
 
 log = logging.getLogger("heedful.serve")
+# answers are checked against their models but keep the keys the model gave, no more (no added nulls)
+SHAPE = {"response_model_exclude_unset": True, "response_model_by_alias": True}
 
 
 def _json_response(status: int, body: dict, headers: dict | None = None) -> JSONResponse:
@@ -99,12 +103,11 @@ def create_app(config: ServeConfig, process=(), rationale=None, token: str | Non
         description="Attention-based sequence models that explain themselves: process windows → classes or values "
         "with attention per time step; dialogues → emotion-change rationales.",
         lifespan=lifespan,
-        redoc_url=None,
-    )
+    )  # /docs and /redoc load their scripts from the service (fastapi-offline's packaged copies), not a CDN
     app.state.batchers = batchers
     _install_errors(app, config)
 
-    @app.get("/health", summary="what is loaded, and the limits")
+    @app.get("/health", summary="what is loaded, and the limits", response_model=HealthAnswer, **SHAPE)
     async def health():
         return {
             "status": "ok",
@@ -117,14 +120,18 @@ def create_app(config: ServeConfig, process=(), rationale=None, token: str | Non
             "auth": token is not None,
         }
 
-    csv_body = {"text/csv": {"schema": {"type": "string"}, "example": "XMEAS(1),XMEAS(2)\n0.25,3.1\n"}}
+    json_examples, csv_examples = process_examples(processes)
+    csv_body = {"text/csv": {"schema": {"type": "string"}} | ({"examples": csv_examples} if csv_examples else {})}
+    json_body = {"application/json": {"examples": json_examples}} if json_examples else {}
 
     @app.post(
         CSV_PATH,
         summary="classes or values, probabilities and attention per time step",
         description="JSON (windows or csv), or a text/csv body with ?model=NAME&stride=N in the query string.",
-        openapi_extra={"requestBody": {"content": csv_body}},
+        openapi_extra={"requestBody": {"content": csv_body | json_body}},
         responses=ERRORS,
+        response_model=ProcessAnswer,
+        **SHAPE,
     )
     async def process_predict(req: ProcessRequest):
         pm = pick_process(processes, req.model)
@@ -133,7 +140,13 @@ def create_app(config: ServeConfig, process=(), rationale=None, token: str | Non
         out = {"model": pm.name, "task": pm.data.name, "kind": pm.data.kind, "predictions": predictions}
         return out if ends is None else out | csv_summary(pm, ends, predictions)
 
-    @app.post("/v1/rationale", summary="the rationale of each dialogue's emotion change", responses=ERRORS)
+    @app.post(
+        "/v1/rationale",
+        summary="the rationale of each dialogue's emotion change",
+        responses=ERRORS,
+        response_model=RationaleAnswer,
+        **SHAPE,
+    )
     async def rationale_predict(req: RationaleRequest):
         if rationale is None:
             raise Problem(404, "no rationale model is loaded (start with --method knn --index RUN or lm --model RUN)")

@@ -29,11 +29,7 @@ class ProcessRequest(Strict):
         "fixed-window models get sliding windows of it",
     )
     stride: int = Field(1, ge=1, strict=True, description="steps between sliding windows cut from csv")
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"windows": [[[0.25, 3.1], [0.27, 3.0]]]}, {"csv": "a,b\n0.25,3.1\n"}]},
-    )
+    # the examples are the loaded models' own (heedful.serve.examples), set on the route
 
 
 class ErrorBody(BaseModel):

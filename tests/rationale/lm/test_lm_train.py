@@ -174,3 +174,19 @@ def test_tensorboard_tracking_logs_steps_and_dev_loss(tmp_path):
     assert [s for s, _ in dev] == [h["step"] for h in report["history"]]
     assert [v for _, v in dev] == pytest.approx([h["dev_loss"] for h in report["history"]], abs=1e-5)
     assert [e.step for e in events.Scalars("loss")] == list(range(1, report["history"][-1]["step"] + 1))
+
+
+def test_mlflow_tracking_names_the_run_and_keeps_its_config_metrics_and_files(tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    report = run(tmp_path, "tracked", epochs=1, log_with="mlflow")
+    client = MlflowClient(tracking_uri=(tmp_path / "tracked" / "tracking" / "mlruns").as_uri())
+    (tracked,) = client.search_runs([client.get_experiment_by_name("rationale").experiment_id])
+    assert tracked.info.run_name == "tracked"
+    assert tracked.data.metrics["best_dev_loss"] == pytest.approx(report["best_dev_loss"])
+    assert [m.step for m in client.get_metric_history(tracked.info.run_id, "dev_loss")] == [
+        report["history"][-1]["step"]
+    ]
+    assert tracked.data.params["train.batch_size"] == "2" and tracked.data.params["model.mode"] == "both"
+    assert {"config.json", "metrics.json"} <= {f.path for f in client.list_artifacts(tracked.info.run_id)}

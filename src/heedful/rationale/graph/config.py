@@ -7,6 +7,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from heedful.errors import InputError
+from heedful.tracking import check_tracker
 
 CONVS = ("gatv2", "rgcn")
 FUSIONS = ("sum", "gated")
@@ -60,6 +61,7 @@ class ContrastiveConfig:
     weight_decay: float = 1e-2  # AdamW weight decay
     temperature: float = 0.05  # InfoNCE temperature
     seed: int = 0  # initialisation and batch-order seed
+    log_with: str | None = None  # experiment tracker: tensorboard or mlflow (local files under the run's tracking/)
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "seed"):
@@ -81,3 +83,4 @@ class ContrastiveConfig:
                 raise InputError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.weight_decay < 0:
             raise InputError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        check_tracker(self.log_with)

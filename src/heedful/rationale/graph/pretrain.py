@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from heedful import tracking
 from heedful.errors import InputError
 from heedful.rationale.data.config import DataConfig, load_split
 from heedful.rationale.data.prompt import scoring_string
@@ -51,4 +52,6 @@ def pretrain(
     report |= {"n_train": len(train[0]), "n_dev": len(dev[0])}
     save_aligner(model, folder, {"encoder": encoder, "visual": frames.describe() if frames is not None else None})
     write_json(Path(folder) / "metrics.json", report)
+    history = [{"epoch": i + 1, "loss": loss} for i, loss in enumerate(report["loss"])]
+    tracking.log_outcome(folder, contrastive.log_with, "rationale-pretrain", history=history)
     return report

@@ -11,6 +11,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from heedful import tracking
 from heedful.errors import InputError
 from heedful.rationale.data.config import DataConfig, load_split
 from heedful.rationale.data.prompt import scoring_string
@@ -179,6 +180,7 @@ def train_pipeline(
     report |= {"n_train": len(train_ex), "n_dev": len(dev_ex), "mode": model_cfg.mode}
     _export_lora(model, folder, model_cfg.lm)
     write_json(folder / "metrics.json", report)
+    tracking.log_outcome(folder, train_cfg.log_with, "rationale")
     return report
 
 

@@ -169,7 +169,7 @@ def train_lm(
     folder = Path(folder)
     torch.manual_seed(cfg.seed)
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), **tracking.accelerator_kwargs(cfg.log_with, folder))
-    tracking.start(accelerator, cfg.log_with, "rationale", asdict(cfg) | {"mode": model.cfg.mode})
+    tracking.start(accelerator, cfg.log_with, folder, "rationale", asdict(cfg) | {"mode": model.cfg.mode})
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     per_epoch = math.ceil(math.ceil(len(train) / cfg.batch_size) / cfg.grad_accum)
