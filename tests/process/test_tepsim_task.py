@@ -33,10 +33,11 @@ def test_defaults_are_the_18_class_benchmark():
 
 
 def test_the_alarm_threshold_has_its_own_normal_validation_runs():
-    val = TEPSimFaultsConfig(val_runs=2, val_normal_runs=5).specs("val")
-    normal = [s.seed for s in val if s.fault == 0]
-    assert normal == [1_000_001 + i for i in range(5)] and len(val) == 5 + 17 * 2
-    assert [s.seed for s in TEPSimFaultsConfig(val_runs=2, val_normal_runs=2).specs("val")][:2] == normal[:2]
+    cfg = TEPSimFaultsConfig(val_runs=2, val_normal_runs=5)
+    val, alarm = cfg.specs("val"), cfg.specs("alarm")
+    assert [s.seed for s in alarm] == [1_000_001 + i for i in range(5)] and {s.fault for s in alarm} == {0}
+    assert len(val) == 18 * 2 and [s.seed for s in val if s.fault == 0] == [1_000_001, 1_000_002]  # balanced
+    assert TEPSimFaultsConfig().val_normal_runs == 100 and TEPSimFaultsConfig().alarm_bin_hours == 2.0
     with pytest.raises(InputError, match="val_normal_runs must lie in"):
         TEPSimFaultsConfig(val_normal_runs=0)
 
@@ -99,7 +100,10 @@ def test_protocols_choose_the_training_windows_and_share_the_test_windows(tiny):
     np.testing.assert_array_equal(bench.test.x, online.test.x)
     assert len(bench.test) == 3 * (60 - 8 + 1) and bench.class_names == ["normal", "fault 1", "fault 4"]
     assert bench.params["test_set"][1] == {"fault": 1, "seed": 2010001, "onset": 20, "samples": 60, "shutdown": ""}
-    assert bench.params["shutdowns"] == {"train": [], "val": [], "test": []}
+    assert bench.params["shutdowns"] == {"train": [], "val": [], "test": [], "alarm": []}
+    # the alarm's 2 normal validation runs (17 windows each), the first of them val's only normal run
+    assert len(bench.alarm_val) == 2 * 17 and (bench.alarm_val.y == 0).all() and (bench.val.y == 0).sum() == 17
+    np.testing.assert_array_equal(bench.alarm_val.x[:17], bench.val.x[bench.val.y == 0])
 
 
 def _toy_data(onset=20, window=5):
@@ -212,6 +216,8 @@ def test_memory_estimate_counts_runs_and_windows():
     train_fault = 2 * 500 * sample + 2 * ((500 - 60) // 5 + 1) * w * sample  # windows after the onset (sample 20)
     test = 2 * 960 * sample + 2 * ((960 - 40) // 3 + 1) * w * sample
     assert memory_estimate(cfg, specs) == 2 * (train + train_fault) + 2 * test
+    specs["alarm"] = cfg.specs("alarm")  # the alarm's normal run: its windows are held once more
+    assert memory_estimate(cfg, specs) == 3 * train + 2 * train_fault + 2 * test
 
 
 def test_cli_missing_simulator_says_how_to_install(tepsim_tiny, as_flags, tmp_path, capsys, monkeypatch):

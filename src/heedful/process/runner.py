@@ -38,7 +38,8 @@ def test_metrics(data: TaskData, model: torch.nn.Module) -> dict:
     if not data.task.alarms:
         pred, _ = predict(model, data.test.x, lengths=data.test.lengths, kind=data.kind)
         return evaluate(data, pred)
-    val_proba, test_proba = probabilities(model, data.val.x), probabilities(model, data.test.x)
+    val = data.val if data.alarm_val is None else data.alarm_val  # the windows the alarm is set on
+    val_proba, test_proba = probabilities(model, val.x), probabilities(model, data.test.x)
     return {**evaluate(data, test_proba.argmax(1)), "two_stage": data.task.two_stage(data, val_proba, test_proba)}
 
 
