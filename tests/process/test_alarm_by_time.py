@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from heedful.errors import InputError
 from heedful.process.alarm import (
+    RunAlarm,
     TimedThreshold,
     min_bin_windows,
     threshold_for_rate,
@@ -114,3 +115,18 @@ def test_bad_alarm_bin_hours(hours):
     for cls in (TEPFaultsConfig, TEPSimFaultsConfig):
         with pytest.raises(InputError, match="alarm_bin_hours"):
             cls(alarm_bin_hours=hours)
+
+
+def test_a_trained_runs_alarm_applies_its_thresholds_by_time_and_its_persistence():
+    two = {"alarm_detector": "model", "alarm_rate": 0.01, "alarm_persistence": 2}
+    alarm = RunAlarm.from_metrics({**two, "thresholds": {"model": TimedThreshold((60,), (0.5, 0.1)).to_dict()}})
+    # 1 - p(normal) 0.3 everywhere: above the later threshold only, from end 60 on; kept from the second on
+    proba = np.tile([0.7, 0.3], (6, 1))
+    end = np.array([40, 50, 60, 70, 80, 90])
+    np.testing.assert_array_equal(alarm.alarms(proba, end, normal=0), [0, 0, 0, 1, 1, 1])
+    old = RunAlarm.from_metrics({**two, "alarm_persistence": 1, "thresholds": {"model": 0.2}})  # before spans
+    np.testing.assert_array_equal(old.alarms(proba, end, normal=0), [1] * 6)
+    assert RunAlarm.from_metrics({**two, "alarm_detector": "pca", "thresholds": {"pca": 1.0}}) is None
+    assert RunAlarm.from_metrics(None) is None
+    with pytest.raises(InputError, match="two_stage alarm without"):
+        RunAlarm.from_metrics({**two, "thresholds": {}})

@@ -167,6 +167,9 @@ def test_cli_train_tiny_end_to_end(tiny, as_flags, tmp_path, capsys):
     assert main(["process", "predict", str(run), "--csv", str(csv), "--out", str(tmp_path / "pred.json")]) == 0
     pred = json.loads((tmp_path / "pred.json").read_text())
     assert pred["window_ends"] == list(range(8, 21)) and set(pred["predictions"]) <= {"normal", "fault 1", "fault 4"}
+    # the run's calibrated two-stage alarm (model detector, the default) gates the same windows
+    assert pred["two_stage"]["alarm_rate"] == 0.01 and len(pred["two_stage_predictions"]) == 13
+    assert pred["two_stage"]["alarms"] == sum(c != "normal" for c in pred["two_stage_predictions"])
 
 
 def test_cli_compare_tiny_table(tiny, as_flags, tmp_path, capsys):

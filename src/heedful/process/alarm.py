@@ -116,6 +116,33 @@ def thresholds_by_time(
     return TimedThreshold(starts, thresholds, tuple(count for _, count in groups))
 
 
+@dataclass(frozen=True)
+class RunAlarm:
+    """A trained run's ``model``-detector alarm as calibrated in training (its metrics.json, ``test.two_stage``),
+    applied by ``predict`` to the windows of one new run. Runs calibrated before thresholds depended on time keep
+    their one threshold."""
+
+    rate: float
+    persistence: int
+    threshold: TimedThreshold
+
+    @classmethod
+    def from_metrics(cls, two: dict | None) -> RunAlarm | None:
+        """None where the run has no two-stage alarm, or one whose detector needs more than the model (``pca``)."""
+        if not isinstance(two, dict) or two.get("alarm_detector") != "model":
+            return None
+        try:
+            stored = two["thresholds"]["model"]
+            return cls(float(two["alarm_rate"]), int(two["alarm_persistence"]), TimedThreshold.from_stored(stored))
+        except (KeyError, TypeError, ValueError):
+            raise InputError("two_stage alarm without alarm_rate, alarm_persistence or model thresholds") from None
+
+    def alarms(self, proba: np.ndarray, end: np.ndarray, normal: int) -> np.ndarray:
+        """Alarms of one run's windows: class probabilities (N, classes), end steps (N,) from the run's start."""
+        alarm = 1.0 - proba[:, normal] > self.threshold.at(end)
+        return persist(alarm, np.zeros(len(end), np.int64), end, self.persistence)
+
+
 def persist(alarm: np.ndarray, run: np.ndarray, end: np.ndarray, m: int) -> np.ndarray:
     """Alarms kept only where this window and the ``m - 1`` before it in the same run (in time order) all alarmed."""
     if m <= 1:

@@ -255,4 +255,20 @@ def load_trained(run_dir: str | Path) -> tuple[TaskData, torch.nn.Module, dict]:
         raise FileNotFoundError(f"no trained weights in {weights.parent} (best.safetensors missing)")
     model = build_fitting(lambda: build_model(config["model"], data, model_cfg), weights, run_dir / "config.json")
     load_weights(model, weights)
+    data.trained_alarm = trained_alarm(run_dir)
     return data, model.eval(), config
+
+
+def trained_alarm(run_dir: Path):
+    """The run's calibrated ``model``-detector alarm (``alarm.RunAlarm``), or None (none, or no metrics yet)."""
+    from heedful.process.alarm import RunAlarm
+
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        return None
+    metrics = read_json(path)
+    test = metrics.get("test") if isinstance(metrics, dict) else None
+    try:
+        return RunAlarm.from_metrics(test.get("two_stage") if isinstance(test, dict) else None)
+    except InputError as err:
+        raise InputError(f"{path}: {err}") from None
