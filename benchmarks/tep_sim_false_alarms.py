@@ -10,7 +10,7 @@ Rules, all set on validation windows only (seeds disjoint from the test runs'), 
 - ``by time, B h``: ``heedful.process.alarm.thresholds_by_time`` on those windows, one threshold per B hours.
 
 Rebuilds the run's task from the cache (``$HEEDFUL_CACHE``) with ``--normal-runs`` normal validation runs (simulating
-those not cached). With ``--out DIR`` the detector scores are kept in ``DIR/scores.npz`` and reused by a later call.
+those not cached). With ``--out DIR`` the model's scores are kept in DIR and reused by a later call.
 
 Run: HEEDFUL_CACHE=/work/tep-runs .venv/bin/python benchmarks/tep_sim_false_alarms.py COMPARE_RUN/models/lstm \\
          --normal-runs 100 --bin-hours 1,2,4 --out DIR
@@ -19,6 +19,7 @@ Run: HEEDFUL_CACHE=/work/tep-runs .venv/bin/python benchmarks/tep_sim_false_alar
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -55,21 +56,25 @@ def load(run: Path, normal_runs: int, workers: int):
 
 
 def scores(data, model, out: Path | None) -> tuple[np.ndarray, np.ndarray]:
-    """1 - p(normal) on the alarm's validation windows, and the class probabilities of the test windows (from
-    ``out`` when kept there)."""
-    kept = out / "scores.npz" if out else None
-    if kept and kept.exists():
-        z = np.load(kept)
-        if len(z["val"]) == len(data.alarm_val) and len(z["test_proba"]) == len(data.test):
-            return z["val"], z["test_proba"]
+    """1 - p(normal) on the alarm's validation windows, and the class probabilities of the test windows (each
+    kept in ``out`` and read back from there by a later call)."""
     normal = data.class_names.index("normal")
-    with torch.inference_mode():
-        val = 1 - probabilities(model, data.alarm_val.x)[:, normal]
-        test_proba = probabilities(model, data.test.x)
-    if kept:
-        out.mkdir(parents=True, exist_ok=True)
-        np.savez(kept, val=val, test_proba=test_proba)
-    return val, test_proba
+    val_file = f"val_scores_{len(data.alarm_val)}.npy"
+    parts = {"val": (data.alarm_val.x, val_file), "test": (data.test.x, "test_proba.npy")}
+    found = {}
+    for name, (x, file) in parts.items():
+        kept = out / file if out else None
+        if kept and kept.exists() and len(np.load(kept)) == len(x):
+            found[name] = np.load(kept)
+            continue
+        with torch.inference_mode():
+            found[name] = probabilities(model, x)
+        if name == "val":
+            found[name] = 1 - found[name][:, normal]
+        if kept:
+            out.mkdir(parents=True, exist_ok=True)
+            np.save(kept, found[name])
+    return found["val"], found["test"]
 
 
 def score_rule(data, proba: np.ndarray, alarm: np.ndarray) -> dict:
@@ -80,29 +85,32 @@ def score_rule(data, proba: np.ndarray, alarm: np.ndarray) -> dict:
     return {k: report[k] for k in keys}
 
 
-def by_hour(data, alarm: np.ndarray, step_hours: int = 2) -> list[tuple[str, str, str]]:
+HOURS = (0, 2, 4, 6, 8, 12, 24, 48)  # spans of the window's end, hours into the run
+
+
+def by_hour(data, alarm: np.ndarray) -> list[tuple[str, str, str]]:
     """False alarms of normal test windows by the hour their window ends: normal runs, pre-onset of faulty runs."""
     normal = data.class_names.index("normal")
     fault = np.array([r["fault"] for r in data.params["test_set"]])[data.test.run]
     hours, is_normal = data.test.end * TEP_SAMPLE_HOURS, data.test.y == normal
-    rows = []
-    for lo in range(0, int(np.ceil(hours.max())), step_hours):
-        span = (hours > lo) & (hours <= lo + step_hours)
+    rows = [("any hour", rate(alarm, is_normal & (fault == 0)), rate(alarm, is_normal & (fault != 0)))]
+    for lo, hi in itertools.pairwise(HOURS):
+        span = (hours > lo) & (hours <= hi)
         runs, pre = is_normal & (fault == 0) & span, is_normal & (fault != 0) & span
         if runs.any() or pre.any():
-            rows.append((f"({lo}, {lo + step_hours}]", rate(alarm, runs), rate(alarm, pre)))
+            rows.append((f"({lo}, {hi}]", rate(alarm, runs), rate(alarm, pre)))
     return rows
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a trained tep_sim_faults run (train run, or COMPARE_RUN/models/NAME)")
-    parser.add_argument("--rate", type=float, default=0.01, help="false-alarm rate asked for")
+    parser.add_argument("--rate", type=float, default=None, help="false-alarm rate asked for (default: the run's)")
     parser.add_argument("--normal-runs", type=int, default=100, help="normal validation runs the new rules use")
     parser.add_argument("--bin-hours", default="2", help="time spans of the rules by time, hours (comma list)")
     parser.add_argument("--min-windows", type=int, default=None, help="windows a span needs (default: 5 / rate)")
     parser.add_argument("--workers", type=int, default=1, help="simulation workers for missing runs")
-    parser.add_argument("--out", type=Path, default=None, help="folder for scores.npz and results.json")
+    parser.add_argument("--out", type=Path, default=None, help="folder for the model's scores and results.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     data, model, trained_with = load(args.run, args.normal_runs, args.workers)
@@ -112,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     test_score = 1 - proba[:, normal]
     assert (cal.y == normal).all(), "the alarm's validation windows are normal windows"
     persistence = int(data.params["alarm_persistence"])
+    args.rate = float(data.params["alarm_rate"]) if args.rate is None else args.rate
     first = cal.run < trained_with  # the runs the model's own threshold was set on
     rules = {"as trained": thresholds_by_time(val_score[first], cal.end[first], args.rate, 0)}
     rules[f"one, {args.normal_runs} runs"] = thresholds_by_time(val_score, cal.end, args.rate, 0)
@@ -119,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         steps = round(hours / TEP_SAMPLE_HOURS)
         rules[f"by time, {hours:g} h"] = thresholds_by_time(val_score, cal.end, args.rate, steps, args.min_windows)
     stored = read_json(args.run / "metrics.json")["test"].get("two_stage", {}).get("thresholds", {}).get("model")
-    if stored is not None:
+    if stored is not None and args.rate == data.params["alarm_rate"]:
         mine, theirs = rules["as trained"].thresholds[0], TimedThreshold.from_stored(stored).thresholds[0]
         print(f"as trained: threshold {mine:.6f}, the run's metrics.json {theirs:.6f}")
     results = {}
@@ -143,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         print("  span starts (h): " + ", ".join(f"{s * TEP_SAMPLE_HOURS:g}" for s in rule.starts))
         print("  thresholds: " + ", ".join(f"{t:.4g}" for t in rule.thresholds))
         for span, runs, pre in r["by_hour"]:
-            print(f"  window ending in hours {span}: normal runs {runs}, pre-onset {pre}")
+            print(f"  windows ending in {span if span == 'any hour' else 'hours ' + span}: normal runs {runs}, pre-onset {pre}")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
