@@ -98,7 +98,7 @@ def by_hour(data, alarm: np.ndarray) -> list[tuple[str, str, str]]:
         span = (hours > lo) & (hours <= hi)
         runs, pre = is_normal & (fault == 0) & span, is_normal & (fault != 0) & span
         if runs.any() or pre.any():
-            rows.append((f"({lo}, {hi}]", rate(alarm, runs), rate(alarm, pre)))
+            rows.append((f"hours ({lo}, {hi}]", rate(alarm, runs), rate(alarm, pre)))
     return rows
 
 
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         print("  span starts (h): " + ", ".join(f"{s * TEP_SAMPLE_HOURS:g}" for s in rule.starts))
         print("  thresholds: " + ", ".join(f"{t:.4g}" for t in rule.thresholds))
         for span, runs, pre in r["by_hour"]:
-            print(f"  windows ending in {span if span == 'any hour' else 'hours ' + span}: normal runs {runs}, pre-onset {pre}")
+            print(f"  windows ending in {span}: normal runs {runs}, pre-onset {pre}")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
