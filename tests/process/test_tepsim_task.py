@@ -64,6 +64,9 @@ def test_summary_lines_carry_the_interval_and_the_asked_false_alarm_rate():
     lines = get_task("tep_sim_faults").summary(test, {"faults": list(range(18))})
     assert lines[0].startswith("simulated 18-class accuracy: 99.3% [98.8, 99.7] on 360 test runs")
     assert lines[-1] == "simulated online false alarms: 1.5% (asked 1.0%); threshold set on 5 normal validation runs"
+    test["two_stage"].update(val_normal_runs=100, alarm_bin_hours=2.0)
+    lines = get_task("tep_sim_faults").summary(test, {"faults": list(range(18))})
+    assert lines[-1].endswith("; thresholds set on 100 normal validation runs, one per 2 h into the run")
 
 
 @pytest.mark.parametrize(

@@ -209,8 +209,10 @@ def _false_alarm_line(test: dict) -> list[str]:
     two = test.get("two_stage")
     if not two:
         return []
-    runs = two.get("val_normal_runs")
+    runs, hours = two.get("val_normal_runs"), two.get("alarm_bin_hours")
     on = f"; threshold set on {runs} normal validation runs" if runs else ""
+    if runs and hours:
+        on = f"; thresholds set on {runs} normal validation runs, one per {hours:g} h into the run"
     return [f"simulated online false alarms: {two['false_alarm_rate']:.1%} (asked {two['alarm_rate']:.1%}){on}"]
 
 
