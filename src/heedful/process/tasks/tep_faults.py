@@ -165,9 +165,10 @@ class TwoStageAlarm:
             val_end=val.end[val_normal],
             bin_steps=round(p.get("alarm_bin_hours", 0.0) / TEP_SAMPLE_HOURS),
         )
-        keys = ("alarm_detector", "alarm_rate", "alarm_span", "alarm_persistence", "alarm_bin_hours")
+        settings = {k: p[k] for k in ("alarm_detector", "alarm_rate", "alarm_span", "alarm_persistence")}
         return {
-            **{k: p.get(k, 0.0) for k in keys},
+            **settings,
+            "alarm_bin_hours": p.get("alarm_bin_hours", 0.0),
             "thresholds": {k: t.to_dict() for k, t in result.thresholds.items()},
             "val_normal_windows": int(val_normal.sum()),
             "val_normal_runs": len(np.unique(val.run[val_normal])),  # runs those windows come from
