@@ -72,9 +72,12 @@ def headline(rows: list[dict]) -> str:
     ]
     two = t.get("two_stage")
     if two:
+        hours = two.get("alarm_bin_hours")
+        by_time = f", one per {hours:g} h into the run" if hours else ""
         lines.append(
             f"simulated online false alarms: {pct(two['false_alarm_rate'])} (asked {pct(two['alarm_rate'])})   "
-            f"({two['alarm_detector']} detector, threshold on {two.get('val_normal_runs')} normal validation runs)"
+            f"({two['alarm_detector']} detector, threshold on {two.get('val_normal_runs')} normal validation runs"
+            f"{by_time})"
         )
     return "```\n" + "\n".join(lines) + "\n```\n"
 

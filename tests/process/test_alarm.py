@@ -130,7 +130,9 @@ def _toy_sim_data(detector: str = "pca"):
     x = rng.normal(size=(len(y), 5, 3)).astype(np.float32)
     x[y == 1, :, 0] += 5.0
     test = Split(x, y, np.repeat([0, 1], len(ends)), np.tile(ends, 2))
-    normal = Split(rng.normal(size=(200, 5, 3)).astype(np.float32), np.zeros(200, int), np.zeros(200, int), ends[:1])
+    normal = Split(
+        rng.normal(size=(200, 5, 3)).astype(np.float32), np.zeros(200, int), np.zeros(200, int), np.tile(ends, 6)[:200]
+    )
     runs = [
         {"fault": 0, "seed": 1, "onset": None, "samples": 40, "shutdown": ""},
         {"fault": 4, "seed": 2, "onset": 20, "samples": 40, "shutdown": ""},
@@ -153,3 +155,22 @@ def test_tep_sim_scores_pca_t2_and_the_two_stage_alarm_by_the_online_protocol():
     two = task.two_stage(data, np.tile([0.9, 0.1], (200, 1)), proba)
     assert two["val_normal_windows"] == 200 and two["val_false_alarm_rate"] <= 0.01
     assert two["detection_rate"] == 1.0 and two["false_alarm_rate"] < 0.1 and two["online_accuracy"] > 0.9
+
+
+def test_tep_sim_sets_its_alarm_on_the_alarm_runs_by_time_in_the_run():
+    """``data.alarm_val`` (3 normal runs, windows ending at 5..40), not ``val``, carries the thresholds; with
+    ``alarm_bin_hours`` 0.5 (10 samples) and rate 0.1 a span needs 50 windows: ends 5-9 (30 windows) join 10-19
+    (60), 40 (6) joins 30-39 (60), and metrics.json keeps the spans' starts."""
+    data = _toy_sim_data("model")
+    ends = np.tile(np.arange(5, 41), 6)
+    data.alarm_val = Split(
+        np.zeros((len(ends), 5, 3), np.float32), np.zeros(len(ends), int), np.repeat(np.arange(6), 36) % 3, ends
+    )
+    data.params.update(alarm_rate=0.1, alarm_bin_hours=0.5)
+    val_normal = np.where(ends < 20, 0.5, 0.95)  # the detector is jumpy early in the run
+    val_proba = np.stack([val_normal, 1 - val_normal], 1)
+    two = get_task("tep_sim_faults").two_stage(data, val_proba, np.tile([0.9, 0.1], (len(data.test), 1)))
+    assert (two["val_normal_windows"], two["val_normal_runs"], two["alarm_bin_hours"]) == (216, 3, 0.5)
+    assert two["thresholds"]["model"]["starts"] == [20, 30] and two["thresholds"]["model"]["windows"] == [90, 60, 66]
+    assert two["thresholds"]["model"]["thresholds"] == pytest.approx([0.5, 0.05, 0.05])
+    assert two["val_false_alarm_rate"] == 0.0  # scores tied at their span's threshold never alarm

@@ -33,10 +33,11 @@ def test_defaults_are_the_18_class_benchmark():
 
 
 def test_the_alarm_threshold_has_its_own_normal_validation_runs():
-    val = TEPSimFaultsConfig(val_runs=2, val_normal_runs=5).specs("val")
-    normal = [s.seed for s in val if s.fault == 0]
-    assert normal == [1_000_001 + i for i in range(5)] and len(val) == 5 + 17 * 2
-    assert [s.seed for s in TEPSimFaultsConfig(val_runs=2, val_normal_runs=2).specs("val")][:2] == normal[:2]
+    cfg = TEPSimFaultsConfig(val_runs=2, val_normal_runs=5)
+    val, alarm = cfg.specs("val"), cfg.specs("alarm")
+    assert [s.seed for s in alarm] == [1_000_001 + i for i in range(5)] and {s.fault for s in alarm} == {0}
+    assert len(val) == 18 * 2 and [s.seed for s in val if s.fault == 0] == [1_000_001, 1_000_002]  # balanced
+    assert TEPSimFaultsConfig().val_normal_runs == 100 and TEPSimFaultsConfig().alarm_bin_hours == 2.0
     with pytest.raises(InputError, match="val_normal_runs must lie in"):
         TEPSimFaultsConfig(val_normal_runs=0)
 
@@ -63,6 +64,9 @@ def test_summary_lines_carry_the_interval_and_the_asked_false_alarm_rate():
     lines = get_task("tep_sim_faults").summary(test, {"faults": list(range(18))})
     assert lines[0].startswith("simulated 18-class accuracy: 99.3% [98.8, 99.7] on 360 test runs")
     assert lines[-1] == "simulated online false alarms: 1.5% (asked 1.0%); threshold set on 5 normal validation runs"
+    test["two_stage"].update(val_normal_runs=100, alarm_bin_hours=2.0)
+    lines = get_task("tep_sim_faults").summary(test, {"faults": list(range(18))})
+    assert lines[-1].endswith("; thresholds set on 100 normal validation runs, one per 2 h into the run")
 
 
 @pytest.mark.parametrize(
@@ -99,7 +103,10 @@ def test_protocols_choose_the_training_windows_and_share_the_test_windows(tiny):
     np.testing.assert_array_equal(bench.test.x, online.test.x)
     assert len(bench.test) == 3 * (60 - 8 + 1) and bench.class_names == ["normal", "fault 1", "fault 4"]
     assert bench.params["test_set"][1] == {"fault": 1, "seed": 2010001, "onset": 20, "samples": 60, "shutdown": ""}
-    assert bench.params["shutdowns"] == {"train": [], "val": [], "test": []}
+    assert bench.params["shutdowns"] == {"train": [], "val": [], "test": [], "alarm": []}
+    # the alarm's 2 normal validation runs (17 windows each), the first of them val's only normal run
+    assert len(bench.alarm_val) == 2 * 17 and (bench.alarm_val.y == 0).all() and (bench.val.y == 0).sum() == 17
+    np.testing.assert_array_equal(bench.alarm_val.x[:17], bench.val.x[bench.val.y == 0])
 
 
 def _toy_data(onset=20, window=5):
@@ -163,6 +170,9 @@ def test_cli_train_tiny_end_to_end(tiny, as_flags, tmp_path, capsys):
     assert main(["process", "predict", str(run), "--csv", str(csv), "--out", str(tmp_path / "pred.json")]) == 0
     pred = json.loads((tmp_path / "pred.json").read_text())
     assert pred["window_ends"] == list(range(8, 21)) and set(pred["predictions"]) <= {"normal", "fault 1", "fault 4"}
+    # the run's calibrated two-stage alarm (model detector, the default) gates the same windows
+    assert pred["two_stage"]["alarm_rate"] == 0.01 and len(pred["two_stage_predictions"]) == 13
+    assert pred["two_stage"]["alarms"] == sum(c != "normal" for c in pred["two_stage_predictions"])
 
 
 def test_cli_compare_tiny_table(tiny, as_flags, tmp_path, capsys):
@@ -212,6 +222,8 @@ def test_memory_estimate_counts_runs_and_windows():
     train_fault = 2 * 500 * sample + 2 * ((500 - 60) // 5 + 1) * w * sample  # windows after the onset (sample 20)
     test = 2 * 960 * sample + 2 * ((960 - 40) // 3 + 1) * w * sample
     assert memory_estimate(cfg, specs) == 2 * (train + train_fault) + 2 * test
+    specs["alarm"] = cfg.specs("alarm")  # the alarm's normal run: its windows are held once more
+    assert memory_estimate(cfg, specs) == 3 * train + 2 * train_fault + 2 * test
 
 
 def test_cli_missing_simulator_says_how_to_install(tepsim_tiny, as_flags, tmp_path, capsys, monkeypatch):

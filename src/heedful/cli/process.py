@@ -418,7 +418,8 @@ def _predict(args: argparse.Namespace) -> int:
     result = predict_csv(data, model, cfg.csv, cfg.impute)
     if out is not None:
         write_json(out, result)
-    shown = {k: v for k, v in result.items() if k not in ("values", "window_ends", "predictions", "per_step")}
+    lists = ("values", "window_ends", "predictions", "per_step", "two_stage_predictions")
+    shown = {k: v for k, v in result.items() if k not in lists}
     if "predictions" in result:
         labels, counts = np.unique(result["predictions"], return_counts=True)
         shown["windows"] = dict(zip(labels.tolist(), counts.tolist(), strict=True))

@@ -219,15 +219,31 @@ def predict_one(data: TaskData, model, x: np.ndarray, every: int) -> dict:
 
 
 def predict_windows(data: TaskData, model, values: np.ndarray, window: int) -> dict:
-    """A class per window of ``window`` steps ending at every step, and the first step raising an alarm."""
+    """A class per window of ``window`` steps ending at every step, and the first step raising an alarm. With the
+    run's calibrated alarm (``data.trained_alarm``), also the two-stage alarm's classes and first alarm; its
+    thresholds depend on the time in the run, counted from the first row of ``values``."""
     from heedful.process.windows import sliding_windows, window_ends
 
     ends = window_ends(len(values), window, 1)
-    pred = predict_batch(data, model, data.task.scale(data, sliding_windows(values, ends, window)))
-    labels = [data.class_names[int(c)] for c in pred]
+    x = data.task.scale(data, sliding_windows(values, ends, window))
     normal = data.class_names.index("normal")
-    first = next((int(e) for e, c in zip(ends, pred, strict=True) if c != normal), None)
-    return {"window_ends": ends.tolist(), "predictions": labels, "first_alarm_step": first}
+    alarm = data.trained_alarm
+    if alarm is None:
+        pred = predict_batch(data, model, x)
+    else:
+        from heedful.process.alarm import gate
+        from heedful.process.train import probabilities
+
+        check_scaled(x)
+        proba = probabilities(model, np.asarray(x, np.float32))
+        pred, gated = proba.argmax(1), gate(proba, alarm.alarms(proba, ends, normal), normal)
+    out = {"window_ends": ends.tolist(), "predictions": [data.class_names[int(c)] for c in pred]}
+    out["first_alarm_step"] = next((int(e) for e, c in zip(ends, pred, strict=True) if c != normal), None)
+    if alarm is not None:
+        first = next((int(e) for e, c in zip(ends, gated, strict=True) if c != normal), None)
+        out["two_stage"] = {"alarm_rate": alarm.rate, "first_alarm_step": first, "alarms": int((gated != normal).sum())}
+        out["two_stage_predictions"] = [data.class_names[int(c)] for c in gated]
+    return out
 
 
 def predict_values(data: TaskData, model, values: np.ndarray, where: str) -> dict:

@@ -180,9 +180,12 @@ class TEPAlarmConfig:
     alarm_detector: str = "pca"  # two-stage alarm detector: 'pca' (T²/SPE), 'model' (1 - p(normal)) or 'both'
     alarm_span: int = 10  # two-stage alarm: samples at the window's end whose pca statistic is averaged
     alarm_persistence: int = 1  # two-stage alarm: consecutive detector alarms (in one run) before it alarms
+    alarm_bin_hours: float = 0.0  # two-stage alarm: a threshold per span of this many hours into the run (0: one)
 
     def check_alarm(self) -> None:
         check_within(self, "alarm_rate", 0.0, 1.0, open_low=True, open_high=True)
+        check_at_least(self, 0, "alarm_bin_hours")
+        tep_samples(self.alarm_bin_hours, "alarm_bin_hours")
         if self.alarm_detector not in ALARM_DETECTORS:
             raise InputError(f"alarm_detector must be one of {', '.join(ALARM_DETECTORS)}, got {self.alarm_detector!r}")
         check_at_least(self, 1, "alarm_span", "alarm_persistence")
@@ -254,10 +257,12 @@ class TEPSimFaultsConfig(TEPAlarmConfig):
     protocol: str = "benchmark"  # training windows: 'benchmark' (wholly after the onset) or 'online' (every window)
     # trained on many runs, the classifier's own p(normal) is the better detector here (docs/process.md)
     alarm_detector: str = "model"  # two-stage alarm detector: 'pca' (T²/SPE), 'model' (1 - p(normal)) or 'both'
+    # early in a run the classifier alarms more often on normal windows than later (docs/process.md)
+    alarm_bin_hours: float = 2.0  # two-stage alarm: a threshold per span of this many hours into the run (0: one)
     faults: tuple[int, ...] | str = "observable"  # 'all' (0-20), 'observable' (all but 3, 9, 15) or a list like 0,1,2
     train_runs: int = 10  # simulated training runs per class
-    val_runs: int = 2  # simulated validation runs per class
-    val_normal_runs: int = 5  # simulated normal validation runs (the two-stage alarm's threshold is set on them)
+    val_runs: int = 2  # simulated validation runs per class (normal included): they choose the best epoch
+    val_normal_runs: int = 100  # simulated normal validation runs the two-stage alarm's thresholds are set on
     test_runs: int = 3  # simulated test runs per class (held-out seeds)
     train_hours: float = 25.0  # length of a training / validation run (h)
     train_onset_hours: float = 1.0  # disturbance switched on at this hour in training / validation runs
@@ -301,18 +306,16 @@ class TEPSimFaultsConfig(TEPAlarmConfig):
         self.check_alarm()
 
     def specs(self, split: str) -> list:
-        """The ``RunSpec`` of every run of ``split`` ('train', 'val' or 'test'), class by class."""
+        """The ``RunSpec`` of every run of ``split`` ('train', 'val', 'test', or 'alarm': the normal validation
+        runs the alarm is set on, whose first ``val_runs`` are val's normal runs), class by class."""
         from heedful.process.sources.tepsim import run_set
 
-        runs = {"train": self.train_runs, "val": self.val_runs, "test": self.test_runs}[split]
-        base = self.base_seed + TEP_SIM_SET_GAP * ("train", "val", "test").index(split)
+        runs = {"train": self.train_runs, "val": self.val_runs, "test": self.test_runs}.get(split, self.val_normal_runs)
+        base = self.base_seed + TEP_SIM_SET_GAP * ("train", "val", "test").index("val" if split == "alarm" else split)
         if split == "test":
             return run_set(self.faults, runs, self.test_hours, self.test_onset_hours, base)
-        hours = (self.train_hours, self.train_onset_hours)
-        if split == "train":
-            return run_set(self.faults, runs, *hours, base)
-        normal = run_set((0,), self.val_normal_runs, *hours, base)  # the same seeds as val_runs' normal runs
-        return normal + run_set([f for f in self.faults if f], runs, *hours, base)
+        faults = (0,) if split == "alarm" else self.faults
+        return run_set(faults, runs, self.train_hours, self.train_onset_hours, base)
 
 
 # --- IndPenSim ----------------------------------------------------------------------------------------

@@ -39,7 +39,8 @@ def test_metrics(data: TaskData, model: torch.nn.Module) -> dict:
     if not data.task.alarms:
         pred, _ = predict(model, data.test.x, lengths=data.test.lengths, kind=data.kind)
         return evaluate(data, pred)
-    val_proba, test_proba = probabilities(model, data.val.x), probabilities(model, data.test.x)
+    val = data.val if data.alarm_val is None else data.alarm_val  # the windows the alarm is set on
+    val_proba, test_proba = probabilities(model, val.x), probabilities(model, data.test.x)
     return {**evaluate(data, test_proba.argmax(1)), "two_stage": data.task.two_stage(data, val_proba, test_proba)}
 
 
@@ -256,4 +257,20 @@ def load_trained(run_dir: str | Path) -> tuple[TaskData, torch.nn.Module, dict]:
         raise FileNotFoundError(f"no trained weights in {weights.parent} (best.safetensors missing)")
     model = build_fitting(lambda: build_model(config["model"], data, model_cfg), weights, run_dir / "config.json")
     load_weights(model, weights)
+    data.trained_alarm = trained_alarm(run_dir)
     return data, model.eval(), config
+
+
+def trained_alarm(run_dir: Path):
+    """The run's calibrated ``model``-detector alarm (``alarm.RunAlarm``), or None (none, or no metrics yet)."""
+    from heedful.process.alarm import RunAlarm
+
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        return None
+    metrics = read_json(path)
+    test = metrics.get("test") if isinstance(metrics, dict) else None
+    try:
+        return RunAlarm.from_metrics(test.get("two_stage") if isinstance(test, dict) else None)
+    except InputError as err:
+        raise InputError(f"{path}: {err}") from None

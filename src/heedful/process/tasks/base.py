@@ -53,6 +53,8 @@ class TaskData:
     params: dict = field(default_factory=dict)
     target_names: list[str] = field(default_factory=list)  # regression outputs, in y's last axis
     target_scaler: Scaler | None = None  # y = (value - mean) / scale, fitted on train
+    alarm_val: Split | None = None  # the validation windows a two-stage alarm is set on (None: ``val``'s)
+    trained_alarm: object = None  # a trained run's two-stage alarm (``alarm.RunAlarm``), which ``predict`` applies
 
     def __post_init__(self):
         if self.kind not in KINDS:

@@ -13,7 +13,7 @@ from dataclasses import asdict
 import numpy as np
 
 from heedful.errors import InputError
-from heedful.process.config import TEPFaultsConfig
+from heedful.process.config import TEP_SAMPLE_HOURS, TEPFaultsConfig
 from heedful.process.sources import tep
 from heedful.process.tasks.base import Split, Task, TaskData
 from heedful.process.windows import Scaler, sliding_windows, window_ends
@@ -135,17 +135,20 @@ class ClippedWindows:
 
 class TwoStageAlarm:
     """The TEP tasks' two-stage alarm (``heedful.process.alarm``, settings ``alarm_*`` of the task config): the
-    detector's threshold is set on the normal validation windows, its alarms gate the classifier's test
-    predictions, and the gated predictions are scored like the classifier's own (``evaluate``)."""
+    detector's thresholds are set on the normal windows of ``data.alarm_val`` (``val`` where there is none), by
+    the time in the run with ``alarm_bin_hours``; its alarms gate the classifier's test predictions, and the gated
+    predictions are scored like the classifier's own (``evaluate``)."""
 
     alarms = True
 
     def two_stage(self, data: TaskData, val_proba: np.ndarray, test_proba: np.ndarray) -> dict:
+        """``val_proba``: class probabilities on the windows of ``data.alarm_val`` (or ``data.val``)."""
         from heedful.process.alarm import WindowPCA, two_stage
 
         p = data.params
         normal = data.class_names.index("normal")
-        val_normal = data.val.y == normal
+        val = data.val if data.alarm_val is None else data.alarm_val
+        val_normal = val.y == normal
         pca = None
         if p["alarm_detector"] != "model":
             pca = WindowPCA.fit(data.train.x[data.train.y == normal], p["alarm_span"])
@@ -154,18 +157,21 @@ class TwoStageAlarm:
             p["alarm_rate"],
             p["alarm_persistence"],
             normal,
-            val=(data.val.x[val_normal], val_proba[val_normal]),
+            val=(val.x[val_normal], val_proba[val_normal]),
             test=(data.test.x, test_proba),
             test_run=data.test.run,
             test_end=data.test.end,
             pca=pca,
+            val_end=val.end[val_normal],
+            bin_steps=round(p.get("alarm_bin_hours", 0.0) / TEP_SAMPLE_HOURS),
         )
         settings = {k: p[k] for k in ("alarm_detector", "alarm_rate", "alarm_span", "alarm_persistence")}
         return {
             **settings,
-            "thresholds": result.thresholds,
+            "alarm_bin_hours": p.get("alarm_bin_hours", 0.0),
+            "thresholds": {k: t.to_dict() for k, t in result.thresholds.items()},
             "val_normal_windows": int(val_normal.sum()),
-            "val_normal_runs": len(np.unique(data.val.run[val_normal])),  # runs those windows come from
+            "val_normal_runs": len(np.unique(val.run[val_normal])),  # runs those windows come from
             "val_false_alarm_rate": result.val_alarm_rate,  # before persistence
             **self.evaluate(data, result.pred),
         }

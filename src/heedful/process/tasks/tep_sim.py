@@ -1,8 +1,9 @@
 """``tep_sim_faults``: Tennessee Eastman fault classification on simulated runs (``sources.tepsim``), in the
 published protocol and in the one a plant operator lives with.
 
-Runs: ``train_runs`` / ``val_runs`` / ``test_runs`` per class, but ``val_normal_runs`` normal validation runs (the
-two-stage alarm's threshold is set on them), each with its own seed (the three sets never share one). Training and
+Runs: ``train_runs`` / ``val_runs`` / ``test_runs`` per class, each with its own seed (the three sets never share
+one), and ``val_normal_runs`` normal validation runs that the two-stage alarm's thresholds are set on (the first
+``val_runs`` of them are the validation split's normal runs; the others choose no epoch). Training and
 validation runs last ``train_hours`` with the disturbance switched on at ``train_onset_hours`` (Rieth et al. 2017:
 25 h, fault at 1 h); test runs ``test_hours`` with the onset at ``test_onset_hours`` (48 h, 8 h). Samples after a
 plant shutdown do not exist and are never used.
@@ -89,7 +90,7 @@ def available_memory() -> int:
 def check_memory(cfg: TEPSimFaultsConfig, specs: dict[str, list[tepsim.RunSpec]]) -> None:
     need, free = memory_estimate(cfg, specs), available_memory()
     if need > free:
-        runs = sum(len(v) for v in specs.values())
+        runs = len({s for split in specs.values() for s in split})  # val and alarm share normal runs
         raise InputError(
             f"tep_sim_faults: the windows of {runs} runs need about {tepsim.gigabytes(need)} of memory, "
             f"{tepsim.gigabytes(free)} available: fewer runs per class, or a larger --stride / --test-stride"
@@ -98,7 +99,7 @@ def check_memory(cfg: TEPSimFaultsConfig, specs: dict[str, list[tepsim.RunSpec]]
 
 def build_tep_sim_faults(cfg: TEPSimFaultsConfig | None = None, progress: bool = True) -> TaskData:
     cfg = cfg or TEPSimFaultsConfig()
-    names = ("train", "val", "test")
+    names = ("train", "val", "test", "alarm")
     specs = {name: cfg.specs(name) for name in names}
     check_memory(cfg, specs)  # before simulating anything
     report = tepsim.generate(
@@ -119,6 +120,7 @@ def build_tep_sim_faults(cfg: TEPSimFaultsConfig | None = None, progress: bool =
     train = _windows(runs["train"], values["train"], cfg, cfg.stride, after)
     val = _windows(runs["val"], values["val"], cfg, cfg.stride, after)
     test = _windows(runs["test"], values["test"], cfg, cfg.test_stride, after_onset=False)
+    alarm = _windows(runs["alarm"], values["alarm"], cfg, cfg.stride, after_onset=False)  # normal runs only
     class_names = ["normal" if f == 0 else f"fault {f}" for f in cfg.faults]
     params = {
         "source": f"tep-studio {tepsim.simulator_version()} (revised TEP, Ricker decentralised control)",
@@ -127,7 +129,16 @@ def build_tep_sim_faults(cfg: TEPSimFaultsConfig | None = None, progress: bool =
         "test_set": [_describe(r) for r in runs["test"]],
     }
     return TaskData(
-        "tep_sim_faults", "classification", train, val, test, class_names, tepsim.VARIABLE_NAMES, scaler, params
+        "tep_sim_faults",
+        "classification",
+        train,
+        val,
+        test,
+        class_names,
+        tepsim.VARIABLE_NAMES,
+        scaler,
+        params,
+        alarm_val=alarm,
     )
 
 
@@ -198,8 +209,10 @@ def _false_alarm_line(test: dict) -> list[str]:
     two = test.get("two_stage")
     if not two:
         return []
-    runs = two.get("val_normal_runs")
+    runs, hours = two.get("val_normal_runs"), two.get("alarm_bin_hours")
     on = f"; threshold set on {runs} normal validation runs" if runs else ""
+    if runs and hours:
+        on = f"; thresholds set on {runs} normal validation runs, one per {hours:g} h into the run"
     return [f"simulated online false alarms: {two['false_alarm_rate']:.1%} (asked {two['alarm_rate']:.1%}){on}"]
 
 
