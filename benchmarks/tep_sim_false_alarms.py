@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from heedful.process.alarm import threshold_for_rate
-from heedful.process.runner import load_trained
+from heedful.process.runner import load_with_data
 from heedful.process.train import probabilities
 
 
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=0.01, help="false-alarm rate asked for")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    data, model, _ = load_trained(args.run)
+    data, model, _ = load_with_data(args.run)
     normal = data.class_names.index("normal")
     val_normal = data.val.y == normal
     val_score = 1 - probabilities(model, data.val.x[val_normal])[:, normal]

@@ -8,12 +8,12 @@ fractions in range; a bad value is an ``InputError`` naming the field.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from heedful.errors import InputError
+from heedful.process.names import NEURAL_MODELS, check_task
 from heedful.tracking import check_tracker
 
 TEP_FAULTS = 21  # Tennessee Eastman faults 1..21; 0 is normal operation
@@ -300,20 +300,6 @@ class TEPSimFaultsConfig(TEPAlarmConfig):
             raise InputError("scheduler: give an address like tcp://host:8786, or leave it out")
         self.check_alarm()
 
-    def specs(self, split: str) -> list:
-        """The ``RunSpec`` of every run of ``split`` ('train', 'val' or 'test'), class by class."""
-        from heedful.process.sources.tepsim import run_set
-
-        runs = {"train": self.train_runs, "val": self.val_runs, "test": self.test_runs}[split]
-        base = self.base_seed + TEP_SIM_SET_GAP * ("train", "val", "test").index(split)
-        if split == "test":
-            return run_set(self.faults, runs, self.test_hours, self.test_onset_hours, base)
-        hours = (self.train_hours, self.train_onset_hours)
-        if split == "train":
-            return run_set(self.faults, runs, *hours, base)
-        normal = run_set((0,), self.val_normal_runs, *hours, base)  # the same seeds as val_runs' normal runs
-        return normal + run_set([f for f in self.faults if f], runs, *hours, base)
-
 
 # --- IndPenSim ----------------------------------------------------------------------------------------
 
@@ -361,15 +347,6 @@ class GenerationConfig:
         check_within(self, "time_jitter", 0.0, 0.3)
         if self.solver not in ("fast", "reference"):
             raise InputError(f"solver must be 'fast' or 'reference', got {self.solver!r}")
-
-    def specs(self) -> list:
-        """The ``BatchSpec`` of every batch."""
-        from heedful.process.sources.indpensim import batch_spec
-
-        return [batch_spec(self, i) for i in range(self.batches)]
-
-    def key(self) -> str:
-        return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -581,8 +558,6 @@ class TableConfig:
         return tuple(c.strip() for c in self.inputs.split(",") if c.strip())
 
     def _read_schema(self) -> None:
-        from pathlib import Path
-
         try:
             import tomllib
         except ModuleNotFoundError:  # Python 3.10: the same parser, published as tomli (a dependency there)
@@ -640,8 +615,6 @@ class TrainTarget:
     model: str = "bigru_attn"  # neural model name
 
     def __post_init__(self):
-        from heedful.process.names import NEURAL_MODELS, check_task
-
         if self.task is not None:
             check_task(self.task)
         if self.model not in NEURAL_MODELS:
@@ -666,9 +639,13 @@ class ExplainConfig:
     fault: int | None = None  # fault tasks: which fault's test run to explain
     sample: int = 0  # seq2seq_attn runs: which test sample; tep_sim_faults: which test run of --fault
     out: str | None = None  # PNG path (default in RUN: explain_fault<F>.png, _sample<S>.png or _batches.png)
+    csv: str | None = None  # window classifiers: draw the attention over this batch of new values (as predict reads)
+    impute: str | None = None  # with --csv: 'ffill' fills NaN / inf from the previous row instead of refusing them
 
     def __post_init__(self):
         check_at_least(self, 0, "sample")
+        if self.impute not in (None, "ffill"):
+            raise InputError(f"unknown imputation {self.impute!r}; expected 'ffill'")
 
 
 @dataclass

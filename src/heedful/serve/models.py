@@ -20,13 +20,16 @@ NOT_SERVED = {"pen_repair": "its input marks the values to restore with NaN, whi
 
 
 class ProcessModel:
-    """A process ``train`` run folder. Inputs are windows of raw values (T, variables) at the model's resolution."""
+    """A process ``train`` run folder. Inputs are windows of raw values (T, variables) at the model's resolution.
+    ``data`` is what the run's model takes and gives (a ``DataSpec``, read from the run folder alone)."""
 
     def __init__(self, data, model, config: dict, name: str):
+        from heedful.process.tasks import get_task
+
         if data.name in NOT_SERVED:
             raise InputError(f"{name}: task {data.name} is not served: {NOT_SERVED[data.name]}")
         self.data, self.model, self.config, self.name = data, model.eval(), config, name
-        self.task = data.task
+        self.task = get_task(data.name)
 
     @classmethod
     def load(cls, run_dir: str | Path) -> ProcessModel:

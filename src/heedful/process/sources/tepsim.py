@@ -225,6 +225,20 @@ def run_set(faults: Sequence[int], runs: int, hours: float, onset_hours: float, 
     ]
 
 
+def specs(cfg: C.TEPSimFaultsConfig, split: str) -> list[RunSpec]:
+    """The ``RunSpec`` of every run of ``split`` ('train', 'val' or 'test') of a ``tep_sim_faults`` task, class by
+    class: the training set starts at ``base_seed``, validation and test ``SET_GAP`` and twice that later."""
+    runs = {"train": cfg.train_runs, "val": cfg.val_runs, "test": cfg.test_runs}[split]
+    base = cfg.base_seed + C.TEP_SIM_SET_GAP * ("train", "val", "test").index(split)
+    if split == "test":
+        return run_set(cfg.faults, runs, cfg.test_hours, cfg.test_onset_hours, base)
+    hours = (cfg.train_hours, cfg.train_onset_hours)
+    if split == "train":
+        return run_set(cfg.faults, runs, *hours, base)
+    normal = run_set((0,), cfg.val_normal_runs, *hours, base)  # the same seeds as val_runs' normal runs
+    return normal + run_set([f for f in cfg.faults if f], runs, *hours, base)
+
+
 @dataclass
 class GenerationReport:
     runs: list[SimRun]
@@ -362,4 +376,5 @@ __all__ = [
     "save_run",
     "simulate",
     "simulator_version",
+    "specs",
 ]
