@@ -367,6 +367,12 @@ def _explain(args: argparse.Namespace) -> int:
             f"straddle a change and already name the new label; they put {summary['post_change_attention']:.1%} of "
             f"their attention on the steps after it, which are {summary['post_change_share']:.1%} of their steps"
         )
+    elif "attention_on_last_quarter" in summary:  # --csv: new values, no truth
+        named = ", ".join(f"{n} {name}" for name, n in summary["predictions"].items())
+        print(
+            f"{summary['windows']} windows (every {summary['stride']} steps; named: {named}) put "
+            f"{summary['attention_on_last_quarter']:.1%} of their attention on the last quarter of their steps"
+        )
     elif "windows" in summary:
         print("\n".join(_onset_lines(summary, cfg.fault)))
     elif "batches" in summary:
