@@ -51,6 +51,8 @@ _EXPORTS = {
     "compare_models": ("heedful.process.compare", "compare"),
     "explain_run": "heedful.process.runner",
     "predict_csv": "heedful.process.runner",
+    "SequenceClassifier": "heedful.process.estimators",
+    "SequenceRegressor": "heedful.process.estimators",
     "read_values": "heedful.process.apply",
 }
 

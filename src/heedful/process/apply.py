@@ -21,7 +21,7 @@ from heedful.errors import InputError
 from heedful.process.data import DataSpec
 from heedful.process.numbers import INFINITE, NUMBER, is_missing, out_of_range, parse_number, refusal
 from heedful.process.sources.indpensim import check_finite
-from heedful.process.train import predict
+from heedful.process.train import predict, probabilities
 from heedful.process.windows import sliding_windows, window_ends
 
 IMPUTE = ("ffill",)
@@ -207,6 +207,16 @@ def predict_batch(spec: DataSpec, model, x: np.ndarray, lengths=None) -> np.ndar
     if pred.dtype.kind == "f" and not np.isfinite(pred).all():
         raise InputError("the model's prediction is not finite: inputs far outside the training range?")
     return pred[0] if single else pred
+
+
+def predict_proba(spec: DataSpec, model, x: np.ndarray) -> np.ndarray:
+    """Class probabilities of a classifier for scaled full-length inputs ``x`` (N, T, F): (N, classes), or
+    (N, T, classes) for per-step classes."""
+    if "classification" not in spec.kind:
+        raise InputError(f"a {spec.kind} model gives values, not class probabilities")
+    x = np.asarray(x, np.float32)
+    check_scaled(x)
+    return probabilities(model, x)
 
 
 def predict_one(spec: DataSpec, model, x: np.ndarray, every: int) -> dict:

@@ -493,7 +493,9 @@ TABLE_TARGET_KINDS = ("step_class", "step_value", "batch_class", "batch_value", 
 class TableConfig:
     """``table``: your own batch records (docs/process.md, "Your own data"). A ``schema`` TOML file holds any of
     these fields at its top level; a field given as a flag (or keyword) that differs from its default wins over the
-    file. ``path`` in the file is relative to the file's folder."""
+    file. ``path`` in the file is relative to the file's folder. From Python, ``path`` may also be a pandas
+    DataFrame (one table: every row a time step, ``batch_column`` naming the batches); it is kept in ``frame`` and
+    ``path`` reads ``<DataFrame>``, which is what a run's config.json records."""
 
     path: str = ""  # a folder of .csv / .parquet files (one batch each) or one .csv / .parquet table
     schema: str | None = None  # TOML file with these fields (flags that differ from the defaults win)
@@ -515,6 +517,9 @@ class TableConfig:
     skip_invalid: bool = False  # report bad batches and go on with the rest (default: the first one stops)
 
     def __post_init__(self):
+        self.frame = None  # the table itself, when ``path`` was given as a pandas DataFrame (Python only)
+        if _is_frame(self.path):
+            self.frame, self.path = self.path, FRAME
         if self.schema:
             self._read_schema()
         if isinstance(self.inputs, tuple | list) and all(isinstance(c, str) for c in self.inputs):
@@ -587,6 +592,14 @@ class TableConfig:
                 raise InputError(f"{where}: {err}") from None
             if getattr(self, key) == fields[key].default:
                 setattr(self, key, value)
+
+
+FRAME = "<DataFrame>"  # a TableConfig's path when the table was given as a DataFrame (how errors name it)
+
+
+def _is_frame(value) -> bool:
+    """A pandas DataFrame, told without importing pandas (this module stays light)."""
+    return type(value).__name__ == "DataFrame" and hasattr(value, "columns")
 
 
 # the config class of each task (``heedful.process.names.TASKS``): tasks and the CLI read it from here

@@ -331,13 +331,17 @@ def trained(run_dir: str | Path) -> Trained:
 def read_batch(task: Task, spec: DataSpec, csv: str | Path, impute: str | None = None) -> np.ndarray:
     """The raw values (T, variables) of one batch in a CSV file, checked as the task needs them: its variables by
     name (or in order), finite (or filled with ``impute``)."""
+    return checked_values(task, spec, read_values(csv, task.input_names(spec)), str(csv), impute)
+
+
+def checked_values(task: Task, spec: DataSpec, values: np.ndarray, where: str, impute: str | None = None):
+    """Raw values (T, the task's input variables) checked as the task needs them: finite (or filled with
+    ``impute``); for a task whose NaN cells mark the values to restore, everything else finite."""
     names = task.input_names(spec)
-    values = read_values(csv, names)
     if task.nan_marks_target:  # NaN marks the values to restore; anything else must be finite
-        check_finite(np.where(np.isnan(values), 0.0, values), names, str(csv))
-    else:
-        values = clean(values, names, str(csv), impute)
-    return values
+        check_finite(np.where(np.isnan(values), 0.0, values), names, where)
+        return values
+    return clean(values, names, where, impute)
 
 
 def predict_values(spec: DataSpec, model, values: np.ndarray, where: str) -> dict:

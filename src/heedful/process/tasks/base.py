@@ -23,7 +23,7 @@ from heedful.process.config import TASK_CONFIGS
 from heedful.process.data import KINDS, DataSpec, Split, TaskData
 from heedful.process.explain import explain_batches, needs_attention, windows_picture
 from heedful.process.models import build_model, seq2seq_refusal
-from heedful.process.windows import downsample
+from heedful.process.windows import downsample, sliding_windows, window_ends
 
 
 class Unexplained(InputError):
@@ -126,6 +126,11 @@ class Task:
         """Predictions of a trained model on raw values (T, variables), already checked finite."""
         return predict_one(spec, model, self.model_input(spec, values), int(spec.params.get("every", 1)))
 
+    def model_inputs(self, spec: DataSpec, values: np.ndarray) -> np.ndarray:
+        """The scaled model inputs (N, T', features) that ``predict`` gives the model for raw values (T, variables):
+        here the one sample; one per window for window tasks (``window_inputs``)."""
+        return self.model_input(spec, values)[None]
+
     # --- baselines and explanations ---
 
     def two_stage(self, data: TaskData, val_proba: np.ndarray, test_proba: np.ndarray) -> dict:
@@ -169,6 +174,12 @@ class Task:
         )
 
 
+def window_inputs(task: Task, spec: DataSpec, values: np.ndarray) -> np.ndarray:
+    """The task's scaled windows of ``window`` steps ending at every step of raw ``values`` (T, variables)."""
+    window = int(spec.params["window"])
+    return task.scale(spec, sliding_windows(values, window_ends(len(values), window, 1), window))
+
+
 class WholeBatchExplained(Task):
     """A task whose models read whole batches and pool them to one prediction: ``explain`` draws the pooling
     attention of every test batch over its own steps (``heedful.process.explain.explain_batches``)."""
@@ -190,4 +201,14 @@ class WholeBatchExplained(Task):
         raise NotImplementedError
 
 
-__all__ = ["KINDS", "DataSpec", "Split", "Task", "TaskData", "Trained", "Unexplained", "WholeBatchExplained"]
+__all__ = [
+    "KINDS",
+    "DataSpec",
+    "Split",
+    "Task",
+    "TaskData",
+    "Trained",
+    "Unexplained",
+    "WholeBatchExplained",
+    "window_inputs",
+]

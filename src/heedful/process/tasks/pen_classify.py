@@ -26,7 +26,7 @@ from heedful.process.data import DataSpec, Split, TaskData
 from heedful.process.explain import fault_class, needs_attention, onset_picture
 from heedful.process.metrics import accuracy_report
 from heedful.process.sources import indpensim as ip
-from heedful.process.tasks.base import Task, Trained, WholeBatchExplained
+from heedful.process.tasks.base import Task, Trained, WholeBatchExplained, window_inputs
 from heedful.process.tasks.pen_data import (
     SOURCE,
     channel_index,
@@ -258,6 +258,9 @@ class PenFaults(Task):
 
     def predict(self, spec: DataSpec, model, values: np.ndarray) -> dict:
         return predict_windows(spec, model, values, int(spec.params["window"]), lambda raw: self.scale(spec, raw))
+
+    def model_inputs(self, spec: DataSpec, values: np.ndarray) -> np.ndarray:
+        return window_inputs(self, spec, values)
 
     def explain(self, run: Trained, out_png, fault: int | None, sample: int) -> dict:
         """The attention over the first test batch with ``fault``, zoomed on its onset (the batches come from the

@@ -27,7 +27,7 @@ from heedful.process.data import DataSpec, Split, TaskData
 from heedful.process.explain import changing_batches, needs_attention, stages_picture
 from heedful.process.metrics import accuracy_report, forecast_report, r2
 from heedful.process.sources.table import BadBatch, TableBatch, TableSchema, read_batches
-from heedful.process.tasks.base import Task, Trained
+from heedful.process.tasks.base import Task, Trained, window_inputs
 from heedful.process.tasks.pen_data import pad, valid_mask
 from heedful.process.windows import Scaler, sliding_windows, window_ends
 
@@ -54,6 +54,7 @@ def schema_of(cfg: TableConfig) -> TableSchema:
         target_numeric=not cfg.target_kind.endswith("_class"),
         split_column=cfg.split_column,
         grid=cfg.grid,
+        frame=cfg.frame,
     )
 
 
@@ -301,6 +302,11 @@ class TableTask(Task):
         else:
             out = spec.target_scaler.inverse_transform(pred[:, :1])[:, 0].tolist()
         return {"window_ends": ends.tolist(), "predictions": out}
+
+    def model_inputs(self, spec: DataSpec, values: np.ndarray) -> np.ndarray:
+        if not int(spec.params["window"]) or spec.kind == "forecast":
+            return self.model_input(spec, values)[None]
+        return window_inputs(self, spec, values)
 
     def explain(self, run: Trained, out_png, fault: int | None, sample: int) -> dict:
         """With windows and per-step classes: the attention of windows slid along test batch ``sample`` (in the

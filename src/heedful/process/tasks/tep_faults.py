@@ -19,7 +19,7 @@ from heedful.process.config import TEPFaultsConfig
 from heedful.process.data import DataSpec, Split, TaskData
 from heedful.process.explain import fault_class, needs_attention, onset_picture
 from heedful.process.sources import tep
-from heedful.process.tasks.base import Task, Trained
+from heedful.process.tasks.base import Task, Trained, window_inputs
 from heedful.process.windows import Scaler, sliding_windows, window_ends
 
 SAMPLE_MINUTES = 3.0  # both TEP sources sample every 3 minutes
@@ -127,6 +127,9 @@ class ClippedWindows:
 
     def predict(self, spec: DataSpec, model, values: np.ndarray) -> dict:
         return predict_windows(spec, model, values, int(spec.params["window"]), lambda raw: self.scale(spec, raw))
+
+    def model_inputs(self, spec: DataSpec, values: np.ndarray) -> np.ndarray:
+        return window_inputs(self, spec, values)
 
     def scale(self, spec: DataSpec, raw: np.ndarray) -> np.ndarray:
         """As in training: standardised, then clipped at ±clip."""
