@@ -1,15 +1,11 @@
 """The process package is a house without a circle: no module reaches itself through imports, function-level
-imports included, and no import of a process module hides inside a function. The one list of task names holds
-for the registry and the configs."""
+imports included, and no import of a process module hides inside a function (the registry's agreement with the one
+list of task names is tested in test_api_docs.py)."""
 
 import ast
 from pathlib import Path
 
 import grimp
-
-from heedful.process.config import TASK_CONFIGS
-from heedful.process.names import TASKS
-from heedful.process.tasks import registry
 
 PROCESS = Path(__file__).resolve().parents[2] / "src" / "heedful" / "process"
 
@@ -68,9 +64,3 @@ def test_no_process_import_hides_in_a_function():
                 if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("heedful.process"):
                     hidden.append(f"{path.relative_to(PROCESS)}:{node.lineno} {node.module}")
     assert hidden == []
-
-
-def test_one_list_of_task_names():
-    assert tuple(registry()) == TASKS
-    assert tuple(TASK_CONFIGS) == TASKS
-    assert all(registry()[name].config_cls is TASK_CONFIGS[name] for name in TASKS)
