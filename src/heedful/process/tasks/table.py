@@ -330,8 +330,10 @@ class TableTask(Task):
         position, labels = changing[sample]
         batch = batches[int(test[position])]
         title = f"{run.config['model']} on test batch {batch.name}: attention of each window; stages shaded"
-        scale = lambda raw: features(raw, list(spec.params["masked_inputs"]), spec.scaler)  # noqa: E731
-        return {
-            "batch": batch.name,
-            **stages_picture(spec, run.model, batch.values, labels, out_png, scale=scale, title=title),
-        }
+        masked = list(spec.params["masked_inputs"])  # as in training: missing cells masked, never refused
+
+        def scale(raw):
+            return features(raw, masked, spec.scaler)
+
+        picture = stages_picture(spec, run.model, batch.values, labels, out_png, scale=scale, title=title)
+        return {"batch": batch.name, **picture}
