@@ -16,7 +16,8 @@ import itertools
 import numpy as np
 import torch
 
-from heedful.process.runner import load_trained
+from heedful.process.runner import load_with_data
+from heedful.process.tasks import get_task
 from heedful.process.train import predict, probabilities
 
 
@@ -37,9 +38,10 @@ def main() -> None:
     parser.add_argument("--persistence", default="1,3")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    data, model, config = load_trained(args.run)
+    data, model, config = load_with_data(args.run)
+    task = get_task(data.name)
     val, test = probabilities(model, data.val.x), probabilities(model, data.test.x)
-    plain = data.task.evaluate(data, predict(model, data.test.x)[0])
+    plain = task.evaluate(data, predict(model, data.test.x)[0])
     accuracy = "average_observable" if "average_observable" in plain else "online_accuracy"
     print(f"## {config['task']} / {config['model']}: {args.run}")
     print(f"| detector | span | rate | persistence | false alarms | detection | delay min | {accuracy} |")
@@ -57,7 +59,7 @@ def main() -> None:
             [int(p) for p in args.persistence.split(",")],
         ):
             data.params.update(alarm_detector=detector, alarm_span=span, alarm_rate=rate, alarm_persistence=m)
-            two = data.task.two_stage(data, val, test)
+            two = task.two_stage(data, val, test)
             delay = two["mean_detection_delay_min"]
             print(
                 f"| {detector} | {span if detector != 'model' else '-'} | {rate:g} | {m} | "

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from heedful.process.tasks.base import Split, TaskData
+from heedful.process.data import Split, TaskData
 from heedful.process.windows import Scaler
 
 # find_spec, not importorskip: importing keras here would fix its backend before the script sets torch

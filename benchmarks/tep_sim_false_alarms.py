@@ -30,7 +30,6 @@ import torch
 from heedful.checkpoint import BEST, build_fitting
 from heedful.process.alarm import TimedThreshold, gate, persist, thresholds_by_time
 from heedful.process.config import TEP_SAMPLE_HOURS
-from heedful.process.models import build_model
 from heedful.process.runner import read_run_config, run_configs
 from heedful.process.tasks import get_task
 from heedful.process.train import load_weights, probabilities
@@ -47,11 +46,11 @@ def load(run: Path, normal_runs: int, workers: int):
     task_cfg, model_cfg, _ = run_configs(run, config)
     trained_with = task_cfg.val_normal_runs
     task_cfg = replace(task_cfg, val_normal_runs=max(normal_runs, trained_with), workers=workers)
-    data = get_task(config["task"]).build(task_cfg)
-    model = build_fitting(
-        lambda: build_model(config["model"], data, model_cfg), run / "checkpoint" / BEST, run / "config.json"
-    )
-    load_weights(model, run / "checkpoint" / BEST)
+    task = get_task(config["task"])
+    data = task.build(task_cfg)
+    weights, spec = run / "checkpoint" / BEST, data.spec()
+    model = build_fitting(lambda: task.build_model(config["model"], spec, model_cfg), weights, run / "config.json")
+    load_weights(model, weights)
     return data, model.eval(), trained_with
 
 
@@ -80,7 +79,7 @@ def scores(data, model, out: Path | None) -> tuple[np.ndarray, np.ndarray]:
 def score_rule(data, proba: np.ndarray, alarm: np.ndarray) -> dict:
     """The two-stage alarm's online metrics for detector alarms ``alarm`` (after persistence)."""
     normal = data.class_names.index("normal")
-    report = data.task.evaluate(data, gate(proba, alarm, normal))
+    report = get_task(data.name).evaluate(data, gate(proba, alarm, normal))
     keys = ("false_alarm_rate", "detection_rate", "mean_detection_delay_min", "online_accuracy", "missed_runs")
     return {k: report[k] for k in keys}
 

@@ -107,7 +107,10 @@ def numbers(metrics: dict) -> dict[str, float]:
 
 
 def metric_key(key: str) -> str:
-    return re.sub(r"[^\w./\- ]", "_", key.replace("@", "_at_"))
+    """A metric or parameter name MLflow accepts: safe characters, and no part of the path empty, '.' or '..'
+    (MLflow refuses names that a file system would read as another name, such as '/' or 'a/../b')."""
+    safe = re.sub(r"[^\w./\- ]", "_", key.replace("@", "_at_"))
+    return "/".join("_" if part in ("", ".", "..") else part for part in safe.split("/"))
 
 
 def _is_main() -> bool:

@@ -11,8 +11,8 @@ from heedful.cli import main
 from heedful.errors import InputError
 from heedful.process.alarm import WindowPCA, gate, persist, threshold_for_rate, two_stage
 from heedful.process.config import TEPFaultsConfig, TEPSimFaultsConfig
+from heedful.process.data import Split, TaskData
 from heedful.process.tasks import get_task
-from heedful.process.tasks.base import Split, TaskData
 from heedful.process.tasks.tep_faults import first_alarm_delays
 
 TEP_ARGS = ["--task", "tep_faults", "--faults", "0,1,2", "--window", "10", "--stride", "4", "--test-stride", "4"]

@@ -55,16 +55,16 @@ def test_fraction_outside_zero_one_is_one_line(runs, capsys, flag):
 
 
 def test_task_without_test_samples_is_one_line(runs, capsys, monkeypatch):
-    from heedful.process import runner
+    from heedful.process import faithfulness, runner
 
-    real = runner.load_trained
+    real = runner.load_with_data
 
     def no_test(run_dir):
         data, model, config = real(run_dir)
         data.test = data.test.__class__(*(a[:0] for a in (data.test.x, data.test.y, data.test.run, data.test.end)))
         return data, model, config
 
-    monkeypatch.setattr(runner, "load_trained", no_test)
+    monkeypatch.setattr(faithfulness, "load_with_data", no_test)
     _one_line_error(capsys, ["process", "explain", str(runs["bigru_attn"]), "--faithfulness"], "no test samples")
 
 

@@ -101,13 +101,13 @@ def test_damaged_indpensim_cache_entries_are_rebuilt(tmp_path, how):
     from heedful.process.sources import indpensim as ip
 
     cfg = GenerationConfig(batches=2, min_hours=2, max_hours=2)
-    first = ip.generate(cfg, tmp_path, progress=False)
-    entry = tmp_path / f"{cfg.specs()[1].key()}.npz"
+    first = ip.generate(ip.specs(cfg), tmp_path, progress=False)
+    entry = tmp_path / f"{ip.specs(cfg)[1].key()}.npz"
     _damage(entry, how)
-    again = ip.generate(cfg, tmp_path, progress=False)
+    again = ip.generate(ip.specs(cfg), tmp_path, progress=False)
     assert again.computed == 1
     np.testing.assert_array_equal(again.batches[1].values, first.batches[1].values)
-    assert ip.generate(cfg, tmp_path, progress=False).computed == 0  # repaired on disk
+    assert ip.generate(ip.specs(cfg), tmp_path, progress=False).computed == 0  # repaired on disk
 
 
 def test_checkpoint_and_run_files_are_readable_by_others(tep_run):

@@ -93,8 +93,8 @@ def test_bad_specs(kwargs, message):
 
 def test_generation_config_is_reproducible_and_validated():
     cfg = ip.GenerationConfig(batches=20, fault_fraction=0.5, min_hours=20, max_hours=40, temperature_programmes=True)
-    specs = cfg.specs()
-    assert specs == cfg.specs() and len({s.key() for s in specs}) == 20
+    specs = ip.specs(cfg)
+    assert specs == ip.specs(cfg) and len({s.key() for s in specs}) == 20
     assert [s.seed for s in specs[:3]] == [1000, 1050, 1100]
     assert all(100 <= s.steps <= 200 for s in specs) and any(s.fault for s in specs)
     assert all(0.7 <= s.sugar_scale <= 1.3 for s in specs)
@@ -114,22 +114,22 @@ def test_killed_generation_resumes_without_recomputing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ip, "simulate", dies_on_second)
     with pytest.raises(KeyboardInterrupt):
-        ip.generate(cfg, tmp_path, progress=False)
+        ip.generate(ip.specs(cfg), tmp_path, progress=False)
     assert len(list(tmp_path.glob("*.npz"))) == 1 and not list(tmp_path.glob(".*.tmp"))
 
     calls.clear()
     monkeypatch.setattr(ip, "simulate", lambda spec: calls.append(spec.seed) or real(spec))
-    report = ip.generate(cfg, tmp_path, progress=False)
+    report = ip.generate(ip.specs(cfg), tmp_path, progress=False)
     assert calls == [1050, 1100] and report.computed == 2 and len(report.batches) == 3
-    again = ip.generate(cfg, tmp_path, progress=False)
+    again = ip.generate(ip.specs(cfg), tmp_path, progress=False)
     assert again.computed == 0 and calls == [1050, 1100]
     np.testing.assert_array_equal(again.batches[0].values, report.batches[0].values)
 
 
 def test_parallel_generation_matches_serial(tmp_path):
     cfg = ip.GenerationConfig(batches=2, min_hours=2, max_hours=2)
-    parallel = ip.generate(cfg, tmp_path / "p", workers=2, progress=False)
-    serial = ip.generate(cfg, tmp_path / "s", workers=1, progress=False)
+    parallel = ip.generate(ip.specs(cfg), tmp_path / "p", workers=2, progress=False)
+    serial = ip.generate(ip.specs(cfg), tmp_path / "s", workers=1, progress=False)
     assert parallel.computed == 2
     for a, b in zip(parallel.batches, serial.batches, strict=True):
         np.testing.assert_array_equal(a.values, b.values)

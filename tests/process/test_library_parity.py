@@ -7,9 +7,9 @@ import pytest
 from sklearn.preprocessing import StandardScaler
 
 from heedful.process.baselines import PCADetector
-from heedful.process.tasks.base import Split
+from heedful.process.data import Split
+from heedful.process.metrics import r2
 from heedful.process.tasks.pen_classify import accuracy_report
-from heedful.process.tasks.pen_data import r2
 from heedful.process.tasks.tep_sim import _benchmark
 from heedful.process.windows import Scaler
 

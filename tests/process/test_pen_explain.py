@@ -8,6 +8,7 @@ import pytest
 
 from heedful.cli import main
 from heedful.process.explain import pooled_summary
+from heedful.process.tasks import get_task
 
 FAST = ["--max-samples", "8", "--ig-steps", "4", "--random-repeats", "1"]
 
@@ -40,13 +41,13 @@ def test_explain_draws_every_test_batch_and_measures_faithfulness(task, extra, l
 
 
 def test_rows_name_truth_and_prediction(pen_params, tmp_path):
-    from heedful.process.runner import load_trained
+    from heedful.process.runner import load_with_data
     from heedful.process.train import predict
 
     run = _train("pen_quality", "gru_attn", pen_params, tmp_path)
-    data, model, _ = load_trained(run)
+    data, model, _ = load_with_data(run)
     pred, _ = predict(model, data.test.x, lengths=data.test.lengths)
-    key, labels = data.task.explain_rows(data, pred)
+    key, labels = get_task(data.name).explain_rows(data, pred)
     assert np.array_equal(key, data.test.value) and len(labels) == len(data.test)
     assert labels[0].startswith(f"{data.test.value[0]:.1f} g/L C -> ")  # these 30-hour batches all fail
 
@@ -87,7 +88,7 @@ def test_quality_through_the_penicillin_trajectory(pen_params, tmp_path, capsys)
     padded = test.y.copy()
     padded[~test.mask] = 99.0  # what lies beyond a batch's end never reaches its estimate
     assert evaluate(data, padded)["accuracy"] == 1.0
-    pred, _ = data.task.fit_classical("ridge", data)  # the per-step soft-sensor ridge
+    pred, _ = get_task(data.name).fit_classical("ridge", data)  # the per-step soft-sensor ridge
     assert pred.shape == test.y.shape and 0 <= evaluate(data, pred)["accuracy"] <= 1
     run = _train("pen_quality", "bigru", pen_params, tmp_path, ("target", "trajectory"))
     metrics = json.loads((run / "metrics.json").read_text())
@@ -95,8 +96,6 @@ def test_quality_through_the_penicillin_trajectory(pen_params, tmp_path, capsys)
 
 
 def test_compare_defaults_follow_the_quality_target():
-    from heedful.process.tasks import get_task
-
     task = get_task("pen_quality")
     assert "bigru_attn" in task.models_for({"target": "value"})
     assert task.models_for({"target": "trajectory"}) == ("gru", "bigru", "ridge", "pls")  # per-step outputs only

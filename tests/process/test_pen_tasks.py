@@ -8,9 +8,10 @@ import torch
 
 from heedful.cli import main
 from heedful.errors import InputError
+from heedful.process.baselines import persistence
 from heedful.process.sources import indpensim as ip
 from heedful.process.tasks import build_task, get_task, task_config
-from heedful.process.tasks.pen_regress import interpolate_gaps, persistence
+from heedful.process.tasks.pen_regress import interpolate_gaps
 from heedful.process.train import loss_fn
 from heedful.sequence import SequenceModel
 
@@ -259,7 +260,7 @@ def test_quality_baselines_regress_the_final_penicillin_then_threshold(built):
     data = built["pen_quality"]
     assert data.test.value is not None and (quality_class(data.test.value, (15, 25)) == data.test.y).all()
     for name in ("ridge", "pls"):  # logistic needs two classes; these 30-hour batches are all "failed"
-        pred, params = data.task.fit_classical(name, data)
+        pred, params = get_task(data.name).fit_classical(name, data)
         assert pred.shape == data.test.y.shape and params > 0
         assert (pred == 2).all()  # every batch here ends far below 15 g/L: the thresholds say C
 
@@ -272,7 +273,7 @@ def test_quality_can_regress_the_final_penicillin_then_threshold(pen_params, tmp
     assert data.kind == "regression" and data.target_names == ["final_penicillin"]
     perfect = evaluate(data, data.test.y)
     assert perfect["accuracy"] == 1.0 and perfect["final_penicillin_mae"] == pytest.approx(0, abs=1e-4)
-    pred = data.task.fit_classical("ridge", data)[0]
+    pred = get_task(data.name).fit_classical("ridge", data)[0]
     report = evaluate(data, pred)
     final = pred[:, 0] * data.target_scaler.scale[0] + data.target_scaler.mean[0]
     expected = (quality_class(final, (15, 25)) == quality_class(data.test.value, (15, 25))).mean()
@@ -296,11 +297,11 @@ PERFECT = {
 @pytest.mark.parametrize("task", PEN_TASKS)
 def test_metrics_of_perfect_and_of_constant_predictions(built, task):
     data = built[task]
-    perfect = data.task.evaluate(data, data.test.y.copy())
+    perfect = get_task(data.name).evaluate(data, data.test.y.copy())
     for key, value in PERFECT[task].items():
         assert perfect[key] == pytest.approx(value, abs=1e-5), (key, perfect)
     if data.kind in ("forecast", "sequence_regression"):  # predicting the training mean (0 in scaled units)
-        constant = data.task.evaluate(data, np.zeros_like(data.test.y))
+        constant = get_task(data.name).evaluate(data, np.zeros_like(data.test.y))
         assert constant["r2"] < perfect["r2"]
 
 
@@ -323,10 +324,10 @@ def test_boosting_baseline_regresses_the_value_behind_the_class(pen_params):
     from heedful.process.tasks.pen_classify import final_estimate
 
     data = build_task("pen_quality", **pen_params("pen_quality"), target="value")
-    pred, leaves = data.task.fit_classical("boosting", data)
+    pred, leaves = get_task(data.name).fit_classical("boosting", data)
     assert pred.shape == data.test.y.shape and leaves > 0
     final = final_estimate(pred, data)
     assert np.isfinite(final).all() and final.min() >= data.train.value.min() - 1e-6  # trees stay in the seen range
     with pytest.raises(InputError, match="boosting needs"):
         soft = build_task("pen_softsensor", **pen_params("pen_softsensor"))
-        soft.task.fit_classical("boosting", soft)
+        get_task(soft.name).fit_classical("boosting", soft)

@@ -5,7 +5,8 @@ import re
 import pytest
 
 from heedful.cli import main
-from heedful.process.explain import explain_run
+from heedful.process.runner import explain_run
+from heedful.process.sources import tepsim
 from heedful.process.tasks import task_config
 
 
@@ -36,9 +37,9 @@ def test_explain_draws_a_held_out_test_run_around_its_onset(runs, tepsim_tiny, c
 
     summary = explain_run(run, run / "again.png", fault=4)
     cfg = task_config("tep_sim_faults", **tepsim_tiny)
-    (spec,) = [s for s in cfg.specs("test") if s.fault == 4]
+    (spec,) = [s for s in tepsim.specs(cfg, "test") if s.fault == 4]
     assert summary["test_run"] == {"fault": 4, "seed": spec.seed, "onset": 20, "samples": 60}
-    assert spec.seed not in {s.seed for split in ("train", "val") for s in cfg.specs(split)}  # held out
+    assert spec.seed not in {s.seed for split in ("train", "val") for s in tepsim.specs(cfg, split)}  # held out
     # windows of 8, 2 apart, from two windows before the onset (ends 12..) to three after (.. 44): 12 end after it
     assert sum(summary["predictions_after_onset"].values()) == 12
     every = summary["straddling"]  # ends 22, 24, 26: 2, 4 and 6 of their 8 steps after the onset

@@ -8,8 +8,9 @@ import pytest
 from heedful.cli import main
 from heedful.errors import InputError
 from heedful.process.config import TEPSimFaultsConfig, tep_sim_faults
+from heedful.process.data import Split, TaskData
+from heedful.process.sources import tepsim
 from heedful.process.tasks import build_task, evaluate, get_task, task_config
-from heedful.process.tasks.base import Split, TaskData
 from heedful.process.tasks.tep_sim import tep_sim_report
 from heedful.process.windows import Scaler
 
@@ -25,16 +26,16 @@ def test_defaults_are_the_18_class_benchmark():
     cfg = TEPSimFaultsConfig()
     assert len(cfg.faults) == 18 and cfg.faults == tep_sim_faults("observable") and not {3, 9, 15} & set(cfg.faults)
     assert tep_sim_faults("all") == tuple(range(21))
-    train, test = cfg.specs("train"), cfg.specs("test")
+    train, test = tepsim.specs(cfg, "train"), tepsim.specs(cfg, "test")
     assert len(train) == 18 * cfg.train_runs and (train[-1].hours, train[-1].onset_hours) == (25.0, 1.0)
     assert (test[-1].hours, test[-1].onset_hours) == (48.0, 8.0)
-    seeds = [{s.seed for s in cfg.specs(split)} for split in ("train", "val", "test")]
+    seeds = [{s.seed for s in tepsim.specs(cfg, split)} for split in ("train", "val", "test")]
     assert not (seeds[0] & seeds[1] or seeds[0] & seeds[2] or seeds[1] & seeds[2])  # held-out seeds
 
 
 def test_the_alarm_threshold_has_its_own_normal_validation_runs():
     cfg = TEPSimFaultsConfig(val_runs=2, val_normal_runs=5)
-    val, alarm = cfg.specs("val"), cfg.specs("alarm")
+    val, alarm = tepsim.specs(cfg, "val"), tepsim.specs(cfg, "alarm")
     assert [s.seed for s in alarm] == [1_000_001 + i for i in range(5)] and {s.fault for s in alarm} == {0}
     assert len(val) == 18 * 2 and [s.seed for s in val if s.fault == 0] == [1_000_001, 1_000_002]  # balanced
     assert TEPSimFaultsConfig().val_normal_runs == 100 and TEPSimFaultsConfig().alarm_bin_hours == 2.0
@@ -216,13 +217,13 @@ def test_memory_estimate_counts_runs_and_windows():
     from heedful.process.tasks.tep_sim import memory_estimate
 
     cfg = TEPSimFaultsConfig(faults="0,1", train_runs=1, val_runs=1, val_normal_runs=1, test_runs=1)
-    specs = {name: cfg.specs(name) for name in ("train", "val", "test")}
+    specs = {name: tepsim.specs(cfg, name) for name in ("train", "val", "test")}
     sample, w = 52 * 4, 40
     train = 2 * 500 * sample + 2 * ((500 - 40) // 5 + 1) * w * sample  # normal run: every window
     train_fault = 2 * 500 * sample + 2 * ((500 - 60) // 5 + 1) * w * sample  # windows after the onset (sample 20)
     test = 2 * 960 * sample + 2 * ((960 - 40) // 3 + 1) * w * sample
     assert memory_estimate(cfg, specs) == 2 * (train + train_fault) + 2 * test
-    specs["alarm"] = cfg.specs("alarm")  # the alarm's normal run: its windows are held once more
+    specs["alarm"] = tepsim.specs(cfg, "alarm")  # the alarm's normal run: its windows are held once more
     assert memory_estimate(cfg, specs) == 3 * train + 2 * train_fault + 2 * test
 
 

@@ -6,9 +6,9 @@ import torch
 
 from heedful.cli import main
 from heedful.errors import InputError
+from heedful.process.data import Split
 from heedful.process.models import build_model
-from heedful.process.tasks.base import Split
-from heedful.process.train import TrainConfig, fit_classifier, load_weights, predict
+from heedful.process.train import TrainConfig, fit, load_weights, predict
 
 
 def toy_split(n, seed):
@@ -27,17 +27,15 @@ def test_fit_learns_and_resume_equals_an_uninterrupted_run(tmp_path):
     cfg = TrainConfig(epochs=6, batch_size=32, lr=1e-2, patience=10)
     torch.manual_seed(0)
     straight = build_model("bigru_attn", ToyData, hidden_size=8)
-    result = fit_classifier(straight, train, val, cfg, tmp_path / "a", progress=False)
+    result = fit(straight, train, val, cfg, tmp_path / "a", progress=False)
     assert result.epochs_run == 6 and result.best_val > 0.8
 
     torch.manual_seed(0)
     first = build_model("bigru_attn", ToyData, hidden_size=8)
-    fit_classifier(
-        first, train, val, TrainConfig(epochs=2, batch_size=32, lr=1e-2, patience=10), tmp_path / "b", progress=False
-    )
+    fit(first, train, val, TrainConfig(epochs=2, batch_size=32, lr=1e-2, patience=10), tmp_path / "b", progress=False)
     torch.manual_seed(123)  # a fresh process: different init, must be overwritten by the checkpoint
     resumed = build_model("bigru_attn", ToyData, hidden_size=8)
-    again = fit_classifier(resumed, train, val, cfg, tmp_path / "b", progress=False)
+    again = fit(resumed, train, val, cfg, tmp_path / "b", progress=False)
     assert [h["val_accuracy"] for h in again.history] == [h["val_accuracy"] for h in result.history]
     a, b = build_model("bigru_attn", ToyData, hidden_size=8), build_model("bigru_attn", ToyData, hidden_size=8)
     (last_a,), (last_b,) = (tmp_path / "a").glob("step-*"), (tmp_path / "b").glob("step-*")
@@ -52,11 +50,11 @@ def test_fit_learns_and_resume_equals_an_uninterrupted_run(tmp_path):
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     train, val = toy_split(64, 0), toy_split(32, 1)
     model = build_model("gru", ToyData, hidden_size=4)
-    fit_classifier(model, train, val, TrainConfig(epochs=1), tmp_path, progress=False)
+    fit(model, train, val, TrainConfig(epochs=1), tmp_path, progress=False)
     (weights,) = tmp_path.glob("step-*/model.safetensors")
     weights.write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match=f"{weights}: not a readable safetensors file"):
-        fit_classifier(model, train, val, TrainConfig(epochs=2), tmp_path, progress=False)
+        fit(model, train, val, TrainConfig(epochs=2), tmp_path, progress=False)
 
 
 def test_cli_train_explain_compare(tmp_path, capsys):
@@ -112,7 +110,7 @@ def test_attention_sufficiency_trains_and_is_validated():
     torch.manual_seed(0)
     model = build_model("bigru_attn", ToyData, hidden_size=8)
     cfg = TrainConfig(epochs=2, batch_size=32, lr=1e-2, attention_sufficiency=1.0, attention_keep=0.25)
-    assert np.isfinite(fit_classifier(model, train, val, cfg, progress=False).history[-1]["loss"])
+    assert np.isfinite(fit(model, train, val, cfg, progress=False).history[-1]["loss"])
     with pytest.raises(ValueError, match="attention_keep"):
         TrainConfig(attention_keep=0.0)
     with pytest.raises(ValueError, match="attention_sufficiency"):

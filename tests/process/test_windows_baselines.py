@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from heedful.process.baselines import PCADetector, fit_classical, window_summary
-from heedful.process.tasks.base import Split, TaskData
+from heedful.process.data import Split, TaskData
 from heedful.process.windows import Scaler, sliding_windows, window_ends
 
 

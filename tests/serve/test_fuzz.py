@@ -58,10 +58,7 @@ def test_edited_dialogues_are_never_a_5xx(client, where, value):
 def test_edited_windows_are_never_a_5xx(client, process_model, step, var, value):
     import numpy as np
 
-    x = (
-        process_model.data.test.x[0].astype(np.float64) * process_model.data.scaler.scale
-        + process_model.data.scaler.mean
-    )
+    x = process_model.data.scaler.inverse_transform(process_model.test_split().x[0].astype(np.float64))
     window = x.tolist()
     window[step][var] = value
     check(

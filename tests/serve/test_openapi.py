@@ -74,7 +74,8 @@ def test_with_several_process_models_each_example_names_its_model(process_model,
 def test_answers_keep_the_models_keys_and_add_no_nulls(client, process_model):
     import numpy as np
 
-    window = (process_model.data.test.x[0] * process_model.data.scaler.scale + process_model.data.scaler.mean).tolist()
+    scaler = process_model.data.scaler
+    window = (process_model.test_split().x[0] * scaler.scale + scaler.mean).tolist()
     body = client.post(PREDICT, json={"windows": [window]}).json()
     assert set(body) == {"model", "task", "kind", "predictions"}
     (prediction,) = body["predictions"]

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
+from heedful.process.data import Split, TaskData
 from heedful.process.models import build_model
-from heedful.process.tasks.base import Split, TaskData
 from heedful.process.train import predict
 from heedful.process.windows import Scaler
 from heedful.serve.models import ProcessModel

@@ -26,8 +26,7 @@ def refused(response, status, field=None, limit=None):
 
 
 def raw_windows(pm, n=2):
-    x = pm.data.test.x[:n].astype(np.float64)
-    return x * pm.data.scaler.scale + pm.data.scaler.mean
+    return pm.data.scaler.inverse_transform(pm.test_split().x[:n].astype(np.float64))
 
 
 def test_health_lists_what_is_loaded(client, process_model):

@@ -209,7 +209,7 @@ def _generate(args: argparse.Namespace) -> int:
     cache, workers = params.get("cache", data.cache), params.get("workers", data.workers)
     if workers < 1:
         raise InputError(f"workers must be >= 1, got {workers}")
-    report = ip.generate(config, cache, workers)
+    report = ip.generate(ip.specs(config), cache, workers)
     finals = [float(b.channel("penicillin")[-1]) for b in report.batches]
     done = len(report.batches) - report.computed
     print(
@@ -356,16 +356,22 @@ def _faithfulness(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     if args.faithfulness:
         return _faithfulness(args)
-    from heedful.process.explain import explain_run
+    from heedful.process.runner import explain_run
 
     cfg = config_from_args(C.ExplainConfig, args)
-    summary = explain_run(args.run, cfg.out, cfg.fault, cfg.sample)
+    summary = explain_run(args.run, cfg.out, cfg.fault, cfg.sample, cfg.csv, cfg.impute)
     print(f"picture: {summary.pop('picture')}")
     if "changes" in summary:
         print(
             f"test batch {summary['batch']}, label changes at steps {summary['changes']}: {summary['windows']} windows "
             f"straddle a change and already name the new label; they put {summary['post_change_attention']:.1%} of "
             f"their attention on the steps after it, which are {summary['post_change_share']:.1%} of their steps"
+        )
+    elif "attention_on_last_quarter" in summary:  # --csv: new values, no truth
+        named = ", ".join(f"{n} {name}" for name, n in summary["predictions"].items())
+        print(
+            f"{summary['windows']} windows (every {summary['stride']} steps; named: {named}) put "
+            f"{summary['attention_on_last_quarter']:.1%} of their attention on the last quarter of their steps"
         )
     elif "windows" in summary:
         print("\n".join(_onset_lines(summary, cfg.fault)))
@@ -406,9 +412,8 @@ def _predict(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from heedful.process.apply import predict_csv
     from heedful.process.explain import check_out_file
-    from heedful.process.runner import load_trained, run_inputs
+    from heedful.process.runner import load_trained, predict_csv, run_inputs
     from heedful.runs import write_json
 
     torch.set_num_threads(1)

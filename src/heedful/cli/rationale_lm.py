@@ -192,7 +192,7 @@ def run_train(args) -> int:
     from heedful.rationale.lm.adapter import LoraSettings, RationaleLMConfig
     from heedful.rationale.lm.config import LMTrainConfig
     from heedful.rationale.lm.inject import InjectConfig
-    from heedful.rationale.lm.pipeline import train_pipeline
+    from heedful.rationale.lm.pipeline import own_index, train_pipeline
     from heedful.rationale.retrieval.keys import KeyConfig
     from heedful.runs import new_run_dir
 
@@ -206,8 +206,7 @@ def run_train(args) -> int:
         except TypeError as err:  # a key no config has: an edited or foreign config.json
             raise InputError(f"{folder / 'config.json'}: {err}") from None
         model = RationaleLMConfig.from_dict(saved["model"])
-        index = saved.get("index")
-        index = str(folder / index) if index else None  # run-relative (or absolute) in the saved config
+        index = own_index(saved, folder) if saved.get("index") else None  # run-relative, absolute or beside
         graph_init, max_train = saved.get("graph_init"), saved.get("max_train")
     else:
         layers = parse_layers(args.layers)

@@ -14,8 +14,7 @@ from heedful.demo.config import ProcessTourConfig
 
 def run_process_tour(out_dir: Path, config: ProcessTourConfig | None = None, seed: int = 0) -> dict:
     from heedful.process.config import ModelConfig, TrainConfig
-    from heedful.process.explain import explain_run
-    from heedful.process.runner import train_run
+    from heedful.process.runner import explain_run, train_run
     from heedful.runs import read_json
 
     config = config or ProcessTourConfig()

@@ -33,8 +33,9 @@ _EXPORTS = {
     "CLASSICAL_MODELS": "heedful.process.names",
     # tasks and data
     "Task": "heedful.process.tasks",
-    "TaskData": "heedful.process.tasks",
-    "Split": "heedful.process.tasks",
+    "TaskData": "heedful.process.data",
+    "DataSpec": "heedful.process.data",
+    "Split": "heedful.process.data",
     "get_task": "heedful.process.tasks",
     "build_task": "heedful.process.tasks",
     "task_config": "heedful.process.tasks",
@@ -46,9 +47,12 @@ _EXPORTS = {
     "TrainResult": "heedful.process.train",
     "train_run": "heedful.process.runner",
     "load_trained": "heedful.process.runner",
+    "load_with_data": "heedful.process.runner",
     "compare_models": ("heedful.process.compare", "compare"),
-    "explain_run": "heedful.process.explain",
-    "predict_csv": "heedful.process.apply",
+    "explain_run": "heedful.process.runner",
+    "predict_csv": "heedful.process.runner",
+    "SequenceClassifier": "heedful.process.estimators",
+    "SequenceRegressor": "heedful.process.estimators",
     "read_values": "heedful.process.apply",
 }
 

@@ -142,6 +142,10 @@ class RunAlarm:
         alarm = 1.0 - proba[:, normal] > self.threshold.at(end)
         return persist(alarm, np.zeros(len(end), np.int64), end, self.persistence)
 
+    def gated(self, proba: np.ndarray, end: np.ndarray, normal: int) -> np.ndarray:
+        """The two-stage class of each window: the classifier's fault where the alarm holds, else ``normal``."""
+        return gate(proba, self.alarms(proba, end, normal), normal)
+
 
 def persist(alarm: np.ndarray, run: np.ndarray, end: np.ndarray, m: int) -> np.ndarray:
     """Alarms kept only where this window and the ``m - 1`` before it in the same run (in time order) all alarmed."""

@@ -1,4 +1,5 @@
-"""Apply a trained run (``heedful process predict``) to one batch / run of sensor values from a CSV file.
+"""Apply a trained model to one batch / run of sensor values from a CSV file (``heedful process predict``; the
+entry point that reads a run and its task is ``heedful.process.runner.predict_csv``).
 
 The file holds one row per time step and one column per input variable: either with a header row, whose names are
 matched **by name** (any order; extra columns are ignored; a missing one is refused by name), or without one, in
@@ -17,9 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from heedful.errors import InputError
+from heedful.process.data import DataSpec
 from heedful.process.numbers import INFINITE, NUMBER, is_missing, out_of_range, parse_number, refusal
 from heedful.process.sources.indpensim import check_finite
-from heedful.process.tasks.base import TaskData
+from heedful.process.train import predict, probabilities
+from heedful.process.windows import sliding_windows, window_ends
 
 IMPUTE = ("ffill",)
 
@@ -194,76 +197,56 @@ def clean(values: np.ndarray, names: list[str], where: str, impute: str | None) 
     return pd.DataFrame(values).ffill().bfill().to_numpy(np.float32)
 
 
-def predict_batch(data: TaskData, model, x: np.ndarray, lengths=None) -> np.ndarray:
+def predict_batch(spec: DataSpec, model, x: np.ndarray, lengths=None) -> np.ndarray:
     """The model's prediction for scaled inputs ``x`` (N, T, F) or one sample (T, F); refuses inputs that left
     float32's range in scaling and non-finite outputs (never written to a file)."""
-    from heedful.process.train import predict
-
     single = x.ndim == 2
     x = np.asarray(x[None] if single else x, np.float32)
     check_scaled(x)
-    pred, _ = predict(model, x, lengths=lengths, kind=data.kind)
+    pred, _ = predict(model, x, lengths=lengths, kind=spec.kind)
     if pred.dtype.kind == "f" and not np.isfinite(pred).all():
         raise InputError("the model's prediction is not finite: inputs far outside the training range?")
     return pred[0] if single else pred
 
 
-def predict_one(data: TaskData, model, x: np.ndarray, every: int) -> dict:
+def predict_proba(spec: DataSpec, model, x: np.ndarray) -> np.ndarray:
+    """Class probabilities of a classifier for scaled full-length inputs ``x`` (N, T, F): (N, classes), or
+    (N, T, classes) for per-step classes."""
+    if "classification" not in spec.kind:
+        raise InputError(f"a {spec.kind} model gives values, not class probabilities")
+    x = np.asarray(x, np.float32)
+    check_scaled(x)
+    return probabilities(model, x)
+
+
+def predict_one(spec: DataSpec, model, x: np.ndarray, every: int) -> dict:
     """One prediction for one whole (downsampled, scaled) batch ``x`` (T, F)."""
-    pred = predict_batch(data, model, x)
-    if "classification" in data.kind:
-        out = [data.class_names[int(c)] for c in np.atleast_1d(pred)]
-        return {"prediction": out[0]} if data.kind == "classification" else {"per_step": out, "every": every}
-    real = data.target_scaler.inverse_transform(pred)
-    return {"targets": data.target_names, "prediction": real.tolist()}
+    pred = predict_batch(spec, model, x)
+    if "classification" in spec.kind:
+        out = [spec.class_names[int(c)] for c in np.atleast_1d(pred)]
+        return {"prediction": out[0]} if spec.kind == "classification" else {"per_step": out, "every": every}
+    real = spec.target_scaler.inverse_transform(pred)
+    return {"targets": spec.target_names, "prediction": real.tolist()}
 
 
-def predict_windows(data: TaskData, model, values: np.ndarray, window: int) -> dict:
-    """A class per window of ``window`` steps ending at every step, and the first step raising an alarm. With the
-    run's calibrated alarm (``data.trained_alarm``), also the two-stage alarm's classes and first alarm; its
-    thresholds depend on the time in the run, counted from the first row of ``values``."""
-    from heedful.process.windows import sliding_windows, window_ends
-
+def predict_windows(spec: DataSpec, model, values: np.ndarray, window: int, scale) -> dict:
+    """A class per window of ``window`` steps ending at every step of raw ``values`` (T, variables), and the first
+    step raising an alarm; ``scale`` turns raw windows into model inputs (the task's scaling). With the run's
+    calibrated alarm (``spec.alarm``, an ``alarm.RunAlarm``), also the two-stage alarm's classes and first alarm;
+    its thresholds depend on the time in the run, counted from the first row of ``values``."""
     ends = window_ends(len(values), window, 1)
-    x = data.task.scale(data, sliding_windows(values, ends, window))
-    normal = data.class_names.index("normal")
-    alarm = data.trained_alarm
+    x = scale(sliding_windows(values, ends, window))
+    normal = spec.class_names.index("normal")
+    alarm = getattr(spec, "alarm", None)  # a TaskData has none
     if alarm is None:
-        pred = predict_batch(data, model, x)
+        pred = predict_batch(spec, model, x)
     else:
-        from heedful.process.alarm import gate
-        from heedful.process.train import probabilities
-
-        check_scaled(x)
-        proba = probabilities(model, np.asarray(x, np.float32))
-        pred, gated = proba.argmax(1), gate(proba, alarm.alarms(proba, ends, normal), normal)
-    out = {"window_ends": ends.tolist(), "predictions": [data.class_names[int(c)] for c in pred]}
+        proba = predict_proba(spec, model, x)
+        pred, gated = proba.argmax(1), alarm.gated(proba, ends, normal)
+    out = {"window_ends": ends.tolist(), "predictions": [spec.class_names[int(c)] for c in pred]}
     out["first_alarm_step"] = next((int(e) for e, c in zip(ends, pred, strict=True) if c != normal), None)
     if alarm is not None:
         first = next((int(e) for e, c in zip(ends, gated, strict=True) if c != normal), None)
         out["two_stage"] = {"alarm_rate": alarm.rate, "first_alarm_step": first, "alarms": int((gated != normal).sum())}
-        out["two_stage_predictions"] = [data.class_names[int(c)] for c in gated]
+        out["two_stage_predictions"] = [spec.class_names[int(c)] for c in gated]
     return out
-
-
-def predict_values(data: TaskData, model, values: np.ndarray, where: str) -> dict:
-    """Predictions of a trained model on raw values (T, raw variables)."""
-    need = data.task.min_steps(data)
-    if len(values) < need:
-        raise InputError(f"{where}: batch too short: {len(values)} rows, {data.name} needs at least {need}")
-    try:
-        return data.task.predict(data, model, values)
-    except InputError as err:
-        raise InputError(f"{where}: {err}") from None
-
-
-def predict_csv(data: TaskData, model, csv: str | Path, impute: str | None = None) -> dict:
-    """Read, check and predict one CSV batch (what ``heedful process predict`` does)."""
-    task = data.task
-    names = task.input_names(data)
-    values = read_values(csv, names)
-    if task.nan_marks_target:  # NaN marks the values to restore; anything else must be finite
-        check_finite(np.where(np.isnan(values), 0.0, values), names, str(csv))
-    else:
-        values = clean(values, names, str(csv), impute)
-    return predict_values(data, model, values, str(csv))

@@ -1,4 +1,5 @@
-"""Classical baselines: PCA T² / SPE detection, logistic regression on summaries, ridge / PLS / boosting."""
+"""Classical baselines: PCA T² / SPE detection, logistic regression on summaries, ridge / PLS / boosting, the
+persistence forecast."""
 
 from __future__ import annotations
 
@@ -88,10 +89,17 @@ def _valid_rows(split) -> np.ndarray:
     return np.arange(split.x.shape[1])[None, :] < split.lengths[:, None]
 
 
+def persistence(spec, x: np.ndarray) -> np.ndarray:
+    """The last observed value of each target, held over the horizon (scaled target units). ``spec``: a
+    ``DataSpec`` or ``TaskData`` of a forecasting task, whose targets are among its inputs."""
+    idx = [spec.feature_names.index(n) for n in spec.target_names]
+    return np.repeat(x[:, -1:, idx], spec.horizon, axis=1)
+
+
 def fit_classical(name: str, data, seed: int = 0) -> tuple[np.ndarray, int]:
     """Fit a classical baseline on ``data.train``; return its test predictions (shaped like the neural models')
     and its parameter count, by the task's kind. Tasks with their own baselines (``interpolate``, quality through the
-    final penicillin) override ``Task.fit_classical``; ``pca_t2`` is handled by the comparison (detection only)."""
+    final penicillin) call theirs first; ``pca_t2`` is handled by the comparison (detection only)."""
     from sklearn.cross_decomposition import PLSRegression
     from sklearn.linear_model import LogisticRegression, Ridge
 
@@ -99,8 +107,6 @@ def fit_classical(name: str, data, seed: int = 0) -> tuple[np.ndarray, int]:
     if name == "persistence":
         if kind != "forecast":
             raise InputError(f"persistence needs a forecasting task, got {data.name}")
-        from heedful.process.tasks.pen_regress import persistence
-
         return persistence(data, te.x), 0
     if name == "interpolate":
         raise InputError(f"interpolate needs a repair task, got {data.name}")

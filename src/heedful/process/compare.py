@@ -17,11 +17,10 @@ from heedful import tracking
 from heedful.errors import InputError
 from heedful.process.baselines import PCADetector
 from heedful.process.config import ModelConfig
-from heedful.process.models import build_model
 from heedful.process.names import CLASSICAL_MODELS as CLASSICAL
 from heedful.process.names import NEURAL_MODELS
-from heedful.process.runner import evaluate, plan_run, run_config, test_metrics
-from heedful.process.tasks import TaskData, get_task
+from heedful.process.runner import plan_run, run_config, save_description, test_metrics
+from heedful.process.tasks import Task, TaskData, get_task
 from heedful.process.train import CLASSIFYING, TrainConfig, fit
 from heedful.runs import atomic_write, new_run_dir, read_json, write_json
 
@@ -39,21 +38,21 @@ def check_models(models: list[str]) -> None:
 
 
 def run_model(
-    name: str, data: TaskData, cfg: TrainConfig, model_cfg: ModelConfig, folder: Path, progress: bool
+    task: Task, name: str, data: TaskData, cfg: TrainConfig, model_cfg: ModelConfig, folder: Path, progress: bool
 ) -> dict:
     start = time.perf_counter()
     if name == "pca_t2":
-        if not data.task.detects_faults:
+        if not task.detects_faults:
             raise InputError(f"pca_t2 is a fault detector; task {data.name} has no faults")
-        return _pca_metrics(data)
+        return _pca_metrics(task, data)
     if name in CLASSICAL:
-        pred, params = data.task.fit_classical(name, data, cfg.seed)
-        return _metrics(name, params, time.perf_counter() - start, evaluate(data, pred))
+        pred, params = task.fit_classical(name, data, cfg.seed)
+        return _metrics(name, params, time.perf_counter() - start, task.evaluate(data, pred))
     torch.manual_seed(cfg.seed)  # before the model exists: its initialisation is part of the run
-    model = build_model(name, data, model_cfg)
+    model = task.build_model(name, data, model_cfg)
     result = fit(model, data.train, data.val, cfg, folder / "checkpoint", progress, data.kind)
     params = sum(p.numel() for p in model.parameters())
-    test = test_metrics(data, model)
+    test = test_metrics(task, data, model)
     metrics = _metrics(name, params, result.seconds, test, result.best_val, result.epochs_run)
     metrics["val_key"] = "val_accuracy" if data.kind in CLASSIFYING else "val_score"
     return metrics
@@ -70,12 +69,12 @@ def _metrics(name, params, seconds, test, val=None, epochs=None) -> dict:
     }
 
 
-def _pca_metrics(data: TaskData) -> dict:
+def _pca_metrics(task: Task, data: TaskData) -> dict:
     """Detection only: T² on the last sample of each window, control limit from normal training data."""
     start = time.perf_counter()
     normal_cls = data.class_names.index("normal")
     det = PCADetector.fit(data.train.x[data.train.y == normal_cls][:, -1])
-    test = data.task.detection_report(data, det.alarms(data.test.x[:, -1]))
+    test = task.detection_report(data, det.alarms(data.test.x[:, -1]))
     params = int(det.components.size + det.mean.size)
     return _metrics("pca_t2", params, time.perf_counter() - start, test)
 
@@ -99,28 +98,30 @@ def compare(
         models = list(plan.saved["models"])
     elif models is None:
         models = list(get_task(plan.task).models_for(asdict(plan.task_cfg)))
-    task, task_cfg, model_cfg, cfg = plan.task, plan.task_cfg, plan.model_cfg, plan.train_cfg
+    task_name, task_cfg, model_cfg, cfg = plan.task, plan.task_cfg, plan.model_cfg, plan.train_cfg
     check_models(list(models))
     if resume is None:
-        run_dir = new_run_dir(out_root, f"process-compare-{task}")
-        config = run_config("process compare", task, asdict(task_cfg), asdict(model_cfg), cfg, models=models)
+        run_dir = new_run_dir(out_root, f"process-compare-{task_name}")
+        config = run_config("process compare", task_name, asdict(task_cfg), asdict(model_cfg), cfg, models=models)
         write_json(run_dir / "config.json", config)
     else:
         run_dir = Path(resume)
-    data = get_task(task).build(task_cfg)
+    task = get_task(task_name)
+    data = task.build(task_cfg)
     results = []
     for name in models:
         path = run_dir / "models" / name / "metrics.json"
         if not path.exists():
             if name in NEURAL_MODELS:  # makes the folder a run that `heedful process explain` can open
                 config = run_config(
-                    "process compare", task, asdict(task_cfg), asdict(model_cfg), cfg, model=name, data=data.params
+                    "process compare", task_name, asdict(task_cfg), asdict(model_cfg), cfg, model=name, data=data.params
                 )
                 write_json(path.parent / "config.json", config)
-            write_json(path, run_model(name, data, cfg, model_cfg, path.parent, progress))
+                save_description(path.parent, task, data, task_cfg)
+            write_json(path, run_model(task, name, data, cfg, model_cfg, path.parent, progress))
             tracking.log_outcome(path.parent, cfg.log_with, "process")
         results.append(read_metrics(path))
-    table = task_table(data.task.table_columns(data.params), results)
+    table = task_table(task.table_columns(data.params), results)
     atomic_write(run_dir / "table.md", lambda p: p.write_text(table, encoding="utf-8"))
     plot_comparison(results, run_dir / "comparison.png")
     tracking.log_outcome(run_dir, cfg.log_with, "process")

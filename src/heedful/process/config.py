@@ -8,12 +8,12 @@ fractions in range; a bad value is an ``InputError`` naming the field.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from heedful.errors import InputError
+from heedful.process.names import NEURAL_MODELS, check_task
 from heedful.tracking import check_tracker
 
 TEP_FAULTS = 21  # Tennessee Eastman faults 1..21; 0 is normal operation
@@ -305,18 +305,6 @@ class TEPSimFaultsConfig(TEPAlarmConfig):
             raise InputError("scheduler: give an address like tcp://host:8786, or leave it out")
         self.check_alarm()
 
-    def specs(self, split: str) -> list:
-        """The ``RunSpec`` of every run of ``split`` ('train', 'val', 'test', or 'alarm': the normal validation
-        runs the alarm is set on, whose first ``val_runs`` are val's normal runs), class by class."""
-        from heedful.process.sources.tepsim import run_set
-
-        runs = {"train": self.train_runs, "val": self.val_runs, "test": self.test_runs}.get(split, self.val_normal_runs)
-        base = self.base_seed + TEP_SIM_SET_GAP * ("train", "val", "test").index("val" if split == "alarm" else split)
-        if split == "test":
-            return run_set(self.faults, runs, self.test_hours, self.test_onset_hours, base)
-        faults = (0,) if split == "alarm" else self.faults
-        return run_set(faults, runs, self.train_hours, self.train_onset_hours, base)
-
 
 # --- IndPenSim ----------------------------------------------------------------------------------------
 
@@ -364,15 +352,6 @@ class GenerationConfig:
         check_within(self, "time_jitter", 0.0, 0.3)
         if self.solver not in ("fast", "reference"):
             raise InputError(f"solver must be 'fast' or 'reference', got {self.solver!r}")
-
-    def specs(self) -> list:
-        """The ``BatchSpec`` of every batch."""
-        from heedful.process.sources.indpensim import batch_spec
-
-        return [batch_spec(self, i) for i in range(self.batches)]
-
-    def key(self) -> str:
-        return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -519,7 +498,9 @@ TABLE_TARGET_KINDS = ("step_class", "step_value", "batch_class", "batch_value", 
 class TableConfig:
     """``table``: your own batch records (docs/process.md, "Your own data"). A ``schema`` TOML file holds any of
     these fields at its top level; a field given as a flag (or keyword) that differs from its default wins over the
-    file. ``path`` in the file is relative to the file's folder."""
+    file. ``path`` in the file is relative to the file's folder. From Python, ``path`` may also be a pandas
+    DataFrame (one table: every row a time step, ``batch_column`` naming the batches); it is kept in ``frame`` and
+    ``path`` reads ``<DataFrame>``, which is what a run's config.json records."""
 
     path: str = ""  # a folder of .csv / .parquet files (one batch each) or one .csv / .parquet table
     schema: str | None = None  # TOML file with these fields (flags that differ from the defaults win)
@@ -541,6 +522,9 @@ class TableConfig:
     skip_invalid: bool = False  # report bad batches and go on with the rest (default: the first one stops)
 
     def __post_init__(self):
+        self.frame = None  # the table itself, when ``path`` was given as a pandas DataFrame (Python only)
+        if _is_frame(self.path):
+            self.frame, self.path = self.path, FRAME
         if self.schema:
             self._read_schema()
         if isinstance(self.inputs, tuple | list) and all(isinstance(c, str) for c in self.inputs):
@@ -584,8 +568,6 @@ class TableConfig:
         return tuple(c.strip() for c in self.inputs.split(",") if c.strip())
 
     def _read_schema(self) -> None:
-        from pathlib import Path
-
         try:
             import tomllib
         except ModuleNotFoundError:  # Python 3.10: the same parser, published as tomli (a dependency there)
@@ -617,6 +599,14 @@ class TableConfig:
                 setattr(self, key, value)
 
 
+FRAME = "<DataFrame>"  # a TableConfig's path when the table was given as a DataFrame (how errors name it)
+
+
+def _is_frame(value) -> bool:
+    """A pandas DataFrame, told without importing pandas (this module stays light)."""
+    return type(value).__name__ == "DataFrame" and hasattr(value, "columns")
+
+
 # the config class of each task (``heedful.process.names.TASKS``): tasks and the CLI read it from here
 TASK_CONFIGS = {
     "tep_faults": TEPFaultsConfig,
@@ -643,8 +633,6 @@ class TrainTarget:
     model: str = "bigru_attn"  # neural model name
 
     def __post_init__(self):
-        from heedful.process.names import NEURAL_MODELS, check_task
-
         if self.task is not None:
             check_task(self.task)
         if self.model not in NEURAL_MODELS:
@@ -669,9 +657,13 @@ class ExplainConfig:
     fault: int | None = None  # fault tasks: which fault's test run to explain
     sample: int = 0  # seq2seq_attn runs: which test sample; tep_sim_faults: which test run of --fault
     out: str | None = None  # PNG path (default in RUN: explain_fault<F>.png, _sample<S>.png or _batches.png)
+    csv: str | None = None  # window classifiers: draw the attention over this batch of new values (as predict reads)
+    impute: str | None = None  # with --csv: 'ffill' fills NaN / inf from the previous row instead of refusing them
 
     def __post_init__(self):
         check_at_least(self, 0, "sample")
+        if self.impute not in (None, "ffill"):
+            raise InputError(f"unknown imputation {self.impute!r}; expected 'ffill'")
 
 
 @dataclass

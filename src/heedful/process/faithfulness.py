@@ -7,12 +7,13 @@ from pathlib import Path
 
 from heedful.errors import InputError
 from heedful.explain import Explainable, FaithfulnessConfig, deletion_plot, measure_faithfulness
+from heedful.process.runner import load_with_data
+from heedful.process.train import _lengths_arg
 from heedful.runs import read_json, write_json
 
 
 def explainable(model, kind: str) -> Explainable:
     """A process model (pooled classifier / regressor, Seq2Seq) behind the ``Explainable`` interface."""
-    from heedful.process.train import _lengths_arg
 
     def forward(x, lengths):
         out = model(x, _lengths_arg(x, lengths))
@@ -22,13 +23,12 @@ def explainable(model, kind: str) -> Explainable:
 
 
 def faithfulness_run(run_dir: str | Path, config: FaithfulnessConfig | None = None) -> dict:
-    from heedful.process.runner import load_trained
-
+    """Measured on the run's test split, which is built again from its training data."""
     run_dir = Path(run_dir)
     saved = read_json(run_dir / "config.json") if (run_dir / "config.json").exists() else None
     if saved is not None and "model" not in saved:
         raise InputError(f"{run_dir} holds several models: pass one of its model folders, {run_dir}/models/NAME")
-    data, model, saved = load_trained(run_dir)
+    data, model, saved = load_with_data(run_dir)
     if len(data.test) == 0:
         raise InputError(f"task {data.name} has no test samples here: faithfulness is measured on the test split")
     names = data.class_names if data.kind == "classification" else None

@@ -1,4 +1,4 @@
-"""Neural models built from a task's metadata (``build_model(name, data)``).
+"""Neural models built from what a task's data is (``build_model(name, spec)``, a ``DataSpec`` or ``TaskData``).
 
 - classification / regression: an RNN encoder pooled to one prediction (``last``, or ``_attn`` attention pooling);
 - sequence_classification / sequence_regression: the RNN's per-step outputs (many-to-many; no ``_attn``);
@@ -16,8 +16,8 @@ from torch import Tensor, nn
 
 from heedful.errors import InputError
 from heedful.process.config import ModelConfig
+from heedful.process.data import DataSpec
 from heedful.process.names import NEURAL_MODELS
-from heedful.process.tasks.base import TaskData
 from heedful.sequence import LSTMFCN, Seq2Seq, Seq2SeqConfig, SequenceModel, SequenceOutput
 
 MODEL_PATTERN = re.compile(r"^(bi)?(lstm|gru)(_attn)?$")
@@ -29,8 +29,9 @@ def check_model(name: str) -> None:
         raise InputError(f"unknown model {name!r}; expected one of: {', '.join(NEURAL_MODELS)}")
 
 
-def build_model(name: str, data: TaskData, config: ModelConfig | None = None, **params):
-    """The neural model ``name`` sized for ``data`` (``config``, or ``ModelConfig(**params)``)."""
+def build_model(name: str, data: DataSpec, config: ModelConfig | None = None, **params):
+    """The neural model ``name`` sized for ``data`` (``config``, or ``ModelConfig(**params)``). Which tasks a
+    seq2seq model serves is the task's choice (``Task.build_model``); here only the kind is checked."""
     config = config or ModelConfig(**params)
     check_model(name)
     if name in ("seq2seq", "seq2seq_attn"):
@@ -56,7 +57,7 @@ def build_model(name: str, data: TaskData, config: ModelConfig | None = None, **
     return SequenceModel.build(data.n_features, _outputs(data), pooling=pooling, **common)
 
 
-def _build_lstm_fcn(data: TaskData, config: ModelConfig) -> nn.Module:
+def _build_lstm_fcn(data: DataSpec, config: ModelConfig) -> nn.Module:
     """LSTM-FCN (``heedful.sequence.lstm_fcn``): one prediction per sequence; its LSTM has ``hidden_size`` units."""
     if data.kind in PER_STEP:
         raise InputError(f"model 'lstm_fcn' gives one prediction per sequence; {data.name} needs per-step outputs")
@@ -67,7 +68,7 @@ def _build_lstm_fcn(data: TaskData, config: ModelConfig) -> nn.Module:
     return Reshaped(net, (data.horizon, _outputs(data))) if data.kind == "forecast" else net
 
 
-def _outputs(data: TaskData) -> int:
+def _outputs(data: DataSpec) -> int:
     return data.n_classes if "classification" in data.kind else len(data.target_names)
 
 
@@ -105,9 +106,13 @@ class ProcessSeq2Seq(nn.Module):
         return SequenceOutput(out.outputs, out.attention, mask)
 
 
-def _build_seq2seq(name: str, data: TaskData, model: ModelConfig) -> ProcessSeq2Seq:
-    if data.kind not in ("forecast", "sequence_regression") or not data.task.serves_seq2seq:
-        raise InputError(f"model {name!r} needs a forecasting or trajectory task, got {data.name} ({data.kind})")
+def seq2seq_refusal(name: str, data: DataSpec) -> str:
+    return f"model {name!r} needs a forecasting or trajectory task, got {data.name} ({data.kind})"
+
+
+def _build_seq2seq(name: str, data: DataSpec, model: ModelConfig) -> ProcessSeq2Seq:
+    if data.kind not in ("forecast", "sequence_regression"):
+        raise InputError(seq2seq_refusal(name, data))
     config = Seq2SeqConfig(
         input_size=data.n_features,
         output_size=_outputs(data),

@@ -1,7 +1,10 @@
-"""Run-level operations behind ``heedful process``: train into a run folder, reload it, resume it.
+"""Run-level operations behind ``heedful process``: train into a run folder, reload it, resume it, and the entry
+points that apply a run (``predict_csv``) or draw its attention (``explain_run``).
 
-A run folder holds ``config.json`` (command, task, model, the full task / model / training configs), ``scaler.json``,
-``checkpoint/`` (``heedful.checkpoint``'s layout), ``history.json`` and ``metrics.json``. Every file is written
+A run folder holds ``config.json`` (command, task, model, the full task / model / training configs), ``data.json``
+and ``scaler.json`` (what the model takes and gives: ``heedful.process.data.DataSpec``), ``schema.toml`` (a copy of a
+``table`` run's schema file, when it had one), ``checkpoint/`` (``heedful.checkpoint``'s layout), ``history.json``
+and ``metrics.json``. Predicting and serving read only these files, never the training data. Every file is written
 atomically; every file read back is checked and a damaged one is an ``InputError`` naming it.
 """
 
@@ -17,11 +20,16 @@ import torch
 from heedful import tracking
 from heedful.checkpoint import BEST, build_fitting
 from heedful.errors import InputError
+from heedful.process.alarm import RunAlarm
+from heedful.process.apply import clean, read_values
 from heedful.process.config import ModelConfig, TrainConfig
-from heedful.process.models import build_model
-from heedful.process.tasks import TaskData, get_task
+from heedful.process.data import SCALER_FILE, SPEC_FILE, DataSpec, TaskData
+from heedful.process.explain import check_out_file
+from heedful.process.sources.indpensim import check_finite
+from heedful.process.tasks import Task, Trained, get_task, registry
+from heedful.process.tasks.base import Unexplained
 from heedful.process.train import CLASSIFYING, fit, load_weights, predict, probabilities
-from heedful.runs import new_run_dir, read_json, write_json
+from heedful.runs import atomic_write, new_run_dir, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +37,15 @@ log = logging.getLogger(__name__)
 NOT_IDENTITY = {"cache", "workers"}
 
 
-def evaluate(data: TaskData, pred: np.ndarray) -> dict:
-    return data.task.evaluate(data, pred)
-
-
-def test_metrics(data: TaskData, model: torch.nn.Module) -> dict:
+def test_metrics(task: Task, data: TaskData, model: torch.nn.Module) -> dict:
     """The task's test metrics of ``model``, with ``"two_stage"`` for tasks that score a two-stage alarm
     (``Task.alarms``). There the test windows go through the model once: the class is the most probable one."""
-    if not data.task.alarms:
+    if not task.alarms:
         pred, _ = predict(model, data.test.x, lengths=data.test.lengths, kind=data.kind)
-        return evaluate(data, pred)
+        return task.evaluate(data, pred)
     val = data.val if data.alarm_val is None else data.alarm_val  # the windows the alarm is set on
     val_proba, test_proba = probabilities(model, val.x), probabilities(model, data.test.x)
-    return {**evaluate(data, test_proba.argmax(1)), "two_stage": data.task.two_stage(data, val_proba, test_proba)}
+    return {**task.evaluate(data, test_proba.argmax(1)), "two_stage": task.two_stage(data, val_proba, test_proba)}
 
 
 def val_key(data: TaskData) -> str:
@@ -87,7 +91,7 @@ def run_configs(run_dir: str | Path, config: dict):
     try:
         task = get_task(config["task"])
         return (
-            task.config(**config["task_params"]),
+            task.saved_config(config["task_params"]),
             ModelConfig(**config["model_params"]),
             TrainConfig(**config["train"]),
         )
@@ -157,7 +161,7 @@ def plan_run(
     check_resume(run_dir, saved, configs, given)
     task_cfg, model_cfg, train_cfg = configs
     place = {k: v for k, v in (task_params or {}).items() if k in NOT_IDENTITY}
-    task_cfg = get_task(saved["task"]).config(**{**asdict(task_cfg), **place})
+    task_cfg = get_task(saved["task"]).saved_config({**asdict(task_cfg), **place})
     return RunPlan(saved["task"], task_cfg, model_cfg, train_cfg, saved)
 
 
@@ -190,13 +194,16 @@ def train_run(
         model_name = plan.saved["model"]
     elif model_name is None:
         raise InputError("train: give a model (or resume a run)")
-    data = get_task(plan.task).build(plan.task_cfg)
+    task = get_task(plan.task)
+    data = task.build(plan.task_cfg)
     torch.manual_seed(plan.train_cfg.seed)  # before the model exists: its initialisation is part of the run
     best = Path(resume) / "checkpoint" / BEST if resume is not None else None
     if best is not None and best.is_file():  # a resumed run's config is checked against its weights first
-        model = build_fitting(lambda: build_model(model_name, data, plan.model_cfg), best, Path(resume) / "config.json")
+        model = build_fitting(
+            lambda: task.build_model(model_name, data, plan.model_cfg), best, Path(resume) / "config.json"
+        )
     else:
-        model = build_model(model_name, data, plan.model_cfg)
+        model = task.build_model(model_name, data, plan.model_cfg)
     if resume is None:
         run_dir = new_run_dir(out_root, f"process-{plan.task}-{model_name}")
         config = run_config(
@@ -209,7 +216,7 @@ def train_run(
             data=data.params,
         )
         write_json(run_dir / "config.json", config)
-        data.scaler.save(run_dir / "scaler.json")
+        save_description(run_dir, task, data, plan.task_cfg)
     else:
         run_dir = Path(resume)
     log.info("training %s on %s into %s", model_name, plan.task, run_dir)
@@ -221,7 +228,7 @@ def train_run(
         "train_seconds": round(result.seconds, 2),
         "best_epoch": result.best_epoch,
         val_key(data): result.best_val,
-        "test": test_metrics(data, model),
+        "test": test_metrics(task, data, model),
     }
     write_json(run_dir / "metrics.json", metrics)
     write_json(run_dir / "history.json", result.history)
@@ -229,11 +236,21 @@ def train_run(
     return run_dir
 
 
+def save_description(folder: Path, task: Task, data: TaskData, task_cfg) -> None:
+    """What prediction needs, into a run folder: ``data.json``, ``scaler.json`` and the task's own files (a
+    ``table`` run's schema)."""
+    data.spec().save(folder)
+    for name, source in task.run_files(task_cfg).items():
+        text = Path(source).read_bytes()
+        atomic_write(folder / name, lambda p, text=text: p.write_bytes(text))
+
+
 def run_inputs(run_dir: str | Path) -> list[Path]:
-    """The files that ``predict`` and ``explain`` read: the run's config, scaler and checkpoint, and the training
-    data a ``path`` task parameter names (the data is rebuilt from it). No output may be written over one."""
+    """The files that ``predict`` and ``explain`` read: the run's config, description and checkpoint, and the
+    training data a ``path`` task parameter names (an old run, or ``explain`` on the test split, rebuilds the data
+    from it). No output may be written over one."""
     run_dir = Path(run_dir)
-    found = [run_dir / "config.json", run_dir / "scaler.json"]
+    found = [run_dir / "config.json", run_dir / SPEC_FILE, run_dir / SCALER_FILE, run_dir / "schema.toml"]
     if (run_dir / "checkpoint").is_dir():
         found += [p for p in (run_dir / "checkpoint").rglob("*") if p.is_file()]
     try:
@@ -241,30 +258,149 @@ def run_inputs(run_dir: str | Path) -> list[Path]:
         if isinstance(data, str) and data:
             source = Path(data)
             found += [p for p in source.iterdir() if p.is_file()] if source.is_dir() else [source]
-    except (OSError, InputError, AttributeError):  # not a run, or data gone: load_trained says so
+    except (OSError, InputError, AttributeError):  # not a run, or data gone: loading says so if it matters
         pass
     return found
 
 
-def load_trained(run_dir: str | Path) -> tuple[TaskData, torch.nn.Module, dict]:
-    """A trained run's task data, model (best weights, eval mode) and config.json."""
+def _rebuild(run_dir: Path, config: dict):
+    """The run's task data, built again from its training data; one line naming what is missing when it cannot."""
+    task = get_task(config["task"])
+    task_cfg, _, _ = run_configs(run_dir, config)
+    try:
+        return task.build(task_cfg)
+    except (InputError, OSError) as err:
+        raise InputError(f"{run_dir}: its training data cannot be read here: {' '.join(str(err).split())}") from None
+
+
+def load_spec(run_dir: str | Path, config: dict | None = None) -> DataSpec:
+    """What a run's model takes and gives, from its ``data.json`` and ``scaler.json``. A run written before runs
+    held them is described by rebuilding its training data, when that is still where it was."""
     run_dir = Path(run_dir)
-    config = read_run_config(run_dir)
-    task_cfg, model_cfg, _ = run_configs(run_dir, config)
-    data = get_task(config["task"]).build(task_cfg)
+    config = config if config is not None else read_run_config(run_dir)
+    if (run_dir / SPEC_FILE).exists():
+        spec = DataSpec.load(run_dir)
+        if spec.name != config["task"]:
+            raise InputError(f"{run_dir / SPEC_FILE}: describes task {spec.name}, config.json says {config['task']}")
+        return spec
+    try:
+        return _rebuild(run_dir, config).spec()
+    except InputError as err:
+        raise InputError(
+            f"{run_dir}: {SPEC_FILE} is missing (a run written before runs held what prediction needs) and "
+            f"{str(err).removeprefix(f'{run_dir}: ')}; put the data back where it was, or train again"
+        ) from None
+
+
+def _model(run_dir: Path, config: dict, spec) -> torch.nn.Module:
+    """The run's model with its best weights, in eval mode, built for ``spec`` (a ``DataSpec`` or ``TaskData``)."""
+    _, model_cfg, _ = run_configs(run_dir, config)
+    task = get_task(config["task"])
     weights = run_dir / "checkpoint" / BEST
     if not weights.exists():
         raise FileNotFoundError(f"no trained weights in {weights.parent} (best.safetensors missing)")
-    model = build_fitting(lambda: build_model(config["model"], data, model_cfg), weights, run_dir / "config.json")
+    model = build_fitting(lambda: task.build_model(config["model"], spec, model_cfg), weights, run_dir / "config.json")
     load_weights(model, weights)
-    data.trained_alarm = trained_alarm(run_dir)
-    return data, model.eval(), config
+    return model.eval()
+
+
+def load_trained(run_dir: str | Path) -> tuple[DataSpec, torch.nn.Module, dict]:
+    """A trained run's description (``DataSpec``), model (best weights, eval mode) and config.json, from the run
+    folder alone: the training data may be gone."""
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    run_configs(run_dir, config)  # a bad value is named before anything loads
+    spec = load_spec(run_dir, config)
+    spec.alarm = trained_alarm(run_dir)
+    return spec, _model(run_dir, config, spec), config
+
+
+def load_with_data(run_dir: str | Path) -> tuple[TaskData, torch.nn.Module, dict]:
+    """A trained run with its task data built again from the training data (to score or explain its test split)."""
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    data = _rebuild(run_dir, config)
+    return data, _model(run_dir, config, data), config
+
+
+def trained(run_dir: str | Path) -> Trained:
+    """A trained run as a task's ``explain`` takes it: its task data is rebuilt only when asked for."""
+    run_dir = Path(run_dir)
+    spec, model, config = load_trained(run_dir)
+    return Trained(spec, model, config, lambda: _rebuild(run_dir, config))
+
+
+# --- applying a run ----------------------------------------------------------------------------------
+
+
+def read_batch(task: Task, spec: DataSpec, csv: str | Path, impute: str | None = None) -> np.ndarray:
+    """The raw values (T, variables) of one batch in a CSV file, checked as the task needs them: its variables by
+    name (or in order), finite (or filled with ``impute``)."""
+    return checked_values(task, spec, read_values(csv, task.input_names(spec)), str(csv), impute)
+
+
+def checked_values(task: Task, spec: DataSpec, values: np.ndarray, where: str, impute: str | None = None):
+    """Raw values (T, the task's input variables) checked as the task needs them: finite (or filled with
+    ``impute``); for a task whose NaN cells mark the values to restore, everything else finite."""
+    names = task.input_names(spec)
+    if task.nan_marks_target:  # NaN marks the values to restore; anything else must be finite
+        check_finite(np.where(np.isnan(values), 0.0, values), names, where)
+        return values
+    return clean(values, names, where, impute)
+
+
+def predict_values(spec: DataSpec, model, values: np.ndarray, where: str) -> dict:
+    """Predictions of a trained model on raw values (T, raw variables)."""
+    task = get_task(spec.name)
+    need = task.min_steps(spec)
+    if len(values) < need:
+        raise InputError(f"{where}: batch too short: {len(values)} rows, {spec.name} needs at least {need}")
+    try:
+        return task.predict(spec, model, values)
+    except InputError as err:
+        raise InputError(f"{where}: {err}") from None
+
+
+def predict_csv(spec: DataSpec, model, csv: str | Path, impute: str | None = None) -> dict:
+    """Read, check and predict one CSV batch (what ``heedful process predict`` does). ``spec``: what
+    ``load_trained`` gives (a ``TaskData`` serves too)."""
+    values = read_batch(get_task(spec.name), spec, csv, impute)
+    return predict_values(spec, model, values, str(csv))
+
+
+def explain_run(
+    run_dir: str | Path,
+    out_png: str | Path | None,
+    fault: int | None = None,
+    sample: int = 0,
+    csv: str | Path | None = None,
+    impute: str | None = None,
+) -> dict:
+    """What the run's task can show (``Task.explains``): fault-onset timelines (``tep_faults``, ``tep_sim_faults``,
+    ``pen_faults``), the attention around label changes of a test batch (``table``), the decoder's attention
+    matrix for test sample ``sample`` (``pen_forecast``, ``pen_softsensor``) or the pooling attention over every
+    test batch (``pen_quality``, ``pen_endtime``). With ``csv``, the attention of a window classifier over that
+    batch of new values instead (from the run folder alone). ``out_png`` None: the task's file name in the run
+    folder. The summary names the picture (``picture``)."""
+    inputs = run_inputs(run_dir) + ([Path(csv)] if csv is not None else [])
+    if out_png is not None:
+        check_out_file(out_png, inputs=inputs)  # before the model loads: a bad path fails fast
+    run = trained(run_dir)
+    task = get_task(run.spec.name)
+    if csv is not None:
+        values = read_batch(task, run.spec, csv, impute)
+        out_png = check_out_file(out_png or Path(run_dir) / f"explain_{Path(csv).stem}.png", inputs=inputs)
+        return {"picture": str(out_png), **task.explain_values(run, values, out_png, Path(csv).name)}
+    out_png = check_out_file(out_png or Path(run_dir) / task.explain_file(fault, sample), inputs=inputs)
+    try:
+        return {"picture": str(out_png), **task.explain(run, out_png, fault, sample)}
+    except Unexplained as err:
+        shown = "; ".join(f"{t.name}: {t.explains}" for t in registry().values() if t.explains)
+        raise InputError(f"{err}; explain draws {shown}") from None
 
 
 def trained_alarm(run_dir: Path):
     """The run's calibrated ``model``-detector alarm (``alarm.RunAlarm``), or None (none, or no metrics yet)."""
-    from heedful.process.alarm import RunAlarm
-
     path = run_dir / "metrics.json"
     if not path.is_file():
         return None

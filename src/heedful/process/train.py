@@ -19,10 +19,13 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from heedful import tracking
 from heedful.checkpoint import BEST, load_checkpoint, load_weights, save_checkpoint
 from heedful.errors import InputError
+from heedful.explain.perturb import soft_keep_mask
 from heedful.process.config import TrainConfig
-from heedful.process.tasks.base import Split
+from heedful.process.data import Split
+from heedful.process.models import ProcessSeq2Seq
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +133,7 @@ def fit(
 
     Seed before building the model (``torch.manual_seed(cfg.seed)``) for a reproducible initialisation; every epoch
     then seeds its own shuffling and dropout, so a resumed run repeats an uninterrupted one."""
-    from accelerate import Accelerator
-
-    from heedful import tracking
+    from accelerate import Accelerator  # a second to import: only when a model trains
 
     run_dir = Path(ckpt_dir).parent if ckpt_dir is not None else None
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), **tracking.accelerator_kwargs(cfg.log_with, run_dir))
@@ -193,9 +194,6 @@ def fit(
     )
 
 
-fit_classifier = fit  # the name predates the regression kinds
-
-
 def _check_state(state: dict, path: Path) -> None:
     """The trainer's part of a resumed ``state.json``: an edited value would otherwise fail deep in the loop."""
     counts = ("epoch", "best_epoch", "stale")
@@ -225,8 +223,6 @@ def _check_finite_training(model, losses: list[float], epoch: int) -> None:
 
 def _forward(model, x, lengths, y, cfg: TrainConfig):
     """Seq2Seq models train with scheduled sampling on the gold targets; the others only see x."""
-    from heedful.process.models import ProcessSeq2Seq
-
     if isinstance(model, ProcessSeq2Seq):
         return model(x, lengths, target=y, teacher_forcing=cfg.teacher_forcing)
     return model(x, lengths)
@@ -236,8 +232,6 @@ def _kept_by_attention(x, lengths, attention, keep: float) -> torch.Tensor:
     """``attention_sufficiency``: the input with every step outside the attention's top ``keep`` moved toward the
     training mean, by a soft mask that passes gradients to the attention (``heedful.explain.perturb``). The task
     loss on it asks the attended steps to suffice on their own (docs/explain.md)."""
-    from heedful.explain.perturb import soft_keep_mask
-
     return x * soft_keep_mask(attention, lengths, keep)[..., None]  # (B, T, C)
 
 

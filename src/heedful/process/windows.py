@@ -22,6 +22,11 @@ def window_ends(length: int, window: int, stride: int = 1, first_end: int | None
     return np.arange(start, length + 1, stride)
 
 
+def downsample(values: np.ndarray, every: int) -> np.ndarray:
+    """Every ``every``-th step, ending on the last full interval (step ``every - 1``, ``2 every - 1``, ...)."""
+    return values[every - 1 :: every]
+
+
 def sliding_windows(values: np.ndarray, ends: np.ndarray, window: int) -> np.ndarray:
     """(T, C) values -> (len(ends), window, C), a copy in float32."""
     index = ends[:, None] - window + np.arange(window)[None, :]

@@ -117,9 +117,10 @@ def process_bodies(pm, n: int = 16, per_request: int = 1) -> tuple[list[dict], l
 
     from heedful.process.train import predict
 
-    x = pm.data.test.x
-    if pm.data.test.lengths is not None:
-        x = x[pm.data.test.lengths == x.shape[1]]  # full-length samples only: no padding in the request
+    test = pm.test_split()
+    x = test.x
+    if test.lengths is not None:
+        x = x[test.lengths == x.shape[1]]  # full-length samples only: no padding in the request
     rows = np.linspace(0, len(x) - 1, n * per_request).astype(int)
     raw = pm.data.scaler.inverse_transform(x[rows].astype(np.float64))
     bodies, expected = [], []

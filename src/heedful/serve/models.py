@@ -20,20 +20,34 @@ NOT_SERVED = {"pen_repair": "its input marks the values to restore with NaN, whi
 
 
 class ProcessModel:
-    """A process ``train`` run folder. Inputs are windows of raw values (T, variables) at the model's resolution."""
+    """A process ``train`` run folder. Inputs are windows of raw values (T, variables) at the model's resolution.
+    ``data`` is what the run's model takes and gives (a ``DataSpec``, read from the run folder alone)."""
 
-    def __init__(self, data, model, config: dict, name: str):
+    def __init__(self, data, model, config: dict, name: str, folder: str | Path | None = None):
+        from heedful.process.tasks import get_task
+
         if data.name in NOT_SERVED:
             raise InputError(f"{name}: task {data.name} is not served: {NOT_SERVED[data.name]}")
         self.data, self.model, self.config, self.name = data, model.eval(), config, name
-        self.task = data.task
+        self.task = get_task(data.name)
+        self.folder = Path(folder) if folder is not None else None
 
     @classmethod
     def load(cls, run_dir: str | Path) -> ProcessModel:
         from heedful.process.runner import load_trained
 
         data, model, config = load_trained(run_dir)
-        return cls(data, model, config, Path(run_dir).name)
+        return cls(data, model, config, Path(run_dir).name, run_dir)
+
+    def test_split(self):
+        """The run's test samples, for the load check: built again from the training data (serving needs none)."""
+        if hasattr(self.data, "test"):  # built from a task's data
+            return self.data.test
+        if getattr(self, "_test", None) is None:
+            from heedful.process.runner import load_with_data
+
+            self._test = load_with_data(self.folder)[0].test
+        return self._test
 
     @property
     def variables(self) -> list[str]:

@@ -43,6 +43,7 @@ from heedful.errors import InputError
 from heedful.process.config import PEN_FULL_STEPS as FULL_STEPS
 from heedful.process.config import PEN_STEP_HOURS as STEP_HOURS
 from heedful.process.config import GenerationConfig
+from heedful.process.sources._indpensim_ode import rhs
 from heedful.runs import atomic_write, read_npz, write_json
 
 log = logging.getLogger(__name__)
@@ -254,8 +255,6 @@ def _odeint(func, y0, t, tfirst=True, args=()):
 
     if _ACTIVE_SOLVER["name"] == "reference":
         return odeint(func, y0, t, tfirst=tfirst, args=args)
-    from heedful.process.sources._indpensim_ode import rhs
-
     return odeint(rhs, y0, [t[0], t[-1]], tfirst=True, args=args)
 
 
@@ -411,6 +410,11 @@ def check_finite(values: np.ndarray, names, where: str) -> None:
 # --- many batches ------------------------------------------------------------------------------------
 
 
+def specs(config: GenerationConfig) -> list[BatchSpec]:
+    """The ``BatchSpec`` of every batch of a generation."""
+    return [batch_spec(config, i) for i in range(config.batches)]
+
+
 def batch_spec(config: GenerationConfig, i: int) -> BatchSpec:
     """Batch ``i`` of a generation: seed ``base_seed + i * seed_stride``, the rest drawn from that seed."""
     seed = config.base_seed + i * config.seed_stride
@@ -446,13 +450,13 @@ def _simulate_to(spec: BatchSpec, path: str) -> float:
 
 
 def generate(
-    config: GenerationConfig,
+    specs: list[BatchSpec],
     cache_dir: str | Path | None = None,
     workers: int = 1,
     progress: bool = True,
 ) -> GenerationReport:
-    """All batches of ``config``, simulating only those missing from ``cache_dir`` (in ``workers`` processes,
-    each batch saved as soon as it is done)."""
+    """All batches of ``specs`` (``specs(config)``), simulating only those missing from ``cache_dir`` (in
+    ``workers`` processes, each batch saved as soon as it is done)."""
     from tqdm.auto import tqdm
 
     if workers < 1:
@@ -461,7 +465,6 @@ def generate(
     if cache.exists() and not cache.is_dir():
         raise InputError(f"cache {cache}: is a file, not a folder")
     cache.mkdir(parents=True, exist_ok=True)
-    specs = config.specs()
     paths = [cache / f"{s.key()}.npz" for s in specs]
     loaded: dict[Path, Batch] = {}
     for path in paths:
@@ -488,7 +491,9 @@ def generate(
                 bar.update()
     bar.close()
     log.info("%d IndPenSim batches: %d simulated, %d from %s", len(paths), len(todo), len(loaded), cache)
-    write_json(cache / f"dataset-{config.key()}.json", {"config": asdict(config), "batches": [p.name for p in paths]})
+    manifest = {"specs": [asdict(s) for s in specs], "batches": [p.name for p in paths]}
+    key = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
+    write_json(cache / f"dataset-{key}.json", manifest)
     batches = [loaded[p] if p in loaded else load_batch(p) for p in paths]
     return GenerationReport(batches, len(todo), time.perf_counter() - start, times)
 
@@ -510,4 +515,5 @@ __all__ = [
     "load_batch",
     "save_batch",
     "simulate",
+    "specs",
 ]

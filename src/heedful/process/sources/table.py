@@ -42,6 +42,7 @@ class TableSchema:
     target_numeric: bool  # values (a number) or labels (a class: any text or number)
     split_column: str | None
     grid: float
+    frame: object = None  # a pandas DataFrame to read instead of ``path`` (which then only names it in errors)
 
 
 @dataclass
@@ -90,6 +91,14 @@ def read_frame(path: Path):
         raise BadBatch(f"{path}: cannot be read as {path.suffix.lower()[1:]}: {str(err).splitlines()[0]}") from None
 
 
+def _given_frame(path: Path, frame):
+    """A DataFrame given in place of a file, checked like a file's header (column names as text)."""
+    frame = frame.copy()
+    frame.columns = [str(c) for c in frame.columns]
+    _check_names(path, list(frame.columns))
+    return frame
+
+
 def _csv_header(path: Path) -> list[str]:
     import csv
 
@@ -113,9 +122,10 @@ def _check_names(path: Path, names: list[str]) -> None:
 def read_batches(schema: TableSchema, skip_invalid: bool = False, report=print) -> list[TableBatch]:
     """Every valid batch; with ``skip_invalid`` a bad batch is reported (one line) and left out."""
     batches: list[TableBatch] = []
-    for path in table_files(schema.path):
+    given = schema.frame is not None
+    for path in [Path(schema.path)] if given else table_files(schema.path):
         try:
-            frame = read_frame(path)
+            frame = _given_frame(path, schema.frame) if given else read_frame(path)
             if not schema.inputs:  # every column that has no other role
                 roles = {schema.time_column, schema.batch_column, schema.target_column, schema.split_column}
                 schema.inputs = tuple(str(c) for c in frame.columns if c not in roles)

@@ -225,6 +225,18 @@ def run_set(faults: Sequence[int], runs: int, hours: float, onset_hours: float, 
     ]
 
 
+def specs(cfg: C.TEPSimFaultsConfig, split: str) -> list[RunSpec]:
+    """The ``RunSpec`` of every run of ``split`` of a ``tep_sim_faults`` task, class by class: 'train', 'val',
+    'test', or 'alarm' (the normal validation runs the alarm is set on, whose first ``val_runs`` are val's normal
+    runs). The training set starts at ``base_seed``, validation and test ``SET_GAP`` and twice that later."""
+    runs = {"train": cfg.train_runs, "val": cfg.val_runs, "test": cfg.test_runs}.get(split, cfg.val_normal_runs)
+    base = cfg.base_seed + C.TEP_SIM_SET_GAP * ("train", "val", "test").index("val" if split == "alarm" else split)
+    if split == "test":
+        return run_set(cfg.faults, runs, cfg.test_hours, cfg.test_onset_hours, base)
+    faults = (0,) if split == "alarm" else cfg.faults
+    return run_set(faults, runs, cfg.train_hours, cfg.train_onset_hours, base)
+
+
 @dataclass
 class GenerationReport:
     runs: list[SimRun]
@@ -362,4 +374,5 @@ __all__ = [
     "save_run",
     "simulate",
     "simulator_version",
+    "specs",
 ]

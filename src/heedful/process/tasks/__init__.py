@@ -7,22 +7,21 @@ scores predictions.
   regression), multi-step forecasting, penicillin soft sensor, repair of hidden segments.
 - ``tep_sim_faults``: Tennessee Eastman fault classification on simulated runs (tep-studio), two protocols.
 - ``table``: your own batch records (CSV / Parquet files described by a TOML schema or flags).
+
+The names, in this order, are ``heedful.process.names.TASKS`` (torch- and numpy-free, for the CLI's help); a test
+holds the registry to them.
 """
 
 from __future__ import annotations
 
-from functools import cache
-
+from heedful.process.data import KINDS, DataSpec, Split, TaskData
 from heedful.process.names import TASKS, check_task
-from heedful.process.tasks.base import KINDS, Split, Task, TaskData
+from heedful.process.tasks import pen_classify, pen_regress, table, tep_faults, tep_sim
+from heedful.process.tasks.base import Task, Trained
 
-
-@cache
-def registry() -> dict[str, Task]:
-    """Task name -> its ``Task`` (the names are ``heedful.process.names.TASKS``, kept torch- and numpy-free)."""
-    from heedful.process.tasks import pen_classify, pen_regress, table, tep_faults, tep_sim
-
-    tasks = [
+REGISTRY: dict[str, Task] = {
+    t.name: t
+    for t in (
         tep_faults.TEPFaults(),
         pen_classify.PenQuality(),
         pen_classify.PenPhase(),
@@ -31,17 +30,20 @@ def registry() -> dict[str, Task]:
         pen_regress.PenForecast(),
         pen_regress.PenSoftsensor(),
         pen_regress.PenRepair(),
-        tep_sim.TEPSimFaults(),  # simulated TEP (tep-studio)
+        tep_sim.TEPSimFaults(),
         table.TableTask(),
-    ]
-    found = {t.name: t for t in tasks}
-    assert tuple(found) == TASKS, "heedful.process.names.TASKS and the registry disagree"
-    return found
+    )
+}
+
+
+def registry() -> dict[str, Task]:
+    """Task name -> its ``Task``."""
+    return REGISTRY
 
 
 def get_task(name: str) -> Task:
     check_task(name)
-    return registry()[name]
+    return REGISTRY[name]
 
 
 def task_config(name: str, **params):
@@ -56,15 +58,17 @@ def build_task(name: str, **params) -> TaskData:
 
 def evaluate(data: TaskData, pred):
     """The task's test metrics for predictions on ``data.test`` (class ids, or scaled values)."""
-    return data.task.evaluate(data, pred)
+    return get_task(data.name).evaluate(data, pred)
 
 
 __all__ = [
     "KINDS",
     "TASKS",
+    "DataSpec",
     "Split",
     "Task",
     "TaskData",
+    "Trained",
     "build_task",
     "evaluate",
     "get_task",

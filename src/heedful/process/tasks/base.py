@@ -1,89 +1,54 @@
-"""What every task shares: the data containers (``Split``, ``TaskData``) and the ``Task`` interface."""
+"""The ``Task`` interface: one object per task name that builds its data, scores predictions, prepares raw values
+for a trained model and says what ``explain`` shows. Tasks sit above the engine (``apply``, ``baselines``,
+``explain``, ``models``), which never sees a task; the entry points (``heedful.process.runner``) sit above them.
+
+Methods that apply a trained model take a ``DataSpec`` (what a run folder stores); those that score or explain the
+test split take the ``TaskData``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
 
 from heedful.errors import InputError
-from heedful.process.windows import Scaler
+from heedful.process.apply import predict_one
+from heedful.process.baselines import fit_classical
+from heedful.process.config import TASK_CONFIGS
+from heedful.process.data import KINDS, DataSpec, Split, TaskData
+from heedful.process.explain import explain_batches, needs_attention, windows_picture
+from heedful.process.models import build_model, seq2seq_refusal
+from heedful.process.windows import downsample, sliding_windows, window_ends
 
-KINDS = ("classification", "sequence_classification", "regression", "sequence_regression", "forecast")
 
-
-@dataclass
-class Split:
-    """x (N, W, C) float32 scaled; y the targets; run (N,) which run (fault id or batch) each sample came
-    from; end (N,) the sample's exclusive end index inside its run.
-
-    y by task kind: ``classification`` (N,) class ids; ``sequence_classification`` (N, W) class ids per step;
-    ``regression`` (N, D); ``sequence_regression`` (N, W, D); ``forecast`` (N, H, D), all scaled.
-    ``lengths`` (N,): valid steps of variable-length samples (padded after them; None: all W valid).
-    ``mask``: like y, True where a target counts in the loss and the metric (None: all valid).
-    ``censored`` (N,) for regression: y is a lower bound (the event had not happened by then).
-    ``value`` (N,): the continuous quantity behind a class label (e.g. final penicillin), for baselines that
-    regress it and then apply the class thresholds."""
-
-    x: np.ndarray
-    y: np.ndarray
-    run: np.ndarray
-    end: np.ndarray
-    lengths: np.ndarray | None = None
-    mask: np.ndarray | None = None
-    censored: np.ndarray | None = None
-    value: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return len(self.x)
+class Unexplained(InputError):
+    """``explain`` has nothing to draw for this task and model (the entry point adds what it can draw)."""
 
 
 @dataclass
-class TaskData:
-    name: str
-    kind: str  # one of KINDS
-    train: Split
-    val: Split
-    test: Split
-    class_names: list[str]
-    feature_names: list[str]
-    scaler: Scaler
-    params: dict = field(default_factory=dict)
-    target_names: list[str] = field(default_factory=list)  # regression outputs, in y's last axis
-    target_scaler: Scaler | None = None  # y = (value - mean) / scale, fitted on train
-    alarm_val: Split | None = None  # the validation windows a two-stage alarm is set on (None: ``val``'s)
-    trained_alarm: object = None  # a trained run's two-stage alarm (``alarm.RunAlarm``), which ``predict`` applies
+class Trained:
+    """A trained run as a task's ``explain`` sees it: what its data is (``spec``), the model (best weights, eval
+    mode), its ``config.json``, and its task data, rebuilt from the training data on first use (``data``)."""
 
-    def __post_init__(self):
-        if self.kind not in KINDS:
-            raise InputError(f"unknown task kind {self.kind!r}; expected one of {KINDS}")
+    spec: DataSpec
+    model: object
+    config: dict
+    rebuild: Callable[[], TaskData]
 
-    @property
-    def n_features(self) -> int:
-        return self.train.x.shape[-1]
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
-    def horizon(self) -> int | None:
-        return self.train.y.shape[1] if self.kind == "forecast" else None
-
-    @property
-    def task(self) -> Task:
-        """The ``Task`` that built this data (from the registry)."""
-        from heedful.process.tasks import get_task
-
-        return get_task(self.name)
+    @cached_property
+    def data(self) -> TaskData:
+        return self.rebuild()
 
 
 class Task:
     """One process task: it owns its config, builds its data, scores predictions, names its headline metrics and
     default comparison models, prepares raw sensor values for ``predict`` and says what ``explain`` can show.
-    Nothing outside a task checks a task's name: callers ask the task (``get_task(name)`` or ``data.task``)."""
+    Nothing outside a task checks a task's name: callers ask the task (``get_task(name)``)."""
 
     name: ClassVar[str]
     default_models: ClassVar[tuple[str, ...]]
@@ -97,8 +62,6 @@ class Task:
 
     @property
     def config_cls(self) -> type:
-        from heedful.process.config import TASK_CONFIGS
-
         return TASK_CONFIGS[self.name]
 
     def config(self, **params):
@@ -109,12 +72,26 @@ class Task:
             raise InputError(f"task {self.name}: unknown parameters {unknown}; known: {', '.join(sorted(known))}")
         return self.config_cls(**params)
 
+    def saved_config(self, params: dict):
+        """The config of a run's saved ``task_params`` (values already resolved when the run was written)."""
+        return self.config(**params)
+
     def models_for(self, params: dict) -> tuple[str, ...]:
         """The comparison's models for a run with these task parameters (some parameters change what serves)."""
         return self.default_models
 
     def build(self, cfg) -> TaskData:
         raise NotImplementedError
+
+    def run_files(self, cfg) -> dict[str, str]:
+        """Files a run folder keeps a copy of (name in the run -> source), beside its data description."""
+        return {}
+
+    def build_model(self, name: str, spec: DataSpec, cfg=None):
+        """The neural model ``name`` for this task's data (``heedful.process.models.build_model``)."""
+        if name.startswith("seq2seq") and not self.serves_seq2seq:
+            raise InputError(seq2seq_refusal(name, spec))
+        return build_model(name, spec, cfg)
 
     def evaluate(self, data: TaskData, pred: np.ndarray) -> dict:
         """Test metrics of predictions on ``data.test`` (class ids, or scaled values)."""
@@ -130,28 +107,29 @@ class Task:
 
     # --- predict: raw sensor values of one batch / run ---
 
-    def input_names(self, data: TaskData) -> list[str]:
+    def input_names(self, spec: DataSpec) -> list[str]:
         """The raw variables a ``predict`` CSV holds, in order."""
-        return data.feature_names
+        return spec.feature_names
 
-    def min_steps(self, data: TaskData) -> int:
-        return 2 * int(data.params.get("every", 1))
+    def min_steps(self, spec: DataSpec) -> int:
+        return 2 * int(spec.params.get("every", 1))
 
-    def scale(self, data: TaskData, raw: np.ndarray) -> np.ndarray:
+    def scale(self, spec: DataSpec, raw: np.ndarray) -> np.ndarray:
         """Raw values (..., variables) -> model inputs, exactly as the task scaled its samples."""
-        return data.scaler.transform(raw)
+        return spec.scaler.transform(raw)
 
-    def model_input(self, data: TaskData, values: np.ndarray) -> np.ndarray:
+    def model_input(self, spec: DataSpec, values: np.ndarray) -> np.ndarray:
         """Raw values (T, variables) -> the one scaled model input (T', features), as the task built its samples."""
-        from heedful.process.tasks.pen_data import downsample
+        return self.scale(spec, downsample(values, int(spec.params.get("every", 1))))
 
-        return self.scale(data, downsample(values, int(data.params.get("every", 1))))
-
-    def predict(self, data: TaskData, model, values: np.ndarray) -> dict:
+    def predict(self, spec: DataSpec, model, values: np.ndarray) -> dict:
         """Predictions of a trained model on raw values (T, variables), already checked finite."""
-        from heedful.process.apply import predict_one
+        return predict_one(spec, model, self.model_input(spec, values), int(spec.params.get("every", 1)))
 
-        return predict_one(data, model, self.model_input(data, values), int(data.params.get("every", 1)))
+    def model_inputs(self, spec: DataSpec, values: np.ndarray) -> np.ndarray:
+        """The scaled model inputs (N, T', features) that ``predict`` gives the model for raw values (T, variables):
+        here the one sample; one per window for window tasks (``window_inputs``)."""
+        return self.model_input(spec, values)[None]
 
     # --- baselines and explanations ---
 
@@ -172,19 +150,34 @@ class Task:
         return {"detection_rate": rates, "false_alarm_rate": float(alarm[is_normal].mean())}
 
     def fit_classical(self, name: str, data: TaskData, seed: int = 0) -> tuple[np.ndarray, int]:
-        from heedful.process.baselines import fit_classical
-
         return fit_classical(name, data, seed)
 
     def explain_file(self, fault: int | None, sample: int) -> str:
         """The picture's default file name in the run folder."""
         return f"explain_fault{fault}.png" if fault is not None else f"explain_sample{sample}.png"
 
-    def explain(self, data: TaskData, model, config: dict, out_png, fault: int | None, sample: int) -> dict:
-        from heedful.process.tasks import registry
+    def explain(self, run: Trained, out_png, fault: int | None, sample: int) -> dict:
+        raise Unexplained(f"nothing to explain for {run.config['model']} on {self.name}")
 
-        shown = "; ".join(f"{t.name}: {t.explains}" for t in registry().values() if t.explains)
-        raise InputError(f"nothing to explain for {config['model']} on {self.name}; explain draws {shown}")
+    def explain_values(self, run: Trained, values: np.ndarray, out_png, where: str) -> dict:
+        """The attention of a window classifier slid along new raw values (T, variables) of one batch."""
+        spec = run.spec
+        if not int(spec.params.get("window") or 0) or spec.kind != "classification":
+            raise InputError(
+                f"explain --csv draws the attention of window classifiers (tep_faults, tep_sim_faults, pen_faults, "
+                f"table with --window); a {self.name} run ({spec.kind}) explains its test split: leave out --csv"
+            )
+        needs_attention(run.config)
+        title = f"{run.config['model']} on {where}: attention of each window"
+        return windows_picture(
+            spec, run.model, values, out_png, scale=lambda raw: self.scale(spec, raw), title=title, xlabel="time step"
+        )
+
+
+def window_inputs(task: Task, spec: DataSpec, values: np.ndarray) -> np.ndarray:
+    """The task's scaled windows of ``window`` steps ending at every step of raw ``values`` (T, variables)."""
+    window = int(spec.params["window"])
+    return task.scale(spec, sliding_windows(values, window_ends(len(values), window, 1), window))
 
 
 class WholeBatchExplained(Task):
@@ -196,14 +189,26 @@ class WholeBatchExplained(Task):
     def explain_file(self, fault: int | None, sample: int) -> str:
         return "explain_batches.png"
 
-    def explain(self, data: TaskData, model, config: dict, out_png, fault: int | None, sample: int) -> dict:
-        from heedful.process.explain import explain_batches
-
-        return explain_batches(data, model, config, out_png, self.explain_rows, self.step_hours(data))
+    def explain(self, run: Trained, out_png, fault: int | None, sample: int) -> dict:
+        needs_attention(run.config)
+        return explain_batches(run.data, run.model, run.config, out_png, self.explain_rows, self.step_hours(run.spec))
 
     def explain_rows(self, data: TaskData, pred: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """Test predictions -> (the true target, to sort the rows by; one label per test batch)."""
         raise NotImplementedError
 
-    def step_hours(self, data: TaskData) -> float:
+    def step_hours(self, spec: DataSpec) -> float:
         raise NotImplementedError
+
+
+__all__ = [
+    "KINDS",
+    "DataSpec",
+    "Split",
+    "Task",
+    "TaskData",
+    "Trained",
+    "Unexplained",
+    "WholeBatchExplained",
+    "window_inputs",
+]

@@ -19,20 +19,24 @@ from dataclasses import asdict
 import numpy as np
 
 from heedful.errors import InputError
+from heedful.process.apply import predict_windows
+from heedful.process.baselines import fit_classical, regress_then_classify
 from heedful.process.config import PEN_STEP_HOURS, PenFaultsConfig, PenPhaseConfig, PenQualityConfig
+from heedful.process.data import DataSpec, Split, TaskData
+from heedful.process.explain import fault_class, needs_attention, onset_picture
+from heedful.process.metrics import accuracy_report
 from heedful.process.sources import indpensim as ip
-from heedful.process.tasks.base import Split, Task, TaskData, WholeBatchExplained
+from heedful.process.tasks.base import Task, Trained, WholeBatchExplained, window_inputs
 from heedful.process.tasks.pen_data import (
     SOURCE,
     channel_index,
-    downsample,
     fit_scaler,
     load_batches,
     pad,
     split_indices,
     valid_mask,
 )
-from heedful.process.windows import Scaler, sliding_windows, window_ends
+from heedful.process.windows import Scaler, downsample, sliding_windows, window_ends
 
 ONLINE = list(ip.ONLINE)
 QUALITY_CLASSES = ["A", "B", "C"]
@@ -158,18 +162,6 @@ def quality_class(final: np.ndarray, thresholds) -> np.ndarray:
     return np.where(final >= high, 0, np.where(final >= low, 1, 2))
 
 
-def accuracy_report(pred: np.ndarray, split: Split, class_names: list[str]) -> dict:
-    """Accuracy (over valid steps for per-step labels) and recall per class."""
-    from sklearn.metrics import accuracy_score, recall_score
-
-    valid = split.mask if split.mask is not None else np.ones_like(split.y, dtype=bool)
-    y, pred = split.y[valid], np.asarray(pred)[valid]
-    present = np.unique(y)  # classes without a true sample have no recall
-    per_class = recall_score(y, pred, labels=present, average=None)
-    recall = {class_names[c]: float(r) for c, r in zip(present.tolist(), per_class.tolist(), strict=True)}
-    return {"accuracy": float(accuracy_score(y, pred)), "per_class_recall": recall}
-
-
 def fault_report(pred: np.ndarray, split: Split, class_names: list[str]) -> dict:
     """Per-fault recall on faulty windows, normal accuracy, detection rate (any fault predicted on a faulty window)
     and false-alarm rate (a fault predicted on a normal window)."""
@@ -207,8 +199,6 @@ class PenQuality(WholeBatchExplained):
         return quality_report(pred, data)
 
     def fit_classical(self, name: str, data: TaskData, seed: int = 0) -> tuple[np.ndarray, int]:
-        from heedful.process.baselines import fit_classical, regress_then_classify
-
         if data.kind == "sequence_regression":  # target="trajectory": per-step soft-sensor baselines
             return fit_classical(name, data, seed)
         if name in ("ridge", "pls", "boosting"):  # through the final penicillin, then the thresholds
@@ -218,8 +208,8 @@ class PenQuality(WholeBatchExplained):
             return quality_class(pred, data.params["thresholds"]), params
         return fit_classical(name, data, seed)
 
-    def step_hours(self, data: TaskData) -> float:
-        return PEN_STEP_HOURS * int(data.params["every"])
+    def step_hours(self, spec: DataSpec) -> float:
+        return PEN_STEP_HOURS * int(spec.params["every"])
 
     def explain_rows(self, data: TaskData, pred: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """Rows by true final penicillin: 'g/L class -> predicted class' (target=value: and the predicted g/L)."""
@@ -263,17 +253,43 @@ class PenFaults(Task):
     def evaluate(self, data: TaskData, pred: np.ndarray) -> dict:
         return fault_report(pred, data.test, data.class_names)
 
-    def min_steps(self, data: TaskData) -> int:
-        return int(data.params["window"])
+    def min_steps(self, spec: DataSpec) -> int:
+        return int(spec.params["window"])
 
-    def predict(self, data: TaskData, model, values: np.ndarray) -> dict:
-        from heedful.process.apply import predict_windows
+    def predict(self, spec: DataSpec, model, values: np.ndarray) -> dict:
+        return predict_windows(spec, model, values, int(spec.params["window"]), lambda raw: self.scale(spec, raw))
 
-        return predict_windows(data, model, values, int(data.params["window"]))
+    def model_inputs(self, spec: DataSpec, values: np.ndarray) -> np.ndarray:
+        return window_inputs(self, spec, values)
 
-    def explain(self, data: TaskData, model, config: dict, out_png, fault: int | None, sample: int) -> dict:
-        from heedful.process.explain import explain_pen_faults
-
+    def explain(self, run: Trained, out_png, fault: int | None, sample: int) -> dict:
+        """The attention over the first test batch with ``fault``, zoomed on its onset (the batches come from the
+        simulation cache, split as in training)."""
         if fault is None:
             raise InputError("explain: pen_faults needs --fault F (1-8)")
-        return explain_pen_faults(data, model, config, fault, out_png)
+        needs_attention(run.config)
+        if fault not in range(1, 9):
+            raise InputError(f"IndPenSim fault must be 1-8, got {fault}")
+        fault_class(run.spec, fault)
+        cfg = self.saved_config(run.config["task_params"])
+        batches = load_batches(cfg, progress=False)
+        test_ids = [int(i) for i in split_indices(len(batches), cfg)[2] if batches[int(i)].spec.fault == fault]
+        if not test_ids:
+            raise InputError(f"no test batch has fault {fault}; generate more batches (--batches)")
+        batch = batches[test_ids[0]]
+        onset = batch.spec.fault_onset
+        title = f"{run.config['model']} on IndPenSim test batch (seed {batch.spec.seed}), fault {fault} at step {onset}"
+        return onset_picture(
+            run.spec,
+            run.model,
+            batch.values[:, channel_index(run.spec.feature_names)],
+            onset,
+            fault,
+            out_png,
+            scale=lambda raw: self.scale(run.spec, raw),
+            title=title,
+            xlabel="time step (12 min)",
+            stride=1,
+            shade_end=int(np.nonzero(batch.fault)[0][-1]) + 1,
+            shade_label=f"fault {fault}: {ip.FAULTS[fault]}",
+        )

@@ -19,7 +19,7 @@ SOURCE = "IndPenSim (pensimpy 1.2.5)"
 
 
 def load_batches(cfg: PenDataConfig, progress: bool = True) -> list[ip.Batch]:
-    return ip.generate(cfg.generation(), cfg.cache, cfg.workers, progress).batches
+    return ip.generate(ip.specs(cfg.generation()), cfg.cache, cfg.workers, progress).batches
 
 
 def split_indices(n: int, cfg: PenDataConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -33,11 +33,6 @@ def channel_index(names) -> list[int]:
     if unknown:
         raise InputError(f"unknown IndPenSim channels {unknown}; known: {', '.join(ip.CHANNELS)}")
     return [ip.CHANNELS.index(n) for n in names]
-
-
-def downsample(values: np.ndarray, every: int) -> np.ndarray:
-    """Every ``every``-th step, ending on the last full interval (step ``every - 1``, ``2 every - 1``, ...)."""
-    return values[every - 1 :: every]
 
 
 def pad(seqs: list[np.ndarray], fill: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -55,12 +50,3 @@ def valid_mask(lengths: np.ndarray, t: int) -> np.ndarray:
 
 def fit_scaler(seqs: list[np.ndarray]) -> Scaler:
     return Scaler.fit(np.concatenate(seqs))
-
-
-def r2(y: np.ndarray, pred: np.ndarray) -> float:
-    """Coefficient of determination over all given values (flattened): ``sklearn.metrics.r2_score`` in float64, and
-    NaN, not sklearn's finite stand-in, when the true values do not vary."""
-    from sklearn.metrics import r2_score
-
-    y, pred = np.asarray(y, np.float64).ravel(), np.asarray(pred, np.float64).ravel()
-    return float(r2_score(y, pred)) if y.size > 1 and np.ptp(y) > 0 else float("nan")

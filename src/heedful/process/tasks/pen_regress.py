@@ -21,6 +21,7 @@ from dataclasses import asdict
 import numpy as np
 
 from heedful.errors import InputError
+from heedful.process.apply import predict_batch
 from heedful.process.config import (
     PEN_STEP_HOURS,
     PenEndtimeConfig,
@@ -28,20 +29,21 @@ from heedful.process.config import (
     PenRepairConfig,
     PenSoftsensorConfig,
 )
+from heedful.process.data import DataSpec, Split, TaskData
+from heedful.process.explain import explain_seq2seq
+from heedful.process.metrics import forecast_report, r2, unscaled
 from heedful.process.sources import indpensim as ip
-from heedful.process.tasks.base import Split, Task, TaskData, WholeBatchExplained
+from heedful.process.tasks.base import Task, Trained, Unexplained, WholeBatchExplained
 from heedful.process.tasks.pen_data import (
     SOURCE,
     channel_index,
-    downsample,
     fit_scaler,
     load_batches,
     pad,
-    r2,
     split_indices,
     valid_mask,
 )
-from heedful.process.windows import Scaler, sliding_windows, window_ends
+from heedful.process.windows import Scaler, downsample, sliding_windows, window_ends
 
 ONLINE = list(ip.ONLINE)
 FORECAST_INPUTS = [
@@ -95,8 +97,8 @@ def build_pen_endtime(cfg: PenEndtimeConfig) -> TaskData:
 
 def endtime_report(pred: np.ndarray, data: TaskData) -> dict:
     split = data.test
-    hours = _unscale(data, pred)[:, 0]
-    truth = _unscale(data, split.y)[:, 0]
+    hours = unscaled(data, pred)[:, 0]
+    truth = unscaled(data, split.y)[:, 0]
     reached = ~split.censored
     return {
         "mae_hours": float(np.abs(hours - truth)[reached].mean()) if reached.any() else None,
@@ -111,11 +113,7 @@ def endtime_report(pred: np.ndarray, data: TaskData) -> dict:
 
 def _train_mean_hours(data: TaskData) -> float:
     tr = data.train
-    return float(_unscale(data, tr.y)[~tr.censored, 0].mean())
-
-
-def _unscale(data: TaskData, y: np.ndarray) -> np.ndarray:
-    return data.target_scaler.inverse_transform(np.asarray(y, np.float64))
+    return float(unscaled(data, tr.y)[~tr.censored, 0].mean())
 
 
 # --- forecasting -------------------------------------------------------------------------------------
@@ -146,25 +144,6 @@ def build_pen_forecast(cfg: PenForecastConfig) -> TaskData:
     )
 
 
-def persistence(data: TaskData, x: np.ndarray) -> np.ndarray:
-    """The last observed value of each target, held over the horizon (scaled target units)."""
-    idx = [data.feature_names.index(n) for n in data.target_names]
-    return np.repeat(x[:, -1:, idx], data.horizon, axis=1)
-
-
-def forecast_report(pred: np.ndarray, data: TaskData) -> dict:
-    y, base = _unscale(data, data.test.y), _unscale(data, persistence(data, data.test.x))
-    p = _unscale(data, pred)
-    per = {n: r2(y[..., k], p[..., k]) for k, n in enumerate(data.target_names)}
-    per_base = {n: r2(y[..., k], base[..., k]) for k, n in enumerate(data.target_names)}
-    return {
-        "r2": float(np.mean(list(per.values()))),
-        "r2_per_target": per,
-        "persistence_r2": float(np.mean(list(per_base.values()))),
-        "persistence_r2_per_target": per_base,
-    }
-
-
 # --- soft sensor -------------------------------------------------------------------------------------
 
 
@@ -190,7 +169,7 @@ def build_pen_softsensor(cfg: PenSoftsensorConfig) -> TaskData:
 
 def softsensor_report(pred: np.ndarray, data: TaskData) -> dict:
     m = data.test.mask
-    y, p = _unscale(data, data.test.y)[m], _unscale(data, pred)[m]
+    y, p = unscaled(data, data.test.y)[m], unscaled(data, pred)[m]
     return {"r2": r2(y, p), "rmse_g_per_l": float(np.sqrt(((y - p) ** 2).mean()))}
 
 
@@ -265,18 +244,18 @@ class PenEndtime(WholeBatchExplained):
     def evaluate(self, data: TaskData, pred: np.ndarray) -> dict:
         return endtime_report(pred, data)
 
-    def min_steps(self, data: TaskData) -> int:
-        return round(data.params["observe_hours"] / ip.STEP_HOURS)
+    def min_steps(self, spec: DataSpec) -> int:
+        return round(spec.params["observe_hours"] / ip.STEP_HOURS)
 
-    def model_input(self, data: TaskData, values: np.ndarray) -> np.ndarray:
-        return self.scale(data, downsample(values[: self.min_steps(data)], int(data.params["every"])))
+    def model_input(self, spec: DataSpec, values: np.ndarray) -> np.ndarray:
+        return self.scale(spec, downsample(values[: self.min_steps(spec)], int(spec.params["every"])))
 
-    def step_hours(self, data: TaskData) -> float:
-        return PEN_STEP_HOURS * int(data.params["every"])
+    def step_hours(self, spec: DataSpec) -> float:
+        return PEN_STEP_HOURS * int(spec.params["every"])
 
     def explain_rows(self, data: TaskData, pred: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """Rows by the true hour of reaching the threshold: 'hour -> predicted hour' ('>end' when never reached)."""
-        truth, guess = _unscale(data, data.test.y)[:, 0], _unscale(data, pred)[:, 0]
+        truth, guess = unscaled(data, data.test.y)[:, 0], unscaled(data, pred)[:, 0]
         rows = zip(truth, guess, data.test.censored, strict=True)
         return truth, [f"{'>' if c else ''}{t:.0f} h -> {g:.0f} h" for t, g, c in rows]
 
@@ -285,12 +264,11 @@ class _Seq2SeqExplained(Task):
     serves_seq2seq = True
     explains = "the decoder's attention of seq2seq_attn models over one test sample (--sample S)"
 
-    def explain(self, data: TaskData, model, config: dict, out_png, fault: int | None, sample: int) -> dict:
-        from heedful.process.explain import explain_seq2seq
-
-        if config["model"] != "seq2seq_attn":
-            return super().explain(data, model, config, out_png, fault, sample)
-        return explain_seq2seq(data, model, config, sample, out_png, self.shaded(data, config, sample))
+    def explain(self, run: Trained, out_png, fault: int | None, sample: int) -> dict:
+        if run.config["model"] != "seq2seq_attn":
+            raise Unexplained(f"nothing to explain for {run.config['model']} on {self.name}")
+        data = run.data
+        return explain_seq2seq(data, run.model, run.config, sample, out_png, self.shaded(data, run.config, sample))
 
     def shaded(self, data: TaskData, config: dict, sample: int):
         """Spans of input steps to shade in the picture, or None."""
@@ -318,11 +296,11 @@ class PenForecast(_Seq2SeqExplained):
     def evaluate(self, data: TaskData, pred: np.ndarray) -> dict:
         return forecast_report(pred, data)
 
-    def min_steps(self, data: TaskData) -> int:
-        return int(data.params["history"])
+    def min_steps(self, spec: DataSpec) -> int:
+        return int(spec.params["history"])
 
-    def model_input(self, data: TaskData, values: np.ndarray) -> np.ndarray:
-        return self.scale(data, values[-self.min_steps(data) :])
+    def model_input(self, spec: DataSpec, values: np.ndarray) -> np.ndarray:
+        return self.scale(spec, values[-self.min_steps(spec) :])
 
 
 class PenSoftsensor(_Seq2SeqExplained):
@@ -338,8 +316,6 @@ class PenSoftsensor(_Seq2SeqExplained):
 
     def shaded(self, data: TaskData, config: dict, sample: int):
         """The discharge phases of the test batch."""
-        from heedful.process.tasks.pen_data import load_batches
-
         test = data.test
         length = int(test.lengths[sample]) if test.lengths is not None else test.x.shape[1]
         batch = load_batches(self.config(**config["task_params"]), progress=False)[int(test.run[sample])]
@@ -369,17 +345,15 @@ class PenRepair(Task):
     def evaluate(self, data: TaskData, pred: np.ndarray) -> dict:
         return repair_report(pred, data)
 
-    def input_names(self, data: TaskData) -> list[str]:
-        return data.target_names
+    def input_names(self, spec: DataSpec) -> list[str]:
+        return spec.target_names
 
-    def predict(self, data: TaskData, model, values: np.ndarray) -> dict:
+    def predict(self, spec: DataSpec, model, values: np.ndarray) -> dict:
         """NaN cells are the values to restore."""
-        from heedful.process.apply import predict_batch
-
         hidden = np.isnan(values)
-        x = np.concatenate([np.where(hidden, 0.0, self.scale(data, np.nan_to_num(values))), hidden], axis=-1)
-        pred = predict_batch(data, model, x.astype(np.float32))
-        restored = np.where(hidden, data.scaler.inverse_transform(pred), values)
+        x = np.concatenate([np.where(hidden, 0.0, self.scale(spec, np.nan_to_num(values))), hidden], axis=-1)
+        pred = predict_batch(spec, model, x.astype(np.float32))
+        restored = np.where(hidden, spec.scaler.inverse_transform(pred), values)
         return {"filled_values": int(hidden.sum()), "values": restored.tolist()}
 
     def fit_classical(self, name: str, data: TaskData, seed: int = 0) -> tuple[np.ndarray, int]:

@@ -21,10 +21,14 @@ from dataclasses import asdict
 import numpy as np
 
 from heedful.errors import InputError
+from heedful.process.apply import predict_batch, predict_one
 from heedful.process.config import TableConfig
+from heedful.process.data import DataSpec, Split, TaskData
+from heedful.process.explain import changing_batches, needs_attention, stages_picture
+from heedful.process.metrics import accuracy_report, forecast_report, r2
 from heedful.process.sources.table import BadBatch, TableBatch, TableSchema, read_batches
-from heedful.process.tasks.base import Split, Task, TaskData
-from heedful.process.tasks.pen_data import pad, r2, valid_mask
+from heedful.process.tasks.base import Task, Trained, window_inputs
+from heedful.process.tasks.pen_data import pad, valid_mask
 from heedful.process.windows import Scaler, sliding_windows, window_ends
 
 KIND = {
@@ -50,6 +54,7 @@ def schema_of(cfg: TableConfig) -> TableSchema:
         target_numeric=not cfg.target_kind.endswith("_class"),
         split_column=cfg.split_column,
         grid=cfg.grid,
+        frame=cfg.frame,
     )
 
 
@@ -228,12 +233,8 @@ def _forecast_split(raw, targets, idx, cfg: TableConfig, scaler, masked, t_scale
 def table_report(pred: np.ndarray, data: TaskData) -> dict:
     test = data.test
     if data.kind == "forecast":
-        from heedful.process.tasks.pen_regress import forecast_report
-
         return forecast_report(pred, data)
     if "classification" in data.kind:
-        from heedful.process.tasks.pen_classify import accuracy_report
-
         return accuracy_report(pred, test, data.class_names)
     ts = data.target_scaler
     valid = test.mask if test.mask is not None else np.ones(test.y.shape, dtype=bool)
@@ -251,6 +252,16 @@ class TableTask(Task):
     def build(self, cfg: TableConfig) -> TaskData:
         return build_table(cfg)
 
+    def saved_config(self, params: dict) -> TableConfig:
+        """A run's config.json holds the values its schema gave: the schema file is not read again (it may be gone
+        or elsewhere; a copy is in the run folder), its name stays on record."""
+        cfg = self.config(**{**params, "schema": None})
+        cfg.schema = params.get("schema")
+        return cfg
+
+    def run_files(self, cfg: TableConfig) -> dict[str, str]:
+        return {"schema.toml": cfg.schema} if cfg.schema else {}
+
     def evaluate(self, data: TaskData, pred: np.ndarray) -> dict:
         return table_report(pred, data)
 
@@ -261,40 +272,68 @@ class TableTask(Task):
             return (("test R²", "r2", "r2"), ("test MAE", "mae", "num"))
         return self.headlines
 
-    def input_names(self, data: TaskData) -> list[str]:
-        return list(data.params["input_columns"])
+    def input_names(self, spec: DataSpec) -> list[str]:
+        return list(spec.params["input_columns"])
 
-    def min_steps(self, data: TaskData) -> int:
-        return max(int(data.params["window"]), 2)  # forecast: the history
+    def min_steps(self, spec: DataSpec) -> int:
+        return max(int(spec.params["window"]), 2)  # forecast: the history
 
-    def scale(self, data: TaskData, raw: np.ndarray) -> np.ndarray:
-        masked = list(data.params["masked_inputs"])
+    def scale(self, spec: DataSpec, raw: np.ndarray) -> np.ndarray:
+        masked = list(spec.params["masked_inputs"])
         missing = np.isnan(raw).any(axis=tuple(range(raw.ndim - 1)))
-        unmasked = [n for j, n in enumerate(self.input_names(data)) if missing[j] and j not in masked]
+        unmasked = [n for j, n in enumerate(self.input_names(spec)) if missing[j] and j not in masked]
         if unmasked:
             raise InputError(f"column {unmasked[0]!r} has missing values, and no training batch had any there")
-        return features(raw, masked, data.scaler)
+        return features(raw, masked, spec.scaler)
 
-    def model_input(self, data: TaskData, values: np.ndarray) -> np.ndarray:
-        if data.kind == "forecast":  # the last `window` steps
-            return self.scale(data, values[-int(data.params["window"]) :])
-        return self.scale(data, values)
+    def model_input(self, spec: DataSpec, values: np.ndarray) -> np.ndarray:
+        if spec.kind == "forecast":  # the last `window` steps
+            return self.scale(spec, values[-int(spec.params["window"]) :])
+        return self.scale(spec, values)
 
-    def predict(self, data: TaskData, model, values: np.ndarray) -> dict:
-        from heedful.process.apply import predict_batch, predict_one
-
-        window = int(data.params["window"])
-        if not window or data.kind == "forecast":
-            return predict_one(data, model, self.model_input(data, values), 1)
+    def predict(self, spec: DataSpec, model, values: np.ndarray) -> dict:
+        window = int(spec.params["window"])
+        if not window or spec.kind == "forecast":
+            return predict_one(spec, model, self.model_input(spec, values), 1)
         ends = window_ends(len(values), window, 1)
-        pred = predict_batch(data, model, self.scale(data, sliding_windows(values, ends, window)))
-        if "classification" in data.kind:
-            out = [data.class_names[int(c)] for c in pred]
+        pred = predict_batch(spec, model, self.scale(spec, sliding_windows(values, ends, window)))
+        if "classification" in spec.kind:
+            out = [spec.class_names[int(c)] for c in pred]
         else:
-            out = data.target_scaler.inverse_transform(pred[:, :1])[:, 0].tolist()
+            out = spec.target_scaler.inverse_transform(pred[:, :1])[:, 0].tolist()
         return {"window_ends": ends.tolist(), "predictions": out}
 
-    def explain(self, data: TaskData, model, config: dict, out_png, fault: int | None, sample: int) -> dict:
-        from heedful.process.explain import explain_table
+    def model_inputs(self, spec: DataSpec, values: np.ndarray) -> np.ndarray:
+        if not int(spec.params["window"]) or spec.kind == "forecast":
+            return self.model_input(spec, values)[None]
+        return window_inputs(self, spec, values)
 
-        return explain_table(data, model, config, sample, out_png)
+    def explain(self, run: Trained, out_png, fault: int | None, sample: int) -> dict:
+        """With windows and per-step classes: the attention of windows slid along test batch ``sample`` (in the
+        order of the test batches whose label changes), every stage shaded."""
+        spec = run.spec
+        needs_attention(run.config)
+        window = int(spec.params["window"])
+        if not window or spec.kind != "classification" or not spec.params["target_kind"].startswith("step_"):
+            raise InputError("explain: table needs a run with --window W > 0 and --target-kind step_class")
+        try:
+            test = np.unique(run.data.test.run)
+            batches, _ = load_table(self.saved_config(run.config["task_params"]), report=lambda line: None)
+        except (InputError, OSError) as err:
+            raise InputError(
+                f"explain shows a test batch of the training data, which cannot be read here ({err}); "
+                "give --csv FILE to explain a batch of your own"
+            ) from None
+        changing = changing_batches([batches[int(i)].target for i in test], spec.class_names)
+        if not 0 <= sample < len(changing):
+            raise InputError(f"sample must lie in [0, {len(changing)}): the test batches whose label changes")
+        position, labels = changing[sample]
+        batch = batches[int(test[position])]
+        title = f"{run.config['model']} on test batch {batch.name}: attention of each window; stages shaded"
+        masked = list(spec.params["masked_inputs"])  # as in training: missing cells masked, never refused
+
+        def scale(raw):
+            return features(raw, masked, spec.scaler)
+
+        picture = stages_picture(spec, run.model, batch.values, labels, out_png, scale=scale, title=title)
+        return {"batch": batch.name, **picture}

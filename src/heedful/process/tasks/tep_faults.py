@@ -13,9 +13,13 @@ from dataclasses import asdict
 import numpy as np
 
 from heedful.errors import InputError
+from heedful.process.alarm import WindowPCA, two_stage
+from heedful.process.apply import predict_windows
 from heedful.process.config import TEP_SAMPLE_HOURS, TEPFaultsConfig
+from heedful.process.data import DataSpec, Split, TaskData
+from heedful.process.explain import fault_class, needs_attention, onset_picture
 from heedful.process.sources import tep
-from heedful.process.tasks.base import Split, Task, TaskData
+from heedful.process.tasks.base import Task, Trained, window_inputs
 from heedful.process.windows import Scaler, sliding_windows, window_ends
 
 SAMPLE_MINUTES = 3.0  # both TEP sources sample every 3 minutes
@@ -118,18 +122,19 @@ def observable(faults) -> list[int]:
 class ClippedWindows:
     """Raw input for ``predict`` as the TEP tasks train: standardised, clipped at ±clip, then windowed."""
 
-    def min_steps(self, data: TaskData) -> int:
-        return int(data.params["window"])
+    def min_steps(self, spec: DataSpec) -> int:
+        return int(spec.params["window"])
 
-    def predict(self, data: TaskData, model, values: np.ndarray) -> dict:
-        from heedful.process.apply import predict_windows
+    def predict(self, spec: DataSpec, model, values: np.ndarray) -> dict:
+        return predict_windows(spec, model, values, int(spec.params["window"]), lambda raw: self.scale(spec, raw))
 
-        return predict_windows(data, model, values, int(data.params["window"]))
+    def model_inputs(self, spec: DataSpec, values: np.ndarray) -> np.ndarray:
+        return window_inputs(self, spec, values)
 
-    def scale(self, data: TaskData, raw: np.ndarray) -> np.ndarray:
+    def scale(self, spec: DataSpec, raw: np.ndarray) -> np.ndarray:
         """As in training: standardised, then clipped at ±clip."""
-        x = data.scaler.transform(raw)
-        clip = float(data.params["clip"])
+        x = spec.scaler.transform(raw)
+        clip = float(spec.params["clip"])
         return np.clip(x, -clip, clip, out=x) if clip else x
 
 
@@ -143,8 +148,6 @@ class TwoStageAlarm:
 
     def two_stage(self, data: TaskData, val_proba: np.ndarray, test_proba: np.ndarray) -> dict:
         """``val_proba``: class probabilities on the windows of ``data.alarm_val`` (or ``data.val``)."""
-        from heedful.process.alarm import WindowPCA, two_stage
-
         p = data.params
         normal = data.class_names.index("normal")
         val = data.val if data.alarm_val is None else data.alarm_val
@@ -229,9 +232,22 @@ class TEPFaults(TwoStageAlarm, ClippedWindows, Task):
             lines.append(f"two-stage alarm: {len(faults)}-fault average {two['average_observable']:.1%}")
         return lines + two_stage_line(test)
 
-    def explain(self, data: TaskData, model, config: dict, out_png, fault: int | None, sample: int) -> dict:
-        from heedful.process.explain import explain_tep
-
+    def explain(self, run: Trained, out_png, fault: int | None, sample: int) -> dict:
+        """The attention over the Braatz test run of ``fault`` (shipped with bibmon), zoomed on the onset."""
         if fault is None:
             raise InputError("explain: tep_faults needs --fault F")
-        return explain_tep(data, model, config, fault, out_png)
+        needs_attention(run.config)
+        tep.check_fault(fault)
+        fault_class(run.spec, fault)
+        test = tep.load_run(fault, "test")
+        return onset_picture(
+            run.spec,
+            run.model,
+            test.values,
+            test.onset,
+            fault,
+            out_png,
+            scale=lambda raw: self.scale(run.spec, raw),
+            title=f"{run.config['model']} on TEP test run d{fault:02d}: attention per window",
+            xlabel="time step (3 min)",
+        )

@@ -31,8 +31,10 @@ import numpy as np
 from heedful.errors import InputError
 from heedful.process.bootstrap import macro_accuracy_interval
 from heedful.process.config import TEPSimFaultsConfig
+from heedful.process.data import Split, TaskData
+from heedful.process.explain import fault_class, needs_attention, onset_picture
 from heedful.process.sources import tepsim
-from heedful.process.tasks.base import Split, Task, TaskData
+from heedful.process.tasks.base import Task, Trained
 from heedful.process.tasks.tep_faults import ClippedWindows, TwoStageAlarm, two_stage_line
 from heedful.process.windows import Scaler, sliding_windows
 
@@ -100,7 +102,7 @@ def check_memory(cfg: TEPSimFaultsConfig, specs: dict[str, list[tepsim.RunSpec]]
 def build_tep_sim_faults(cfg: TEPSimFaultsConfig | None = None, progress: bool = True) -> TaskData:
     cfg = cfg or TEPSimFaultsConfig()
     names = ("train", "val", "test", "alarm")
-    specs = {name: cfg.specs(name) for name in names}
+    specs = {name: tepsim.specs(cfg, name) for name in names}
     check_memory(cfg, specs)  # before simulating anything
     report = tepsim.generate(
         [s for name in names for s in specs[name]], cfg.cache, cfg.workers, cfg.scheduler, progress
@@ -262,9 +264,36 @@ class TEPSimFaults(TwoStageAlarm, ClippedWindows, Task):
             *_false_alarm_line(test),
         ]
 
-    def explain(self, data: TaskData, model, config: dict, out_png, fault: int | None, sample: int) -> dict:
-        from heedful.process.explain import explain_tep_sim
-
+    def explain(self, run: Trained, out_png, fault: int | None, sample: int) -> dict:
+        """The attention over held-out test run ``sample`` of ``fault``, zoomed on the onset. The run comes from the
+        simulation cache the task was built from (nothing is simulated again)."""
         if fault is None:
             raise InputError("explain: tep_sim_faults needs --fault F (and --sample R for its test run R, default 0)")
-        return explain_tep_sim(data, model, config, fault, out_png, which=sample)
+        needs_attention(run.config)
+        if fault == 0:
+            raise InputError("explain shows a fault's onset: give --fault F with F > 0 (normal runs have none)")
+        fault_class(run.spec, fault)
+        cfg = self.saved_config(run.config["task_params"])
+        specs = [s for s in tepsim.specs(cfg, "test") if s.fault == fault]
+        if not 0 <= sample < len(specs):
+            raise InputError(
+                f"--sample picks a test run of fault {fault}: it must lie in [0, {len(specs)}), got {sample}"
+            )
+        spec = specs[sample]
+        (test,) = tepsim.generate([spec], cfg.cache, progress=False).runs
+        if spec.onset >= len(test.values):
+            raise InputError(f"test run {sample} of fault {fault} (seed {spec.seed}) shut down before its onset")
+        title = f"{run.config['model']} on simulated TEP test run IDV({fault}), seed {spec.seed}: attention per window"
+        summary = onset_picture(
+            run.spec,
+            run.model,
+            test.values,
+            spec.onset,
+            fault,
+            out_png,
+            scale=lambda raw: self.scale(run.spec, raw),
+            title=title,
+            xlabel="time step (3 min)",
+        )
+        shown = {"fault": fault, "seed": spec.seed, "onset": spec.onset, "samples": len(test.values)}
+        return {**summary, "test_run": shown}

@@ -7,6 +7,7 @@ index folder was given. Prediction reads all of that back, so a model is used wi
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -168,7 +169,8 @@ def train_pipeline(
     model = RationaleLM(lm, model_cfg)
     _init_graph(model, graph_init)
     meta = {"data": asdict(data), "train": asdict(train_cfg), "features": asdict(features)}
-    meta |= {"index": index_ref(index, folder), "index_key": index_key(index), "visual": visual}
+    meta |= {"index": index_ref(index, folder), "index_from_run": index_beside(index, folder)}
+    meta |= {"index_key": index_key(index), "visual": visual}
     model.save(folder, meta | {"graph_init": graph_init, "max_train": max_train})  # config first: resumable
     train_ex = prepare(model, tokenizer, train, index, features, progress=progress, retrieved=retrieved)
     dev_ex = prepare(model, tokenizer, dev, index, features, progress=progress, strict=False)
@@ -205,6 +207,15 @@ def index_ref(index: str | Path | None, folder: Path) -> str | None:
     return str(path.relative_to(folder)) if path.is_relative_to(folder) else str(path)
 
 
+def index_beside(index: str | Path | None, folder: Path) -> str | None:
+    """An index outside the run folder, as a path from the run folder (``../../idx/...``): found again when the run
+    and its index moved together, while the absolute path finds it when only the run moved."""
+    if index is None:
+        return None
+    path, folder = Path(index).resolve(), folder.resolve()
+    return None if path.is_relative_to(folder) else os.path.relpath(path, folder)
+
+
 def index_key(index: str | Path | None) -> dict | None:
     """What must match between a model and the index it prompts from: the key (kind, encoder) and the dimension."""
     if index is None:
@@ -215,14 +226,25 @@ def index_key(index: str | Path | None) -> dict | None:
     return {"key": key.key, "encoder": key.encoder, "dim": vectors.dim}
 
 
+def own_index(meta: dict, model_folder: str | Path) -> str:
+    """The index a model was trained with: as recorded (inside the run, or absolute), else at the same place relative
+    to the run (run and index moved together); a missing one is named with where it was looked for."""
+    places = [Path(model_folder) / meta["index"]]  # an absolute path stays absolute
+    if meta.get("index_from_run"):
+        places.append(Path(model_folder) / meta["index_from_run"])
+    found = next((p for p in places if p.is_dir()), None)
+    if found is None:
+        where = " nor ".join(str(p) for p in places)
+        raise FileNotFoundError(f"the model's index folder is missing: not at {where} (pass --index)")
+    return str(found)
+
+
 def model_index(meta: dict, model_folder: str | None, given: str | None) -> str | None:
     """The index to prompt from: ``given``, else the model's own (run-relative or absolute), checked against the key
     the model was trained with."""
     index = given
     if index is None and meta.get("index"):
-        index = str(Path(model_folder) / meta["index"])  # an absolute path stays absolute
-        if not Path(index).is_dir():
-            raise FileNotFoundError(f"the model's index folder is missing: {index} (pass --index)")
+        index = own_index(meta, model_folder)
     want = meta.get("index_key")
     if index is not None and want:
         got = index_key(index)
