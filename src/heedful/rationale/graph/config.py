@@ -7,6 +7,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from heedful.errors import InputError
+from heedful.fields import param
 
 CONVS = ("gatv2", "rgcn")
 FUSIONS = ("sum", "gated")
@@ -14,16 +15,16 @@ FUSIONS = ("sum", "gated")
 
 @dataclass(kw_only=True)
 class GraphConfig:
-    text_dim: int = 384  # utterance feature size (the text encoder's dimension)
-    hidden: int = 128  # hidden size of the graph layers
-    layers: int = 2  # graph layers
-    conv: str = "gatv2"  # graph layer: gatv2 or rgcn
-    heads: int = 4  # GATv2 attention heads (hidden must be divisible by them)
-    dropout: float = 0.1  # dropout in [0, 1)
-    max_speakers: int = 8  # speaker roles (the changing speaker, then the others in order)
-    visual_dim: int = 0  # visual feature size per utterance (0: none)
-    fusion: str = "gated"  # text + visual node input: sum, or gated (a sigmoid gate per node and channel)
-    modality_dropout: float = 0.0  # training: share of nodes whose visual input is zeroed
+    text_dim: int = param(384, "utterance feature size (the text encoder's dimension)")
+    hidden: int = param(128, "hidden size of the graph layers")
+    layers: int = param(2, "graph layers")
+    conv: str = param("gatv2", "graph layer: gatv2 or rgcn")
+    heads: int = param(4, "GATv2 attention heads (hidden must be divisible by them)")
+    dropout: float = param(0.1, "dropout in [0, 1)")
+    max_speakers: int = param(8, "speaker roles (the changing speaker, then the others in order)")
+    visual_dim: int = param(0, "visual feature size per utterance (0: none)")
+    fusion: str = param("gated", "text + visual node input: sum, or gated (a sigmoid gate per node and channel)")
+    modality_dropout: float = param(0.0, "training: share of nodes whose visual input is zeroed")
 
     def __post_init__(self):
         for name in ("text_dim", "hidden", "layers", "heads", "max_speakers", "visual_dim"):
@@ -54,12 +55,12 @@ class GraphConfig:
 
 @dataclass(kw_only=True)
 class ContrastiveConfig:
-    epochs: int = 30  # passes over the train split
-    batch_size: int = 64  # samples per batch (the others in a batch are the negatives)
-    lr: float = 2e-3  # peak learning rate (one-cycle schedule)
-    weight_decay: float = 1e-2  # AdamW weight decay
-    temperature: float = 0.05  # InfoNCE temperature
-    seed: int = 0  # initialisation and batch-order seed
+    epochs: int = param(30, "passes over the train split")
+    batch_size: int = param(64, "samples per batch (the others in a batch are the negatives)")
+    lr: float = param(2e-3, "peak learning rate (one-cycle schedule)")
+    weight_decay: float = param(1e-2, "AdamW weight decay")
+    temperature: float = param(0.05, "InfoNCE temperature")
+    seed: int = param(0, "initialisation and batch-order seed")
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "seed"):
