@@ -105,8 +105,9 @@ def _annotation(action: argparse.Action):
 
 
 def _dest(path: tuple[str, ...], options: dict, aliases: dict) -> str | None:
-    """The option a (section, ..., key) path sets: an alias of the command, else the longest joined suffix that
-    names an option (``process.epochs`` -> ``process_epochs`` in the demo, ``train.epochs`` -> ``epochs``)."""
+    """The option a (section, ..., key) path sets: the command's alias for it in a run record (None: a recorded
+    value that is no option), else the longest joined suffix that names an option (``process.epochs`` ->
+    ``process_epochs`` in the demo, ``train.epochs`` -> ``epochs``)."""
     dotted = ".".join(path)
     if dotted in aliases:
         return aliases[dotted]
@@ -127,7 +128,7 @@ def _flatten(data: dict, where: str, options: dict, aliases: dict, record: bool)
                 raise InputError(f"{where}: key {key!r} is not a name")
             here = (*path, key)
             dest = _dest(here, options, aliases)
-            if dest is None and isinstance(value, dict) and ".".join(here) not in aliases:
+            if dest is None and isinstance(value, dict) and ".".join(here) not in aliases:  # a section
                 visit(value, here)
                 continue
             if dest is None:
@@ -189,9 +190,8 @@ def apply_config(parser: argparse.ArgumentParser, args: argparse.Namespace, argv
         if written_by is not None and written_by != command:
             raise InputError(f"{path}: a config of 'heedful {written_by}', not of 'heedful {command}'")
         record = Path(path).name == "config.json" and written_by == command
-        for key in getattr(args, "record_only", ()) if record else ():
-            data.pop(key, None)
-        values = _check(_flatten(data, path, options, getattr(args, "config_aliases", {}), record), options, path)
+        aliases = getattr(args, "record_aliases", {}) if record else {}
+        values = _check(_flatten(data, path, options, aliases, record), options, path)
         for dest, value in values.items():
             if dest not in explicit:
                 setattr(args, dest, value)

@@ -20,7 +20,16 @@ from collections.abc import Iterable
 
 from heedful.fields import help_of
 
-__all__ = ["add_config_flags", "config_from_args", "finite_float", "flag_name", "int_list", "shown", "with_default"]
+__all__ = [
+    "add_config_flags",
+    "config_from_args",
+    "escaped",
+    "finite_float",
+    "flag_name",
+    "int_list",
+    "shown",
+    "with_default",
+]
 
 
 def finite_float(text: str) -> float:
@@ -75,6 +84,11 @@ def shown(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, tuple | list) else str(value)
 
 
+def escaped(text: str) -> str:
+    """Help text as argparse formats it: a literal % (as in "the top 10%") is written %%."""
+    return text.replace("%", "%%")
+
+
 def with_default(text: str, default) -> str:
     """``text (default: D)``, once: not when the text already names its default, nor for an empty default (None,
     '' or an empty list: the text says what leaving it out means)."""
@@ -120,7 +134,7 @@ def add_config_flags(
                 metavar=f.name.upper(),
             )
         # set after construction: BooleanOptionalAction appends its own "(default: ...)" on some Pythons
-        action.help = text if f.name in required else with_default(text, default)
+        action.help = escaped(text if f.name in required else with_default(text, default))
         action.annotation = hints[f.name]
 
 

@@ -14,7 +14,7 @@ import dataclasses
 import json
 from collections import Counter
 
-from heedful.cli.flags import add_config_flags, config_from_args, shown
+from heedful.cli.flags import add_config_flags, config_from_args, escaped, shown
 from heedful.cli.serve import add_report_flag, report_if_asked
 from heedful.errors import InputError
 from heedful.fields import help_of
@@ -23,6 +23,8 @@ from heedful.process.names import CLASSICAL_MODELS, NEURAL_MODELS, TASKS, check_
 
 TASK_CONFIGS = C.TASK_CONFIGS
 GENERATION = "--source indpensim"
+# a run's config.json also records what its data turned out to be ("data": sizes, channel names): not replayed
+RECORDED = {"data": None}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,7 +65,7 @@ def _union_flags(group, sources: dict[str, type]) -> dict[str, type]:
         types.update(dict.fromkeys(new, cls))
     for action in group._group_actions:
         if action.dest in types:
-            action.help = _union_help(action.dest, sources)
+            action.help = escaped(_union_help(action.dest, sources))
     return types
 
 
@@ -76,10 +78,8 @@ def _union_help(name: str, sources: dict[str, type]) -> str:
         ((text, labels),) = by_text.items()
         scope = "" if len(labels) == len(sources) else _scope(labels, list(sources)) + ": "
         return scope + text + _defaults(name, {k: having[k] for k in labels}, text)
-    return "; ".join(
-        f"{_scope(labels, list(sources))}: {text}{_defaults(name, {k: having[k] for k in labels}, text)}"
-        for text, labels in by_text.items()
-    )
+    parts = "; ".join(f"{_scope(labels, list(sources))}: {text}" for text, labels in by_text.items())
+    return parts + _defaults(name, having, " ".join(by_text))  # each default once, the exceptions named
 
 
 def _defaults(name: str, having: dict[str, type], text: str = "") -> str:
@@ -247,7 +247,7 @@ def _add_train(commands) -> None:
     _training_flags(p)
     _suppress_defaults(p)
     add_report_flag(p)
-    p.set_defaults(func=_train)
+    p.set_defaults(func=_train, record_aliases=RECORDED)
 
 
 def _resolve(args: argparse.Namespace) -> tuple[C.RunConfig, dict, dict, dict]:
@@ -301,7 +301,7 @@ def _add_compare(commands) -> None:
     _training_flags(p)
     _suppress_defaults(p)
     add_report_flag(p)
-    p.set_defaults(func=_compare)
+    p.set_defaults(func=_compare, record_aliases=RECORDED)
 
 
 def _compare(args: argparse.Namespace) -> int:

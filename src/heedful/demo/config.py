@@ -17,7 +17,7 @@ class SequenceTourConfig:
     lr: float = param(1e-2, "Adam learning rate")
     n_train: int = param(2000, "training samples per task")
     n_test: int = param(300, "test samples per task")
-    vocab: int = param(10, "reversal vocabulary (pad, bos, eos and symbols)")
+    vocab: int = param(10, "reversal vocabulary size in tokens (pad, bos, eos and symbols)")
     hidden_size: int = param(64, "Seq2Seq hidden units")
 
     def __post_init__(self):
@@ -35,8 +35,8 @@ class ProcessTourConfig:
 
     epochs: int = param(4, "training epochs")
     hidden_size: int = param(16, "hidden units per direction")
-    window: int = param(20, "window length in samples (20 = 1 h)")
-    stride: int = param(2, "step between training windows")
+    window: int = param(20, "window length in 3-minute samples (20 = 1 h)")
+    stride: int = param(2, "samples between the starts of training windows")
     faults: tuple[int, ...] | str = param("0,1,2,4", "classes: normal and faults 1, 2, 4")
     explain_fault: int = param(4, "the fault whose onset is drawn")
 

@@ -79,11 +79,11 @@ class TrainConfig:
     """The one training loop's settings (``heedful.process.train.fit``)."""
 
     epochs: int = param(30, "maximum training epochs")
-    batch_size: int = param(64, "samples per optimiser step")
+    batch_size: int = param(64, "windows (or batches) per optimiser step")
     lr: float = param(2e-3, "AdamW learning rate")
     weight_decay: float = param(1e-4, "AdamW weight decay")
     patience: int = param(6, "early stopping: epochs without a better validation score")
-    grad_clip: float = param(1.0, "gradient norm clip")
+    grad_clip: float = param(1.0, "largest gradient norm (L2, over all parameters); larger gradients are scaled down")
     noise: float = param(0.0, "std of Gaussian noise added to training inputs (scaled units): a cheap regulariser")
     teacher_forcing: float = param(0.5, "Seq2Seq training: gold previous output with this probability, per step")
     attention_sufficiency: float = param(
@@ -162,11 +162,11 @@ ALARM_DETECTORS = ("pca", "model", "both")  # heedful.process.alarm.DETECTORS (t
 class TEPFaultsConfig(TEPAlarmConfig):
     """``tep_faults``: windows of the 52 Tennessee Eastman measurements, labelled with the state at their end."""
 
-    window: int = param(40, "window length in samples (3 min each: 40 = 2 h)")
-    stride: int = param(1, "step between training / validation windows")
-    test_stride: int = param(1, "step between test windows")
+    window: int = param(40, "window length in 3-minute samples (40 = 2 h)")
+    stride: int = param(1, "samples between the starts of training / validation windows")
+    test_stride: int = param(1, "samples between the starts of test windows")
     val_fraction: float = param(0.2, "last share of every training run kept for validation")
-    clip: float = param(5.0, "scaled inputs saturate at ±clip std instead of extrapolating (0 = off)")
+    clip: float = param(5.0, "scaled inputs saturate at ±clip standard deviations instead of extrapolating (0 = off)")
     faults: tuple[int, ...] | str = param(
         "observable", "'all' (0-21), 'observable' (all but 3, 9, 15) or a list like 0,1,2"
     )
@@ -236,10 +236,10 @@ class TEPSimFaultsConfig(TEPAlarmConfig):
     train_onset_hours: float = param(1.0, "disturbance switched on at this hour in training / validation runs")
     test_hours: float = param(48.0, "length of a test run (h)")
     test_onset_hours: float = param(8.0, "disturbance switched on at this hour in test runs")
-    window: int = param(40, "window length in samples (3 min each: 40 = 2 h)")
-    stride: int = param(5, "step between training / validation windows")
-    test_stride: int = param(3, "step between test windows (also the resolution of the detection delay)")
-    clip: float = param(5.0, "scaled inputs saturate at ±clip std instead of extrapolating (0 = off)")
+    window: int = param(40, "window length in 3-minute samples (40 = 2 h)")
+    stride: int = param(5, "samples between the starts of training / validation windows")
+    test_stride: int = param(3, "samples between the starts of test windows (also the resolution of the detection delay)")
+    clip: float = param(5.0, "scaled inputs saturate at ±clip standard deviations instead of extrapolating (0 = off)")
     base_seed: int = param(1, "seed of the first training run; validation and test seeds start 1e6 and 2e6 later")
     cache: str | None = param(None, "run cache folder (None: $HEEDFUL_CACHE/tepsim or ~/.cache/heedful/tepsim)")
     workers: int = param(1, "simulation worker processes")
@@ -311,8 +311,8 @@ class GenerationConfig:
     scale_high: float = param(1.3, "highest recipe scale")
     fault_fraction: float = param(0.0, "share of batches with one random fault")
     faults: tuple[int, ...] = param(PEN_FAULTS, "faults a faulty batch draws from")
-    min_hours: float = param(230.0, "shortest batch in hours")
-    max_hours: float = param(230.0, "longest batch in hours")
+    min_hours: float = param(230.0, "shortest batch (h)")
+    max_hours: float = param(230.0, "longest batch (h)")
     time_jitter: float = param(0.0, "recipe timing stretched by 1 ± this")
     temperature_programmes: bool = param(False, "half the batches change the temperature set-point mid-batch")
     solver: str = param("fast", "'fast' (our right-hand side) or 'reference' (pensimpy's)")
@@ -353,8 +353,8 @@ class PenDataConfig:
 
     batches: int = param(200, "number of simulated batches")
     base_seed: int = param(1000, "pensimpy seed of batch 0")
-    min_hours: float = param(200.0, "shortest batch in hours")
-    max_hours: float = param(230.0, "longest batch in hours")
+    min_hours: float = param(200.0, "shortest batch (h)")
+    max_hours: float = param(230.0, "longest batch (h)")
     fault_fraction: float = param(0.0, "share of batches with one random fault")
     cache: str | None = param(None, "batch cache folder (None: $HEEDFUL_CACHE/indpensim or ~/.cache/heedful/indpensim)")
     workers: int = param(1, "simulation worker processes")
@@ -390,7 +390,7 @@ def _check_every(cfg) -> None:
 
 @dataclass
 class PenQualityConfig(PenDataConfig):
-    every: int = param(5, "downsampling: one step in every (5 = hourly)")
+    every: int = param(5, "downsampling: keep one 12-minute step in every (5 = hourly)")
     thresholds: tuple[float, float] = param((15.0, 25.0), "g/L: C below the first, A from the second on")
     target: str = param(
         "class", "class: learn labels; value: regress final penicillin; trajectory: every step's, use last"
@@ -413,7 +413,7 @@ class PenQualityConfig(PenDataConfig):
 
 @dataclass
 class PenPhaseConfig(PenDataConfig):
-    every: int = param(2, "downsampling: one step in every (2 = 24 min)")
+    every: int = param(2, "downsampling: keep one 12-minute step in every (2 = 24 min)")
 
     def __post_init__(self):
         super().__post_init__()
@@ -424,10 +424,10 @@ class PenPhaseConfig(PenDataConfig):
 class PenFaultsConfig(PenDataConfig):
     batches: int = param(80, "number of simulated batches")
     base_seed: int = param(500000, "pensimpy seed of batch 0")
-    min_hours: float = param(230.0, "shortest batch in hours")
+    min_hours: float = param(230.0, "shortest batch (h)")
     fault_fraction: float = param(0.85, "share of batches with one random fault")
-    window: int = param(30, "window length in steps (12 min each)")
-    stride: int = param(5, "step between windows")
+    window: int = param(30, "window length in 12-minute steps (30 = 6 h)")
+    stride: int = param(5, "12-minute steps between the starts of windows")
 
     def __post_init__(self):
         super().__post_init__()
@@ -438,8 +438,8 @@ class PenFaultsConfig(PenDataConfig):
 @dataclass
 class PenEndtimeConfig(PenDataConfig):
     threshold: float = param(20.0, "g/L of penicillin whose time of reaching is predicted")
-    observe_hours: float = param(100.0, "hours of the batch the model sees")
-    every: int = param(5, "downsampling: one step in every (5 = hourly)")
+    observe_hours: float = param(100.0, "hours of the batch the model sees (h)")
+    every: int = param(5, "downsampling: keep one 12-minute step in every (5 = hourly)")
 
     def __post_init__(self):
         super().__post_init__()
@@ -450,9 +450,9 @@ class PenEndtimeConfig(PenDataConfig):
 
 @dataclass
 class PenForecastConfig(PenDataConfig):
-    history: int = param(24, "observed steps")
-    horizon: int = param(12, "forecast steps")
-    stride: int = param(12, "step between windows")
+    history: int = param(24, "observed 12-minute steps (24 = 4.8 h)")
+    horizon: int = param(12, "forecast 12-minute steps (12 = 2.4 h)")
+    stride: int = param(12, "12-minute steps between the starts of windows")
 
     def __post_init__(self):
         super().__post_init__()
@@ -462,7 +462,7 @@ class PenForecastConfig(PenDataConfig):
 
 @dataclass
 class PenSoftsensorConfig(PenDataConfig):
-    every: int = param(5, "downsampling: one step in every (5 = hourly)")
+    every: int = param(5, "downsampling: keep one 12-minute step in every (5 = hourly)")
 
     def __post_init__(self):
         super().__post_init__()
@@ -471,10 +471,10 @@ class PenSoftsensorConfig(PenDataConfig):
 
 @dataclass
 class PenRepairConfig(PenDataConfig):
-    window: int = param(48, "window length in steps")
-    stride: int = param(24, "step between windows")
-    min_gap: int = param(6, "shortest hidden segment (steps)")
-    max_gap: int = param(18, "longest hidden segment (steps)")
+    window: int = param(48, "window length in 12-minute steps (48 = 9.6 h)")
+    stride: int = param(24, "12-minute steps between the starts of windows")
+    min_gap: int = param(6, "shortest hidden segment (12-minute steps)")
+    max_gap: int = param(18, "longest hidden segment (12-minute steps)")
     max_channels: int = param(3, "most channels hidden at once")
 
     def __post_init__(self):
@@ -521,12 +521,12 @@ class TableConfig:
         "step_class", "step_class (phase / fault per step), step_value, batch_class, batch_value or forecast"
     )
     window: int = param(
-        0, "0: whole batches (padded, masked by lengths); W: windows of W steps, target at their last step"
+        0, "window length in rows (time steps of the table, or of --grid); 0: whole batches (padded, masked)"
     )
     horizon: int = param(
-        0, "forecast: steps ahead to predict from the last `window` steps (inputs and the target's past)"
+        0, "forecast: rows (time steps) ahead to predict from the last `window` rows (inputs and the target's past)"
     )
-    stride: int = param(1, "step between windows (window > 0)")
+    stride: int = param(1, "rows (time steps) between the starts of windows (window > 0)")
     grid: float = param(
         0.0, "resample onto this time step (time units; seconds for time stamps); 0: uneven sampling refused"
     )

