@@ -127,10 +127,10 @@ def _flatten(data: dict, where: str, options: dict, aliases: dict, record: bool)
             if not isinstance(key, str):
                 raise InputError(f"{where}: key {key!r} is not a name")
             here = (*path, key)
-            dest = _dest(here, options, aliases)
-            if dest is None and isinstance(value, dict) and ".".join(here) not in aliases:  # a section
+            if isinstance(value, dict) and ".".join(here) not in aliases:  # a section: no option takes a mapping
                 visit(value, here)
                 continue
+            dest = _dest(here, options, aliases)
             if dest is None:
                 if record:
                     continue

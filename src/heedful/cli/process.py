@@ -144,6 +144,10 @@ def _task_params(args: argparse.Namespace, task: str | None = None, allowed=None
         params[key] = _typed(action, key, value.strip()) if action is not None else value.strip()
     allowed = set(_fields(TASK_CONFIGS[task])) if allowed is None else set(allowed)
     foreign = sorted(k for k in params if k not in allowed)
+    files = getattr(args, "config_sources", {})
+    from_file = [k for k in foreign if files.get(k, "flag") != "flag"]
+    if from_file:  # a config file of another task
+        raise InputError(f"{files[from_file[0]]}: {from_file[0]!r} is not a parameter of task {task}")
     if foreign:
         raise InputError(f"task {task}: unknown parameters {foreign}; known: {', '.join(sorted(allowed))}")
     return params
