@@ -169,6 +169,12 @@ def _check(values: dict, options: dict[str, argparse.Action], where: str) -> dic
     return out
 
 
+def _has_sections(data: dict, args: argparse.Namespace) -> bool:
+    """A run record that names no command (a 'rationale train' run's): the sections the command says it writes."""
+    wanted = getattr(args, "record_sections", ())
+    return bool(wanted) and all(isinstance(data.get(k), dict) for k in wanted)
+
+
 def _command(leaf: argparse.ArgumentParser) -> str:
     return leaf.prog.split(" ", 1)[1] if " " in leaf.prog else leaf.prog
 
@@ -189,7 +195,7 @@ def apply_config(parser: argparse.ArgumentParser, args: argparse.Namespace, argv
         written_by = data.pop("command", None)
         if written_by is not None and written_by != command:
             raise InputError(f"{path}: a config of 'heedful {written_by}', not of 'heedful {command}'")
-        record = Path(path).name == "config.json" and written_by == command
+        record = Path(path).name == "config.json" and (written_by == command or _has_sections(data, args))
         aliases = getattr(args, "record_aliases", {}) if record else {}
         values = _check(_flatten(data, path, options, aliases, record), options, path)
         for dest, value in values.items():

@@ -102,7 +102,7 @@ def register_train(commands, data_args, encoder_args) -> None:
     add_config_flags(p, _train_cls(), skip=("seed",))
     p.add_argument("--resume", help="a run folder of an interrupted 'rationale train' to continue")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.set_defaults(func=run_train, record_aliases=RECORDED)
+    p.set_defaults(func=run_train, record_aliases=RECORDED, record_sections=("model", "train", "data", "features"))
 
 
 def add_predict_args(p: argparse.ArgumentParser) -> None:
