@@ -126,8 +126,8 @@ def test_a_keyword_wins_over_the_schema_also_at_its_default(tmp_path):
 
 def test_flag_over_config_file_over_schema_on_the_command_line(tmp_path, capsys):
     data = table_folder(tmp_path / "d")
-    schema = write(tmp_path / "plant.toml", f'path = "{data}"\ntime_column = "time"\ntarget_column = "phase"\n')
-    write(tmp_path / "plant.toml", open(schema).read() + "window = 6\n")
+    text = f'path = "{data}"\ntime_column = "time"\ntarget_column = "phase"\nwindow = 6\n'
+    schema = write(tmp_path / "plant.toml", text)
     base = ["process", "data", "--task", "table", "--schema", schema]
     assert main(base) == 0 and "samples of 6 steps" in capsys.readouterr().out
     assert main([*base, "--window", "0"]) == 0 and "samples of 24 steps" in capsys.readouterr().out

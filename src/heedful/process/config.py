@@ -238,7 +238,7 @@ class TEPSimFaultsConfig(TEPAlarmConfig):
     test_onset_hours: float = param(8.0, "disturbance switched on at this hour in test runs")
     window: int = param(40, "window length in 3-minute samples (40 = 2 h)")
     stride: int = param(5, "samples between the starts of training / validation windows")
-    test_stride: int = param(3, "samples between the starts of test windows (also the resolution of the detection delay)")
+    test_stride: int = param(3, "samples between the starts of test windows (the resolution of the detection delay)")
     clip: float = param(5.0, "scaled inputs saturate at ±clip standard deviations instead of extrapolating (0 = off)")
     base_seed: int = param(1, "seed of the first training run; validation and test seeds start 1e6 and 2e6 later")
     cache: str | None = param(None, "run cache folder (None: $HEEDFUL_CACHE/tepsim or ~/.cache/heedful/tepsim)")
