@@ -61,7 +61,8 @@ def _help_of(path, flag):
 
 def test_window_names_its_unit_per_task():
     text = _help_of(("process", "train"), "--window")
-    assert "3 min" in text and "12 min" in text and text.count("3 min") == 1, text
+    assert "3-minute samples" in text and "12-minute steps" in text and "table: window length in rows" in text, text
+    assert text.count("3-minute samples") == 1 and "(default: 40; pen_faults 30; pen_repair 48; table 0)" in text
 
 
 def test_target_kind_and_models_show_their_default_once():
@@ -69,3 +70,15 @@ def test_target_kind_and_models_show_their_default_once():
     assert _help_of(("process", "train"), "--target-kind").count("default: step_class") == 1
     models = _help_of(("process", "compare"), "--models")
     assert "(default: the task's set)" in models and models.count("default") == 1
+
+
+def test_building_the_parser_imports_no_checker_and_no_model_library():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from heedful.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'pydantic', 'yaml', 'numpy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
