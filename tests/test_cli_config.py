@@ -164,3 +164,14 @@ def test_any_demo_config_is_applied_with_its_types_or_refused_by_key(tmp_path_fa
         got = getattr(args, key)
         assert got == (tuple(value) if isinstance(value, list) else value)
         assert not isinstance(value, str) or isinstance(got, str)
+
+
+def test_a_key_may_be_the_flag_name_where_the_destination_differs(tmp_path):
+    cfg = write(tmp_path / "v.yaml", f"out: {tmp_path / 'f.npz'}\nframes: {tmp_path}\nclip: {tmp_path}\n")
+    args = resolved(["rationale", "visual", "--config", cfg])
+    assert args.npz == str(tmp_path / "f.npz") and args.frames == str(tmp_path)
+
+
+def test_a_required_flag_left_out_everywhere_is_one_line(tmp_path, capsys):
+    assert main(["rationale", "visual", "--frames", str(tmp_path)]) == 2
+    one_line_error(capsys, "the following arguments are required: --clip, --out (as flags or in --config)")

@@ -116,13 +116,14 @@ def check_value(name: str, value, tp):
         raise InputError(f"{name} must be {expected}, got {value!r}"[:200]) from None
 
 
-def check_fields(cfg) -> None:
+def check_fields(cfg, prefix: str = "") -> None:
     """Every field of the dataclass instance ``cfg`` has its annotated type; values are normalised in place (an
-    integral float becomes an int, a list a tuple). Call it first in ``__post_init__``."""
+    integral float becomes an int, a list a tuple). Call it first in ``__post_init__``; ``prefix`` starts each
+    message (``graph hidden must be an integer``)."""
     hints = _hints(type(cfg))
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
-        checked = check_value(f.name, value, hints[f.name])
+        checked = check_value(prefix + f.name, value, hints[f.name])
         if type(checked) is not type(value) or checked != value:
             object.__setattr__(cfg, f.name, checked)  # frozen configs too
 

@@ -47,12 +47,17 @@ def _walk(parser: argparse.ArgumentParser):
 
 
 def add_common_flags(parser: argparse.ArgumentParser) -> None:
-    """``--debug`` on every sub-command (so it may follow the sub-command) and ``--config`` on every command."""
+    """``--debug`` on every sub-command (so it may follow the sub-command) and ``--config`` on every command. A
+    required flag may come from the config file: argparse no longer insists on it, ``apply_config`` does."""
     for p in _walk(parser):
         if p is not parser:
             p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         if p is not parser and not _subparsers(p):
             p.add_argument("--config", metavar="FILE", default=None, help=CONFIG_HELP)
+            needed = [a for a in p._actions if a.option_strings and a.required]
+            for action in needed:
+                action.required = False
+            p.set_defaults(required_options=tuple(a.dest for a in needed))
 
 
 def leaf_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
@@ -88,6 +93,17 @@ def _options(leaf: argparse.ArgumentParser) -> dict[str, argparse.Action]:
     }
 
 
+def _names(options: dict[str, argparse.Action]) -> dict[str, str]:
+    """Every name a file may use for an option -> its destination: the destination and each long flag's name
+    (``rationale visual --out`` stores into ``npz``: both ``out`` and ``npz`` name it)."""
+    names = {dest: dest for dest in options}
+    for dest, action in options.items():
+        for flag in action.option_strings:
+            if flag.startswith("--") and not flag.startswith("--no-"):
+                names.setdefault(flag[2:].replace("-", "_"), dest)
+    return names
+
+
 def _annotation(action: argparse.Action):
     """The type a file value of this option must have: the config field's annotation, else read off the flag."""
     found = getattr(action, "annotation", None)
@@ -104,7 +120,7 @@ def _annotation(action: argparse.Action):
     return item | None if action.default is None else item
 
 
-def _dest(path: tuple[str, ...], options: dict, aliases: dict) -> str | None:
+def _dest(path: tuple[str, ...], names: dict, aliases: dict) -> str | None:
     """The option a (section, ..., key) path sets: the command's alias for it in a run record (None: a recorded
     value that is no option), else the longest joined suffix that names an option (``process.epochs`` ->
     ``process_epochs`` in the demo, ``train.epochs`` -> ``epochs``)."""
@@ -113,12 +129,12 @@ def _dest(path: tuple[str, ...], options: dict, aliases: dict) -> str | None:
         return aliases[dotted]
     for i in range(len(path)):
         name = "_".join(path[i:]).replace("-", "_").removeprefix("__")
-        if name in options:
-            return name
+        if name in names:
+            return names[name]
     return None
 
 
-def _flatten(data: dict, where: str, options: dict, aliases: dict, record: bool) -> dict[str, object]:
+def _flatten(data: dict, where: str, names: dict, aliases: dict, record: bool) -> dict[str, object]:
     values: dict[str, object] = {}
     origin: dict[str, str] = {}
 
@@ -130,11 +146,11 @@ def _flatten(data: dict, where: str, options: dict, aliases: dict, record: bool)
             if isinstance(value, dict) and ".".join(here) not in aliases:  # a section: no option takes a mapping
                 visit(value, here)
                 continue
-            dest = _dest(here, options, aliases)
+            dest = _dest(here, names, aliases)
             if dest is None:
                 if record:
                     continue
-                return _unknown(where, ".".join(here), options)
+                return _unknown(where, ".".join(here), names)
             if dest in values and values[dest] != value:
                 raise InputError(f"{where}: {origin[dest]} and {'.'.join(here)} both set {dest}, to different values")
             values[dest], origin[dest] = value, ".".join(here)
@@ -143,10 +159,10 @@ def _flatten(data: dict, where: str, options: dict, aliases: dict, record: bool)
     return values
 
 
-def _unknown(where: str, key: str, options: dict) -> None:
+def _unknown(where: str, key: str, names: dict) -> None:
     import difflib
 
-    near = difflib.get_close_matches(key.rsplit(".", 1)[-1].replace("-", "_"), list(options), n=1)
+    near = difflib.get_close_matches(key.rsplit(".", 1)[-1].replace("-", "_"), list(names), n=1)
     hint = f" (did you mean {near[0]!r}?)" if near else ""
     raise InputError(f"{where}: unknown key {key!r}{hint}; the options of this command are its flags")
 
@@ -197,11 +213,16 @@ def apply_config(parser: argparse.ArgumentParser, args: argparse.Namespace, argv
             raise InputError(f"{path}: a config of 'heedful {written_by}', not of 'heedful {command}'")
         record = Path(path).name == "config.json" and (written_by == command or _has_sections(data, args))
         aliases = getattr(args, "record_aliases", {}) if record else {}
-        values = _check(_flatten(data, path, options, aliases, record), options, path)
+        values = _check(_flatten(data, path, _names(options), aliases, record), options, path)
         for dest, value in values.items():
             if dest not in explicit:
                 setattr(args, dest, value)
                 sources[dest] = path
+    missing = [
+        options[d].option_strings[-1] for d in getattr(args, "required_options", ()) if getattr(args, d, None) is None
+    ]
+    if missing:
+        raise InputError(f"the following arguments are required: {', '.join(missing)} (as flags or in --config)")
     args.config_sources = sources
     if sources and (path or not getattr(args, "quiet_config", False)):
         _print_effective(leaf, args, sources, path, sys.stderr if getattr(args, "quiet_config", False) else sys.stdout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from heedful.errors import InputError
-from heedful.fields import param
+from heedful.fields import check_fields, param
 
 METHODS = ("attention", "integrated_gradients", "input_x_gradient", "random")
 GRADIENT_METHODS = ("integrated_gradients", "input_x_gradient")
@@ -33,6 +33,7 @@ class FaithfulnessConfig:
         if unknown:
             raise InputError(f"methods: unknown {unknown}; expected some of {', '.join(METHODS)}")
         self.methods = tuple(m for m in METHODS if m in self.methods or m == "attention")
+        check_fields(self)
         for name in ("max_samples", "random_repeats", "ig_steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from heedful.errors import InputError
-from heedful.fields import param
+from heedful.fields import check_fields, param
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 TOKEN_ENV = "HEEDFUL_TOKEN"
@@ -30,6 +30,7 @@ class ServeConfig:
     threads: int = param(1, "torch threads per model call (one call at a time per model; more services for more cores)")
 
     def __post_init__(self):
+        check_fields(self)
         for name in (
             "max_body_bytes",
             "max_windows",

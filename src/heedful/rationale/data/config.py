@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from heedful.errors import InputError
-from heedful.fields import param
+from heedful.fields import check_fields, param
 from heedful.rationale.data.loaders import LoadResult, demo_path, load_samples
 from heedful.rationale.data.split import select_split
 
@@ -22,10 +22,9 @@ class DataConfig:
     skip_invalid: bool = param(False, "report invalid samples and go on without them")
 
     def __post_init__(self):
+        check_fields(self)
         if self.split not in SPLITS:
             raise InputError(f"split must be one of {', '.join(SPLITS)}; got {self.split!r}")
-        if not isinstance(self.data, str | None):
-            raise InputError(f"data must be a path, got {type(self.data).__name__}")
         if not 0.0 < self.dev_fraction < 1.0:  # NaN fails this too
             raise InputError(f"dev_fraction must be in (0, 1), got {self.dev_fraction}")
 

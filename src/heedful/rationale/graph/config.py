@@ -3,11 +3,10 @@ without importing torch."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 from heedful.errors import InputError
-from heedful.fields import param
+from heedful.fields import check_fields, param
 
 CONVS = ("gatv2", "rgcn")
 FUSIONS = ("sum", "gated")
@@ -27,12 +26,7 @@ class GraphConfig:
     modality_dropout: float = param(0.0, "training: share of nodes whose visual input is zeroed")
 
     def __post_init__(self):
-        for name in ("text_dim", "hidden", "layers", "heads", "max_speakers", "visual_dim"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise InputError(f"graph {name} must be an integer, got {type(value).__name__}")
-        if not isinstance(self.dropout, int | float) or isinstance(self.dropout, bool):
-            raise InputError(f"graph dropout must be a number, got {type(self.dropout).__name__}")
+        check_fields(self, prefix="graph ")
         for name in ("text_dim", "hidden", "layers", "heads", "max_speakers"):
             if getattr(self, name) < 1:
                 raise InputError(f"graph {name} must be >= 1, got {getattr(self, name)}")
@@ -44,7 +38,7 @@ class GraphConfig:
             raise InputError(f"graph dropout must be in [0, 1), got {self.dropout}")
         if self.fusion not in FUSIONS:
             raise InputError(f"graph fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
-        if not isinstance(self.modality_dropout, int | float) or not 0.0 <= self.modality_dropout < 1.0:
+        if not 0.0 <= self.modality_dropout < 1.0:
             raise InputError(f"graph modality_dropout must be in [0, 1), got {self.modality_dropout!r}")
         if self.visual_dim < 0:
             raise InputError(f"graph visual_dim must be >= 0, got {self.visual_dim}")
@@ -63,20 +57,10 @@ class ContrastiveConfig:
     seed: int = param(0, "initialisation and batch-order seed")
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "seed"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise InputError(f"{name} must be an integer, got {type(value).__name__}")
-        for name in ("lr", "weight_decay", "temperature"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                raise InputError(f"{name} must be a number, got {type(value).__name__}")
+        check_fields(self)
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("lr", "weight_decay", "temperature"):
-            if not math.isfinite(getattr(self, name)):
-                raise InputError(f"{name} must be a finite number, got {getattr(self, name)}")
         for name in ("lr", "temperature"):
             if getattr(self, name) <= 0:
                 raise InputError(f"{name} must be > 0, got {getattr(self, name)}")

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 from heedful.errors import InputError
 from heedful.explain.config import FaithfulnessConfig
-from heedful.fields import param
+from heedful.fields import check_fields, param
 from heedful.tracking import check_tracker
 
 UTILITY_NAMES = ("rouge_l", "meteor")
@@ -36,6 +36,7 @@ class LMTrainConfig:
     )
 
     def __post_init__(self):
+        check_fields(self)
         check_tracker(self.log_with)
         for name in ("epochs", "batch_size", "grad_accum", "patience", "max_dev", "save_every"):
             if getattr(self, name) < 1:
@@ -72,6 +73,7 @@ class GenerateConfig:
     seed: int = param(0, "sampling seed")
 
     def __post_init__(self):
+        check_fields(self)
         if self.strategy not in STRATEGIES:
             raise InputError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         if self.beams < 1 or self.max_new_tokens < 1 or self.batch_size < 1:

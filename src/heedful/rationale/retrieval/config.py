@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from heedful.cache import features_cache
 from heedful.errors import InputError
-from heedful.fields import param
+from heedful.fields import check_fields, param
 
 KEYS = ("text", "hchange")
 
@@ -28,10 +28,7 @@ class KeyConfig:
     visual_missing: str = param("refuse", "a sample without visual features: refuse (one-line error) or zero (zeros)")
 
     def __post_init__(self):
-        for name in ("encoder", "graph", "cache_dir", "features", "visual"):
-            value = getattr(self, name)
-            if not isinstance(value, str | None) or (name == "encoder" and value is None):
-                raise InputError(f"key {name} must be a string, got {type(value).__name__}")
+        check_fields(self, prefix="key ")
         if self.visual_missing not in ("refuse", "zero"):
             raise InputError(f"visual_missing must be refuse or zero, got {self.visual_missing!r}")
         if self.key not in KEYS:
@@ -50,6 +47,7 @@ class QueryConfig:
     def __post_init__(self):
         if not isinstance(self.k, int) or isinstance(self.k, bool) or self.k < 1:
             raise InputError(f"k must be an integer >= 1, got {self.k!r}")
+        check_fields(self)
 
 
 @dataclass(frozen=True, kw_only=True)
