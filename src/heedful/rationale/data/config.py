@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from heedful.errors import InputError
+from heedful.fields import check_fields, param
 from heedful.rationale.data.loaders import LoadResult, demo_path, load_samples
 from heedful.rationale.data.split import select_split
 
@@ -14,17 +15,16 @@ SPLITS = ("train", "dev", "all")
 
 @dataclass(frozen=True)
 class DataConfig:
-    data: str | None = None  # INSIDE or flat MECR JSON file (None: the embedded demo set)
-    split: str = "all"  # clip-disjoint split: train, dev or all
-    dev_fraction: float = 0.2  # share of samples in dev
-    seed: int = 0  # split / training seed
-    skip_invalid: bool = False  # report invalid samples and go on without them
+    data: str | None = param(None, "INSIDE or flat MECR JSON file (None: the embedded demo set)")
+    split: str = param("all", "clip-disjoint split: train, dev or all")
+    dev_fraction: float = param(0.2, "share of samples in dev")
+    seed: int = param(0, "split / training seed")
+    skip_invalid: bool = param(False, "report invalid samples and go on without them")
 
     def __post_init__(self):
+        check_fields(self)
         if self.split not in SPLITS:
             raise InputError(f"split must be one of {', '.join(SPLITS)}; got {self.split!r}")
-        if not isinstance(self.data, str | None):
-            raise InputError(f"data must be a path, got {type(self.data).__name__}")
         if not 0.0 < self.dev_fraction < 1.0:  # NaN fails this too
             raise InputError(f"dev_fraction must be in (0, 1), got {self.dev_fraction}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from heedful.errors import InputError
+from heedful.fields import check_fields
 from heedful.rationale.data.prompt import scoring_string
 from heedful.rationale.data.schema import Sample, printable
 from heedful.rationale.eval.metrics import bertscore, text_metrics
@@ -20,10 +21,11 @@ class EvalConfig:
         },
     )
     bootstrap: int = field(
-        default=1000, metadata={"help": "resamples of the samples for 95%% confidence intervals (0: none)"}
+        default=1000, metadata={"help": "resamples of the samples for 95% confidence intervals (0: none)"}
     )
 
     def __post_init__(self):
+        check_fields(self)
         if self.bootstrap < 0:
             raise InputError(f"bootstrap must be >= 0, got {self.bootstrap}")
 

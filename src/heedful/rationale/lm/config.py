@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 from heedful.errors import InputError
 from heedful.explain.config import FaithfulnessConfig
+from heedful.fields import check_fields, param
 from heedful.tracking import check_tracker
 
 UTILITY_NAMES = ("rouge_l", "meteor")
@@ -13,21 +14,29 @@ UTILITY_NAMES = ("rouge_l", "meteor")
 
 @dataclass
 class LMTrainConfig:
-    epochs: int = 2
-    batch_size: int = 4
-    grad_accum: int = 2
-    lr: float = 5e-4
-    fusion_lr: float | None = None  # peak learning rate of the cross-attention, its gates and the graph (None: lr)
-    warmup: float = 0.1  # fraction of the optimiser steps
-    weight_decay: float = 0.0
-    patience: int = 2
-    max_dev: int = 64  # dev examples scored for early stopping
-    save_every: int = 25  # optimiser steps between mid-epoch checkpoints
-    cache_lower: bool = True
-    seed: int = 0
-    log_with: str | None = None  # experiment tracker: tensorboard or mlflow (local files under the run's tracking/)
+    epochs: int = param(2, "maximum passes over the training samples")
+    batch_size: int = param(4, "training samples per forward pass")
+    grad_accum: int = param(2, "forward passes per optimiser step (samples per step: batch_size x grad_accum)")
+    lr: float = param(5e-4, "peak AdamW learning rate of LoRA (and of the rest without --fusion-lr), after warmup")
+    fusion_lr: float | None = param(
+        None, "peak learning rate of the cross-attention, its gates and the graph (None: lr)"
+    )
+    warmup: float = param(0.1, "fraction of the optimiser steps")
+    weight_decay: float = param(0.0, "AdamW weight decay")
+    patience: int = param(2, "early stopping: epochs without a lower dev loss")
+    max_dev: int = param(64, "dev examples scored for early stopping")
+    save_every: int = param(25, "optimiser steps between mid-epoch checkpoints")
+    cache_lower: bool = param(
+        True,
+        "compute the frozen layers below the first injected one once per sample and reuse them (same loss, faster)",
+    )
+    seed: int = param(0, "seed of the batch order and of the new weights")
+    log_with: str | None = param(
+        None, "experiment tracker: tensorboard or mlflow (local files under the run's tracking/)"
+    )
 
     def __post_init__(self):
+        check_fields(self)
         check_tracker(self.log_with)
         for name in ("epochs", "batch_size", "grad_accum", "patience", "max_dev", "save_every"):
             if getattr(self, name) < 1:
@@ -44,24 +53,27 @@ MBR_SOURCES = ("sample", "beam", "both")
 
 @dataclass
 class GenerateConfig:
-    strategy: str = "greedy"  # greedy | beam | sample | mbr (minimum Bayes risk over candidates)
-    beams: int = 4  # beam width for beam search
-    temperature: float = 0.8  # sampling temperature
-    top_p: float = 0.95  # nucleus sampling mass
-    max_new_tokens: int = 96
-    batch_size: int = 8  # prompts per generation batch
-    attention: bool = False  # export cross-attention weights over the utterances
-    candidates: int = 8  # mbr: generated candidates per sample
-    mbr_from: str = "sample"  # mbr: candidates from sample | beam | both (half each)
-    neighbours: bool = True  # mbr: add the retrieved neighbours' relabelled rationales as candidates
-    mbr_greedy: bool = False  # mbr: add the greedy output as a candidate
-    utility: str = "rouge_l"  # mbr: rouge_l | meteor (character level, as evaluate scores)
-    no_repeat_ngram: int = 4  # forbid the generated text to repeat an n-gram of this many tokens (0: off; measured)
-    repetition_penalty: float = 1.0  # divide the logits of tokens already in the text by this (1: off)
-    int8: bool = False  # int8 weights (dynamic quantisation) for the frozen linear layers while generating
-    seed: int = 0
+    strategy: str = param("greedy", "greedy | beam | sample | mbr (minimum Bayes risk over candidates)")
+    beams: int = param(4, "beam width for beam search")
+    temperature: float = param(0.8, "sampling temperature")
+    top_p: float = param(0.95, "nucleus sampling mass")
+    max_new_tokens: int = param(96, "most tokens generated per rationale")
+    batch_size: int = param(8, "prompts per generation batch")
+    attention: bool = param(False, "export cross-attention weights over the utterances")
+    candidates: int = param(8, "mbr: generated candidates per sample")
+    mbr_from: str = param("sample", "mbr: candidates from sample | beam | both (half each)")
+    neighbours: bool = param(True, "mbr: add the retrieved neighbours' relabelled rationales as candidates")
+    mbr_greedy: bool = param(False, "mbr: add the greedy output as a candidate")
+    utility: str = param("rouge_l", "mbr: rouge_l | meteor (character level, as evaluate scores)")
+    no_repeat_ngram: int = param(
+        4, "forbid the generated text to repeat an n-gram of this many tokens (0: off; measured)"
+    )
+    repetition_penalty: float = param(1.0, "divide the logits of tokens already in the text by this (1: off)")
+    int8: bool = param(False, "int8 weights (dynamic quantisation) for the frozen linear layers while generating")
+    seed: int = param(0, "sampling seed")
 
     def __post_init__(self):
+        check_fields(self)
         if self.strategy not in STRATEGIES:
             raise InputError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         if self.beams < 1 or self.max_new_tokens < 1 or self.batch_size < 1:
@@ -121,10 +133,10 @@ class RationaleFaithfulnessConfig(FaithfulnessConfig):
     utterances, so finer fractions name the same utterances)."""
 
     fractions: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0)
-    eraser_fractions: tuple[float, ...] = (0.1, 0.2, 0.5)  # ERASER's 1% and 5% name the same utterance as 10%
+    eraser_fractions: tuple[float, ...] = param((0.1, 0.2, 0.5), "ERASER's 1% and 5% name the same utterance as 10%")
     methods: tuple[str, ...] = ("attention", "input_x_gradient", "random")
-    max_samples: int = 16  # dialogues measured (a seeded random subset of the run's predictions)
+    max_samples: int = param(16, "dialogues measured (a seeded random subset of the run's predictions)")
     random_repeats: int = 2
     ig_steps: int = 8
-    batch_size: int = 4
-    score_change: bool = True  # regenerate with the top headline fraction removed; score against the reference
+    batch_size: int = param(4, "dialogues per forward pass")
+    score_change: bool = param(True, "regenerate with the top headline fraction removed; score against the reference")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from heedful.cache import features_cache
 from heedful.errors import InputError
 from heedful.rationale.data.loaders import parse_rationale
 from heedful.rationale.data.prompt import scoring_string
@@ -34,13 +35,11 @@ def build_index(samples: list[Sample], key: KeyConfig, folder: str | Path, meta:
     return folder
 
 
-USER_CACHE = KeyConfig.cache_dir  # the feature cache of whoever runs the query
-
-
-def open_index(folder: str | Path, cache_dir: str | None = USER_CACHE):
+def open_index(folder: str | Path, cache_dir: str | None = ""):
     """(VectorIndex, items, KeyConfig) of a folder written by ``build_index``, each file checked against the others.
     The key's ``cache_dir`` is the caller's, never the sidecar's: an index file must not decide where this process
-    writes (the sidecar's checksum does not cover it)."""
+    writes (the sidecar's checksum does not cover it). ``""``: the user's feature cache (``heedful.cache``);
+    None: no cache."""
     from heedful.rationale.retrieval.index import VectorIndex
 
     folder = Path(folder)
@@ -49,7 +48,7 @@ def open_index(folder: str | Path, cache_dir: str | None = USER_CACHE):
     index = VectorIndex.load(folder / "index.faiss")
     sidecar = folder / "index.json"
     try:
-        key = KeyConfig(**{**index.meta["key"], "cache_dir": cache_dir})
+        key = KeyConfig(**{**index.meta["key"], "cache_dir": features_cache() if cache_dir == "" else cache_dir})
     except (KeyError, TypeError):
         raise InputError(
             f"{sidecar}: meta.key is missing or malformed (rebuild with 'heedful rationale index')"
