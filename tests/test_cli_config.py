@@ -176,3 +176,13 @@ def test_a_key_may_be_the_flag_name_where_the_destination_differs(tmp_path):
 def test_a_required_flag_left_out_everywhere_is_one_line(tmp_path, capsys):
     assert main(["rationale", "visual", "--frames", str(tmp_path)]) == 2
     one_line_error(capsys, "the following arguments are required: --clip, --out (as flags or in --config)")
+
+
+def test_the_printed_config_hides_the_service_token(tmp_path, capsys):
+    parser = build_parser()
+    argv = ["serve", "--token", "s3cret", "--port", "8001"]
+    args = parser.parse_args(argv)
+    apply_config(parser, args, argv)
+    out = capsys.readouterr().out
+    assert "s3cret" not in out and 'token: "(hidden)"  # flag' in out and "port:  8001  # flag" in out
+    assert args.token == "s3cret"  # hidden in the print only

@@ -29,6 +29,7 @@ CONFIG_HELP = (
 )
 # options that are about this invocation, not the run: never read from a file, never printed
 NOT_CONFIG = {"help", "version", "config", "debug"}
+SECRET = {"token"}  # read from a file like any option, but never printed
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
@@ -243,5 +244,6 @@ def _print_effective(leaf, args, sources: dict, path: str | None, stream: typing
     lines.append(f"command: {_command(leaf)}")
     for dest in order:
         source = "flag" if sources[dest] == "flag" else "file"
-        lines.append(f"{dest + ':':{width + 1}} {_shown(getattr(args, dest))}  # {source}")
+        value = '"(hidden)"' if dest in SECRET else _shown(getattr(args, dest))
+        lines.append(f"{dest + ':':{width + 1}} {value}  # {source}")
     print("\n".join(lines), file=stream, flush=True)
