@@ -196,7 +196,11 @@ def _export_lora(model: RationaleLM, folder: Path, lm_spec: str | None) -> None:
     if int(os.environ.get("RANK", "0")) != 0:
         return
     model.load_weights(folder / WEIGHTS)  # the best epoch's weights, not the last epoch's
-    save_peft_lora(model, folder, str(resolve_lm(lm_spec)))
+    try:
+        base = str(resolve_lm(lm_spec))
+    except (FileNotFoundError, InputError):  # an LM given in memory: its name is all there is to record
+        base = lm_spec
+    save_peft_lora(model, folder, base)
 
 
 def index_ref(index: str | Path | None, folder: Path) -> str | None:
