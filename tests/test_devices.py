@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
@@ -84,3 +85,55 @@ def test_model_device():
 def test_to_device_cuda_roundtrip():
     moved = to_device({"x": torch.arange(4)}, resolve_device("cuda"))
     assert moved["x"].is_cuda and moved["x"].sum().item() == 6
+
+
+TINY_TEP = ["process", "train", "--task", "tep_faults", "--faults", "0,1", "--window", "10", "--stride", "20"]
+TINY_TEP += ["--test-stride", "20", "--model", "gru", "--hidden-size", "4", "--epochs", "1"]
+
+
+def _cli(capsys, args):
+    from heedful.cli import main
+
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize("command", [TINY_TEP, ["rationale", "train", "--epochs", "1", "--max-train", "2"]])
+def test_cli_refuses_cuda_without_cuda_in_one_line(tmp_path, capsys, command):
+    code, err = _cli(capsys, [*command, "--device", "cuda", "--out", tmp_path])
+    assert code == 2 and err.count("\n") == 1 and "CUDA is not available" in err
+    assert not any(tmp_path.iterdir())  # refused before a run folder was written
+
+
+def test_cli_refuses_a_malformed_device(tmp_path, capsys):
+    code, err = _cli(capsys, [*TINY_TEP, "--device", "gpu0", "--out", tmp_path])
+    assert code == 2 and "--device must be one of" in err and err.count("\n") == 1
+
+
+def _train_and_predict(tmp_path, capsys, device):
+    from heedful.process.runner import load_trained
+    from heedful.process.train import predict
+
+    code, err = _cli(capsys, [*TINY_TEP, "--device", device, "--out", tmp_path])
+    assert code == 0, err
+    (run,) = tmp_path.iterdir()
+    spec, model, config = load_trained(run)
+    assert config["train"]["device"] == device
+    x = np.random.default_rng(0).normal(size=(3, 10, spec.n_features)).astype(np.float32)
+    return model, x, predict(model, x)[0]
+
+
+def test_cpu_training_and_prediction(tmp_path, capsys):
+    _, _, pred = _train_and_predict(tmp_path, capsys, "cpu")
+    assert pred.shape == (3,) and set(pred.tolist()) <= {0, 1}
+
+
+@cuda
+def test_cuda_training_and_prediction_equal_cpu_prediction(tmp_path, capsys):
+    from heedful.process.train import predict
+
+    model, x, on_cpu = _train_and_predict(tmp_path, capsys, "cuda")
+    pred = predict(model.to("cuda"), x)[0]  # inputs follow the model to the GPU
+    assert np.array_equal(pred, on_cpu)

@@ -9,30 +9,31 @@
 from __future__ import annotations
 
 import os
-import re
+from typing import TYPE_CHECKING
 
-import torch
-
+from heedful.device_names import DEVICE_HELP, DEVICES, SPEC, check_device_spec  # noqa: F401 (re-exported)
 from heedful.errors import InputError
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
-_SPEC = re.compile(r"^(auto|cpu|mps|cuda)(?::(\d{1,3}))?$")
+if TYPE_CHECKING:
+    import torch
 
 
 def _mps_available() -> bool:
+    import torch
+
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
 
 
 def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     """The device named by ``spec``; ``auto`` is CUDA, else MPS, else CPU. Refuses what this machine lacks."""
+    import torch
+
     if isinstance(spec, torch.device):
         spec = str(spec)
+    check_device_spec(spec)
     text = "auto" if spec is None else str(spec).strip().lower()
-    match = _SPEC.match(text)
-    if match is None or (match.group(2) is not None and match.group(1) != "cuda"):
-        raise InputError(f"--device must be one of auto, cpu, cuda, cuda:N, mps; got {str(spec)[:40]!r}")
-    kind, index = match.group(1), match.group(2)
+    kind, index = SPEC.match(text).groups()
     if kind == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -56,6 +57,8 @@ def launched() -> bool:
 
 def accelerator_kwargs(spec: str | None) -> dict:
     """``Accelerator`` arguments that train on ``spec``'s device (checked first, so a bad flag fails before work)."""
+    import torch
+
     device = resolve_device(spec)
     if launched():
         return {}  # the launcher assigns one device per process
@@ -66,6 +69,8 @@ def accelerator_kwargs(spec: str | None) -> dict:
 
 def to_device(batch, device: torch.device | str):
     """``batch`` with every tensor moved to ``device`` (dicts, lists and tuples are walked; the rest kept)."""
+    import torch
+
     if isinstance(batch, torch.Tensor):
         return batch.to(device)
     if isinstance(batch, dict):
@@ -81,6 +86,8 @@ def to_device(batch, device: torch.device | str):
 
 def model_device(model: torch.nn.Module) -> torch.device:
     """Where ``model``'s first parameter (or buffer) lives; CPU for a model without either."""
+    import torch
+
     for tensor in (*model.parameters(), *model.buffers()):
         return tensor.device
     return torch.device("cpu")

@@ -249,6 +249,9 @@ def run_train(args) -> int:
         graph_init, max_train = args.graph_init, args.max_train
         if args.split != "train":
             raise InputError("rationale train learns from --split train (dev is used for early stopping)")
+        from heedful.devices import resolve_device
+
+        resolve_device(train.device)  # a machine without the device refuses before a run folder exists
         if args.visual:  # a bad frames file is refused before a run folder exists
             from heedful.rationale.features.visual import VisualFile
 

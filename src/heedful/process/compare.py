@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from heedful import tracking
+from heedful.devices import resolve_device
 from heedful.errors import InputError
 from heedful.process.baselines import PCADetector
 from heedful.process.config import ModelConfig
@@ -100,6 +101,7 @@ def compare(
         models = list(get_task(plan.task).models_for(asdict(plan.task_cfg)))
     task_name, task_cfg, model_cfg, cfg = plan.task, plan.task_cfg, plan.model_cfg, plan.train_cfg
     check_models(list(models))
+    resolve_device(cfg.device)  # a machine without the device refuses before any work
     if resume is None:
         run_dir = new_run_dir(out_root, f"process-compare-{task_name}")
         config = run_config("process compare", task_name, asdict(task_cfg), asdict(model_cfg), cfg, models=models)

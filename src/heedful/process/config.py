@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from heedful.device_names import DEVICE_HELP, check_device_spec
 from heedful.errors import InputError
 from heedful.fields import check_fields, param, validate_values
 from heedful.process.names import NEURAL_MODELS, check_task
@@ -94,10 +95,12 @@ class TrainConfig:
     log_with: str | None = param(
         None, "experiment tracker: tensorboard or mlflow (local files under the run's tracking/)"
     )
+    device: str = param("auto", DEVICE_HELP)
 
     def __post_init__(self):
         check_fields(self)
         check_tracker(self.log_with)
+        check_device_spec(self.device)
         check_at_least(self, 1, "epochs", "batch_size", "patience")
         if self.lr <= 0 or self.grad_clip <= 0:
             raise InputError(f"lr and grad_clip must be > 0, got {self.lr}, {self.grad_clip}")

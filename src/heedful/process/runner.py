@@ -19,6 +19,7 @@ import torch
 
 from heedful import tracking
 from heedful.checkpoint import BEST, build_fitting
+from heedful.devices import resolve_device
 from heedful.errors import InputError
 from heedful.process.alarm import RunAlarm
 from heedful.process.apply import clean, read_values
@@ -194,6 +195,7 @@ def train_run(
         model_name = plan.saved["model"]
     elif model_name is None:
         raise InputError("train: give a model (or resume a run)")
+    resolve_device(plan.train_cfg.device)  # a machine without the device refuses before any work
     task = get_task(plan.task)
     data = task.build(plan.task_cfg)
     torch.manual_seed(plan.train_cfg.seed)  # before the model exists: its initialisation is part of the run

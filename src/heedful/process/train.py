@@ -21,11 +21,13 @@ from tqdm.auto import tqdm
 
 from heedful import tracking
 from heedful.checkpoint import BEST, load_checkpoint, load_weights, save_checkpoint
+from heedful.devices import model_device
 from heedful.errors import InputError
 from heedful.explain.perturb import soft_keep_mask
 from heedful.process.config import TrainConfig
 from heedful.process.data import Split
 from heedful.process.models import ProcessSeq2Seq
+from heedful.training import make_accelerator
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +79,15 @@ def predict(
     (N, T) for attention pooling, (N, steps, T) for Seq2Seq."""
     model.eval()
     preds, maps = [], []
+    device = model_device(model)  # inputs go where the model is (a model moved to a GPU predicts there)
     xs = torch.from_numpy(x).split(batch_size)
     ls = torch.from_numpy(lengths).split(batch_size) if lengths is not None else [None] * len(xs)
     for chunk, length in zip(xs, ls, strict=True):
-        out = model(chunk, _lengths_arg(chunk, length))
-        preds.append(out.prediction.argmax(-1) if kind in CLASSIFYING else out.prediction)
+        chunk = chunk.to(device)
+        out = model(chunk, _lengths_arg(chunk, None if length is None else length.to(device)))
+        preds.append((out.prediction.argmax(-1) if kind in CLASSIFYING else out.prediction).cpu())
         if out.attention is not None:
-            maps.append(out.attention)
+            maps.append(out.attention.cpu())
     return torch.cat(preds).numpy(), (torch.cat(maps).numpy() if maps else None)
 
 
@@ -91,8 +95,9 @@ def predict(
 def probabilities(model: torch.nn.Module, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Class probabilities (N, classes) of a window classifier (full-length windows)."""
     model.eval()
-    chunks = [torch.softmax(model(chunk, None).prediction, -1) for chunk in torch.from_numpy(x).split(batch_size)]
-    return torch.cat(chunks).numpy()
+    device = model_device(model)
+    chunks = [torch.softmax(model(c.to(device), None).prediction, -1) for c in torch.from_numpy(x).split(batch_size)]
+    return torch.cat(chunks).cpu().numpy()
 
 
 def loss_fn(kind: str, pred: torch.Tensor, y, mask, censored) -> torch.Tensor:
@@ -133,10 +138,8 @@ def fit(
 
     Seed before building the model (``torch.manual_seed(cfg.seed)``) for a reproducible initialisation; every epoch
     then seeds its own shuffling and dropout, so a resumed run repeats an uninterrupted one."""
-    from accelerate import Accelerator  # a second to import: only when a model trains
-
     run_dir = Path(ckpt_dir).parent if ckpt_dir is not None else None
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), **tracking.accelerator_kwargs(cfg.log_with, run_dir))
+    accelerator = make_accelerator(cfg.device, cfg.log_with, run_dir)
     tracking.start(accelerator, cfg.log_with, run_dir, "process", asdict(cfg) | {"kind": kind})
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     fresh = {"epoch": 0, "best_val": -float("inf"), "best_epoch": 0, "stale": 0, "seconds": 0.0, "history": []}

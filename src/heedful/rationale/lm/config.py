@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from heedful.device_names import DEVICE_HELP, check_device_spec
 from heedful.errors import InputError
 from heedful.explain.config import FaithfulnessConfig
 from heedful.fields import check_fields, param
@@ -34,10 +35,12 @@ class LMTrainConfig:
     log_with: str | None = param(
         None, "experiment tracker: tensorboard or mlflow (local files under the run's tracking/)"
     )
+    device: str = param("auto", DEVICE_HELP)
 
     def __post_init__(self):
         check_fields(self)
         check_tracker(self.log_with)
+        check_device_spec(self.device)
         for name in ("epochs", "batch_size", "grad_accum", "patience", "max_dev", "save_every"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -159,8 +159,9 @@ def train_lm(
     progress: bool = True,
 ) -> dict:
     """Train (or resume) in ``folder``; the best weights end up in ``folder/adapter.safetensors``."""
-    from accelerate import Accelerator
     from transformers import get_cosine_schedule_with_warmup
+
+    from heedful.training import make_accelerator
 
     if model.cfg.mode == "zeroshot":
         raise InputError("mode zeroshot has nothing to train")
@@ -168,7 +169,7 @@ def train_lm(
         raise InputError(f"need training and dev examples, got {len(train)} and {len(dev)}")
     folder = Path(folder)
     torch.manual_seed(cfg.seed)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), **tracking.accelerator_kwargs(cfg.log_with, folder))
+    accelerator = make_accelerator(cfg.device, cfg.log_with, folder)
     tracking.start(accelerator, cfg.log_with, folder, "rationale", asdict(cfg) | {"mode": model.cfg.mode})
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
