@@ -79,6 +79,8 @@ class LoopState:
                 raise InputError(f"{source}: {key} must be a number, got {value!r}"[:200])
         if isinstance(values.get("best"), int | float) and math.isinf(values["best"]):
             values["best"] = None  # the old loops' "nothing yet" (-inf / inf)
+        if values.get("best") is None and values.get("best_epoch", 0) > 0:
+            raise InputError(f"{source}: best must be a number once a best epoch is recorded, got None")
         history = values.get("history", [])
         if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
             raise InputError(f"{source}: history must be a list of epoch records, got {type(history).__name__}")

@@ -368,7 +368,7 @@ def test_a_config_asking_for_a_huge_model_is_checked_against_the_weights_first(
         (lambda s: s.update(dir="stepX"), "state.json"),
         (lambda s: s.update(epoch="one"), "epoch"),
         (lambda s: s.update(history="abc"), "history"),
-        (lambda s: s.update(best_val=None), "best_val"),
+        (lambda s: s.update(best=None), "best must be a number"),
         (lambda s: s.update(epoch=-2), "epoch"),
     ],
 )

@@ -27,7 +27,7 @@ from heedful.explain.perturb import soft_keep_mask
 from heedful.process.config import TrainConfig
 from heedful.process.data import Split
 from heedful.process.models import ProcessSeq2Seq
-from heedful.training import make_accelerator
+from heedful.training import LoopState, make_accelerator
 
 log = logging.getLogger(__name__)
 
@@ -142,15 +142,13 @@ def fit(
     accelerator = make_accelerator(cfg.device, cfg.log_with, run_dir)
     tracking.start(accelerator, cfg.log_with, run_dir, "process", asdict(cfg) | {"kind": kind})
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    fresh = {"epoch": 0, "best_val": -float("inf"), "best_epoch": 0, "stale": 0, "seconds": 0.0, "history": []}
     saved = load_checkpoint(ckpt_dir, model, opt, restore_rng=False) if ckpt_dir is not None else None
-    if saved is not None:
-        _check_state(saved, Path(ckpt_dir) / "state.json")
-    state = {**fresh, **(saved or {})}
+    state = LoopState.restore(saved, Path(ckpt_dir or ".") / "state.json")
     model, opt = accelerator.prepare(model, opt)
-    start = time.perf_counter() - state["seconds"]
+    start = time.perf_counter() - state.seconds
     key = "val_accuracy" if kind in CLASSIFYING else "val_score"
-    bar = tqdm(range(state["epoch"], cfg.epochs), desc="train", unit="epoch", disable=not progress, leave=False)
+    left = range(0) if state.done(cfg.epochs, cfg.patience) else range(state.epoch, cfg.epochs)  # a stopped run stays
+    bar = tqdm(left, desc="train", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
         torch.manual_seed(cfg.seed + epoch)
         loader = accelerator.prepare_data_loader(_loader(train, cfg.batch_size, True, cfg.seed + epoch))
@@ -173,44 +171,22 @@ def fit(
         _check_finite_training(model, losses, epoch + 1)
         score = val_score(kind, model, val)
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), key: score}
-        state["history"].append(record)
-        improved = score > state["best_val"]
-        if improved:
-            state.update(best_val=score, best_epoch=epoch + 1, stale=0)
-        else:
-            state["stale"] += 1
-        state.update(epoch=epoch + 1, seconds=time.perf_counter() - start)
+        improved = state.end_epoch(score, record, higher_is_better=True)
+        state.seconds = time.perf_counter() - start
         bar.set_postfix(loss=f"{record['loss']:.3f}", val=f"{score:.3f}")
         log.info("epoch %d: loss %.4f, %s %.4f%s", epoch + 1, record["loss"], key, score, " (best)" * improved)
         tracking.log(accelerator, cfg.log_with, record, step=epoch + 1)
         if on_epoch is not None:
             on_epoch(record)
         if ckpt_dir is not None:
-            save_checkpoint(ckpt_dir, accelerator.unwrap_model(model), state, opt, best=improved)
-        if state["stale"] >= cfg.patience:
+            save_checkpoint(ckpt_dir, accelerator.unwrap_model(model), state.to_dict(), opt, best=improved)
+        if state.done(cfg.epochs, cfg.patience):
             break
     tracking.finish(accelerator, cfg.log_with)
     if ckpt_dir is not None and (Path(ckpt_dir) / BEST).exists():
         load_weights(accelerator.unwrap_model(model), Path(ckpt_dir) / BEST)
-    return TrainResult(
-        state["best_epoch"], state["best_val"], state["epoch"], time.perf_counter() - start, state["history"]
-    )
-
-
-def _check_state(state: dict, path: Path) -> None:
-    """The trainer's part of a resumed ``state.json``: an edited value would otherwise fail deep in the loop."""
-    counts = ("epoch", "best_epoch", "stale")
-    for key in counts:
-        value = state.get(key, 0)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InputError(f"{path}: {key} must be a count >= 0, got {value!r}"[:200])
-    for key in ("best_val", "seconds"):
-        value = state.get(key, 0.0)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-            raise InputError(f"{path}: {key} must be a number, got {value!r}"[:200])
-    history = state.get("history", [])
-    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
-        raise InputError(f"{path}: history must be a list of epoch records, got {type(history).__name__}")
+    best = -float("inf") if state.best is None else state.best
+    return TrainResult(state.best_epoch, best, state.epoch, time.perf_counter() - start, state.history)
 
 
 def _check_finite_training(model, losses: list[float], epoch: int) -> None:
