@@ -11,6 +11,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from heedful.checkpoint import seed_everything
 from heedful.errors import InputError
 from heedful.rationale.data.config import DataConfig, load_split
 from heedful.rationale.data.prompt import scoring_string
@@ -164,6 +165,7 @@ def train_pipeline(
         texts += [scoring_string(s.rationale) for s in train]
         lm, tokenizer = trim_for(model_cfg, lm, tokenizer, folder, texts)
         _say(f"vocabulary trimmed to {model_cfg.vocab['size']} of {model_cfg.vocab['base_size']} tokens", progress)
+    seed_everything(train_cfg.seed)  # the LoRA, cross-attention and graph weights start the same every time
     model = RationaleLM(lm, model_cfg)
     _init_graph(model, graph_init)
     meta = {"data": asdict(data), "train": asdict(train_cfg), "features": asdict(features)}
@@ -179,6 +181,15 @@ def train_pipeline(
     report |= {"n_train": len(train_ex), "n_dev": len(dev_ex), "mode": model_cfg.mode}
     write_json(folder / "metrics.json", report)
     return report
+
+
+def resume_pipeline(folder: str | Path, progress: bool = True, lm=None, tokenizer=None) -> dict:
+    """Continue an interrupted ``train_pipeline`` in ``folder`` with the settings saved there (a resumed run must be
+    the same run); returns the training report, equal to an uninterrupted run's."""
+    from heedful.rationale.lm.runfolder import resume_settings
+
+    settings = resume_settings(folder)
+    return train_pipeline(**settings, folder=folder, progress=progress, lm=lm, tokenizer=tokenizer)
 
 
 def index_ref(index: str | Path | None, folder: Path) -> str | None:

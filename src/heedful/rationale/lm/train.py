@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from heedful import tracking
-from heedful.checkpoint import load_checkpoint, save_checkpoint
+from heedful.checkpoint import deterministic_algorithms, load_checkpoint, save_checkpoint, seed_everything
 from heedful.errors import InputError
 from heedful.rationale.lm.adapter import WEIGHTS, RationaleLM
 from heedful.rationale.lm.config import LMTrainConfig
@@ -60,16 +60,32 @@ def length_batches(examples: list[LMExample], batch_size: int, seed: int) -> lis
 
 
 class LowerCache:
-    """Hidden states entering the first adapted layer, per example (unpadded), computed on first use."""
+    """Hidden states entering the first adapted layer, per example (unpadded), computed on first use.
 
-    def __init__(self, model: RationaleLM, examples: list[LMExample]):
-        self.model, self.examples, self.states = model, examples, {}
+    An example's states are always computed with the same batch mates (its group in a fixed, length-sorted
+    grouping), whichever training batch first asks for them: a matrix product's last bits depend on the batch it
+    runs in, so a run resumed mid-epoch, which meets the examples in another order, gets the very same states. The
+    forward runs outside the global random stream, so filling the cache draws no dropout mask that training would
+    otherwise have drawn."""
+
+    def __init__(self, model: RationaleLM, examples: list[LMExample], pad_id: int, batch_size: int = 8):
+        self.model, self.examples, self.pad_id, self.states = model, examples, pad_id, {}
+        order = sorted(range(len(examples)), key=lambda i: (len(examples[i]), i))
+        self.groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        self.group_of = {i: g for g, group in enumerate(self.groups) for i in group}
+
+    def _fill(self, group: list[int]) -> None:
+        device = self.model.lm.device
+        batch = {k: v.to(device) for k, v in collate_train([self.examples[i] for i in group], self.pad_id).items()}
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            lower = lower_states(self.model.clm, batch["input_ids"], batch["attention_mask"])
+        for row, i in enumerate(group):
+            self.states[i] = lower[row, : len(self.examples[i])].clone()
 
     def batch(self, ids: list[int], batch: dict) -> torch.Tensor:
-        if any(i not in self.states for i in ids):  # right padding: valid positions do not depend on batch mates
-            lower = lower_states(self.model.clm, batch["input_ids"], batch["attention_mask"])
-            for row, i in enumerate(ids):
-                self.states.setdefault(i, lower[row, : len(self.examples[i])].clone())
+        for i in ids:
+            if i not in self.states:
+                self._fill(self.groups[self.group_of[i]])
         width = batch["input_ids"].shape[1]
         first = self.states[ids[0]]
         out = torch.zeros(len(ids), width, first.shape[-1], dtype=first.dtype, device=first.device)
@@ -145,8 +161,30 @@ def _save(folder: Path, model: RationaleLM, optimizer, scheduler, state: TrainSt
 
 
 def _resume(folder: Path, model: RationaleLM, optimizer, scheduler) -> TrainState:
-    saved = load_checkpoint(folder, model, optimizer, scheduler, restore_rng=False, weights_loader=model.load_trainable)
-    return TrainState() if saved is None else TrainState(**saved)
+    """The saved state, with the random generators as they were at the save: dropout goes on drawing the masks an
+    uninterrupted run would have drawn (the batch order is rebuilt from the seed and the epoch)."""
+    saved = load_checkpoint(folder, model, optimizer, scheduler, restore_rng=True, weights_loader=model.load_trainable)
+    return TrainState() if saved is None else checked_state(saved, folder / "state.json")
+
+
+def checked_state(saved: dict, path: Path) -> TrainState:
+    """A ``TrainState`` from a resumed ``state.json``: an edited value is refused naming it, not met in the loop."""
+    fields = TrainState.__dataclass_fields__
+    unknown = sorted(set(saved) - set(fields))
+    if unknown:
+        raise InputError(f"{path}: unknown key {unknown[0][:40]!r} (not a 'rationale train' checkpoint?)")
+    for key in ("epoch", "batch", "step", "bad_epochs", "tokens", "label_tokens"):
+        value = saved.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InputError(f"{path}: {key} must be a count >= 0, got {value!r}"[:200])
+    for key in ("best_dev", "seconds"):
+        value = saved.get(key, 0.0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise InputError(f"{path}: {key} must be a number, got {value!r}"[:200])
+    history = saved.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        raise InputError(f"{path}: history must be a list of epoch records, got {type(history).__name__}")
+    return TrainState(**saved)
 
 
 def train_lm(
@@ -158,16 +196,25 @@ def train_lm(
     folder: str | Path,
     progress: bool = True,
 ) -> dict:
-    """Train (or resume) in ``folder``; the best weights end up in ``folder/adapter.safetensors``."""
-    from accelerate import Accelerator
-    from transformers import get_cosine_schedule_with_warmup
+    """Train (or resume) in ``folder``; the best weights end up in ``folder/adapter.safetensors``.
 
+    Reproducible on one machine: the generators are seeded from ``cfg.seed`` (the caller seeds before building the
+    model, as ``train_pipeline`` does, for the same initial weights), torch uses deterministic kernels, batches are
+    drawn from the seed and the epoch, and a resumed run restores the generators saved with its checkpoint."""
     if model.cfg.mode == "zeroshot":
         raise InputError("mode zeroshot has nothing to train")
     if not train or not dev:
         raise InputError(f"need training and dev examples, got {len(train)} and {len(dev)}")
     folder = Path(folder)
-    torch.manual_seed(cfg.seed)
+    with deterministic_algorithms():
+        return _train(model, tokenizer, train, dev, cfg, folder, progress)
+
+
+def _train(model, tokenizer, train, dev, cfg: LMTrainConfig, folder: Path, progress: bool) -> dict:
+    from accelerate import Accelerator
+    from transformers import get_cosine_schedule_with_warmup
+
+    seed_everything(cfg.seed)
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), **tracking.accelerator_kwargs(cfg.log_with, folder))
     tracking.start(accelerator, cfg.log_with, "rationale", asdict(cfg) | {"mode": model.cfg.mode})
     params = [p for p in model.parameters() if p.requires_grad]
@@ -182,9 +229,9 @@ def train_lm(
     state = _resume(folder, model, optimizer, scheduler)
     pad_id = tokenizer.pad_token_id
     fast = cfg.cache_lower and can_cache(model.clm)
-    train_cache = LowerCache(model, train) if fast else None
+    train_cache = LowerCache(model, train, pad_id, cfg.batch_size) if fast else None
     dev = dev[: cfg.max_dev]
-    dev_cache = LowerCache(model, dev) if fast else None
+    dev_cache = LowerCache(model, dev, pad_id, cfg.batch_size) if fast else None
     model.train()
     while state.epoch < cfg.epochs and state.bad_epochs < cfg.patience:
         batches = length_batches(train, cfg.batch_size, cfg.seed + state.epoch)
