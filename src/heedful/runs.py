@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
+import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from heedful.errors import InputError
+
+log = logging.getLogger(__name__)
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -146,3 +151,76 @@ def new_run_dir(root: str | Path, name: str) -> Path:
         except FileExistsError:
             n += 1
             path = base.with_name(f"{base.name}-{n}")
+
+
+LOCK = "heedful.lock"
+
+
+class RunLocked(InputError):
+    """Another live process writes this run folder."""
+
+
+@contextlib.contextmanager
+def hold_run(folder: str | Path, announce: bool = False) -> Iterator[Path]:
+    """Hold ``folder/heedful.lock`` for the block: one writer per run folder. A second writer (a concurrent
+    ``--resume`` too) is refused in one line naming the holder's pid. The lock is an OS file lock (``flock``), so a
+    holder killed with ``kill -9`` releases it; the pid it left in the file is then taken over with a warning. The
+    file is removed when the block ends, by an exception too. ``announce``: say on stderr which folder is written."""
+    folder = Path(folder)
+    path = folder / LOCK
+    fd = _acquire(path)
+    try:
+        if announce:
+            print(f"heedful: writing run folder {folder}", file=sys.stderr)
+        yield folder
+    finally:
+        path.unlink(missing_ok=True)  # before the lock is let go: a waiting writer never finds a removed file locked
+        os.close(fd)
+
+
+def _acquire(path: Path) -> int:
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if not _try_lock(fd):
+                raise RunLocked(f"{path.parent}: in use by process {_holder(fd)} ({path.name}); wait for it to end")
+            if os.path.exists(path) and os.fstat(fd).st_ino == os.stat(path).st_ino:
+                break  # else the holder removed the file between our open and lock: try again on the new one
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+    stale = _holder(fd)
+    if stale is not None:
+        log.warning("%s: took over the lock of process %d, which is no longer running", path.parent, stale)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): the pid in the file decides
+        return _holder(fd) is None or not _alive(_holder(fd))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def _holder(fd: int) -> int | None:
+    """The pid written in a lock file, or None when there is none (a fresh file)."""
+    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    return int(text) if text.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

@@ -6,6 +6,7 @@ also checkpoint every epoch), so an interrupted comparison resumes where it stop
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -22,7 +23,7 @@ from heedful.process.names import NEURAL_MODELS
 from heedful.process.runner import evaluate, plan_run, run_config, test_metrics
 from heedful.process.tasks import TaskData, get_task
 from heedful.process.train import CLASSIFYING, TrainConfig, fit
-from heedful.runs import atomic_write, new_run_dir, read_json, write_json
+from heedful.runs import atomic_write, hold_run, new_run_dir, read_json, write_json
 
 
 def check_models(models: list[str]) -> None:
@@ -100,27 +101,29 @@ def compare(
         models = list(get_task(plan.task).models_for(asdict(plan.task_cfg)))
     task, task_cfg, model_cfg, cfg = plan.task, plan.task_cfg, plan.model_cfg, plan.train_cfg
     check_models(list(models))
-    if resume is None:
-        run_dir = new_run_dir(out_root, f"process-compare-{task}")
-        config = run_config("process compare", task, asdict(task_cfg), asdict(model_cfg), cfg, models=models)
-        write_json(run_dir / "config.json", config)
-    else:
-        run_dir = Path(resume)
-    data = get_task(task).build(task_cfg)
-    results = []
-    for name in models:
-        path = run_dir / "models" / name / "metrics.json"
-        if not path.exists():
-            if name in NEURAL_MODELS:  # makes the folder a run that `heedful process explain` can open
-                config = run_config(
-                    "process compare", task, asdict(task_cfg), asdict(model_cfg), cfg, model=name, data=data.params
-                )
-                write_json(path.parent / "config.json", config)
-            write_json(path, run_model(name, data, cfg, model_cfg, path.parent, progress))
-        results.append(read_metrics(path))
-    table = task_table(data.task.table_columns(data.params), results)
-    atomic_write(run_dir / "table.md", lambda p: p.write_text(table, encoding="utf-8"))
-    plot_comparison(results, run_dir / "comparison.png")
+    run_dir = Path(resume) if resume is not None else new_run_dir(out_root, f"process-compare-{task}")
+    with hold_run(run_dir, announce=progress):  # one writer at a time, a concurrent --resume too
+        if resume is None:
+            config = run_config("process compare", task, asdict(task_cfg), asdict(model_cfg), cfg, models=models)
+            write_json(run_dir / "config.json", config)
+        data = get_task(task).build(task_cfg)
+        results = []
+        for k, name in enumerate(models, 1):
+            path = run_dir / "models" / name / "metrics.json"
+            if progress:
+                done = " (done before: its metrics.json)" if path.exists() else ""
+                print(f"heedful: model {k} of {len(models)}: {name}{done}", file=sys.stderr)
+            if not path.exists():
+                if name in NEURAL_MODELS:  # makes the folder a run that `heedful process explain` can open
+                    config = run_config(
+                        "process compare", task, asdict(task_cfg), asdict(model_cfg), cfg, model=name, data=data.params
+                    )
+                    write_json(path.parent / "config.json", config)
+                write_json(path, run_model(name, data, cfg, model_cfg, path.parent, progress))
+            results.append(read_metrics(path))
+        table = task_table(data.task.table_columns(data.params), results)
+        atomic_write(run_dir / "table.md", lambda p: p.write_text(table, encoding="utf-8"))
+        plot_comparison(results, run_dir / "comparison.png")
     return run_dir
 
 

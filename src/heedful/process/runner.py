@@ -20,7 +20,7 @@ from heedful.process.config import ModelConfig, TrainConfig
 from heedful.process.models import build_model
 from heedful.process.tasks import TaskData, get_task
 from heedful.process.train import CLASSIFYING, fit, load_weights, predict, probabilities
-from heedful.runs import new_run_dir, read_json, write_json
+from heedful.runs import hold_run, new_run_dir, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -195,34 +195,33 @@ def train_run(
         model = build_fitting(lambda: build_model(model_name, data, plan.model_cfg), best, Path(resume) / "config.json")
     else:
         model = build_model(model_name, data, plan.model_cfg)
-    if resume is None:
-        run_dir = new_run_dir(out_root, f"process-{plan.task}-{model_name}")
-        config = run_config(
-            "process train",
-            plan.task,
-            asdict(plan.task_cfg),
-            asdict(plan.model_cfg),
-            plan.train_cfg,
-            model=model_name,
-            data=data.params,
-        )
-        write_json(run_dir / "config.json", config)
-        data.scaler.save(run_dir / "scaler.json")
-    else:
-        run_dir = Path(resume)
-    log.info("training %s on %s into %s", model_name, plan.task, run_dir)
-    result = fit(model, data.train, data.val, plan.train_cfg, run_dir / "checkpoint", progress, data.kind, on_epoch)
-    metrics = {
-        "model": model_name,
-        "task": plan.task,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "train_seconds": round(result.seconds, 2),
-        "best_epoch": result.best_epoch,
-        val_key(data): result.best_val,
-        "test": test_metrics(data, model),
-    }
-    write_json(run_dir / "metrics.json", metrics)
-    write_json(run_dir / "history.json", result.history)
+    run_dir = Path(resume) if resume is not None else new_run_dir(out_root, f"process-{plan.task}-{model_name}")
+    with hold_run(run_dir, announce=progress):  # one writer at a time, a concurrent --resume too
+        if resume is None:
+            config = run_config(
+                "process train",
+                plan.task,
+                asdict(plan.task_cfg),
+                asdict(plan.model_cfg),
+                plan.train_cfg,
+                model=model_name,
+                data=data.params,
+            )
+            write_json(run_dir / "config.json", config)
+            data.scaler.save(run_dir / "scaler.json")
+        log.info("training %s on %s into %s", model_name, plan.task, run_dir)
+        result = fit(model, data.train, data.val, plan.train_cfg, run_dir / "checkpoint", progress, data.kind, on_epoch)
+        metrics = {
+            "model": model_name,
+            "task": plan.task,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "train_seconds": round(result.seconds, 2),
+            "best_epoch": result.best_epoch,
+            val_key(data): result.best_val,
+            "test": test_metrics(data, model),
+        }
+        write_json(run_dir / "metrics.json", metrics)
+        write_json(run_dir / "history.json", result.history)
     return run_dir
 
 

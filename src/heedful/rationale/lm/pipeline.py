@@ -21,7 +21,7 @@ from heedful.rationale.lm.generate import GenerateConfig, generate_rationales
 from heedful.rationale.lm.train import LMTrainConfig, train_lm
 from heedful.rationale.retrieval.keys import KeyConfig, features_for
 from heedful.rationale.retrieval.store import build_index
-from heedful.runs import read_json, write_json
+from heedful.runs import hold_run, read_json, write_json
 
 
 def _say(line: str | None, progress: bool) -> None:
@@ -132,10 +132,20 @@ def train_pipeline(
     lm=None,
     tokenizer=None,
 ) -> dict:
-    """Train a rationale LM in ``folder`` (resuming if it holds a checkpoint); returns the training report."""
+    """Train a rationale LM in ``folder`` (resuming if it holds a checkpoint); returns the training report. The
+    folder is held (``heedful.runs.hold_run``) while training: a second writer is refused."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with hold_run(folder):
+        settings = (data, model_cfg, train_cfg, features, index, graph_init, max_train)
+        return _train_in(folder, *settings, progress=progress, lm=lm, tokenizer=tokenizer)
+
+
+def _train_in(
+    folder: Path, data, model_cfg, train_cfg, features, index, graph_init, max_train, progress, lm, tokenizer
+):
     from heedful.rationale.features.encoders import make_encoder
 
-    folder = Path(folder)
     if model_cfg.uses_xattn and not features.features:
         model_cfg.graph.text_dim = make_encoder(model_cfg.encoder).dim
     if graph_init:
