@@ -82,8 +82,8 @@ def _replay(messages, receive):
 
 class RequestLimit:
     """At most ``limit`` requests in progress; beyond them the same JSON 503 with ``Retry-After`` as a full queue.
-    uvicorn's own ``limit_concurrency`` answered in plain text without ``Retry-After``; it stays, set higher, as a
-    backstop for idle connections (``heedful.cli.serve``)."""
+    uvicorn's own ``limit_concurrency`` stays, set higher, as a backstop for idle connections; it answers in JSON
+    too (``heedful.serve.protocol``)."""
 
     def __init__(self, app, limit: int, retry_after: int):
         self.app, self.limit, self.retry_after, self.active = app, limit, retry_after, 0
