@@ -88,7 +88,7 @@ def read_json(path: str | Path):
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     try:
-        return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
+        return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=unique_keys)
     except json.JSONDecodeError as err:
         raise InputError(f"{path}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
     except UnicodeDecodeError:
@@ -105,8 +105,9 @@ class DuplicateKey(ValueError):
     pass
 
 
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
-    """A JSON object whose keys are unique: with a key twice, the last value would win silently."""
+def unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """``json.loads``'s ``object_pairs_hook`` for objects whose keys are unique: with a key twice, the last value
+    would win silently. Raises ``DuplicateKey`` naming the key (every JSON heedful reads: files and requests)."""
     obj = dict(pairs)
     if len(obj) < len(pairs):
         seen: set[str] = set()

@@ -1,5 +1,6 @@
 """ASGI middleware of the service: the limit on requests in progress, the body-size limit (also turning a text/csv
-body into JSON) and the bearer token. All are plain ASGI callables in front of the FastAPI app."""
+body into JSON and refusing a JSON object with a key twice) and the bearer token. All are plain ASGI callables in
+front of the FastAPI app."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ class BodyLimit:
     """Refuse bodies over ``limit`` bytes with 413 before any parsing (declared or streamed without a length).
 
     A ``text/csv`` body sent to the process endpoint is handed on as the JSON ``{"csv": text}`` (with ``model``
-    and ``stride`` from the query string), so that one schema validates both forms."""
+    and ``stride`` from the query string), so that one schema validates both forms. Any other body with a JSON
+    object holding a key twice is 422 naming the key, as a data file with one is refused."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
@@ -46,11 +48,27 @@ class BodyLimit:
         body = b"".join(chunks)
         if scope["path"] == CSV_PATH and _content_type(scope) == b"text/csv":
             scope, body = _csv_as_json(scope, body)
+        elif (twice := _duplicate_key(body)) is not None:
+            return await _json_response(422, problem_body(f"body: {twice}", "body"))(scope, receive, send)
         await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
 
     async def _refuse(self, scope, receive, send):
         body = problem_body(f"request body over {self.limit} bytes", "body", self.limit)
         await _json_response(413, body, {"Connection": "close"})(scope, receive, send)
+
+
+def _duplicate_key(body: bytes) -> str | None:
+    """Why a JSON body is refused for a key given twice in one object (the files' rule: ``heedful.runs.unique_keys``),
+    or None; a body that is not JSON at all is left to the app, which says how it is malformed."""
+    from heedful.runs import DuplicateKey, unique_keys
+
+    try:
+        json.loads(body, object_pairs_hook=unique_keys)
+    except DuplicateKey as err:
+        return str(err)
+    except (ValueError, RecursionError):  # malformed JSON, bad UTF-8, numbers too long: the app's 400 / 422 says so
+        return None
+    return None
 
 
 def _content_type(scope) -> bytes:
