@@ -96,7 +96,7 @@ def test_process_train_resume_of_a_held_run_is_one_line_with_the_pid(tmp_path, c
     argv = ["process", "train", *task, "--model", "gru", "--epochs", "1", "--hidden-size", "4", "--out"]
     assert main([*argv, str(tmp_path / "runs")]) == 0
     (run,) = (tmp_path / "runs").iterdir()
-    assert f"heedful: writing run folder {run}" in capsys.readouterr().err  # said when the run starts
+    assert capsys.readouterr().out.startswith(f"run folder: {run}\n")  # said when the run starts
     env = os.environ | {"PYTHONPATH": str(SRC)}
     proc = subprocess.Popen([sys.executable, "-c", HOLD, str(run)], stdout=subprocess.PIPE, text=True, env=env)
     try:
@@ -109,3 +109,11 @@ def test_process_train_resume_of_a_held_run_is_one_line_with_the_pid(tmp_path, c
         proc.wait()
     assert main(["process", "train", "--resume", str(run)]) == 0  # the stale lock is taken over
     assert f"lock of process {proc.pid}, which is no longer running" in caplog.text and not (run / LOCK).exists()
+
+
+def test_the_other_ranks_of_one_distributed_launch_share_rank_0s_lock(tmp_path, monkeypatch):
+    with hold_run(tmp_path):
+        monkeypatch.setenv("RANK", "1")  # torchrun's other process of the same run
+        with hold_run(tmp_path):
+            assert (tmp_path / LOCK).read_text().strip() == str(os.getpid())
+        assert (tmp_path / LOCK).exists()  # rank 1 leaving does not release rank 0's lock

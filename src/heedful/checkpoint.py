@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from heedful.errors import InputError
-from heedful.runs import atomic_write, read_json, write_json
+from heedful.runs import atomic_write, read_json, require_file, write_json
 
 FORMAT = 1
 WEIGHTS = "model.safetensors"
@@ -61,9 +61,7 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     """A safetensors file's tensors; a missing, truncated or garbage file is one error naming it."""
     from safetensors.torch import load
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+    path = require_file(path)
     try:
         return load(path.read_bytes())
     except Exception as err:  # safetensors raises its own error type (and others) for damaged files
@@ -75,9 +73,7 @@ def saved_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
     """The tensor shapes of a safetensors file, read from its header only (nothing is loaded)."""
     from safetensors import safe_open
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+    path = require_file(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (not a dict)

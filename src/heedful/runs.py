@@ -6,7 +6,7 @@ import contextlib
 import json
 import logging
 import os
-import sys
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -27,10 +27,29 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     try:
         write(tmp)
         os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        if err.filename not in (str(tmp), tmp):  # about another file (one the writer reads): as it is
+            raise
+        # the folder refuses files (/proc), is read-only, or the disk is full: name the output, not our temporary
+        raise InputError(f"{path}: cannot write there ({err.strerror or type(err).__name__})") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def require_file(path: str | Path, what: str = "file") -> Path:
+    """``path`` as a regular file to read: a missing one is FileNotFoundError, a folder or a device, FIFO or socket
+    (``/dev/zero`` would be read forever) one clear error each."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; expected a {what}")
+    if path.exists():
+        raise InputError(f"{path}: not a regular file (a device, FIFO or socket); expected a {what}")
+    raise FileNotFoundError(f"no such {what}: {path}")
 
 
 def check_out_path(
@@ -51,6 +70,8 @@ def check_out_path(
         raise InputError(f"{what} {path}: is a file; give a folder for run folders")
     if not folder and path.is_dir():
         raise InputError(f"{what} {path}: is a folder; give a file path")
+    if not folder and path.exists() and not path.is_file():  # the rename would replace the device node itself
+        raise InputError(f"{what} {path}: not a regular file (a device, FIFO or socket); give a file path")
     for source in inputs:
         if _same_file(path, Path(source)):
             raise InputError(f"{what} {path}: is the input {source}; writing it would destroy it, give another path")
@@ -84,11 +105,9 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def read_json(path: str | Path):
     """Parse a JSON file; a missing, undecodable or malformed file is one clear error naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+    path = require_file(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=unique_keys)
+        obj = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=unique_keys)
     except json.JSONDecodeError as err:
         raise InputError(f"{path}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
     except UnicodeDecodeError:
@@ -99,6 +118,27 @@ def read_json(path: str | Path):
         raise InputError(f"{path}: {err}") from None
     except ValueError as err:  # an integer of more digits than Python converts (4,300)
         raise InputError(f"{path}: {' '.join(str(err).split())[:160]}") from None
+    return check_unicode(obj, path)
+
+
+def check_unicode(obj, where):
+    """``obj`` (parsed JSON) holds no lone surrogate: JSON lets ``"\\ud800"`` through, but no UTF-8 output can hold
+    it, so a text with one would fail when written back. Refused naming the first place."""
+    stack = [(obj, "")]
+    while stack:
+        value, at = stack.pop()
+        if isinstance(value, dict):
+            stack += [(v, f"{at}.{k}" if at else str(k)) for k, v in value.items()]
+            stack += [(k, f"{at}{' key' if at else 'key'} {k!r}"[:80]) for k in value]
+        elif isinstance(value, list):
+            stack += [(v, f"{at}[{i}]") for i, v in enumerate(value)]
+        elif isinstance(value, str) and _SURROGATE.search(value):
+            char = _SURROGATE.search(value).group()
+            raise InputError(f"{where}: {at or 'text'}: a lone surrogate \\u{ord(char):04x} (not Unicode text)")
+    return obj
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class DuplicateKey(ValueError):
@@ -123,9 +163,7 @@ def read_npz(path: str | Path, what: str) -> dict:
 
     import numpy as np
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such {what}: {path}")
+    path = require_file(path, what)
     try:
         with np.load(path, allow_pickle=False) as z:
             return {name: z[name] for name in z.files}
@@ -166,13 +204,17 @@ def hold_run(folder: str | Path, announce: bool = False) -> Iterator[Path]:
     """Hold ``folder/heedful.lock`` for the block: one writer per run folder. A second writer (a concurrent
     ``--resume`` too) is refused in one line naming the holder's pid. The lock is an OS file lock (``flock``), so a
     holder killed with ``kill -9`` releases it; the pid it left in the file is then taken over with a warning. The
-    file is removed when the block ends, by an exception too. ``announce``: say on stderr which folder is written."""
+    file is removed when the block ends, by an exception too. The processes of one ``accelerate launch`` (torchrun's
+    ``RANK``) are one writer: rank 0 holds the lock. ``announce``: say which folder is written (stdout)."""
     folder = Path(folder)
+    if os.environ.get("RANK", "0") != "0":  # a process of a distributed launch (torchrun): rank 0 holds the run
+        yield folder
+        return
     path = folder / LOCK
     fd = _acquire(path)
     try:
-        if announce:
-            print(f"heedful: writing run folder {folder}", file=sys.stderr)
+        if announce:  # at the start, where the commands say it, so that a long run can be found while it runs
+            print(f"run folder: {folder}", flush=True)
         yield folder
     finally:
         path.unlink(missing_ok=True)  # before the lock is let go: a waiting writer never finds a removed file locked

@@ -70,3 +70,48 @@ def test_values_beyond_float32_in_a_two_variable_window_are_422(two_variable_cli
     assert ok.status_code == 200, ok.text
     body = refused(two_variable_client.post(PREDICT, json={"windows": [[cell] * 6]}), 422, "windows[0]")
     assert "float32" in body["error"]
+
+
+def _csv(process_model, rows: int = 12) -> str:
+    names = process_model.variables
+    return ",".join(names) + "\n" + ("\n".join([",".join(["1.0"] * len(names))] * rows)) + "\n"
+
+
+def test_json_nested_too_deeply_is_a_clear_400(client):
+    """Before: "There was an error parsing the body"."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    answer = client.post(RATIONALE, content=deep, headers={"Content-Type": "application/json"})
+    assert refused(answer, 400, "body")["error"] == "malformed JSON: nested too deeply"
+
+
+def test_a_lone_surrogate_in_a_request_is_422_naming_where(client):
+    body = json.dumps({"dialogues": [_dialogue()]}).replace('"text": "', '"text": "\\ud800', 1)
+    answer = client.post(RATIONALE, content=body.encode(), headers={"Content-Type": "application/json"})
+    assert "dialogues[0].utterances[0].text: a lone surrogate" in refused(answer, 422, "body")["error"]
+
+
+@pytest.mark.parametrize("stride", ["%C2%B2", "9" * 5000])
+def test_a_stride_of_odd_digits_in_the_query_is_422(client, process_model, stride):
+    """Before: 500: "²".isdigit() is true but int() refuses it; int() refuses 5,000 digits."""
+    headers = {"Content-Type": "text/csv"}
+    answer = client.post(f"{PREDICT}?stride={stride}", content=_csv(process_model), headers=headers)
+    refused(answer, 422, "stride")
+
+
+def test_a_text_csv_body_that_is_not_utf8_is_422(client, process_model):
+    """Before: its bytes were replaced by U+FFFD and the error spoke of a cell that is "not a number"."""
+    body = _csv(process_model).encode().replace(b"1.0", b"\xff\xfe", 1)
+    answer = client.post(PREDICT, content=body, headers={"Content-Type": "text/csv"})
+    assert refused(answer, 422, "csv")["error"].startswith("csv: not UTF-8 text")
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_a_csv_with_a_byte_order_mark_reads_as_the_cli_reads_it(client, process_model, as_json):
+    """Before: 422 "unknown columns ['\\ufeffXMEAS(1)']", where `predict --csv` reads the same file."""
+    text = "\ufeff" + _csv(process_model)
+    answer = (
+        client.post(PREDICT, json={"csv": text})
+        if as_json
+        else client.post(PREDICT, content=text.encode(), headers={"Content-Type": "text/csv"})
+    )
+    assert answer.status_code == 200, answer.text

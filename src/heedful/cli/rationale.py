@@ -274,6 +274,7 @@ def _run_pretrain(args) -> int:
 
     contrastive = config_from_args(ContrastiveConfig, args, seed=args.seed)
     graph = config_from_args(GraphConfig, args, text_dim=make_encoder(args.encoder).dim)
+    graph.check_fits_memory()  # before a run folder exists
     cfg, result = _load(args)  # validates the data before training
     config = {"data": asdict(cfg), "encoder": args.encoder, "graph": asdict(graph), "contrastive": asdict(contrastive)}
     run_dir = _run_dir(args, "pretrain", config, result.errors)

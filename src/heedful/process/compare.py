@@ -6,7 +6,6 @@ also checkpoint every epoch), so an interrupted comparison resumes where it stop
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -110,9 +109,9 @@ def compare(
         results = []
         for k, name in enumerate(models, 1):
             path = run_dir / "models" / name / "metrics.json"
-            if progress:
+            if progress:  # on stdout, with the run folder: stderr keeps bars and the one-line errors
                 done = " (done before: its metrics.json)" if path.exists() else ""
-                print(f"heedful: model {k} of {len(models)}: {name}{done}", file=sys.stderr)
+                print(f"model {k} of {len(models)}: {name}{done}", flush=True)
             if not path.exists():
                 if name in NEURAL_MODELS:  # makes the folder a run that `heedful process explain` can open
                     config = run_config(

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 from heedful.errors import InputError
@@ -28,7 +29,7 @@ PEN_FAULTS = tuple(range(1, 9))  # IndPenSim faults 1-8
 
 def check_finite(cfg) -> None:
     """Every number of a config (and inside its tuples) is finite: ``nan`` or ``inf`` is refused by name; a field
-    whose default is an int holds an int (``2.0`` becomes 2, ``2.5`` is refused)."""
+    whose default is an int holds an int (``2.0`` becomes 2, ``2.5`` is refused) of at most 64 bits."""
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if isinstance(f.default, int) and not isinstance(f.default, bool) and not isinstance(value, int):
@@ -42,6 +43,8 @@ def check_finite(cfg) -> None:
         for v in items:
             if isinstance(v, float) and not math.isfinite(v):
                 raise InputError(f"{f.name} must be a finite number, got {value}")
+            if isinstance(v, int) and not -(2**63) <= v < 2**63:  # torch and range() stop at 64 bits, deep inside
+                raise InputError(f"{f.name}: a {len(str(abs(v)))}-digit integer, beyond the 64-bit range")
 
 
 _TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,)}
@@ -98,7 +101,7 @@ def int_tuple(value, name: str) -> tuple[int, ...]:
         raise InputError(f"{name}: expected integers like 0,1,2, got {value!r}") from None
     if not out:
         raise InputError(f"{name}: expected at least one integer, got {value!r}")
-    duplicates = sorted({v for v in out if out.count(v) > 1})
+    duplicates = sorted(v for v, n in Counter(out).items() if n > 1)
     if duplicates:
         raise InputError(f"{name}: {duplicates} given more than once in {value!r}")
     return out
@@ -562,7 +565,7 @@ class TableConfig:
         for name in ("val_fraction", "test_fraction"):
             check_within(self, name, 0.0, 0.5, open_low=True, open_high=True)
         inputs = self.input_list()
-        repeated = sorted({c for c in inputs if inputs.count(c) > 1})
+        repeated = sorted(c for c, n in Counter(inputs).items() if n > 1)
         if repeated:
             raise InputError(f"inputs: {repeated} given more than once (a channel is used once)")
         roles = [self.time_column, self.batch_column, self.target_column, self.split_column]
@@ -604,6 +607,8 @@ class TableConfig:
                 raise InputError(f"{where}: unknown key {key!r}; known: {known}")
             if key == "path" and isinstance(value, str):
                 value = str(where.parent / value)
+            if key == "inputs" and value == []:  # "" would mean every other column: the opposite of what it says
+                raise InputError(f"{where}: inputs is an empty list; name the input columns, or leave the key out")
             if key == "inputs" and isinstance(value, list) and all(isinstance(c, str) for c in value):
                 value = ",".join(value)
             try:

@@ -134,6 +134,8 @@ def train_pipeline(
 ) -> dict:
     """Train a rationale LM in ``folder`` (resuming if it holds a checkpoint); returns the training report. The
     folder is held (``heedful.runs.hold_run``) while training: a second writer is refused."""
+    if max_train is not None and (isinstance(max_train, bool) or not isinstance(max_train, int) or max_train < 1):
+        raise InputError(f"max_train must be an integer >= 1, got {max_train!r}")  # [:-3] would drop the last 3
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with hold_run(folder):

@@ -139,6 +139,22 @@ def gate_values(model: RationaleLM) -> dict[str, list[float]]:
     return {str(i): [round(math.tanh(a), 5), round(math.tanh(f), 5)] for i, (a, f) in model.clm.gates().items()}
 
 
+def check_finite(loss: torch.Tensor, epoch: int) -> None:
+    """Stop at the first non-finite loss: NaN weights would train on, never improve the dev loss, and leave no
+    best weights to save."""
+    if not bool(torch.isfinite(loss).all()):
+        raise InputError(
+            f"training diverged in epoch {epoch}: the loss is not finite (lower --lr); the last checkpoint is kept"
+        )
+
+
+def check_finite_weights(params, epoch: int) -> None:
+    if not all(bool(torch.isfinite(p).all()) for p in params):
+        raise InputError(
+            f"training diverged in epoch {epoch}: the weights are not finite (lower --lr); the last checkpoint is kept"
+        )
+
+
 def _average_gradients(params, world: int) -> None:
     """Mean of the processes' gradients (each scaled its share by ``world``), so any process count trains alike."""
     if world == 1:
@@ -240,6 +256,7 @@ def _train(model, tokenizer, train, dev, cfg: LMTrainConfig, folder: Path, progr
         for b in range(state.batch, len(batches)):
             if (b % cfg.grad_accum) % world == rank:  # this process's share of the step's batches
                 loss, n, tokens = batch_loss(model, train, batches[b], pad_id, train_cache)
+                check_finite(loss, state.epoch + 1)
                 accelerator.backward(loss * world / cfg.grad_accum)  # averaged over processes below
                 state.tokens, state.label_tokens = state.tokens + tokens * world, state.label_tokens + n * world
                 bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -250,6 +267,7 @@ def _train(model, tokenizer, train, dev, cfg: LMTrainConfig, folder: Path, progr
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
+                check_finite_weights(params, state.epoch + 1)  # before a step of NaN weights can be saved
                 state.step += 1
                 tracking.log(
                     accelerator, cfg.log_with, {"loss": loss.item(), "lr": scheduler.get_last_lr()[0]}, state.step
@@ -262,6 +280,7 @@ def _train(model, tokenizer, train, dev, cfg: LMTrainConfig, folder: Path, progr
         bar.close()
         state.seconds += time.perf_counter() - start
         dev_value = dev_loss(model, dev, cfg, pad_id, dev_cache)
+        check_finite(torch.tensor(dev_value), state.epoch + 1)
         improved = dev_value < state.best_dev
         state.best_dev = min(state.best_dev, dev_value)
         state.bad_epochs = 0 if improved else state.bad_epochs + 1

@@ -3,6 +3,7 @@ builds its flags from them without importing numpy, FAISS or torch."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from heedful.errors import InputError
@@ -25,6 +26,8 @@ class KeyConfig:
             value = getattr(self, name)
             if not isinstance(value, str | None) or (name == "encoder" and value is None):
                 raise InputError(f"key {name} must be a string, got {type(value).__name__}")
+        if self.cache_dir and os.path.exists(self.cache_dir) and not os.path.isdir(self.cache_dir):
+            raise InputError(f"cache_dir {self.cache_dir}: is a file; give a folder for the feature cache")
         if self.visual_missing not in ("refuse", "zero"):
             raise InputError(f"visual_missing must be refuse or zero, got {self.visual_missing!r}")
         if self.key not in KEYS:
