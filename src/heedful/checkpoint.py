@@ -25,17 +25,20 @@ An optimiser state the JSON side cannot hold (a tensor-valued hyper-parameter, s
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import random
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from heedful.errors import InputError
-from heedful.runs import atomic_write, read_json, write_json
+from heedful.runs import atomic_write, read_json, require_file, write_json
 
 FORMAT = 1
 WEIGHTS = "model.safetensors"
@@ -58,9 +61,7 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     """A safetensors file's tensors; a missing, truncated or garbage file is one error naming it."""
     from safetensors.torch import load
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+    path = require_file(path)
     try:
         return load(path.read_bytes())
     except Exception as err:  # safetensors raises its own error type (and others) for damaged files
@@ -72,9 +73,7 @@ def saved_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
     """The tensor shapes of a safetensors file, read from its header only (nothing is loaded)."""
     from safetensors import safe_open
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+    path = require_file(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (not a dict)
@@ -210,6 +209,32 @@ def set_rng_state(tensors: dict[str, torch.Tensor], rest: dict) -> None:
     random.setstate((version, tuple(internal), gauss))
 
 
+def seed_everything(seed: int) -> None:
+    """Seed python's, numpy's and torch's global generators (every device): a model built after this call starts
+    from the same weights every time, and dropout draws the same masks."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def deterministic_algorithms() -> Iterator[None]:
+    """Within the block, torch picks deterministic kernels where it has them (and warns where it has none); the
+    caller's setting comes back afterwards. On CUDA, cuBLAS also needs ``CUBLAS_WORKSPACE_CONFIG`` set before its
+    first use: set here unless the user chose a value."""
+    before = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    benchmark = torch.backends.cudnn.benchmark
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_only)
+        torch.backends.cudnn.benchmark = benchmark
+
+
 # --- checkpoints --------------------------------------------------------------------------------------
 
 
@@ -299,6 +324,7 @@ def load_checkpoint(
 __all__ = [
     "BEST",
     "build_fitting",
+    "deterministic_algorithms",
     "load_checkpoint",
     "load_tensors",
     "load_weights",
@@ -307,5 +333,6 @@ __all__ = [
     "save_tensors",
     "save_weights",
     "saved_shapes",
+    "seed_everything",
     "set_rng_state",
 ]

@@ -80,8 +80,11 @@ def test_cli_train_explain_compare(tmp_path, capsys):
     assert main(["process", "explain", str(run), "--fault", "1"]) == 0
     assert (run / "explain_fault1.png").read_bytes()[:4] == b"\x89PNG"
     out = tmp_path / "cmp"
+    capsys.readouterr()
     assert main(["process", "compare", "--models", "gru,pca_t2", *args[:-1], str(out)]) == 0
     (cmp_run,) = out.iterdir()
+    said = capsys.readouterr().out.splitlines()
+    assert said[:3] == [f"run folder: {cmp_run}", "model 1 of 2: gru", "model 2 of 2: pca_t2"]  # then the table
     table = (cmp_run / "table.md").read_text()
     assert "| gru |" in table and "| pca_t2 |" in table and "2-fault avg (observable)" in table
     assert (cmp_run / "models" / "gru" / "metrics.json").exists() and (cmp_run / "comparison.png").exists()

@@ -69,14 +69,19 @@ def client(process_model, knn_model, small_config):
 class LiveServer:
     """uvicorn on 127.0.0.1 and a free port, in a thread."""
 
-    def __init__(self, app):
+    def __init__(self, app, config=None, **uvicorn_settings):
+        """``config``: the ServeConfig the protocol takes its limits from; ``uvicorn_settings`` override them."""
         import uvicorn
+
+        from heedful.serve import ServeConfig
+        from heedful.serve.protocol import server_config
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        settings = server_config(app, config or ServeConfig(), port=self.port, **uvicorn_settings)  # as `serve` runs
+        self.server = uvicorn.Server(settings)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self):

@@ -82,7 +82,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM (``kill``, a scheduler stopping a job), raised where the program is, so that cleanup runs."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+    import threading
+
+    in_main = threading.current_thread() is threading.main_thread()  # only there can a handler be set
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `heedful ... | head`: the reader left; say nothing more, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit would fail again
+        return 141  # 128 + SIGPIPE
+    except Terminated:  # like Ctrl-C: the run folder's lock and temporary files are gone, --resume continues
+        print("heedful: terminated", file=sys.stderr)
+        return 143  # 128 + SIGTERM
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every model comes from a package or a local path
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)

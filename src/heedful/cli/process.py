@@ -285,8 +285,7 @@ def _train(args: argparse.Namespace) -> int:
     task = getattr(args, "task", None)
     run_dir = train_run(task, model_name, task_params, model, train, _out_folder(run.out), run.resume)
     metrics = read_json(run_dir / "metrics.json")
-    config = read_json(run_dir / "config.json")
-    print(f"run folder: {run_dir}")
+    config = read_json(run_dir / "config.json")  # the run folder was said when it started (train_run)
     print(
         f"{metrics['model']}: {metrics['parameters']} parameters, {metrics['train_seconds']} s, "
         f"best epoch {metrics['best_epoch']}"
@@ -319,8 +318,7 @@ def _compare(args: argparse.Namespace) -> int:
     if models is not None and not models:
         raise InputError("--models: no model names given")
     run_dir = compare(getattr(args, "task", None), models, task_params, model, train, _out_folder(run.out), run.resume)
-    print(f"run folder: {run_dir}")
-    print((run_dir / "table.md").read_text(), end="")
+    print((run_dir / "table.md").read_text(), end="")  # the run folder was said when it started (compare)
     report_if_asked(args, run_dir)
     return 0
 

@@ -270,23 +270,26 @@ def _run_pretrain(args) -> int:
     from heedful.rationale.features.encoders import make_encoder
     from heedful.rationale.graph.config import ContrastiveConfig, GraphConfig
     from heedful.rationale.graph.pretrain import pretrain
+    from heedful.runs import hold_run
 
     contrastive = config_from_args(ContrastiveConfig, args, seed=args.seed)
     graph = config_from_args(GraphConfig, args, text_dim=make_encoder(args.encoder).dim)
+    graph.check_fits_memory()  # before a run folder exists
     cfg, result = _load(args)  # validates the data before training
     config = {"data": asdict(cfg), "encoder": args.encoder, "graph": asdict(graph), "contrastive": asdict(contrastive)}
     run_dir = _run_dir(args, "pretrain", config, result.errors)
-    report = pretrain(
-        cfg,
-        args.encoder,
-        args.cache_dir,
-        graph,
-        contrastive,
-        run_dir,
-        visual=args.visual,
-        visual_missing=args.visual_missing,
-    )
-    print(f"run folder: {run_dir}")
+    print(f"run folder: {run_dir}", flush=True)
+    with hold_run(run_dir):
+        report = pretrain(
+            cfg,
+            args.encoder,
+            args.cache_dir,
+            graph,
+            contrastive,
+            run_dir,
+            visual=args.visual,
+            visual_missing=args.visual_missing,
+        )
     after, before = report["after"], report["before"]
     if after:
         print(
@@ -302,12 +305,14 @@ def _run_index(args) -> int:
 
     from heedful.rationale.retrieval.config import KeyConfig
     from heedful.rationale.retrieval.store import build_index
+    from heedful.runs import hold_run
 
     key = config_from_args(KeyConfig, args)
     cfg, result = _load(args)
     run_dir = _run_dir(args, "index", {"data": asdict(cfg), "key": asdict(key)}, result.errors)
-    build_index(result.samples, key, run_dir, {"data": asdict(cfg)})
-    print(f"run folder: {run_dir}")
+    print(f"run folder: {run_dir}", flush=True)
+    with hold_run(run_dir):
+        build_index(result.samples, key, run_dir, {"data": asdict(cfg)})
     print(f"indexed {len(result.samples)} samples by {key.key}")
     return 0
 

@@ -84,6 +84,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from heedful.serve.app import create_app
     from heedful.serve.config import TOKEN_ENV, ServeConfig
+    from heedful.serve.protocol import server_config
 
     config = config_from_args(ServeConfig, args)
     import torch
@@ -94,14 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(config, process, rationale, token)
     loaded = [pm.name for pm in process] + ([f"rationale {rationale.method}"] if rationale else [])
     print(f"heedful: serving {', '.join(loaded)} on http://{config.host}:{config.port} (docs: /docs)", file=sys.stderr)
-    uvicorn.run(
-        app,
-        host=config.host,
-        port=config.port,
-        log_level="warning",
-        access_log=False,
-        limit_concurrency=2 * config.max_connections + 16,  # a backstop: RequestLimit answers first, in JSON
-    )
+    uvicorn.Server(server_config(app, config)).run()  # every refusal in JSON, uvicorn's own too
     return 0
 
 

@@ -13,6 +13,7 @@ values beyond float32's range, an empty or too-short batch. Rows are counted fro
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -23,15 +24,14 @@ from heedful.process.numbers import INFINITE, NUMBER, is_missing, out_of_range, 
 from heedful.process.sources.indpensim import check_finite
 from heedful.process.train import predict, probabilities
 from heedful.process.windows import sliding_windows, window_ends
+from heedful.runs import require_file
 
 IMPUTE = ("ffill",)
 
 
 def read_values(path: str | Path, names: list[str]) -> np.ndarray:
     """(T, len(names)) float32 values from a CSV file, with a header row (matched by name) or without one."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+    path = require_file(path, "CSV file")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -70,6 +70,7 @@ def parse_values(text: str, names: list[str], where: str) -> np.ndarray:
     A file of numbers only goes through ``pandas.read_csv`` (ten times faster on thousands of rows); anything else
     (a missing or odd cell, a ragged row) through the stdlib ``csv`` reader and a check of every cell, which names
     the row and column at fault. Both give Python's ``float`` of each cell (docs/benchmarks.md)."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as files are read (utf-8-sig): not part of a name
     if "\0" in text:
         raise InputError(f"{where}: not a CSV file (NUL bytes)")
     fast = _numbers_only(text, names)
@@ -155,7 +156,7 @@ def _read_cells(text: str, where: str) -> list[list[str]]:
 
 
 def _columns_by_name(where: str, header: list[str], names: list[str]) -> list[int]:
-    repeated = sorted({h for h in header if header.count(h) > 1})
+    repeated = sorted(h for h, n in Counter(header).items() if n > 1)  # linear: a header may have 10⁵ cells
     if repeated:
         raise InputError(f"{where}: header names {repeated} more than once")
     missing = [n for n in names if n not in header]

@@ -23,7 +23,7 @@ from heedful.process.names import NEURAL_MODELS
 from heedful.process.runner import plan_run, run_config, save_description, test_metrics
 from heedful.process.tasks import Task, TaskData, get_task
 from heedful.process.train import CLASSIFYING, TrainConfig, fit
-from heedful.runs import atomic_write, new_run_dir, read_json, write_json
+from heedful.runs import atomic_write, hold_run, new_run_dir, read_json, write_json
 
 
 def check_models(models: list[str]) -> None:
@@ -102,31 +102,39 @@ def compare(
     task_name, task_cfg, model_cfg, cfg = plan.task, plan.task_cfg, plan.model_cfg, plan.train_cfg
     check_models(list(models))
     resolve_device(cfg.device)  # a machine without the device refuses before any work
-    if resume is None:
-        run_dir = new_run_dir(out_root, f"process-compare-{task_name}")
-        config = run_config("process compare", task_name, asdict(task_cfg), asdict(model_cfg), cfg, models=models)
-        write_json(run_dir / "config.json", config)
-    else:
-        run_dir = Path(resume)
-    task = get_task(task_name)
-    data = task.build(task_cfg)
-    results = []
-    for name in models:
-        path = run_dir / "models" / name / "metrics.json"
-        if not path.exists():
-            if name in NEURAL_MODELS:  # makes the folder a run that `heedful process explain` can open
-                config = run_config(
-                    "process compare", task_name, asdict(task_cfg), asdict(model_cfg), cfg, model=name, data=data.params
-                )
-                write_json(path.parent / "config.json", config)
-                save_description(path.parent, task, data, task_cfg)
-            write_json(path, run_model(task, name, data, cfg, model_cfg, path.parent, progress))
-            tracking.log_outcome(path.parent, cfg.log_with, "process")
-        results.append(read_metrics(path))
-    table = task_table(task.table_columns(data.params), results)
-    atomic_write(run_dir / "table.md", lambda p: p.write_text(table, encoding="utf-8"))
-    plot_comparison(results, run_dir / "comparison.png")
-    tracking.log_outcome(run_dir, cfg.log_with, "process")
+    run_dir = Path(resume) if resume is not None else new_run_dir(out_root, f"process-compare-{task_name}")
+    with hold_run(run_dir, announce=progress):  # one writer at a time, a concurrent --resume too
+        if resume is None:
+            config = run_config("process compare", task_name, asdict(task_cfg), asdict(model_cfg), cfg, models=models)
+            write_json(run_dir / "config.json", config)
+        task = get_task(task_name)
+        data = task.build(task_cfg)
+        results = []
+        for k, name in enumerate(models, 1):
+            path = run_dir / "models" / name / "metrics.json"
+            if progress:  # on stdout, with the run folder: stderr keeps bars and the one-line errors
+                done = " (done before: its metrics.json)" if path.exists() else ""
+                print(f"model {k} of {len(models)}: {name}{done}", flush=True)
+            if not path.exists():
+                if name in NEURAL_MODELS:  # makes the folder a run that `heedful process explain` can open
+                    config = run_config(
+                        "process compare",
+                        task_name,
+                        asdict(task_cfg),
+                        asdict(model_cfg),
+                        cfg,
+                        model=name,
+                        data=data.params,
+                    )
+                    write_json(path.parent / "config.json", config)
+                    save_description(path.parent, task, data, task_cfg)
+                write_json(path, run_model(task, name, data, cfg, model_cfg, path.parent, progress))
+                tracking.log_outcome(path.parent, cfg.log_with, "process")
+            results.append(read_metrics(path))
+        table = task_table(task.table_columns(data.params), results)
+        atomic_write(run_dir / "table.md", lambda p: p.write_text(table, encoding="utf-8"))
+        plot_comparison(results, run_dir / "comparison.png")
+        tracking.log_outcome(run_dir, cfg.log_with, "process")
     return run_dir
 
 

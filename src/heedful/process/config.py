@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def int_tuple(value, name: str) -> tuple[int, ...]:
         raise InputError(f"{name}: expected integers like 0,1,2, got {value!r}") from None
     if not out:
         raise InputError(f"{name}: expected at least one integer, got {value!r}")
-    duplicates = sorted({v for v in out if out.count(v) > 1})
+    duplicates = sorted(v for v, n in Counter(out).items() if n > 1)
     if duplicates:
         raise InputError(f"{name}: {duplicates} given more than once in {value!r}")
     return out
@@ -554,7 +555,7 @@ class TableConfig:
         for name in ("val_fraction", "test_fraction"):
             check_within(self, name, 0.0, 0.5, open_low=True, open_high=True)
         inputs = self.input_list()
-        repeated = sorted({c for c in inputs if inputs.count(c) > 1})
+        repeated = sorted(c for c, n in Counter(inputs).items() if n > 1)
         if repeated:
             raise InputError(f"inputs: {repeated} given more than once (a channel is used once)")
         roles = [self.time_column, self.batch_column, self.target_column, self.split_column]
@@ -594,6 +595,8 @@ class TableConfig:
         if isinstance(found.get("path"), str):
             found["path"] = str(where.parent / found["path"])
         inputs = found.get("inputs")
+        if inputs == []:  # "" would mean every other column: the opposite of what it says
+            raise InputError(f"{where}: inputs is an empty list; name the input columns, or leave the key out")
         if isinstance(inputs, list) and all(isinstance(c, str) for c in inputs):
             found["inputs"] = ",".join(inputs)
         values = validate_values(found, settable, str(where))

@@ -30,7 +30,7 @@ from heedful.process.sources.indpensim import check_finite
 from heedful.process.tasks import Task, Trained, get_task, registry
 from heedful.process.tasks.base import Unexplained
 from heedful.process.train import CLASSIFYING, fit, load_weights, predict, probabilities
-from heedful.runs import atomic_write, new_run_dir, read_json, write_json
+from heedful.runs import atomic_write, hold_run, new_run_dir, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -206,35 +206,34 @@ def train_run(
         )
     else:
         model = task.build_model(model_name, data, plan.model_cfg)
-    if resume is None:
-        run_dir = new_run_dir(out_root, f"process-{plan.task}-{model_name}")
-        config = run_config(
-            "process train",
-            plan.task,
-            asdict(plan.task_cfg),
-            asdict(plan.model_cfg),
-            plan.train_cfg,
-            model=model_name,
-            data=data.params,
-        )
-        write_json(run_dir / "config.json", config)
-        save_description(run_dir, task, data, plan.task_cfg)
-    else:
-        run_dir = Path(resume)
-    log.info("training %s on %s into %s", model_name, plan.task, run_dir)
-    result = fit(model, data.train, data.val, plan.train_cfg, run_dir / "checkpoint", progress, data.kind, on_epoch)
-    metrics = {
-        "model": model_name,
-        "task": plan.task,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "train_seconds": round(result.seconds, 2),
-        "best_epoch": result.best_epoch,
-        val_key(data): result.best_val,
-        "test": test_metrics(task, data, model),
-    }
-    write_json(run_dir / "metrics.json", metrics)
-    write_json(run_dir / "history.json", result.history)
-    tracking.log_outcome(run_dir, plan.train_cfg.log_with, "process")
+    run_dir = Path(resume) if resume is not None else new_run_dir(out_root, f"process-{plan.task}-{model_name}")
+    with hold_run(run_dir, announce=progress):  # one writer at a time, a concurrent --resume too
+        if resume is None:
+            config = run_config(
+                "process train",
+                plan.task,
+                asdict(plan.task_cfg),
+                asdict(plan.model_cfg),
+                plan.train_cfg,
+                model=model_name,
+                data=data.params,
+            )
+            write_json(run_dir / "config.json", config)
+            save_description(run_dir, task, data, plan.task_cfg)
+        log.info("training %s on %s into %s", model_name, plan.task, run_dir)
+        result = fit(model, data.train, data.val, plan.train_cfg, run_dir / "checkpoint", progress, data.kind, on_epoch)
+        metrics = {
+            "model": model_name,
+            "task": plan.task,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "train_seconds": round(result.seconds, 2),
+            "best_epoch": result.best_epoch,
+            val_key(data): result.best_val,
+            "test": test_metrics(task, data, model),
+        }
+        write_json(run_dir / "metrics.json", metrics)
+        write_json(run_dir / "history.json", result.history)
+        tracking.log_outcome(run_dir, plan.train_cfg.log_with, "process")
     return run_dir
 
 

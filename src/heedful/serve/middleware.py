@@ -1,5 +1,6 @@
 """ASGI middleware of the service: the limit on requests in progress, the body-size limit (also turning a text/csv
-body into JSON) and the bearer token. All are plain ASGI callables in front of the FastAPI app."""
+body into JSON and refusing a JSON object with a key twice) and the bearer token. All are plain ASGI callables in
+front of the FastAPI app."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ class BodyLimit:
     """Refuse bodies over ``limit`` bytes with 413 before any parsing (declared or streamed without a length).
 
     A ``text/csv`` body sent to the process endpoint is handed on as the JSON ``{"csv": text}`` (with ``model``
-    and ``stride`` from the query string), so that one schema validates both forms."""
+    and ``stride`` from the query string), so that one schema validates both forms. Any other body with a JSON
+    object holding a key twice, or a lone surrogate, is 422 naming it, as a data file with one is refused."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
@@ -45,12 +47,38 @@ class BodyLimit:
             more = message.get("more_body", False)
         body = b"".join(chunks)
         if scope["path"] == CSV_PATH and _content_type(scope) == b"text/csv":
-            scope, body = _csv_as_json(scope, body)
+            try:
+                scope, body = _csv_as_json(scope, body)
+            except UnicodeDecodeError as err:
+                problem = problem_body(f"csv: not UTF-8 text (byte {err.start})", "csv")
+                return await _json_response(422, problem)(scope, receive, send)
+        elif (problem := _json_problem(body)) is not None:
+            return await _json_response(problem[0], problem_body(problem[1], "body"))(scope, receive, send)
         await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
 
     async def _refuse(self, scope, receive, send):
         body = problem_body(f"request body over {self.limit} bytes", "body", self.limit)
         await _json_response(413, body, {"Connection": "close"})(scope, receive, send)
+
+
+def _json_problem(body: bytes) -> tuple[int, str] | None:
+    """(status, why) a JSON body is refused by the data files' rules (``heedful.runs``: a key twice in one object,
+    a lone surrogate no UTF-8 answer could hold, nesting too deep to read), or None; a body that is not JSON at all
+    is left to the app, which says how it is malformed."""
+    from heedful.errors import InputError
+    from heedful.runs import DuplicateKey, check_unicode, unique_keys
+
+    try:
+        check_unicode(json.loads(body, object_pairs_hook=unique_keys), "body")
+    except DuplicateKey as err:
+        return 422, f"body: {err}"
+    except InputError as err:
+        return 422, str(err)
+    except RecursionError:
+        return 400, "malformed JSON: nested too deeply"
+    except ValueError:  # malformed JSON, bad UTF-8, numbers too long: the app's 400 / 422 says so
+        return None
+    return None
 
 
 def _content_type(scope) -> bytes:
@@ -61,9 +89,10 @@ def _csv_as_json(scope, body: bytes):
     from urllib.parse import parse_qsl
 
     query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-    obj = {"csv": body.decode("utf-8", errors="replace")} | {k: v for k, v in query.items() if k == "model"}
-    if "stride" in query:
-        obj["stride"] = int(query["stride"]) if query["stride"].isdigit() else query["stride"]
+    obj = {"csv": body.decode("utf-8-sig")} | {k: v for k, v in query.items() if k == "model"}
+    if "stride" in query:  # ASCII digits only ("²".isdigit() is true), few enough for int(): else the schema's 422
+        stride = query["stride"]
+        obj["stride"] = int(stride) if stride.isascii() and stride.isdigit() and len(stride) < 19 else stride
     data = json.dumps(obj).encode()
     headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")]
     headers += [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
@@ -82,8 +111,8 @@ def _replay(messages, receive):
 
 class RequestLimit:
     """At most ``limit`` requests in progress; beyond them the same JSON 503 with ``Retry-After`` as a full queue.
-    uvicorn's own ``limit_concurrency`` answered in plain text without ``Retry-After``; it stays, set higher, as a
-    backstop for idle connections (``heedful.cli.serve``)."""
+    uvicorn's own ``limit_concurrency`` stays, set higher, as a backstop for idle connections; it answers in JSON
+    too (``heedful.serve.protocol``)."""
 
     def __init__(self, app, limit: int, retry_after: int):
         self.app, self.limit, self.retry_after, self.active = app, limit, retry_after, 0

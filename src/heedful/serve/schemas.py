@@ -8,7 +8,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-# ids as the data files allow them: a string or an integer, never a bool or a float (lax mode made true the id "1")
+# ids as the data files allow them: a string or an integer, never a bool or a float (lax mode made true the id "1");
+# leave an id out for the default one, an explicit null is refused (``Id = None``: the default is not validated)
 Id = StrictStr | StrictInt
 
 
@@ -55,7 +56,7 @@ ERRORS = {
 
 
 class Utterance(Strict):
-    utt_id: Id | None = None
+    utt_id: Id = None
     text: str
     speaker: str
     start_sec: Finite | None = None
@@ -90,7 +91,7 @@ class Dialogue(Strict):
     """One sample in the INSIDE format. An empty or missing ``emo_change`` is inferred (ends at the last
     utterance); a ``rationale`` (the reference) is accepted and ignored."""
 
-    sample_id: Id | None = None
+    sample_id: Id = None
     video_path: str | None = None
     utterances: list[Utterance]
     key_frames: list[str] = Field(default_factory=list)

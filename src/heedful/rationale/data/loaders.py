@@ -31,7 +31,7 @@ from heedful.rationale.data.schema import (
     validate_change,
 )
 from heedful.rationale.data.split import assign_clips
-from heedful.runs import read_json
+from heedful.runs import read_json, require_file
 
 log = logging.getLogger(__name__)
 LINE = re.compile(r"^\s*(?P<speaker>[^\[\]:：]+?)\s*\[(?P<emotion>[^\]]*)\]\s*[:：]\s?(?P<text>.*)$")
@@ -259,9 +259,7 @@ def _warn_odd_changes(samples: list[Sample], where: str) -> None:
 
 
 def load_samples(path: str | Path, skip_invalid: bool = False) -> LoadResult:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such data file: {path}")
+    path = require_file(path, "data file")
     items = read_json(path)
     if not isinstance(items, list):
         raise InputError(f"{path}: expected a JSON list of samples, got {type(items).__name__}")

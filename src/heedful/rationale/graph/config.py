@@ -3,6 +3,7 @@ without importing torch."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 
 from heedful.errors import InputError
@@ -43,6 +44,21 @@ class GraphConfig:
             raise InputError(f"graph modality_dropout must be in [0, 1), got {self.modality_dropout!r}")
         if self.visual_dim < 0:
             raise InputError(f"graph visual_dim must be >= 0, got {self.visual_dim}")
+
+    def check_fits_memory(self) -> None:
+        """Refuse sizes whose weights, gradients and Adam state (16 bytes a parameter) exceed this machine's memory
+        before torch tries to allocate them (``--hidden 10**7`` asked for 400 TB)."""
+        h = self.hidden
+        params = self.layers * 8 * h * h + (self.text_dim + self.visual_dim + self.max_speakers + 8) * h
+        try:
+            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):  # no sysconf (Windows): nothing to compare with
+            return
+        if 16 * params > memory:
+            raise InputError(
+                f"graph hidden {h} with {self.layers} layer(s) needs about {16 * params / 1e9:,.0f} GB for its weights "
+                f"and optimiser state, more than this machine's {memory / 1e9:,.0f} GB"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)

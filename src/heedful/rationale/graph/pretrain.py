@@ -30,6 +30,7 @@ def pretrain(
 ) -> dict:
     """Train the change graph with InfoNCE on the train split, report dev recall@k, save the checkpoint.
     ``visual``: per-utterance frame features (.npz), fused into the graph's nodes (``graph.fusion``)."""
+    graph.check_fits_memory()
     enc = make_encoder(encoder)
     frames = VisualFile(visual) if visual else None
     if frames is not None:

@@ -13,6 +13,14 @@ from heedful.tracking import check_tracker
 UTILITY_NAMES = ("rouge_l", "meteor")
 
 
+def check_ints(cfg, *names: str) -> None:
+    """Integer fields hold integers of at most 64 bits: torch's seeds and sizes stop there, deep inside."""
+    for name in names:
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
+            raise InputError(f"{name} must be an integer of at most 64 bits, got {str(value)[:40]}")
+
+
 @dataclass
 class LMTrainConfig:
     epochs: int = param(2, "maximum passes over the training samples")
@@ -41,6 +49,7 @@ class LMTrainConfig:
         check_fields(self)
         check_tracker(self.log_with)
         check_device_spec(self.device)
+        check_ints(self, "epochs", "batch_size", "grad_accum", "patience", "max_dev", "save_every", "seed")
         for name in ("epochs", "batch_size", "grad_accum", "patience", "max_dev", "save_every"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -77,6 +86,7 @@ class GenerateConfig:
 
     def __post_init__(self):
         check_fields(self)
+        check_ints(self, "beams", "max_new_tokens", "batch_size", "candidates", "no_repeat_ngram", "seed")
         if self.strategy not in STRATEGIES:
             raise InputError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         if self.beams < 1 or self.max_new_tokens < 1 or self.batch_size < 1:

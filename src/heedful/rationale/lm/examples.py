@@ -61,7 +61,8 @@ def encode(
     target = target_ids(tokenizer, sample, strict)
     budget = max_tokens - max(len(target), reserve)
     if budget < 8:
-        raise InputError(f"sample {sample.sample_id}: max_tokens {max_tokens} leaves no room for the prompt")
+        room = f" once {reserve} are kept for generated tokens" if reserve > len(target) else ""
+        raise InputError(f"sample {sample.sample_id}: max_tokens {max_tokens} leaves no room for the prompt{room}")
     retrieved = list(retrieved)
     for kept in range(len(retrieved), -1, -1):
         ids = tokenizer(prompt_text(tokenizer, sample, retrieved[:kept], with_text)).input_ids

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from heedful import tracking
+from heedful.checkpoint import seed_everything
 from heedful.errors import InputError
 from heedful.rationale.data.config import DataConfig, load_split
 from heedful.rationale.data.prompt import scoring_string
@@ -22,7 +23,7 @@ from heedful.rationale.lm.generate import GenerateConfig, generate_rationales
 from heedful.rationale.lm.train import LMTrainConfig, train_lm
 from heedful.rationale.retrieval.keys import KeyConfig, features_for
 from heedful.rationale.retrieval.store import build_index
-from heedful.runs import read_json, write_json
+from heedful.runs import hold_run, read_json, write_json
 
 
 def _say(line: str | None, progress: bool) -> None:
@@ -133,10 +134,22 @@ def train_pipeline(
     lm=None,
     tokenizer=None,
 ) -> dict:
-    """Train a rationale LM in ``folder`` (resuming if it holds a checkpoint); returns the training report."""
+    """Train a rationale LM in ``folder`` (resuming if it holds a checkpoint); returns the training report. The
+    folder is held (``heedful.runs.hold_run``) while training: a second writer is refused."""
+    if max_train is not None and (isinstance(max_train, bool) or not isinstance(max_train, int) or max_train < 1):
+        raise InputError(f"max_train must be an integer >= 1, got {max_train!r}")  # [:-3] would drop the last 3
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with hold_run(folder):
+        settings = (data, model_cfg, train_cfg, features, index, graph_init, max_train)
+        return _train_in(folder, *settings, progress=progress, lm=lm, tokenizer=tokenizer)
+
+
+def _train_in(
+    folder: Path, data, model_cfg, train_cfg, features, index, graph_init, max_train, progress, lm, tokenizer
+):
     from heedful.rationale.features.encoders import make_encoder
 
-    folder = Path(folder)
     if model_cfg.uses_xattn and not features.features:
         model_cfg.graph.text_dim = make_encoder(model_cfg.encoder).dim
     if graph_init:
@@ -166,6 +179,7 @@ def train_pipeline(
         texts += [scoring_string(s.rationale) for s in train]
         lm, tokenizer = trim_for(model_cfg, lm, tokenizer, folder, texts)
         _say(f"vocabulary trimmed to {model_cfg.vocab['size']} of {model_cfg.vocab['base_size']} tokens", progress)
+    seed_everything(train_cfg.seed)  # the LoRA, cross-attention and graph weights start the same every time
     model = RationaleLM(lm, model_cfg)
     _init_graph(model, graph_init)
     meta = {"data": asdict(data), "train": asdict(train_cfg), "features": asdict(features)}
@@ -201,6 +215,15 @@ def _export_lora(model: RationaleLM, folder: Path, lm_spec: str | None) -> None:
     except (FileNotFoundError, InputError):  # an LM given in memory: its name is all there is to record
         base = lm_spec
     save_peft_lora(model, folder, base)
+
+
+def resume_pipeline(folder: str | Path, progress: bool = True, lm=None, tokenizer=None) -> dict:
+    """Continue an interrupted ``train_pipeline`` in ``folder`` with the settings saved there (a resumed run must be
+    the same run); returns the training report, equal to an uninterrupted run's."""
+    from heedful.rationale.lm.runfolder import resume_settings
+
+    settings = resume_settings(folder)
+    return train_pipeline(**settings, folder=folder, progress=progress, lm=lm, tokenizer=tokenizer)
 
 
 def index_ref(index: str | Path | None, folder: Path) -> str | None:

@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from heedful import tracking
-from heedful.checkpoint import load_checkpoint, save_checkpoint
+from heedful.checkpoint import deterministic_algorithms, load_checkpoint, save_checkpoint, seed_everything
 from heedful.errors import InputError
 from heedful.rationale.lm.adapter import WEIGHTS, RationaleLM
 from heedful.rationale.lm.config import LMTrainConfig
@@ -60,16 +60,32 @@ def length_batches(examples: list[LMExample], batch_size: int, seed: int) -> lis
 
 
 class LowerCache:
-    """Hidden states entering the first adapted layer, per example (unpadded), computed on first use."""
+    """Hidden states entering the first adapted layer, per example (unpadded), computed on first use.
 
-    def __init__(self, model: RationaleLM, examples: list[LMExample]):
-        self.model, self.examples, self.states = model, examples, {}
+    An example's states are always computed with the same batch mates (its group in a fixed, length-sorted
+    grouping), whichever training batch first asks for them: a matrix product's last bits depend on the batch it
+    runs in, so a run resumed mid-epoch, which meets the examples in another order, gets the very same states. The
+    forward runs outside the global random stream, so filling the cache draws no dropout mask that training would
+    otherwise have drawn."""
+
+    def __init__(self, model: RationaleLM, examples: list[LMExample], pad_id: int, batch_size: int = 8):
+        self.model, self.examples, self.pad_id, self.states = model, examples, pad_id, {}
+        order = sorted(range(len(examples)), key=lambda i: (len(examples[i]), i))
+        self.groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        self.group_of = {i: g for g, group in enumerate(self.groups) for i in group}
+
+    def _fill(self, group: list[int]) -> None:
+        device = self.model.lm.device
+        batch = {k: v.to(device) for k, v in collate_train([self.examples[i] for i in group], self.pad_id).items()}
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            lower = lower_states(self.model.clm, batch["input_ids"], batch["attention_mask"])
+        for row, i in enumerate(group):
+            self.states[i] = lower[row, : len(self.examples[i])].clone()
 
     def batch(self, ids: list[int], batch: dict) -> torch.Tensor:
-        if any(i not in self.states for i in ids):  # right padding: valid positions do not depend on batch mates
-            lower = lower_states(self.model.clm, batch["input_ids"], batch["attention_mask"])
-            for row, i in enumerate(ids):
-                self.states.setdefault(i, lower[row, : len(self.examples[i])].clone())
+        for i in ids:
+            if i not in self.states:
+                self._fill(self.groups[self.group_of[i]])
         width = batch["input_ids"].shape[1]
         first = self.states[ids[0]]
         out = torch.zeros(len(ids), width, first.shape[-1], dtype=first.dtype, device=first.device)
@@ -123,6 +139,22 @@ def gate_values(model: RationaleLM) -> dict[str, list[float]]:
     return {str(i): [round(math.tanh(a), 5), round(math.tanh(f), 5)] for i, (a, f) in model.clm.gates().items()}
 
 
+def check_finite(loss: torch.Tensor, epoch: int) -> None:
+    """Stop at the first non-finite loss: NaN weights would train on, never improve the dev loss, and leave no
+    best weights to save."""
+    if not bool(torch.isfinite(loss).all()):
+        raise InputError(
+            f"training diverged in epoch {epoch}: the loss is not finite (lower --lr); the last checkpoint is kept"
+        )
+
+
+def check_finite_weights(params, epoch: int) -> None:
+    if not all(bool(torch.isfinite(p).all()) for p in params):
+        raise InputError(
+            f"training diverged in epoch {epoch}: the weights are not finite (lower --lr); the last checkpoint is kept"
+        )
+
+
 def _average_gradients(params, world: int) -> None:
     """Mean of the processes' gradients (each scaled its share by ``world``), so any process count trains alike."""
     if world == 1:
@@ -145,8 +177,30 @@ def _save(folder: Path, model: RationaleLM, optimizer, scheduler, state: TrainSt
 
 
 def _resume(folder: Path, model: RationaleLM, optimizer, scheduler) -> TrainState:
-    saved = load_checkpoint(folder, model, optimizer, scheduler, restore_rng=False, weights_loader=model.load_trainable)
-    return TrainState() if saved is None else TrainState(**saved)
+    """The saved state, with the random generators as they were at the save: dropout goes on drawing the masks an
+    uninterrupted run would have drawn (the batch order is rebuilt from the seed and the epoch)."""
+    saved = load_checkpoint(folder, model, optimizer, scheduler, restore_rng=True, weights_loader=model.load_trainable)
+    return TrainState() if saved is None else checked_state(saved, folder / "state.json")
+
+
+def checked_state(saved: dict, path: Path) -> TrainState:
+    """A ``TrainState`` from a resumed ``state.json``: an edited value is refused naming it, not met in the loop."""
+    fields = TrainState.__dataclass_fields__
+    unknown = sorted(set(saved) - set(fields))
+    if unknown:
+        raise InputError(f"{path}: unknown key {unknown[0][:40]!r} (not a 'rationale train' checkpoint?)")
+    for key in ("epoch", "batch", "step", "bad_epochs", "tokens", "label_tokens"):
+        value = saved.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InputError(f"{path}: {key} must be a count >= 0, got {value!r}"[:200])
+    for key in ("best_dev", "seconds"):
+        value = saved.get(key, 0.0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise InputError(f"{path}: {key} must be a number, got {value!r}"[:200])
+    history = saved.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        raise InputError(f"{path}: history must be a list of epoch records, got {type(history).__name__}")
+    return TrainState(**saved)
 
 
 def train_lm(
@@ -158,17 +212,26 @@ def train_lm(
     folder: str | Path,
     progress: bool = True,
 ) -> dict:
-    """Train (or resume) in ``folder``; the best weights end up in ``folder/adapter.safetensors``."""
-    from transformers import get_cosine_schedule_with_warmup
+    """Train (or resume) in ``folder``; the best weights end up in ``folder/adapter.safetensors``.
 
-    from heedful.training import make_accelerator
-
+    Reproducible on one machine: the generators are seeded from ``cfg.seed`` (the caller seeds before building the
+    model, as ``train_pipeline`` does, for the same initial weights), torch uses deterministic kernels, batches are
+    drawn from the seed and the epoch, and a resumed run restores the generators saved with its checkpoint."""
     if model.cfg.mode == "zeroshot":
         raise InputError("mode zeroshot has nothing to train")
     if not train or not dev:
         raise InputError(f"need training and dev examples, got {len(train)} and {len(dev)}")
     folder = Path(folder)
-    torch.manual_seed(cfg.seed)
+    with deterministic_algorithms():
+        return _train(model, tokenizer, train, dev, cfg, folder, progress)
+
+
+def _train(model, tokenizer, train, dev, cfg: LMTrainConfig, folder: Path, progress: bool) -> dict:
+    from transformers import get_cosine_schedule_with_warmup
+
+    from heedful.training import make_accelerator
+
+    seed_everything(cfg.seed)
     accelerator = make_accelerator(cfg.device, cfg.log_with, folder)
     tracking.start(accelerator, cfg.log_with, folder, "rationale", asdict(cfg) | {"mode": model.cfg.mode})
     params = [p for p in model.parameters() if p.requires_grad]
@@ -183,9 +246,9 @@ def train_lm(
     state = _resume(folder, model, optimizer, scheduler)
     pad_id = tokenizer.pad_token_id
     fast = cfg.cache_lower and can_cache(model.clm)
-    train_cache = LowerCache(model, train) if fast else None
+    train_cache = LowerCache(model, train, pad_id, cfg.batch_size) if fast else None
     dev = dev[: cfg.max_dev]
-    dev_cache = LowerCache(model, dev) if fast else None
+    dev_cache = LowerCache(model, dev, pad_id, cfg.batch_size) if fast else None
     model.train()
     while state.epoch < cfg.epochs and state.bad_epochs < cfg.patience:
         batches = length_batches(train, cfg.batch_size, cfg.seed + state.epoch)
@@ -194,6 +257,7 @@ def train_lm(
         for b in range(state.batch, len(batches)):
             if (b % cfg.grad_accum) % world == rank:  # this process's share of the step's batches
                 loss, n, tokens = batch_loss(model, train, batches[b], pad_id, train_cache)
+                check_finite(loss, state.epoch + 1)
                 accelerator.backward(loss * world / cfg.grad_accum)  # averaged over processes below
                 state.tokens, state.label_tokens = state.tokens + tokens * world, state.label_tokens + n * world
                 bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -204,6 +268,7 @@ def train_lm(
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
+                check_finite_weights(params, state.epoch + 1)  # before a step of NaN weights can be saved
                 state.step += 1
                 tracking.log(
                     accelerator, cfg.log_with, {"loss": loss.item(), "lr": scheduler.get_last_lr()[0]}, state.step
@@ -216,6 +281,7 @@ def train_lm(
         bar.close()
         state.seconds += time.perf_counter() - start
         dev_value = dev_loss(model, dev, cfg, pad_id, dev_cache)
+        check_finite(torch.tensor(dev_value), state.epoch + 1)
         improved = dev_value < state.best_dev
         state.best_dev = min(state.best_dev, dev_value)
         state.bad_epochs = 0 if improved else state.bad_epochs + 1

@@ -3,6 +3,7 @@ builds its flags from them without importing numpy, FAISS or torch."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from heedful.cache import features_cache
@@ -29,6 +30,8 @@ class KeyConfig:
 
     def __post_init__(self):
         check_fields(self, prefix="key ")
+        if self.cache_dir and os.path.exists(self.cache_dir) and not os.path.isdir(self.cache_dir):
+            raise InputError(f"cache_dir {self.cache_dir}: is a file; give a folder for the feature cache")
         if self.visual_missing not in ("refuse", "zero"):
             raise InputError(f"visual_missing must be refuse or zero, got {self.visual_missing!r}")
         if self.key not in KEYS:
