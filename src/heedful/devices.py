@@ -60,8 +60,8 @@ def accelerator_kwargs(spec: str | None) -> dict:
     import torch
 
     device = resolve_device(spec)
-    if launched():
-        return {}  # the launcher assigns one device per process
+    if launched():  # the launcher assigns one device per process; CPU processes need cpu=True to stay distributed
+        return {"cpu": not torch.cuda.is_available()}
     if device.type == "cuda" and device.index is not None:
         torch.cuda.set_device(device)
     return {"cpu": device.type == "cpu"}

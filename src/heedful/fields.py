@@ -110,10 +110,15 @@ def check_value(name: str, value, tp):
     from pydantic import ValidationError
 
     try:
-        return _adapter(tp).validate_python(value)
+        checked = _adapter(tp).validate_python(value)
     except ValidationError:
         expected = "a finite number" if _not_finite(value) else describe(tp)
         raise InputError(f"{name} must be {expected}, got {value!r}"[:200]) from None
+    for v in checked if isinstance(checked, tuple | list) else (checked,):
+        if isinstance(v, int) and not isinstance(v, bool) and not -(2**63) <= v < 2**63:
+            # torch, numpy and range() stop at 64 bits, deep inside and with a traceback
+            raise InputError(f"{name} must be an integer of at most 64 bits, got a {len(str(abs(v)))}-digit one")
+    return checked
 
 
 def check_fields(cfg, prefix: str = "") -> None:

@@ -51,7 +51,7 @@ def table_run(tmp_path_factory):
 def test_integers_beyond_64_bits_are_one_line(tmp_path, capsys, flag, value):
     """Before: torch's "Overflow when unpacking long long" and tqdm's OverflowError, as tracebacks."""
     argv = ["process", "train", *_table(_folder(tmp_path / "d")), "--model", "gru", *TINY, flag, str(value)]
-    one_line(capsys, main([*argv, "--out", str(tmp_path / "o")]), flag.lstrip("-"), "64-bit")
+    one_line(capsys, main([*argv, "--out", str(tmp_path / "o")]), flag.lstrip("-"), "64 bits")
 
 
 def test_an_empty_inputs_list_in_a_schema_is_refused(tmp_path, capsys):

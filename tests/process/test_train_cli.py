@@ -83,7 +83,7 @@ def test_cli_train_explain_compare(tmp_path, capsys):
     capsys.readouterr()
     assert main(["process", "compare", "--models", "gru,pca_t2", *args[:-1], str(out)]) == 0
     (cmp_run,) = out.iterdir()
-    said = capsys.readouterr().out.splitlines()
+    said = [line for line in capsys.readouterr().out.splitlines() if not _effective_config(line)]
     assert said[:3] == [f"run folder: {cmp_run}", "model 1 of 2: gru", "model 2 of 2: pca_t2"]  # then the table
     table = (cmp_run / "table.md").read_text()
     assert "| gru |" in table and "| pca_t2 |" in table and "2-fault avg (observable)" in table
@@ -118,3 +118,8 @@ def test_attention_sufficiency_trains_and_is_validated():
         TrainConfig(attention_keep=0.0)
     with pytest.raises(ValueError, match="attention_sufficiency"):
         TrainConfig(attention_sufficiency=-1.0)
+
+
+def _effective_config(line: str) -> bool:
+    """A line of the effective-config block a command prints first (heedful.cli.configfile)."""
+    return line.startswith(("# effective config", "command: ")) or line.endswith(("  # flag", "  # file"))
