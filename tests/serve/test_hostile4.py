@@ -35,11 +35,13 @@ def test_a_null_id_is_422_and_a_missing_one_is_fine(client, where):
     assert client.post(RATIONALE, json={"dialogues": [dialogue]}).status_code == 200
 
 
-def test_integer_ids_still_load_as_in_the_data_files(client):
-    dialogue = _dialogue(sample_id=7)
-    dialogue["utterances"][0]["utt_id"] = 12
+@pytest.mark.parametrize(("where", "value"), [("sample_id", 7), ("utt_id", 12), ("sample_id", 7.0)])
+def test_number_ids_are_422_naming_the_field(client, where, value):
+    """Ids are strings: a number (as a bool before) would otherwise become another id ("7") without a word."""
+    dialogue = _dialogue()
+    (dialogue if where == "sample_id" else dialogue["utterances"][0])[where] = value
     answer = client.post(RATIONALE, json={"dialogues": [dialogue]})
-    assert answer.status_code == 200 and answer.json()["predictions"][0]["sample_id"] == "7"
+    assert answer.status_code == 422 and where in json.dumps(answer.json())
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-# ids as the data files allow them: a string or an integer, never a bool or a float (lax mode made true the id "1");
-# leave an id out for the default one, an explicit null is refused (``Id = None``: the default is not validated)
-Id = StrictStr | StrictInt
+# ids in a request are strings: never a number, a bool (lax mode made true the id "1") or null; leave an id out
+# for the default one (``Id = None``: the default is not validated)
+Id = StrictStr
 
 
 class Strict(BaseModel):
