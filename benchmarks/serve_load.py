@@ -117,6 +117,7 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--max-requests", type=int, default=20_000)
     p.add_argument("--windows", type=int, default=1, help="process windows per request")
+    p.add_argument("--threads", type=int, help="the service's --threads (default: its own default)")
     p.add_argument("--data", help="knn: dialogues from this file (default: the demo set)")
     p.add_argument("--split", default="dev", choices=("train", "dev", "all"), help="knn: split of --data")
     p.add_argument("--pattern", default="repeat", choices=("repeat", "distinct", "growing"), help="knn bodies")
@@ -133,6 +134,7 @@ def main() -> int:
     port = free_port()
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     cmd = [sys.executable, "-m", "heedful", "serve", *serve, "--port", str(port), "--queue-size", "256"]
+    cmd += ["--threads", str(args.threads)] if args.threads else []
     proc = subprocess.Popen(cmd, env=env)
     try:
         url = f"http://127.0.0.1:{port}"

