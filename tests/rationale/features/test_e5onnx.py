@@ -121,12 +121,13 @@ def test_a_damaged_cache_folder_is_rebuilt(tiny_bert, tmp_path, monkeypatch):
     assert sorted(p.name for p in folder.parent.iterdir()) == [folder.name]  # no temporary folder left behind
 
 
-def test_a_broken_model_file_is_refused_in_one_line(exported, tmp_path):
+@pytest.mark.parametrize(("name", "content"), [("model.onnx", b"not a model"), ("meta.json", b'{"dim": 32}')])
+def test_a_broken_folder_is_refused_in_one_line(exported, tmp_path, name, content):
     import shutil
 
     folder = tmp_path / "broken"
     shutil.copytree(exported["fp32"], folder)
-    (folder / "model.onnx").write_bytes(b"not a model")
+    (folder / name).write_bytes(content)
     with pytest.raises(InputError, match=r"is not a usable ONNX encoder folder \(") as err:
         e5onnx.OnnxEncoder(folder)
     assert "\n" not in str(err.value)

@@ -71,7 +71,7 @@ def is_complete(folder: Path, variant: str) -> bool:
         return False
 
 
-def ensure_e5_onnx(variant: str = "int8") -> Path:
+def ensure_e5_onnx(variant: str = "q4") -> Path:
     """The cached ONNX folder of the packaged multilingual-e5-small, (re)built when missing or damaged."""
     from heedful.rationale.features.e5export import ensure_e5
 
@@ -118,7 +118,7 @@ def _torch_export(source: Path, out: Path) -> None:
         )
 
 
-def export_onnx(source: str | os.PathLike, folder: str | os.PathLike, variant: str = "int8") -> Path:
+def export_onnx(source: str | os.PathLike, folder: str | os.PathLike, variant: str = "q4") -> Path:
     """Export the Hugging Face encoder folder ``source`` (with a ``tokenizer.json``) to ``folder`` as ``variant``;
     written in a temporary sibling and renamed into place, so a folder that exists is complete."""
     from heedful.rationale.features.onnxquant import quantise_matmuls, quantise_matmuls_4bit, word_table_float16
@@ -158,6 +158,12 @@ def export_onnx(source: str | os.PathLike, folder: str | os.PathLike, variant: s
     return folder
 
 
+def _omp_threads() -> int:
+    """The first number of ``OMP_NUM_THREADS`` (OpenMP also accepts lists like ``4,2``), else 0."""
+    first = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(first) if first.isdigit() else 0
+
+
 class OnnxEncoder:
     """An exported folder on ONNX Runtime: texts sorted by length, in batches of ``batch_size``, L2-normalised."""
 
@@ -169,21 +175,21 @@ class OnnxEncoder:
         from tokenizers import Tokenizer
 
         folder = Path(folder)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or _omp_threads()  # the service's --threads; 0: all cores
+        options.inter_op_num_threads = 1
         try:
             meta = json.loads((folder / "meta.json").read_text())
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads or int(os.environ.get("OMP_NUM_THREADS") or 0)
-            options.inter_op_num_threads = 1
+            self.pad, self.dim, variant = int(meta["pad_token_id"]), int(meta["dim"]), str(meta["variant"])
             self.session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
             self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         except Exception as err:  # onnxruntime and tokenizers raise their own types for a file they cannot read
             reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
             raise InputError(f"encoder: {folder} is not a usable ONNX encoder folder ({reason})") from None
         self.tokenizer.enable_truncation(128)
-        self.pad, self.dim = int(meta["pad_token_id"]), int(meta["dim"])
         self.prefix, self.batch_size = prefix, batch_size
         mode = prefix.rstrip(": ") or "none"
-        self.name = self.NAME.format(format=FORMAT, variant=meta["variant"], mode=mode)
+        self.name = self.NAME.format(format=FORMAT, variant=variant, mode=mode)
 
     def _run(self, texts: list[str]) -> np.ndarray:
         encoded = self.tokenizer.encode_batch([self.prefix + t for t in texts])
