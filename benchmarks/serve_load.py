@@ -5,6 +5,13 @@ library call for the same input.
     python benchmarks/serve_load.py --process RUN [--clients 8 --seconds 5]
     python benchmarks/serve_load.py --index INDEX_RUN [--clients 8 --seconds 5]
     python benchmarks/serve_load.py --knn        # a throw-away index of the demo set (hash:64 encoder)
+    python benchmarks/serve_load.py --index INDEX_RUN --data FILE --split dev --pattern distinct
+
+The knn bodies (``--pattern``): ``repeat`` posts the dev dialogues round-robin (the same few again and again),
+``distinct`` posts each dialogue at most once (the run ends early when they are used up), ``growing`` replays
+conversations turn by turn (the request at turn t holds turns 1..t, its change inferred), ``--clients``
+conversations at a time, each client one turn after the other. The service keeps utterance vectors
+(``HEEDFUL_VECTOR_CACHE`` texts, 0: off), so what repeats is not encoded again.
 
 Without a run it builds a throw-away one first: a 2-epoch Tennessee Eastman bi-GRU + attention (window 40,
 hidden 64, faults 1, 2 and 4), or with --knn an index of the demo set's training split with the hash:64 encoder.
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -71,6 +79,35 @@ def tiny_index(root: Path) -> Path:
     return build_index(train, KeyConfig(encoder="hash:64"), root / "index")
 
 
+def growing(samples, clients: int) -> list:
+    """Every prefix of at least two turns of each dialogue, as a conversation sends them: ``clients`` conversations
+    at a time, turn-major, so that the k-th request in flight is the next turn of the k-th conversation."""
+    from dataclasses import replace
+
+    from heedful.rationale.data.schema import infer_change
+
+    out = []
+    for start in range(0, len(samples), clients):
+        group = samples[start : start + clients]
+        for t in range(2, max(len(s.utterances) for s in group) + 1):
+            for s in group:
+                if t <= len(s.utterances):
+                    turns = s.utterances[:t]
+                    sid = f"{s.sample_id}-t{t}"
+                    out.append(replace(s, sample_id=sid, utterances=turns, emo_change=infer_change(turns, sid)))
+    return out
+
+
+def rationale_bodies(index: str, samples) -> tuple[list[dict], list[list[dict]]]:
+    """One dialogue per body and the library's answer for it (``predict_knn`` once for all: the vector of a text
+    does not depend on the texts encoded with it)."""
+    from heedful.rationale.data.loaders import sample_to_dict
+    from heedful.rationale.retrieval.store import predict_knn
+
+    answers = predict_knn(index, samples, 1, True, exclude_clip=False)
+    return [{"dialogues": [sample_to_dict(s)]} for s in samples], [[a] for a in answers]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--process", help="a process train run (default: a throw-away one)")
@@ -80,6 +117,11 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--max-requests", type=int, default=20_000)
     p.add_argument("--windows", type=int, default=1, help="process windows per request")
+    p.add_argument("--threads", type=int, help="the service's --threads (default: its own default)")
+    p.add_argument("--data", help="knn: dialogues from this file (default: the demo set)")
+    p.add_argument("--split", default="dev", choices=("train", "dev", "all"), help="knn: split of --data")
+    p.add_argument("--pattern", default="repeat", choices=("repeat", "distinct", "growing"), help="knn bodies")
+    p.add_argument("--seed", type=int, default=0, help="knn: shuffles distinct / growing dialogues (-1: file order)")
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="heedful-load-"))
     if args.knn and not args.index:
@@ -92,14 +134,23 @@ def main() -> int:
     port = free_port()
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     cmd = [sys.executable, "-m", "heedful", "serve", *serve, "--port", str(port), "--queue-size", "256"]
+    cmd += ["--threads", str(args.threads)] if args.threads else []
     proc = subprocess.Popen(cmd, env=env)
     try:
         url = f"http://127.0.0.1:{port}"
         if args.index:
             from heedful.rationale.data.config import DataConfig, load_split
 
-            dev = load_split(DataConfig(split="dev")).samples
-            bodies, expected = knn_bodies(args.index, dev)
+            dev = load_split(DataConfig(data=args.data, split=args.split)).samples
+            if args.seed >= 0 and args.pattern != "repeat":
+                dev = [dev[i] for i in random.Random(args.seed).sample(range(len(dev)), len(dev))]
+            if args.pattern == "growing":
+                dev = growing(dev, args.clients)
+            if args.pattern == "repeat":
+                bodies, expected = knn_bodies(args.index, dev)
+            else:
+                bodies, expected = rationale_bodies(args.index, dev)
+                args.max_requests = min(args.max_requests, len(bodies))  # each body once
             path, compare = "/v1/rationale", compare_rationale
         else:
             from heedful.serve.models import ProcessModel
@@ -117,7 +168,7 @@ def main() -> int:
             expected=expected,
             compare=compare,
         )
-        what = f"knn rationale ({args.index})" if args.index else f"process ({Path(args.process).name})"
+        what = f"knn rationale ({args.index}, {args.pattern})" if args.index else f"process ({Path(args.process).name})"
         print(f"{what}, {args.clients} clients: {result.summary()}")
         for line in result.mismatches[:5]:
             print(f"  differs: {line}")

