@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -50,6 +51,25 @@ def require_file(path: str | Path, what: str = "file") -> Path:
     if path.exists():
         raise InputError(f"{path}: not a regular file (a device, FIFO or socket); expected a {what}")
     raise FileNotFoundError(f"no such {what}: {path}")
+
+
+def atomic_folder(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_folder)`` on a fresh temporary folder beside ``path``, then put it in place: a folder that
+    exists is complete. An existing ``path`` (a damaged or older copy) goes aside first, as a folder cannot be
+    replaced in one step, and is removed after."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name[:64]}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.mkdir(parents=True)
+        write(tmp)
+        old = path.with_name(f".{path.name[:64]}.{uuid.uuid4().hex}.old")
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
 
 
 def check_out_path(

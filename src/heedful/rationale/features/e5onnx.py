@@ -26,13 +26,13 @@ import hashlib
 import json
 import os
 import shutil
-import uuid
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from heedful.errors import InputError, MissingExtra
+from heedful.runs import atomic_folder
 
 VARIANTS = ("fp32", "int8", "q4")
 FORMAT = 1  # bump when the export changes the vectors: caches keyed by the encoder's name then start afresh
@@ -130,9 +130,8 @@ def export_onnx(source: str | os.PathLike, folder: str | os.PathLike, variant: s
     source, folder = Path(source), Path(folder)
     if not (source / "tokenizer.json").is_file():
         raise InputError(f"encoder: {source} has no tokenizer.json (a fast tokenizer is needed for ONNX)")
-    work = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        work.mkdir(parents=True)
+
+    def write(work: Path) -> None:
         model = work / "model.onnx"
         _torch_export(source, model)
         if variant != "fp32":
@@ -150,12 +149,8 @@ def export_onnx(source: str | os.PathLike, folder: str | os.PathLike, variant: s
         meta = {"variant": variant, "format": FORMAT, "bytes": model.stat().st_size, "sha256": _sha256(model)}
         meta |= {"pad_token_id": config.get("pad_token_id") or 0, "dim": config["hidden_size"]}
         (work / "meta.json").write_text(json.dumps(meta, indent=2))
-        if folder.exists():  # a damaged earlier export
-            shutil.rmtree(folder)
-        os.replace(work, folder)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return folder
+
+    return atomic_folder(folder, write)
 
 
 def _omp_threads() -> int:

@@ -9,11 +9,10 @@ are not part of it (a PEFT user gets the LoRA-only model).
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import uuid
 from pathlib import Path
+
+from heedful.runs import atomic_folder
 
 FOLDER = "lora"
 _WRAPPED = re.compile(r"\.(\d+)\.layer\.")
@@ -56,17 +55,8 @@ def save_peft_lora(model, folder: str | Path, base: str | None) -> Path | None:
         base_model_name_or_path=base,
     )
 
-    target = Path(folder) / FOLDER
-    tmp = target.with_name(f".{FOLDER}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.mkdir(parents=True)
+    def write(tmp: Path) -> None:
         config.save_pretrained(str(tmp))
         save_file(tensors, str(tmp / "adapter_model.safetensors"), metadata={"format": "pt"})
-        old = target.with_name(f".{FOLDER}.{uuid.uuid4().hex}.old")
-        if target.exists():
-            os.replace(target, old)  # a folder cannot be replaced in one step: the old one goes aside first
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+
+    return atomic_folder(Path(folder) / FOLDER, write)
