@@ -17,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from heedful.errors import InputError
-from heedful.process.apply import predict_one
+from heedful.process.apply import predict_one, predict_windows
 from heedful.process.baselines import fit_classical
 from heedful.process.config import TASK_CONFIGS
 from heedful.process.data import KINDS, DataSpec, Split, TaskData
@@ -178,6 +178,20 @@ def window_inputs(task: Task, spec: DataSpec, values: np.ndarray) -> np.ndarray:
     """The task's scaled windows of ``window`` steps ending at every step of raw ``values`` (T, variables)."""
     window = int(spec.params["window"])
     return task.scale(spec, sliding_windows(values, window_ends(len(values), window, 1), window))
+
+
+class WindowClassifier:
+    """Prediction of a window classifier on raw values: a class per window of ``window`` steps ending at every step
+    (``apply.predict_windows``), through the task's own ``scale``."""
+
+    def min_steps(self, spec: DataSpec) -> int:
+        return int(spec.params["window"])
+
+    def predict(self, spec: DataSpec, model, values: np.ndarray) -> dict:
+        return predict_windows(spec, model, values, int(spec.params["window"]), lambda raw: self.scale(spec, raw))
+
+    def model_inputs(self, spec: DataSpec, values: np.ndarray) -> np.ndarray:
+        return window_inputs(self, spec, values)
 
 
 class WholeBatchExplained(Task):

@@ -19,14 +19,13 @@ from dataclasses import asdict
 import numpy as np
 
 from heedful.errors import InputError
-from heedful.process.apply import predict_windows
 from heedful.process.baselines import fit_classical, regress_then_classify
 from heedful.process.config import PEN_STEP_HOURS, PenFaultsConfig, PenPhaseConfig, PenQualityConfig
 from heedful.process.data import DataSpec, Split, TaskData
 from heedful.process.explain import fault_class, needs_attention, onset_picture
 from heedful.process.metrics import accuracy_report
 from heedful.process.sources import indpensim as ip
-from heedful.process.tasks.base import Task, Trained, WholeBatchExplained, window_inputs
+from heedful.process.tasks.base import Task, Trained, WholeBatchExplained, WindowClassifier
 from heedful.process.tasks.pen_data import (
     SOURCE,
     channel_index,
@@ -235,7 +234,7 @@ class PenPhase(Task):
         return accuracy_report(pred, data.test, data.class_names)
 
 
-class PenFaults(Task):
+class PenFaults(WindowClassifier, Task):
     name = "pen_faults"
     default_models = ("lstm", "bilstm", "gru", "bigru", "bigru_attn", "logistic", "pca_t2")
     headlines = (
@@ -252,15 +251,6 @@ class PenFaults(Task):
 
     def evaluate(self, data: TaskData, pred: np.ndarray) -> dict:
         return fault_report(pred, data.test, data.class_names)
-
-    def min_steps(self, spec: DataSpec) -> int:
-        return int(spec.params["window"])
-
-    def predict(self, spec: DataSpec, model, values: np.ndarray) -> dict:
-        return predict_windows(spec, model, values, int(spec.params["window"]), lambda raw: self.scale(spec, raw))
-
-    def model_inputs(self, spec: DataSpec, values: np.ndarray) -> np.ndarray:
-        return window_inputs(self, spec, values)
 
     def explain(self, run: Trained, out_png, fault: int | None, sample: int) -> dict:
         """The attention over the first test batch with ``fault``, zoomed on its onset (the batches come from the

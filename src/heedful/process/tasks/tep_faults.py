@@ -14,12 +14,11 @@ import numpy as np
 
 from heedful.errors import InputError
 from heedful.process.alarm import WindowPCA, two_stage
-from heedful.process.apply import predict_windows
 from heedful.process.config import TEP_SAMPLE_HOURS, TEPFaultsConfig
 from heedful.process.data import DataSpec, Split, TaskData
 from heedful.process.explain import fault_class, needs_attention, onset_picture
 from heedful.process.sources import tep
-from heedful.process.tasks.base import Task, Trained, window_inputs
+from heedful.process.tasks.base import Task, Trained, WindowClassifier
 from heedful.process.windows import Scaler, sliding_windows, window_ends
 
 SAMPLE_MINUTES = 3.0  # both TEP sources sample every 3 minutes
@@ -119,17 +118,8 @@ def observable(faults) -> list[int]:
     return [f for f in faults if f and f not in tep.UNOBSERVABLE_FAULTS]
 
 
-class ClippedWindows:
+class ClippedWindows(WindowClassifier):
     """Raw input for ``predict`` as the TEP tasks train: standardised, clipped at ±clip, then windowed."""
-
-    def min_steps(self, spec: DataSpec) -> int:
-        return int(spec.params["window"])
-
-    def predict(self, spec: DataSpec, model, values: np.ndarray) -> dict:
-        return predict_windows(spec, model, values, int(spec.params["window"]), lambda raw: self.scale(spec, raw))
-
-    def model_inputs(self, spec: DataSpec, values: np.ndarray) -> np.ndarray:
-        return window_inputs(self, spec, values)
 
     def scale(self, spec: DataSpec, raw: np.ndarray) -> np.ndarray:
         """As in training: standardised, then clipped at ±clip."""
