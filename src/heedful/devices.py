@@ -55,6 +55,21 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def main_process() -> bool:
+    """True outside a launch and in its first process (torchrun's ``RANK`` 0): the one that writes and prints."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def single_process(command: str) -> None:
+    """Refuse, in one line, to run ``command`` in each process of a launch: its work is one process's, and every
+    process would do all of it (and write the same files)."""
+    if launched():
+        raise InputError(
+            f"{command} runs in one process only, and this launch started {os.environ['WORLD_SIZE']}; run it "
+            "without accelerate launch / torchrun"
+        )
+
+
 def accelerator_kwargs(spec: str | None) -> dict:
     """``Accelerator`` arguments that train on ``spec``'s device (checked first, so a bad flag fails before work)."""
     import torch

@@ -19,6 +19,7 @@ import sys
 import typing
 from pathlib import Path
 
+from heedful.devices import main_process
 from heedful.errors import InputError
 
 __all__ = ["add_common_flags", "apply_config", "given_flags", "leaf_parser"]
@@ -225,7 +226,7 @@ def apply_config(parser: argparse.ArgumentParser, args: argparse.Namespace, argv
     if missing:
         raise InputError(f"the following arguments are required: {', '.join(missing)} (as flags or in --config)")
     args.config_sources = sources
-    if sources and (path or not getattr(args, "quiet_config", False)):
+    if sources and (path or not getattr(args, "quiet_config", False)) and main_process():  # once per launch
         _print_effective(leaf, args, sources, path, sys.stderr if getattr(args, "quiet_config", False) else sys.stdout)
 
 

@@ -16,6 +16,7 @@ from collections import Counter
 
 from heedful.cli.flags import add_config_flags, config_from_args, escaped, shown
 from heedful.cli.serve import add_report_flag, report_if_asked
+from heedful.devices import single_process
 from heedful.errors import InputError
 from heedful.fields import help_of
 from heedful.process import config as C
@@ -187,6 +188,7 @@ def _add_data(commands) -> None:
 
 
 def _data(args: argparse.Namespace) -> int:
+    single_process("process data")
     if getattr(args, "source", None) == "indpensim":
         return _generate(args)
     if getattr(args, "task", None) is None:
@@ -274,6 +276,7 @@ def _resolve(args: argparse.Namespace) -> tuple[C.RunConfig, dict, dict, dict]:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
+    from heedful.devices import main_process
     from heedful.process.runner import train_run
     from heedful.process.tasks import get_task
     from heedful.runs import read_json
@@ -284,6 +287,8 @@ def _train(args: argparse.Namespace) -> int:
     model_name = getattr(args, "model", None) if run.resume is not None else target.model
     task = getattr(args, "task", None)
     run_dir = train_run(task, model_name, task_params, model, train, _out_folder(run.out), run.resume)
+    if not main_process():  # one launch, one run: the main process says how it went
+        return 0
     metrics = read_json(run_dir / "metrics.json")
     config = read_json(run_dir / "config.json")  # the run folder was said when it started (train_run)
     print(
@@ -308,6 +313,7 @@ def _add_compare(commands) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    single_process("process compare")
     import torch
 
     from heedful.process.compare import compare
@@ -364,6 +370,7 @@ def _faithfulness(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
+    single_process("process explain")
     if args.faithfulness:
         return _faithfulness(args)
     from heedful.process.runner import explain_run
@@ -419,6 +426,7 @@ def _add_predict(commands) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    single_process("process predict")
     import numpy as np
     import torch
 

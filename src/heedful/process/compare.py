@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from heedful import tracking
-from heedful.devices import resolve_device
+from heedful.devices import resolve_device, single_process
 from heedful.errors import InputError
 from heedful.process.baselines import PCADetector
 from heedful.process.config import ModelConfig
@@ -92,6 +92,7 @@ def compare(
 ) -> Path:
     """Train and test ``models`` (default: the task's ``default_models``) on one task; write one table and plot.
     With ``resume``, finish that comparison: its config.json wins, values given here must agree with it."""
+    single_process("process compare")  # its baselines and per-model loop are one process's work
     plan = plan_run(task, task_params, model_params, cfg, resume, needs=("models",))
     if plan.saved is not None:
         if models and list(models) != list(plan.saved["models"]):

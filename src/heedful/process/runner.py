@@ -19,7 +19,7 @@ import torch
 
 from heedful import tracking
 from heedful.checkpoint import BEST, build_fitting
-from heedful.devices import resolve_device
+from heedful.devices import main_process, resolve_device
 from heedful.errors import InputError
 from heedful.process.alarm import RunAlarm
 from heedful.process.apply import clean, read_values
@@ -31,6 +31,7 @@ from heedful.process.tasks import Task, Trained, get_task, registry
 from heedful.process.tasks.base import Unexplained
 from heedful.process.train import CLASSIFYING, fit, load_weights, predict, probabilities
 from heedful.runs import atomic_write, hold_run, new_run_dir, read_json, write_json
+from heedful.training import from_main, main_first, wait_for_everyone
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,8 @@ def train_run(
         raise InputError("train: give a model (or resume a run)")
     resolve_device(plan.train_cfg.device)  # a machine without the device refuses before any work
     task = get_task(plan.task)
-    data = task.build(plan.task_cfg)
+    with main_first(plan.train_cfg.device):  # under a launch the others then read the main process's caches
+        data = task.build(plan.task_cfg)
     torch.manual_seed(plan.train_cfg.seed)  # before the model exists: its initialisation is part of the run
     best = Path(resume) / "checkpoint" / BEST if resume is not None else None
     if best is not None and best.is_file():  # a resumed run's config is checked against its weights first
@@ -206,9 +208,12 @@ def train_run(
         )
     else:
         model = task.build_model(model_name, data, plan.model_cfg)
-    run_dir = Path(resume) if resume is not None else new_run_dir(out_root, f"process-{plan.task}-{model_name}")
+    if resume is not None:
+        run_dir = Path(resume)
+    else:  # one folder per launch: the main process names it
+        run_dir = from_main(lambda: new_run_dir(out_root, f"process-{plan.task}-{model_name}"), plan.train_cfg.device)
     with hold_run(run_dir, announce=progress):  # one writer at a time, a concurrent --resume too
-        if resume is None:
+        if resume is None and main_process():
             config = run_config(
                 "process train",
                 plan.task,
@@ -222,19 +227,26 @@ def train_run(
             save_description(run_dir, task, data, plan.task_cfg)
         log.info("training %s on %s into %s", model_name, plan.task, run_dir)
         result = fit(model, data.train, data.val, plan.train_cfg, run_dir / "checkpoint", progress, data.kind, on_epoch)
-        metrics = {
-            "model": model_name,
-            "task": plan.task,
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "train_seconds": round(result.seconds, 2),
-            "best_epoch": result.best_epoch,
-            val_key(data): result.best_val,
-            "test": test_metrics(task, data, model),
-        }
-        write_json(run_dir / "metrics.json", metrics)
-        write_json(run_dir / "history.json", result.history)
-        tracking.log_outcome(run_dir, plan.train_cfg.log_with, "process")
+        if main_process():
+            _write_outcome(run_dir, task, data, model, model_name, plan, result)
+        wait_for_everyone()  # every process returns a finished run
     return run_dir
+
+
+def _write_outcome(run_dir: Path, task: Task, data: TaskData, model, model_name: str, plan: RunPlan, result) -> None:
+    """A trained run's metrics.json and history.json, and its outcome in the tracker."""
+    metrics = {
+        "model": model_name,
+        "task": plan.task,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "train_seconds": round(result.seconds, 2),
+        "best_epoch": result.best_epoch,
+        val_key(data): result.best_val,
+        "test": test_metrics(task, data, model),
+    }
+    write_json(run_dir / "metrics.json", metrics)
+    write_json(run_dir / "history.json", result.history)
+    tracking.log_outcome(run_dir, plan.train_cfg.log_with, "process")
 
 
 def save_description(folder: Path, task: Task, data: TaskData, task_cfg) -> None:

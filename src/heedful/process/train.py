@@ -21,13 +21,13 @@ from tqdm.auto import tqdm
 
 from heedful import tracking
 from heedful.checkpoint import BEST, load_checkpoint, load_weights, save_checkpoint
-from heedful.devices import model_device
+from heedful.devices import model_device, to_device
 from heedful.errors import InputError
 from heedful.explain.perturb import soft_keep_mask
 from heedful.process.config import TrainConfig
 from heedful.process.data import Split
 from heedful.process.models import ProcessSeq2Seq
-from heedful.training import LoopState, make_accelerator
+from heedful.training import LoopState, average_gradients, main_value, make_accelerator
 
 log = logging.getLogger(__name__)
 
@@ -140,53 +140,94 @@ def fit(
     then seeds its own shuffling and dropout, so a resumed run repeats an uninterrupted one."""
     run_dir = Path(ckpt_dir).parent if ckpt_dir is not None else None
     accelerator = make_accelerator(cfg.device, cfg.log_with, run_dir)
+    world, main = accelerator.num_processes, accelerator.is_main_process
     tracking.start(accelerator, cfg.log_with, run_dir, "process", asdict(cfg) | {"kind": kind})
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     saved = load_checkpoint(ckpt_dir, model, opt, restore_rng=False) if ckpt_dir is not None else None
     state = LoopState.restore(saved, Path(ckpt_dir or ".") / "state.json")
-    model, opt = accelerator.prepare(model, opt)
+    # no DDP wrapper under a launch: each process takes its share of every batch and the gradients are averaged here
+    model, opt = accelerator.prepare_model(model, evaluation_mode=world > 1), accelerator.prepare_optimizer(opt)
+    params = [p for p in model.parameters() if p.requires_grad]
     start = time.perf_counter() - state.seconds
     key = "val_accuracy" if kind in CLASSIFYING else "val_score"
     left = range(0) if state.done(cfg.epochs, cfg.patience) else range(state.epoch, cfg.epochs)  # a stopped run stays
-    bar = tqdm(left, desc="train", unit="epoch", disable=not progress, leave=False)
+    bar = tqdm(left, desc="train", unit="epoch", disable=not (progress and main), leave=False)
     for epoch in bar:
         torch.manual_seed(cfg.seed + epoch)
-        loader = accelerator.prepare_data_loader(_loader(train, cfg.batch_size, True, cfg.seed + epoch))
         model.train()
         losses = []
-        for x, y, lengths, mask, censored in loader:
-            if cfg.noise:
+        for batch in _loader(train, cfg.batch_size, True, cfg.seed + epoch):
+            x, *rest = to_device(batch, accelerator.device)
+            if cfg.noise:  # drawn for the whole batch: any number of processes adds the same noise
                 x = x + cfg.noise * torch.randn_like(x)
-            out = _forward(model, x, _lengths_arg(x, lengths), y, cfg)
-            loss = loss_fn(kind, out.prediction, y, mask, censored)
-            if cfg.attention_sufficiency and out.attention is not None and out.attention.dim() == 2:
-                kept = _kept_by_attention(x, lengths, out.attention, cfg.attention_keep)
-                suff = loss_fn(kind, model(kept, _lengths_arg(x, lengths)).prediction, y, mask, censored)
-                loss = loss + cfg.attention_sufficiency * suff
+            part, weight = _share([x, *rest], kind, world, accelerator.process_index)
             opt.zero_grad()
-            accelerator.backward(loss)
+            loss = _loss(model, part, cfg, kind) * weight if weight else torch.zeros((), device=x.device)
+            if weight:  # a process with no targets in this batch still joins the average, with zeros
+                accelerator.backward(loss * world)
+            average_gradients(params, world)
             accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
-            losses.append(loss.item())
+            losses.append(loss.detach())
+        losses = _batch_losses(losses, world)
         _check_finite_training(model, losses, epoch + 1)
-        score = val_score(kind, model, val)
+        score = main_value(val_score(kind, model, val), accelerator.device)
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), key: score}
         improved = state.end_epoch(score, record, higher_is_better=True)
         state.seconds = time.perf_counter() - start
         bar.set_postfix(loss=f"{record['loss']:.3f}", val=f"{score:.3f}")
-        log.info("epoch %d: loss %.4f, %s %.4f%s", epoch + 1, record["loss"], key, score, " (best)" * improved)
+        if main:
+            log.info("epoch %d: loss %.4f, %s %.4f%s", epoch + 1, record["loss"], key, score, " (best)" * improved)
         tracking.log(accelerator, cfg.log_with, record, step=epoch + 1)
         if on_epoch is not None:
             on_epoch(record)
-        if ckpt_dir is not None:
+        if ckpt_dir is not None and main:
             save_checkpoint(ckpt_dir, accelerator.unwrap_model(model), state.to_dict(), opt, best=improved)
         if state.done(cfg.epochs, cfg.patience):
             break
     tracking.finish(accelerator, cfg.log_with)
+    accelerator.wait_for_everyone()  # the main process's checkpoint is complete before any process reads it
     if ckpt_dir is not None and (Path(ckpt_dir) / BEST).exists():
         load_weights(accelerator.unwrap_model(model), Path(ckpt_dir) / BEST)
     best = -float("inf") if state.best is None else state.best
     return TrainResult(state.best_epoch, best, state.epoch, time.perf_counter() - start, state.history)
+
+
+def _loss(model, batch: list[torch.Tensor], cfg: TrainConfig, kind: str) -> torch.Tensor:
+    """The kind's loss on ``batch``, plus the attention-sufficiency term when asked for."""
+    x, y, lengths, mask, censored = batch
+    out = _forward(model, x, _lengths_arg(x, lengths), y, cfg)
+    loss = loss_fn(kind, out.prediction, y, mask, censored)
+    if cfg.attention_sufficiency and out.attention is not None and out.attention.dim() == 2:
+        kept = _kept_by_attention(x, lengths, out.attention, cfg.attention_keep)
+        suff = loss_fn(kind, model(kept, _lengths_arg(x, lengths)).prediction, y, mask, censored)
+        loss = loss + cfg.attention_sufficiency * suff
+    return loss
+
+
+def _share(batch: list[torch.Tensor], kind: str, world: int, rank: int) -> tuple[list[torch.Tensor], float]:
+    """This process's part of a global batch (a contiguous slice of its windows) and that part's weight: its share
+    of what the batch's mean loss averages over (windows, or valid targets), so that the weighted losses of all
+    processes sum to the loss of the whole batch, and their gradients to its gradient."""
+    if world == 1:
+        return batch, 1.0
+    part = [t.tensor_split(world)[rank] for t in batch]
+    if kind == "classification":
+        return part, len(part[0]) / len(batch[0])
+    total = int(batch[3].sum())  # valid targets (the mask)
+    return part, int(part[3].sum()) / total if total else 0.0
+
+
+def _batch_losses(losses: list[torch.Tensor], world: int) -> list[float]:
+    """The epoch's per-batch losses of the whole global batch: the sum of the processes' weighted shares."""
+    if not losses:
+        return []
+    stacked = torch.stack(losses).double()
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(stacked)
+    return stacked.tolist()
 
 
 def _check_finite_training(model, losses: list[float], epoch: int) -> None:

@@ -155,19 +155,6 @@ def check_finite_weights(params, epoch: int) -> None:
         )
 
 
-def _average_gradients(params, world: int) -> None:
-    """Mean of the processes' gradients (each scaled its share by ``world``), so any process count trains alike."""
-    if world == 1:
-        return
-    import torch.distributed as dist
-
-    for p in params:
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-        dist.all_reduce(p.grad)
-        p.grad /= world
-
-
 def _save(folder: Path, model: RationaleLM, optimizer, scheduler, state: TrainState, accelerator=None) -> None:
     if accelerator is not None:
         accelerator.wait_for_everyone()
@@ -229,7 +216,7 @@ def train_lm(
 def _train(model, tokenizer, train, dev, cfg: LMTrainConfig, folder: Path, progress: bool) -> dict:
     from transformers import get_cosine_schedule_with_warmup
 
-    from heedful.training import make_accelerator
+    from heedful.training import average_gradients, make_accelerator
 
     seed_everything(cfg.seed)
     accelerator = make_accelerator(cfg.device, cfg.log_with, folder)
@@ -263,7 +250,7 @@ def _train(model, tokenizer, train, dev, cfg: LMTrainConfig, folder: Path, progr
                 bar.set_postfix(loss=f"{loss.item():.3f}")
             state.batch = b + 1
             if state.batch % cfg.grad_accum == 0 or state.batch == len(batches):
-                _average_gradients(params, world)
+                average_gradients(params, world)
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
                 optimizer.step()
                 scheduler.step()
