@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
@@ -137,7 +138,10 @@ def fit(
     complete epoch. ``on_epoch`` receives each epoch's record (epoch, loss, validation score).
 
     Seed before building the model (``torch.manual_seed(cfg.seed)``) for a reproducible initialisation; every epoch
-    then seeds its own shuffling and dropout, so a resumed run repeats an uninterrupted one."""
+    then seeds its own shuffling and dropout, so a resumed run repeats an uninterrupted one.
+
+    Under ``accelerate launch`` each process trains on its share of every ``batch_size`` batch (``_share``) and the
+    gradients are averaged, so the run is the one-process run (dropout aside); only the main process saves."""
     run_dir = Path(ckpt_dir).parent if ckpt_dir is not None else None
     accelerator = make_accelerator(cfg.device, cfg.log_with, run_dir)
     world, main = accelerator.num_processes, accelerator.is_main_process
@@ -224,8 +228,6 @@ def _batch_losses(losses: list[torch.Tensor], world: int) -> list[float]:
         return []
     stacked = torch.stack(losses).double()
     if world > 1:
-        import torch.distributed as dist
-
         dist.all_reduce(stacked)
     return stacked.tolist()
 
