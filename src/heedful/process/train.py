@@ -20,14 +20,14 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from heedful import tracking
-from heedful.checkpoint import BEST, load_checkpoint, load_weights, save_checkpoint
+from heedful.checkpoint import load_weights
 from heedful.devices import model_device
 from heedful.errors import InputError
 from heedful.explain.perturb import soft_keep_mask
 from heedful.process.config import TrainConfig
 from heedful.process.data import Split
 from heedful.process.models import ProcessSeq2Seq
-from heedful.training import LoopState, make_accelerator
+from heedful.training import Checkpoints, LoopState, close_epoch, make_accelerator
 
 log = logging.getLogger(__name__)
 
@@ -142,13 +142,13 @@ def fit(
     accelerator = make_accelerator(cfg.device, cfg.log_with, run_dir)
     tracking.start(accelerator, cfg.log_with, run_dir, "process", asdict(cfg) | {"kind": kind})
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    saved = load_checkpoint(ckpt_dir, model, opt, restore_rng=False) if ckpt_dir is not None else None
-    state = LoopState.restore(saved, Path(ckpt_dir or ".") / "state.json")
+    checkpoints = Checkpoints(ckpt_dir, model, opt, accelerator=accelerator) if ckpt_dir is not None else None
+    state = checkpoints.resume(restore_rng=False) if checkpoints is not None else LoopState()
     model, opt = accelerator.prepare(model, opt)
     start = time.perf_counter() - state.seconds
     key = "val_accuracy" if kind in CLASSIFYING else "val_score"
-    left = range(0) if state.done(cfg.epochs, cfg.patience) else range(state.epoch, cfg.epochs)  # a stopped run stays
-    bar = tqdm(left, desc="train", unit="epoch", disable=not progress, leave=False)
+    epochs = state.remaining(cfg.epochs, cfg.patience)  # a run stopped early stays stopped on resume
+    bar = tqdm(epochs, "train", cfg.epochs, leave=False, unit="epoch", initial=state.epoch, disable=not progress)
     for epoch in bar:
         torch.manual_seed(cfg.seed + epoch)
         loader = accelerator.prepare_data_loader(_loader(train, cfg.batch_size, True, cfg.seed + epoch))
@@ -171,20 +171,17 @@ def fit(
         _check_finite_training(model, losses, epoch + 1)
         score = val_score(kind, model, val)
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), key: score}
-        improved = state.end_epoch(score, record, higher_is_better=True)
         state.seconds = time.perf_counter() - start
+        improved = close_epoch(state, score, record, higher_is_better=True, checkpoints=checkpoints)
         bar.set_postfix(loss=f"{record['loss']:.3f}", val=f"{score:.3f}")
         log.info("epoch %d: loss %.4f, %s %.4f%s", epoch + 1, record["loss"], key, score, " (best)" * improved)
         tracking.log(accelerator, cfg.log_with, record, step=epoch + 1)
         if on_epoch is not None:
             on_epoch(record)
-        if ckpt_dir is not None:
-            save_checkpoint(ckpt_dir, accelerator.unwrap_model(model), state.to_dict(), opt, best=improved)
-        if state.done(cfg.epochs, cfg.patience):
-            break
+    bar.close()
     tracking.finish(accelerator, cfg.log_with)
-    if ckpt_dir is not None and (Path(ckpt_dir) / BEST).exists():
-        load_weights(accelerator.unwrap_model(model), Path(ckpt_dir) / BEST)
+    if checkpoints is not None and checkpoints.best.exists():
+        load_weights(accelerator.unwrap_model(model), checkpoints.best)
     best = -float("inf") if state.best is None else state.best
     return TrainResult(state.best_epoch, best, state.epoch, time.perf_counter() - start, state.history)
 

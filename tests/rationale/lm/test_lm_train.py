@@ -105,6 +105,10 @@ def test_training_learns_saves_and_resumes_exactly(tmp_path, monkeypatch):
     monkeypatch.setattr(train_mod, "batch_loss", real)
     state = json.loads((tmp_path / "killed" / "state.json").read_text())
     assert (state["epoch"], state["batch"], state["step"]) == (1, 2, 3)
+    # the layout 'rationale train' wrote before it shared heedful.training's state resumes the same way
+    old = {"best_dev" if k == "best" else "bad_epochs" if k == "stale" else k: v for k, v in state.items()}
+    del old["best_epoch"]
+    (tmp_path / "killed" / "state.json").write_text(json.dumps(old))
     resumed = run(tmp_path, "killed", epochs=2)
     assert resumed["history"] == whole["history"]
 
