@@ -8,11 +8,11 @@ from heedful.rationale.data.config import DataConfig
 from heedful.rationale.data.prompt import scoring_string
 from heedful.rationale.data.schema import Rationale
 from heedful.rationale.graph.encoder import GraphConfig
-from heedful.rationale.lm.adapter import RationaleLMConfig
 from heedful.rationale.lm.examples import collate_train, encode, fit_report
 from heedful.rationale.lm.forward import IGNORE
 from heedful.rationale.lm.generate import GenerateConfig
 from heedful.rationale.lm.inject import InjectConfig
+from heedful.rationale.lm.model import RationaleLMConfig
 from heedful.rationale.lm.pipeline import predict_pipeline, train_pipeline
 from heedful.rationale.lm.train import LMTrainConfig
 from heedful.rationale.retrieval.keys import KeyConfig

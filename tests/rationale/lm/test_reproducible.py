@@ -16,8 +16,8 @@ from safetensors.torch import load_file
 from heedful.cli import main
 from heedful.rationale.data.config import DataConfig
 from heedful.rationale.graph.encoder import GraphConfig
-from heedful.rationale.lm.adapter import RationaleLMConfig
 from heedful.rationale.lm.inject import InjectConfig
+from heedful.rationale.lm.model import RationaleLMConfig
 from heedful.rationale.lm.pipeline import resume_pipeline, train_pipeline
 from heedful.rationale.lm.train import LMTrainConfig
 from heedful.rationale.retrieval.keys import KeyConfig

@@ -27,10 +27,10 @@ from tqdm.auto import tqdm
 from heedful import tracking
 from heedful.checkpoint import deterministic_algorithms, seed_everything
 from heedful.errors import InputError
-from heedful.rationale.lm.adapter import WEIGHTS, RationaleLM
 from heedful.rationale.lm.config import LMTrainConfig
 from heedful.rationale.lm.examples import LMExample, collate_train, graph_batch
 from heedful.rationale.lm.forward import can_cache, label_loss, lower_states, upper_hidden
+from heedful.rationale.lm.model import WEIGHTS, RationaleLM
 from heedful.runs import atomic_write
 from heedful.training import Checkpoints, close_epoch, make_accelerator
 
