@@ -1,6 +1,7 @@
 """One training loop for the process track (Accelerate), with early stopping and resumable checkpoints.
 
-The checkpoint folder is ``heedful.checkpoint``'s layout: ``best.safetensors`` (what inference loads), one complete
+The state, the epochs, early stopping and checkpoints are the LM trainer's (``heedful.training``). The checkpoint
+folder is ``heedful.checkpoint``'s layout: ``best.safetensors`` (what inference loads), one complete
 step folder per epoch (weights, optimiser, random state) and ``state.json`` (epoch, history, early-stopping
 counters), written last, so a run killed mid-save resumes from the previous complete epoch. Progress goes to a
 tqdm bar (``progress``), to the ``heedful.process.train`` logger (one INFO line per epoch) and to ``on_epoch``.
