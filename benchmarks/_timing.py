@@ -43,8 +43,8 @@ def demo_rationale_setup(lm_spec: str | None, n: int, reserve: int = 0):
     import tempfile
 
     from heedful.rationale import load_demo
-    from heedful.rationale.lm.adapter import RationaleLM, RationaleLMConfig
     from heedful.rationale.lm.loader import load_lm
+    from heedful.rationale.lm.model import RationaleLM, RationaleLMConfig
     from heedful.rationale.lm.pipeline import prepare
     from heedful.rationale.retrieval.keys import KeyConfig
     from heedful.rationale.retrieval.store import build_index

@@ -19,10 +19,10 @@ import torch
 from heedful.attention.gated import to_residual_scale
 from heedful.rationale import load_demo
 from heedful.rationale.features.encoders import make_encoder, utterance_features
-from heedful.rationale.lm.adapter import RationaleLM, RationaleLMConfig
 from heedful.rationale.lm.examples import collate_train, encode_all, graph_batch
 from heedful.rationale.lm.inject import InjectConfig
 from heedful.rationale.lm.loader import load_lm
+from heedful.rationale.lm.model import RationaleLM, RationaleLMConfig
 
 
 def main() -> None:

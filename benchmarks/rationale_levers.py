@@ -20,11 +20,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
-from heedful.rationale.lm.adapter import RationaleLM, RationaleLMConfig, apply_vocab
 from heedful.rationale.lm.examples import collate_train, encode_all
 from heedful.rationale.lm.forward import lower_states
 from heedful.rationale.lm.inject import InjectConfig
 from heedful.rationale.lm.loader import load_lm
+from heedful.rationale.lm.model import RationaleLM, RationaleLMConfig, apply_vocab
 from heedful.rationale.lm.train import LowerCache, batch_loss
 from heedful.rationale.lm.vocab import build_vocab_map
 

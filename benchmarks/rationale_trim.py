@@ -19,10 +19,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
-from heedful.rationale.lm.adapter import RationaleLM, apply_vocab
 from heedful.rationale.lm.examples import collate_prompts
 from heedful.rationale.lm.generate import quantize_frozen
 from heedful.rationale.lm.loader import load_lm
+from heedful.rationale.lm.model import RationaleLM, apply_vocab
 from heedful.rationale.lm.train import LowerCache, batch_loss
 from heedful.rationale.lm.vocab import VocabMap, build_vocab_map
 

@@ -1,11 +1,16 @@
-"""The state both training loops share: the early-stopping rule and a checked, backward-readable restore."""
+"""What both training loops share: the early-stopping rule, a checked, backward-readable restore, and the
+epoch/checkpoint helper that a resumed loop continues with."""
+
+import json
 
 import pytest
-from hypothesis import given
+import torch
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from heedful.checkpoint import load_tensors
 from heedful.errors import InputError
-from heedful.training import LoopState
+from heedful.training import Checkpoints, LoopState, close_epoch
 
 
 def run(values, higher, epochs=10, patience=2):
@@ -54,6 +59,7 @@ def test_restore_reads_both_old_layouts():
         ({"seconds": float("nan")}, "seconds must be a number"),
         ({"history": "abc"}, "history must be a list"),
         ({"history": [1, 2]}, "history must be a list"),
+        ({"colour": 1}, "unknown key 'colour'"),
     ],
 )
 def test_restore_refuses_edited_values(saved, message):
@@ -71,6 +77,7 @@ values = st.one_of(
 )
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a loaded machine
 @given(
     st.dictionaries(
         st.sampled_from(
@@ -87,3 +94,65 @@ def test_restore_never_crashes(saved):
     else:
         assert state.epoch >= 0 and state.stale >= 0 and isinstance(state.history, list)
         assert state.best is None or state.best == state.best
+
+
+def test_remaining_stops_early_and_a_stopped_run_stays_stopped():
+    state, seen = LoopState(), []
+    for epoch in state.remaining(epochs=9, patience=2):
+        seen.append(epoch)
+        state.end_epoch(1.0 if epoch == 0 else 0.5, {}, higher_is_better=True)
+    assert seen == [0, 1, 2] and state.stale == 2
+    assert list(LoopState.restore(state.to_dict()).remaining(9, 2)) == []
+
+
+def _loop(folder, epochs: int, stop_after: int | None = None) -> tuple[LoopState, torch.nn.Module]:
+    """A tiny loop written as both trainers write theirs; ``stop_after``: an interrupt after that many epochs."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    checkpoints = Checkpoints(folder, model, opt)
+    state = checkpoints.resume(restore_rng=False)
+    x, y = torch.randn(16, 3, generator=torch.Generator().manual_seed(1)), torch.ones(16, 1)
+    for epoch in state.remaining(epochs, patience=3):
+        if epoch == stop_after:
+            raise KeyboardInterrupt
+        loss = (model(x) - y).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        state.step += 1
+        record = {"epoch": epoch + 1, "loss": loss.item(), "weight": model.weight.tolist()}
+        close_epoch(state, [3.0, 1.0, 2.0, 2.5][epoch], record, False, checkpoints)  # epoch 2 is the best
+    return state, model
+
+
+def test_a_loop_resumed_from_its_checkpoint_ends_as_an_uninterrupted_one(tmp_path):
+    whole, model = _loop(tmp_path / "whole", epochs=4)
+    with pytest.raises(KeyboardInterrupt):
+        _loop(tmp_path / "cut", epochs=4, stop_after=2)
+    saved = json.loads((tmp_path / "cut" / "state.json").read_text())
+    assert (saved["epoch"], saved["step"], len(saved["history"])) == (2, 2, 2)
+    resumed, again = _loop(tmp_path / "cut", epochs=4)
+    assert resumed == whole and whole.step == 4
+    assert torch.equal(model.weight, again.weight)
+    assert (whole.best, whole.best_epoch, whole.stale) == (1.0, 2, 2)
+    best = load_tensors(Checkpoints(tmp_path / "whole", model, None).best)  # the best epoch's weights
+    assert best["weight"].tolist() == whole.history[1]["weight"] != whole.history[3]["weight"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda s: "{not json", "state.json"),
+        (lambda s: json.dumps({**json.loads(s), "epoch": -1}), "epoch must be a count"),
+        (lambda s: json.dumps({**json.loads(s), "dir": "../elsewhere"}), "is not a step folder"),
+        (lambda s: json.dumps({**json.loads(s), "best": None}), "best must be a number"),
+    ],
+)
+def test_a_damaged_state_file_is_one_line_naming_it(tmp_path, edit, needle):
+    _loop(tmp_path, epochs=2)
+    path = tmp_path / "state.json"
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(InputError, match=needle) as err:
+        _loop(tmp_path, epochs=4)
+    assert "\n" not in str(err.value) and "state.json" in str(err.value)

@@ -1,9 +1,18 @@
-"""What the two training loops share: one resumable state, one early-stopping rule, one Accelerator.
+"""What the two training loops share: one resumable state, one epoch/early-stopping/checkpoint helper, one
+Accelerator.
 
 ``process.train.fit`` (epochs over windows, best validation score) and ``rationale.lm.train.train_lm`` (batches with
-gradient accumulation, best dev loss) keep their inner loops, which differ in what a step is, but their state is one
-``LoopState``: saved in ``state.json`` by ``heedful.checkpoint`` at every checkpoint and restored (checked, and read
-from the older field names) by ``LoopState.restore``. ``end_epoch`` is the early-stopping rule of both.
+gradient accumulation, best dev loss) keep their inner loops, which differ in what a step is. Around them both read
+the same way::
+
+    checkpoints = Checkpoints(folder, model, optimizer, ...)
+    state = checkpoints.resume(restore_rng=...)       # a fresh LoopState, or the saved one, checked
+    for epoch in state.remaining(epochs, patience):   # stops early; a run stopped early stays stopped on resume
+        ...                                            # the loop's own steps (and mid-epoch checkpoints.save(state))
+        close_epoch(state, value, record, higher_is_better, checkpoints)  # early stopping, best weights, checkpoint
+
+The state is saved in ``state.json`` by ``heedful.checkpoint`` (with the weights, optimiser, scheduler and random
+generators in a step folder) and restored, checked and read from the older field names, by ``LoopState.restore``.
 
 Under ``accelerate launch`` / ``torchrun`` the loops share each global batch out over the processes themselves
 (no DDP wrapper) and average the gradients with ``average_gradients``; ``from_main`` hands what the main process
@@ -19,6 +28,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TypeVar
 
+import torch
+
+from heedful.checkpoint import BEST, STATE, load_checkpoint, save_checkpoint
 from heedful.devices import launched
 from heedful.errors import InputError
 
@@ -61,6 +73,11 @@ class LoopState:
     def done(self, epochs: int, patience: int) -> bool:
         return self.epoch >= epochs or self.stale >= patience
 
+    def remaining(self, epochs: int, patience: int) -> Iterator[int]:
+        """The (0-based) epochs left to run, ending as soon as ``done``; the loop's body must ``end_epoch``."""
+        while not self.done(epochs, patience):
+            yield self.epoch
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -73,9 +90,9 @@ class LoopState:
         names = {f.name for f in fields(cls)}
         values = {}
         for key, value in saved.items():
-            key = _LEGACY.get(key, key)
-            if key in names:
-                values[key] = value
+            if _LEGACY.get(key, key) not in names:
+                raise InputError(f"{source}: unknown key {str(key)[:40]!r} (not a heedful training state)")
+            values[_LEGACY.get(key, key)] = value
         for key in _COUNTS:
             value = values.get(key, 0)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -94,6 +111,58 @@ class LoopState:
         if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
             raise InputError(f"{source}: history must be a list of epoch records, got {type(history).__name__}")
         return cls(**values)
+
+
+@dataclass
+class Checkpoints:
+    """Where a loop saves and resumes (``heedful.checkpoint``'s folder) and what: the model, its optimiser and
+    scheduler. ``weights`` gives the tensors to keep instead of the whole state_dict (a frozen LM's trainable part)
+    and ``load_weights(tensors, source)`` puts them back; with an ``accelerator``, only its main process writes."""
+
+    folder: Path
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object = None
+    weights: Callable[[], dict] | None = None
+    load_weights: Callable[[dict, str], None] | None = None
+    accelerator: object = None
+
+    def __post_init__(self):
+        self.folder = Path(self.folder)
+
+    @property
+    def best(self) -> Path:
+        """The best epoch's weights (what inference loads)."""
+        return self.folder / BEST
+
+    def resume(self, restore_rng: bool) -> LoopState:
+        """The last complete save put back into the model, optimiser and scheduler, and its checked state (a fresh
+        one for a new folder). ``restore_rng``: the random generators too, as they were at the save, for a loop
+        that does not reseed each epoch (dropout goes on drawing the masks an uninterrupted run would have)."""
+        saved = load_checkpoint(
+            self.folder, self.model, self.optimizer, self.scheduler, restore_rng, weights_loader=self.load_weights
+        )
+        return LoopState.restore(saved, self.folder / STATE)
+
+    def save(self, state: LoopState, best: bool = False) -> None:
+        """One complete, resumable save of ``state``; ``best`` also keeps the weights as the best ones."""
+        if self.accelerator is not None:
+            self.accelerator.wait_for_everyone()
+            if not self.accelerator.is_main_process:
+                return
+        weights = self.weights() if self.weights is not None else None
+        save_checkpoint(self.folder, self.model, state.to_dict(), self.optimizer, self.scheduler, best, weights)
+
+
+def close_epoch(
+    state: LoopState, value: float, record: dict, higher_is_better: bool, checkpoints: Checkpoints | None
+) -> bool:
+    """End an epoch whose validation value is ``value``: the early-stopping count, then a checkpoint (with the best
+    weights when it improved). True when it did."""
+    improved = state.end_epoch(value, record, higher_is_better)
+    if checkpoints is not None:
+        checkpoints.save(state, best=improved)
+    return improved
 
 
 def make_accelerator(device: str | None, log_with: str | None, run_dir: str | Path | None):

@@ -38,9 +38,9 @@ def test_a_cache_dir_that_is_a_file_is_named(tmp_path, capsys):
 def _train(tmp_path, max_train=4, **train):
     from heedful.rationale.data.config import DataConfig
     from heedful.rationale.graph.encoder import GraphConfig
-    from heedful.rationale.lm.adapter import RationaleLMConfig
     from heedful.rationale.lm.config import LMTrainConfig
     from heedful.rationale.lm.inject import InjectConfig
+    from heedful.rationale.lm.model import RationaleLMConfig
     from heedful.rationale.lm.pipeline import train_pipeline
     from heedful.rationale.retrieval.keys import KeyConfig
 

@@ -436,7 +436,7 @@ def _run_evaluate(args) -> int:
 def _run_video(args) -> int:
     from heedful.cli.rationale_lm import set_threads
     from heedful.rationale.lm.config import RationaleFaithfulnessConfig
-    from heedful.rationale.lm.video_effect import video_run
+    from heedful.rationale.lm.video_faithfulness import video_run
 
     set_threads(args.threads)
     report = video_run(args.run, config_from_args(RationaleFaithfulnessConfig, args), args.regenerate)
@@ -487,7 +487,7 @@ def _run_explain(args) -> int:
 
     set_threads(args.threads)
     from heedful.explain.faithfulness import summary_lines
-    from heedful.rationale.lm.explain import explain_run
+    from heedful.rationale.lm.utterance_faithfulness import explain_run
 
     result = explain_run(args.run, cfg)
     print(f"{result['samples']} dialogues, mode {result['mode']}; removed utterances: {result['removal']}")

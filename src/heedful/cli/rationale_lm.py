@@ -10,7 +10,7 @@ from pathlib import Path
 from heedful.cli.flags import add_config_flags, config_from_args
 from heedful.errors import InputError
 
-MODES = ("retrieval", "xattn", "both")  # heedful.rationale.lm.adapter.MODES minus zeroshot (nothing to train)
+MODES = ("retrieval", "xattn", "both")  # heedful.rationale.lm.model.MODES minus zeroshot (nothing to train)
 # a train run's config.json, read as a --config file: recorded values that are no flag of 'rationale train' (the
 # graph's own layer count; the index the run built inside its folder, which a replay builds again)
 RECORDED = {"model.graph.layers": None, "index": None}
@@ -155,9 +155,9 @@ def set_threads(n: int | None) -> None:
 def run_train(args) -> int:
     from heedful.rationale.data.config import DataConfig
     from heedful.rationale.graph.config import GraphConfig
-    from heedful.rationale.lm.adapter import LoraSettings, RationaleLMConfig
     from heedful.rationale.lm.config import LMTrainConfig
     from heedful.rationale.lm.inject import InjectConfig
+    from heedful.rationale.lm.model import LoraSettings, RationaleLMConfig
     from heedful.rationale.lm.pipeline import train_pipeline
     from heedful.rationale.retrieval.keys import KeyConfig
     from heedful.runs import new_run_dir

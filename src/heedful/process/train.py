@@ -1,6 +1,7 @@
 """One training loop for the process track (Accelerate), with early stopping and resumable checkpoints.
 
-The checkpoint folder is ``heedful.checkpoint``'s layout: ``best.safetensors`` (what inference loads), one complete
+The state, the epochs, early stopping and checkpoints are the LM trainer's (``heedful.training``). The checkpoint
+folder is ``heedful.checkpoint``'s layout: ``best.safetensors`` (what inference loads), one complete
 step folder per epoch (weights, optimiser, random state) and ``state.json`` (epoch, history, early-stopping
 counters), written last, so a run killed mid-save resumes from the previous complete epoch. Progress goes to a
 tqdm bar (``progress``), to the ``heedful.process.train`` logger (one INFO line per epoch) and to ``on_epoch``.
@@ -21,14 +22,14 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from heedful import tracking
-from heedful.checkpoint import BEST, load_checkpoint, load_weights, save_checkpoint
+from heedful.checkpoint import load_weights
 from heedful.devices import model_device, to_device
 from heedful.errors import InputError
 from heedful.explain.perturb import soft_keep_mask
 from heedful.process.config import TrainConfig
 from heedful.process.data import Split
 from heedful.process.models import ProcessSeq2Seq
-from heedful.training import LoopState, average_gradients, main_value, make_accelerator
+from heedful.training import Checkpoints, LoopState, average_gradients, close_epoch, main_value, make_accelerator
 
 log = logging.getLogger(__name__)
 
@@ -147,15 +148,16 @@ def fit(
     world, main = accelerator.num_processes, accelerator.is_main_process
     tracking.start(accelerator, cfg.log_with, run_dir, "process", asdict(cfg) | {"kind": kind})
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    saved = load_checkpoint(ckpt_dir, model, opt, restore_rng=False) if ckpt_dir is not None else None
-    state = LoopState.restore(saved, Path(ckpt_dir or ".") / "state.json")
+    checkpoints = Checkpoints(ckpt_dir, model, opt, accelerator=accelerator) if ckpt_dir is not None else None
+    state = checkpoints.resume(restore_rng=False) if checkpoints is not None else LoopState()
     # no DDP wrapper under a launch: each process takes its share of every batch and the gradients are averaged here
     model, opt = accelerator.prepare_model(model, evaluation_mode=world > 1), accelerator.prepare_optimizer(opt)
     params = [p for p in model.parameters() if p.requires_grad]
     start = time.perf_counter() - state.seconds
     key = "val_accuracy" if kind in CLASSIFYING else "val_score"
-    left = range(0) if state.done(cfg.epochs, cfg.patience) else range(state.epoch, cfg.epochs)  # a stopped run stays
-    bar = tqdm(left, desc="train", unit="epoch", disable=not (progress and main), leave=False)
+    epochs = state.remaining(cfg.epochs, cfg.patience)  # a run stopped early stays stopped on resume
+    show = progress and main
+    bar = tqdm(epochs, "train", cfg.epochs, leave=False, unit="epoch", initial=state.epoch, disable=not show)
     for epoch in bar:
         torch.manual_seed(cfg.seed + epoch)
         model.train()
@@ -177,22 +179,19 @@ def fit(
         _check_finite_training(model, losses, epoch + 1)
         score = main_value(val_score(kind, model, val), accelerator.device)
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), key: score}
-        improved = state.end_epoch(score, record, higher_is_better=True)
         state.seconds = time.perf_counter() - start
+        improved = close_epoch(state, score, record, higher_is_better=True, checkpoints=checkpoints)
         bar.set_postfix(loss=f"{record['loss']:.3f}", val=f"{score:.3f}")
         if main:
             log.info("epoch %d: loss %.4f, %s %.4f%s", epoch + 1, record["loss"], key, score, " (best)" * improved)
         tracking.log(accelerator, cfg.log_with, record, step=epoch + 1)
         if on_epoch is not None:
             on_epoch(record)
-        if ckpt_dir is not None and main:
-            save_checkpoint(ckpt_dir, accelerator.unwrap_model(model), state.to_dict(), opt, best=improved)
-        if state.done(cfg.epochs, cfg.patience):
-            break
+    bar.close()
     tracking.finish(accelerator, cfg.log_with)
     accelerator.wait_for_everyone()  # the main process's checkpoint is complete before any process reads it
-    if ckpt_dir is not None and (Path(ckpt_dir) / BEST).exists():
-        load_weights(accelerator.unwrap_model(model), Path(ckpt_dir) / BEST)
+    if checkpoints is not None and checkpoints.best.exists():
+        load_weights(accelerator.unwrap_model(model), checkpoints.best)
     best = -float("inf") if state.best is None else state.best
     return TrainResult(state.best_epoch, best, state.epoch, time.perf_counter() - start, state.history)
 

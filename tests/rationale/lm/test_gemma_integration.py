@@ -7,8 +7,8 @@ import pytest
 
 from heedful.rationale import load_demo
 from heedful.rationale.data.config import DataConfig
-from heedful.rationale.lm.adapter import RationaleLMConfig, load_rationale_lm
 from heedful.rationale.lm.generate import GenerateConfig, generate_rationales
+from heedful.rationale.lm.model import RationaleLMConfig, load_rationale_lm
 from heedful.rationale.lm.pipeline import model_index, predict_pipeline, prepare, train_pipeline
 from heedful.rationale.lm.train import LMTrainConfig
 from heedful.rationale.retrieval.keys import KeyConfig

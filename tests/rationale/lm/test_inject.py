@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from heedful.rationale.graph.encoder import GraphConfig, make_batch
-from heedful.rationale.lm.adapter import RationaleLM, RationaleLMConfig, load_rationale_lm
 from heedful.rationale.lm.forward import can_cache, label_loss, lower_states, upper_hidden
 from heedful.rationale.lm.inject import ConditionedLM, InjectConfig, default_layers
+from heedful.rationale.lm.model import RationaleLM, RationaleLMConfig, load_rationale_lm
 
 from ..conftest import LM_FAMILIES, dialogue, tiny_lm
 

@@ -113,7 +113,7 @@ def test_not_a_causal_lm_and_corrupt_checkpoint(tmp_path, capsys, lm_dir):
 
     run = tmp_path / "run"
     from heedful.rationale.graph.encoder import GraphConfig
-    from heedful.rationale.lm.adapter import RationaleLM, RationaleLMConfig
+    from heedful.rationale.lm.model import RationaleLM, RationaleLMConfig
 
     cfg = RationaleLMConfig(lm=str(lm_dir), mode="retrieval", graph=GraphConfig(text_dim=16, hidden=16, heads=2))
     RationaleLM(tiny_lm(), cfg).save(run, {"index": None})

@@ -8,11 +8,11 @@ from heedful.rationale.data.config import DataConfig
 from heedful.rationale.data.prompt import scoring_string
 from heedful.rationale.data.schema import Rationale
 from heedful.rationale.graph.encoder import GraphConfig
-from heedful.rationale.lm.adapter import RationaleLMConfig
 from heedful.rationale.lm.examples import collate_train, encode, fit_report
 from heedful.rationale.lm.forward import IGNORE
 from heedful.rationale.lm.generate import GenerateConfig
 from heedful.rationale.lm.inject import InjectConfig
+from heedful.rationale.lm.model import RationaleLMConfig
 from heedful.rationale.lm.pipeline import predict_pipeline, train_pipeline
 from heedful.rationale.lm.train import LMTrainConfig
 from heedful.rationale.retrieval.keys import KeyConfig
@@ -105,6 +105,10 @@ def test_training_learns_saves_and_resumes_exactly(tmp_path, monkeypatch):
     monkeypatch.setattr(train_mod, "batch_loss", real)
     state = json.loads((tmp_path / "killed" / "state.json").read_text())
     assert (state["epoch"], state["batch"], state["step"]) == (1, 2, 3)
+    # the layout 'rationale train' wrote before it shared heedful.training's state resumes the same way
+    old = {"best_dev" if k == "best" else "bad_epochs" if k == "stale" else k: v for k, v in state.items()}
+    del old["best_epoch"]
+    (tmp_path / "killed" / "state.json").write_text(json.dumps(old))
     resumed = run(tmp_path, "killed", epochs=2)
     assert resumed["history"] == whole["history"]
 

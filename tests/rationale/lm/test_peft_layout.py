@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from heedful.rationale.lm.adapter import RationaleLM, RationaleLMConfig
+from heedful.rationale.lm.model import RationaleLM, RationaleLMConfig
 from heedful.rationale.lm.peft_layout import lora_tensors, peft_name, save_peft_lora
 from rationale.conftest import tiny_lm
 

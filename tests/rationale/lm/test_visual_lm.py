@@ -127,7 +127,7 @@ def test_video_model_trains_logs_gates_and_predicts(tmp_path):
 
 
 def test_fusion_lr_is_its_own_group_and_gate_init_opens_the_gates(tmp_path):
-    from heedful.rationale.lm.adapter import RationaleLM
+    from heedful.rationale.lm.model import RationaleLM
 
     cfg = model_cfg("xattn")
     cfg.inject.gate_init = 0.25
@@ -146,9 +146,9 @@ def test_fusion_lr_is_its_own_group_and_gate_init_opens_the_gates(tmp_path):
 
 @pytest.mark.parametrize("gate_init", [0.0, 0.3])
 def test_video_removal_is_zero_with_closed_gates_and_moves_with_open_ones(tmp_path, gate_init):
-    from heedful.rationale.lm.adapter import RationaleLM
+    from heedful.rationale.lm.model import RationaleLM
     from heedful.rationale.lm.pipeline import prepare, use_visual
-    from heedful.rationale.lm.video_effect import video_removal
+    from heedful.rationale.lm.video_faithfulness import video_removal
 
     torch.manual_seed(0)
     cfg = model_cfg("xattn")
@@ -179,7 +179,7 @@ def test_attention_over_utterances_adds_each_frame_to_its_utterance():
 
 def test_prompt_without_text_keeps_speakers_and_emotions_only():
     from heedful.rationale.data.prompt import build_prompt
-    from heedful.rationale.lm.adapter import RationaleLMConfig
+    from heedful.rationale.lm.model import RationaleLMConfig
 
     sample = load_demo()[0]
     hidden = build_prompt(sample, with_text=False)
@@ -191,7 +191,7 @@ def test_prompt_without_text_keeps_speakers_and_emotions_only():
 
 
 def test_frozen_gates_stay_at_their_start_and_are_not_saved(tmp_path):
-    from heedful.rationale.lm.adapter import RationaleLM
+    from heedful.rationale.lm.model import RationaleLM
 
     cfg = model_cfg("xattn")
     cfg.inject.gate_init, cfg.inject.freeze_gates = 0.1, True

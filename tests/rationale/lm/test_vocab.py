@@ -8,8 +8,8 @@ import torch
 from heedful.errors import InputError
 from heedful.rationale import load_demo
 from heedful.rationale.data.prompt import scoring_string
-from heedful.rationale.lm.adapter import apply_vocab
 from heedful.rationale.lm.examples import target_ids
+from heedful.rationale.lm.model import apply_vocab
 from heedful.rationale.lm.vocab import VocabMap, build_vocab_map, byte_tokens
 
 from ..conftest import LM_FAMILIES, tiny_lm, tiny_tokenizer

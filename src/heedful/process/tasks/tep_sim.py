@@ -252,7 +252,7 @@ class TEPSimFaults(TwoStageAlarm, ClippedWindows, Task):
     def summary(self, test: dict, params: dict) -> list[str]:
         delay, n = test["mean_detection_delay_min"], len(params["faults"])
         accuracy = f"simulated {n}-class accuracy: {test['macro_accuracy']:.1%}"
-        if test.get("macro_accuracy_ci"):  # runs written before issue 24 have no interval
+        if test.get("macro_accuracy_ci"):  # runs written before the interval was reported have none
             lo, hi = test["macro_accuracy_ci"]
             accuracy += f" [{100 * lo:.1f}, {100 * hi:.1f}] on {test['test_runs']} test runs"
         return [

@@ -5,7 +5,8 @@
   epoch. ``lower_states`` runs the model until that layer and stops; ``upper_hidden`` runs the rest from there,
   with the layers below swapped for pass-throughs (the model still builds masks and positions itself).
 * LM head only where labels exist: the (V = 262k for Gemma) output layer runs on the rationale positions only,
-  not on every prompt token.
+  not on every prompt token: for the training loss (``label_loss``) and for the faithfulness scores
+  (``mean_log_prob``).
 """
 
 from __future__ import annotations
@@ -73,3 +74,13 @@ def label_loss(lm: nn.Module, hidden: Tensor, labels: Tensor) -> tuple[Tensor, i
         raise InputError("a batch without rationale tokens (every label is masked)")
     logits = head(lm, hidden[:, :-1][select])  # (n, V)
     return F.cross_entropy(logits.float(), labels[:, 1:][select]), n
+
+
+def mean_log_prob(lm: nn.Module, hidden: Tensor, labels: Tensor) -> Tensor:
+    """(B,) mean log-probability per labelled token; the head runs on labelled positions only."""
+    select = labels[:, 1:] != IGNORE
+    logits = head(lm, hidden[:, :-1][select]).float()  # (n, V)
+    picked = logits.log_softmax(-1).gather(1, labels[:, 1:][select][:, None]).squeeze(1)
+    row = select.nonzero()[:, 0]
+    total = torch.zeros(len(labels), dtype=picked.dtype).index_add(0, row, picked)
+    return total / select.sum(1).clamp_min(1)

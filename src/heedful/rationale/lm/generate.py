@@ -16,9 +16,9 @@ from heedful.errors import InputError
 from heedful.rationale.data.prompt import parse_scoring_string
 from heedful.rationale.data.schema import Rationale
 from heedful.rationale.eval.metrics import meteor, rouge_l
-from heedful.rationale.lm.adapter import RationaleLM
 from heedful.rationale.lm.config import GenerateConfig
 from heedful.rationale.lm.examples import LMExample, collate_prompts, graph_batch
+from heedful.rationale.lm.model import RationaleLM
 
 
 def _rouge(a: str, b: str) -> float:

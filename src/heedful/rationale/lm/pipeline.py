@@ -17,9 +17,9 @@ from heedful.checkpoint import seed_everything
 from heedful.errors import InputError
 from heedful.rationale.data.config import DataConfig, load_split
 from heedful.rationale.data.prompt import scoring_string
-from heedful.rationale.lm.adapter import WEIGHTS, RationaleLM, RationaleLMConfig, load_rationale_lm
 from heedful.rationale.lm.examples import encode_all, fit_report, prompt_text, retrieved_rationales
 from heedful.rationale.lm.generate import GenerateConfig, generate_rationales
+from heedful.rationale.lm.model import WEIGHTS, RationaleLM, RationaleLMConfig, load_rationale_lm
 from heedful.rationale.lm.train import LMTrainConfig, train_lm
 from heedful.rationale.retrieval.keys import KeyConfig, features_for
 from heedful.rationale.retrieval.store import build_index
@@ -99,7 +99,7 @@ def use_visual(model_cfg: RationaleLMConfig, features: KeyConfig) -> dict | None
 def trim_for(model_cfg: RationaleLMConfig, lm, tokenizer, folder: Path, texts):
     """Trim ``lm`` to the tokens of ``texts`` (or to the map already in ``folder``, when resuming); records the map in
     the config and the folder. Returns (lm, tokenizer)."""
-    from heedful.rationale.lm.adapter import apply_vocab
+    from heedful.rationale.lm.model import apply_vocab
     from heedful.rationale.lm.vocab import VOCAB_FILE, VocabMap, build_vocab_map
 
     if (folder / VOCAB_FILE).is_file():
@@ -189,7 +189,7 @@ def _train_in(
     train_ex = prepare(model, tokenizer, train, index, features, progress=progress, retrieved=retrieved)
     dev_ex = prepare(model, tokenizer, dev, index, features, progress=progress, strict=False)
     if visual:
-        from heedful.rationale.lm.video_effect import save_mean
+        from heedful.rationale.lm.video_faithfulness import save_mean
 
         save_mean(folder, train_ex)
     report = train_lm(model, tokenizer, train_ex, dev_ex, train_cfg, folder, progress)

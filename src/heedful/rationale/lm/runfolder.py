@@ -60,8 +60,8 @@ def resume_settings(folder: str | Path) -> dict:
     """``train_pipeline``'s arguments (but the folder) as the run in ``folder`` saved them; an edited or foreign
     config.json is one error naming it."""
     from heedful.rationale.data.config import DataConfig
-    from heedful.rationale.lm.adapter import RationaleLMConfig
     from heedful.rationale.lm.config import LMTrainConfig
+    from heedful.rationale.lm.model import RationaleLMConfig
     from heedful.rationale.retrieval.keys import KeyConfig
 
     folder = Path(folder)

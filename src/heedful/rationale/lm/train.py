@@ -5,9 +5,11 @@ Fast on CPU (see ``forward``): the frozen layers below the first adapted layer r
 output is kept in memory; the LM head runs only at rationale positions; batches group examples of similar length
 (less padding).
 
-Checkpoints use ``heedful.checkpoint``'s layout (the process trainer's too): ``state.json`` (written last: where to
-resume) naming a ``step-NNNNNN/`` folder with the trainable weights, the optimiser (safetensors + JSON, no pickle) and
-the scheduler; ``best.safetensors`` (best dev loss). ``adapter.safetensors`` + ``config.json`` = the finished model.
+The state, the epochs, early stopping and checkpoints are the process trainer's (``heedful.training``): a
+``LoopState`` saved by ``Checkpoints`` in ``heedful.checkpoint``'s layout, ``state.json`` (written last: where to
+resume) naming a ``step-NNNNNN/`` folder with the trainable weights, the optimiser (safetensors + JSON, no pickle), the
+scheduler and the random generators; ``best.safetensors`` (best dev loss). ``adapter.safetensors`` + ``config.json`` =
+the finished model.
 """
 
 from __future__ import annotations
@@ -16,33 +18,21 @@ import math
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from heedful import tracking
-from heedful.checkpoint import deterministic_algorithms, load_checkpoint, save_checkpoint, seed_everything
+from heedful.checkpoint import deterministic_algorithms, seed_everything
 from heedful.errors import InputError
-from heedful.rationale.lm.adapter import WEIGHTS, RationaleLM
 from heedful.rationale.lm.config import LMTrainConfig
 from heedful.rationale.lm.examples import LMExample, collate_train, graph_batch
 from heedful.rationale.lm.forward import can_cache, label_loss, lower_states, upper_hidden
+from heedful.rationale.lm.model import WEIGHTS, RationaleLM
 from heedful.runs import atomic_write
-
-
-@dataclass
-class TrainState:
-    epoch: int = 0
-    batch: int = 0  # next batch within the epoch
-    step: int = 0  # optimiser steps done
-    best_dev: float = math.inf
-    bad_epochs: int = 0
-    history: list[dict] = field(default_factory=list)
-    seconds: float = 0.0
-    tokens: int = 0  # prompt + rationale tokens trained on
-    label_tokens: int = 0
+from heedful.training import Checkpoints, average_gradients, close_epoch, make_accelerator
 
 
 def length_batches(examples: list[LMExample], batch_size: int, seed: int) -> list[list[int]]:
@@ -155,41 +145,6 @@ def check_finite_weights(params, epoch: int) -> None:
         )
 
 
-def _save(folder: Path, model: RationaleLM, optimizer, scheduler, state: TrainState, accelerator=None) -> None:
-    if accelerator is not None:
-        accelerator.wait_for_everyone()
-        if not accelerator.is_main_process:
-            return
-    save_checkpoint(folder, model, asdict(state), optimizer, scheduler, weights=model.trainable_state())
-
-
-def _resume(folder: Path, model: RationaleLM, optimizer, scheduler) -> TrainState:
-    """The saved state, with the random generators as they were at the save: dropout goes on drawing the masks an
-    uninterrupted run would have drawn (the batch order is rebuilt from the seed and the epoch)."""
-    saved = load_checkpoint(folder, model, optimizer, scheduler, restore_rng=True, weights_loader=model.load_trainable)
-    return TrainState() if saved is None else checked_state(saved, folder / "state.json")
-
-
-def checked_state(saved: dict, path: Path) -> TrainState:
-    """A ``TrainState`` from a resumed ``state.json``: an edited value is refused naming it, not met in the loop."""
-    fields = TrainState.__dataclass_fields__
-    unknown = sorted(set(saved) - set(fields))
-    if unknown:
-        raise InputError(f"{path}: unknown key {unknown[0][:40]!r} (not a 'rationale train' checkpoint?)")
-    for key in ("epoch", "batch", "step", "bad_epochs", "tokens", "label_tokens"):
-        value = saved.get(key, 0)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InputError(f"{path}: {key} must be a count >= 0, got {value!r}"[:200])
-    for key in ("best_dev", "seconds"):
-        value = saved.get(key, 0.0)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-            raise InputError(f"{path}: {key} must be a number, got {value!r}"[:200])
-    history = saved.get("history", [])
-    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
-        raise InputError(f"{path}: history must be a list of epoch records, got {type(history).__name__}")
-    return TrainState(**saved)
-
-
 def train_lm(
     model: RationaleLM,
     tokenizer,
@@ -216,8 +171,6 @@ def train_lm(
 def _train(model, tokenizer, train, dev, cfg: LMTrainConfig, folder: Path, progress: bool) -> dict:
     from transformers import get_cosine_schedule_with_warmup
 
-    from heedful.training import average_gradients, make_accelerator
-
     seed_everything(cfg.seed)
     accelerator = make_accelerator(cfg.device, cfg.log_with, folder)
     tracking.start(accelerator, cfg.log_with, folder, "rationale", asdict(cfg) | {"mode": model.cfg.mode})
@@ -230,21 +183,30 @@ def _train(model, tokenizer, train, dev, cfg: LMTrainConfig, folder: Path, progr
     world, rank = accelerator.num_processes, accelerator.process_index
     if cfg.grad_accum % world:
         raise InputError(f"grad_accum ({cfg.grad_accum}) must be a multiple of the {world} processes")
-    state = _resume(folder, model, optimizer, scheduler)
+    checkpoints = Checkpoints(
+        folder,
+        model,
+        optimizer,
+        scheduler,
+        weights=model.trainable_state,  # the frozen LM is not saved
+        load_weights=model.load_trainable,
+        accelerator=accelerator,
+    )
+    state = checkpoints.resume(restore_rng=True)  # batches come from the seed and the epoch; dropout from the generator
     pad_id = tokenizer.pad_token_id
     fast = cfg.cache_lower and can_cache(model.clm)
     train_cache = LowerCache(model, train, pad_id, cfg.batch_size) if fast else None
     dev = dev[: cfg.max_dev]
     dev_cache = LowerCache(model, dev, pad_id, cfg.batch_size) if fast else None
     model.train()
-    while state.epoch < cfg.epochs and state.bad_epochs < cfg.patience:
-        batches = length_batches(train, cfg.batch_size, cfg.seed + state.epoch)
-        bar = tqdm(total=len(batches), initial=state.batch, desc=f"epoch {state.epoch + 1}", disable=not progress)
+    for epoch in state.remaining(cfg.epochs, cfg.patience):
+        batches = length_batches(train, cfg.batch_size, cfg.seed + epoch)
+        bar = tqdm(total=len(batches), initial=state.batch, desc=f"epoch {epoch + 1}", disable=not progress)
         start = time.perf_counter()
         for b in range(state.batch, len(batches)):
             if (b % cfg.grad_accum) % world == rank:  # this process's share of the step's batches
                 loss, n, tokens = batch_loss(model, train, batches[b], pad_id, train_cache)
-                check_finite(loss, state.epoch + 1)
+                check_finite(loss, epoch + 1)
                 accelerator.backward(loss * world / cfg.grad_accum)  # averaged over processes below
                 state.tokens, state.label_tokens = state.tokens + tokens * world, state.label_tokens + n * world
                 bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -255,7 +217,7 @@ def _train(model, tokenizer, train, dev, cfg: LMTrainConfig, folder: Path, progr
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
-                check_finite_weights(params, state.epoch + 1)  # before a step of NaN weights can be saved
+                check_finite_weights(params, epoch + 1)  # before a step of NaN weights can be saved
                 state.step += 1
                 tracking.log(
                     accelerator, cfg.log_with, {"loss": loss.item(), "lr": scheduler.get_last_lr()[0]}, state.step
@@ -263,32 +225,26 @@ def _train(model, tokenizer, train, dev, cfg: LMTrainConfig, folder: Path, progr
                 if state.step % cfg.save_every == 0:
                     state.seconds += time.perf_counter() - start
                     start = time.perf_counter()
-                    _save(folder, model, optimizer, scheduler, state, accelerator)
+                    checkpoints.save(state)
             bar.update()
         bar.close()
         state.seconds += time.perf_counter() - start
         dev_value = dev_loss(model, dev, cfg, pad_id, dev_cache)
-        check_finite(torch.tensor(dev_value), state.epoch + 1)
-        improved = dev_value < state.best_dev
-        state.best_dev = min(state.best_dev, dev_value)
-        state.bad_epochs = 0 if improved else state.bad_epochs + 1
+        check_finite(torch.tensor(dev_value), epoch + 1)
         gates = gate_values(model)
-        state.history.append(
-            {"epoch": state.epoch + 1, "dev_loss": round(dev_value, 5), "step": state.step, "gates": gates}
-        )
+        record = {"epoch": epoch + 1, "dev_loss": round(dev_value, 5), "step": state.step, "gates": gates}
         flat = {f"gate/{layer}/{part}": v[j] for layer, v in gates.items() for j, part in enumerate(("attn", "ff"))}
         tracking.log(accelerator, cfg.log_with, {"dev_loss": dev_value} | flat, state.step)
-        state.epoch, state.batch = state.epoch + 1, 0
-        if improved and accelerator.is_main_process:
-            model.save_weights(folder / "best.safetensors")
-        _save(folder, model, optimizer, scheduler, state, accelerator)
+        close_epoch(state, dev_value, record, higher_is_better=False, checkpoints=checkpoints)
     tracking.finish(accelerator, cfg.log_with)
+    if state.best is None:  # only an edited state.json ends a run before its first epoch
+        raise InputError(f"{folder / 'state.json'}: the run stopped before any epoch ended; train it again")
     if accelerator.is_main_process:
-        atomic_write(folder / WEIGHTS, lambda p: shutil.copyfile(folder / "best.safetensors", p))
+        atomic_write(folder / WEIGHTS, lambda p: shutil.copyfile(checkpoints.best, p))
     accelerator.wait_for_everyone()
     return {
         "epochs_run": state.epoch,
-        "best_dev_loss": round(state.best_dev, 5),
+        "best_dev_loss": round(state.best, 5),
         "history": state.history,
         "train_seconds": round(state.seconds, 1),
         "tokens_per_second": round(state.tokens / max(state.seconds, 1e-9), 1),

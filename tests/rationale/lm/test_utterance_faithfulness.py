@@ -9,10 +9,10 @@ import torch
 from heedful.cli import main
 from heedful.errors import InputError
 from heedful.rationale import load_demo
-from heedful.rationale.lm.adapter import build_rationale_lm
 from heedful.rationale.lm.config import RationaleFaithfulnessConfig
 from heedful.rationale.lm.examples import encode
-from heedful.rationale.lm.explain import UtteranceModel, measure, text_ids
+from heedful.rationale.lm.model import build_rationale_lm
+from heedful.rationale.lm.utterance_faithfulness import UtteranceModel, measure, text_ids
 
 from ..conftest import tiny_lm, tiny_tokenizer
 from .test_lm_train import model_cfg

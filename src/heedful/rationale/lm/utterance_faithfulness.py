@@ -27,10 +27,10 @@ from heedful.explain.faithfulness import measure_faithfulness, run_model, seeded
 from heedful.explain.model import Explainable
 from heedful.explain.perturb import top_k_mask
 from heedful.rationale.data.prompt import scoring_string
-from heedful.rationale.lm.adapter import RationaleLM
 from heedful.rationale.lm.config import RationaleFaithfulnessConfig
 from heedful.rationale.lm.examples import LMExample, graph_batch
-from heedful.rationale.lm.forward import IGNORE, can_cache, head, lower_states, upper_hidden
+from heedful.rationale.lm.forward import IGNORE, can_cache, lower_states, mean_log_prob, upper_hidden
+from heedful.rationale.lm.model import RationaleLM
 
 REMOVAL = (
     "utterance text embedding replaced by the mean utterance embedding of the measured dialogues (speaker, emotion, "
@@ -96,7 +96,7 @@ class UtteranceModel:
         with self.model.condition(graph, record=True) as state:
             hidden = upper_hidden(self.model.clm, *self._upper_inputs(chosen, rows, width, mask))
         attention = self._attention(state.weights, labels, lengths, x.shape[1])
-        return _mean_log_prob(self.model.lm, hidden, labels), attention
+        return mean_log_prob(self.model.lm, hidden, labels), attention
 
     def _upper_inputs(self, chosen, rows, width, mask):
         if self.lower[0] is None:
@@ -122,16 +122,6 @@ class UtteranceModel:
             nodes = pooled[row, k : k + n].detach()
             out[row, :n] = nodes / nodes.sum().clamp_min(1e-12)
         return out
-
-
-def _mean_log_prob(lm, hidden: Tensor, labels: Tensor) -> Tensor:
-    """(B,) mean log-probability per labelled token; the head runs on labelled positions only."""
-    select = labels[:, 1:] != IGNORE
-    logits = head(lm, hidden[:, :-1][select]).float()  # (n, V)
-    picked = logits.log_softmax(-1).gather(1, labels[:, 1:][select][:, None]).squeeze(1)
-    row = select.nonzero()[:, 0]
-    total = torch.zeros(len(labels), dtype=picked.dtype).index_add(0, row, picked)
-    return total / select.sum(1).clamp_min(1)
 
 
 def with_generated_targets(examples: list[LMExample], texts: list[str], tokenizer) -> list[LMExample]:

@@ -15,10 +15,9 @@ import torch
 
 from heedful.errors import InputError
 from heedful.explain.config import FaithfulnessConfig
-from heedful.rationale.lm.adapter import RationaleLM
 from heedful.rationale.lm.examples import LMExample, collate_train, graph_batch
-from heedful.rationale.lm.explain import _mean_log_prob
-from heedful.rationale.lm.forward import upper_hidden
+from heedful.rationale.lm.forward import mean_log_prob, upper_hidden
+from heedful.rationale.lm.model import RationaleLM
 
 
 def without_video(examples: list[LMExample], mean: np.ndarray) -> list[LMExample]:
@@ -36,7 +35,7 @@ def reference_log_probs(model: RationaleLM, examples: list[LMExample], pad_id: i
         batch = collate_train(chosen, pad_id)
         with model.condition(graph_batch(chosen, model.cfg.graph)):
             hidden = upper_hidden(model.clm, None, batch["attention_mask"], batch["input_ids"])
-        out.append(_mean_log_prob(model.lm, hidden, batch["labels"]).double().numpy())
+        out.append(mean_log_prob(model.lm, hidden, batch["labels"]).double().numpy())
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -91,9 +90,9 @@ def video_run(run, cfg: FaithfulnessConfig, regenerate: bool = False, progress: 
 
     from heedful.explain.faithfulness import seeded_subset
     from heedful.rationale.lm.config import GenerateConfig
-    from heedful.rationale.lm.explain import open_predict_run
     from heedful.rationale.lm.generate import generate_rationales
     from heedful.rationale.lm.pipeline import prepare
+    from heedful.rationale.lm.utterance_faithfulness import open_predict_run
     from heedful.rationale.retrieval.keys import KeyConfig
     from heedful.runs import write_json
 
