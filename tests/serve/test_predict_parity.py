@@ -117,3 +117,44 @@ def test_the_service_on_cuda_answers_as_on_cpu(process_run, batch_csv, served):
     with TestClient(create_app(ServeConfig(), [pm])) as c:
         answer = c.post(PREDICT, json={"csv": batch_csv.read_text()}).json()
     same_rows(answer["predictions"], served["predictions"])
+
+
+def test_serve_device_flag_places_the_models(process_run):
+    from heedful.cli import build_parser
+    from heedful.cli.flags import config_from_args
+    from heedful.cli.serve import load_models
+    from heedful.devices import model_device
+    from heedful.serve import ServeConfig
+
+    args = build_parser().parse_args(["serve", "--process", str(process_run), "--device", "cpu"])
+    config = config_from_args(ServeConfig, args)
+    (pm,), rationale = load_models(args, config.device)
+    assert config.device == "cpu" and model_device(pm.model).type == "cpu" and rationale is None
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_serve_on_cuda_without_cuda_is_one_line(process_run, capsys):
+    capsys.readouterr()
+    assert main(["serve", "--process", str(process_run), "--device", "cuda", "--port", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "CUDA is not available" in err and "\n" not in err
+
+
+@pytest.mark.parametrize(
+    ("task", "params", "length"),
+    [
+        ("tep_faults", {"window": 10}, 10),
+        ("tep_sim_faults", {"window": 8}, 8),  # was served as any length: one window of the whole CSV
+        ("pen_faults", {"window": 6}, 6),
+        ("pen_forecast", {"history": 12}, 12),
+        ("table", {"window": 5}, 5),
+        ("table", {"window": 0}, None),
+        ("pen_quality", {"every": 12}, None),
+    ],
+)
+def test_each_task_says_the_window_length_the_service_cuts(task, params, length):
+    from types import SimpleNamespace
+
+    from heedful.process.tasks import get_task
+
+    assert get_task(task).window_length(SimpleNamespace(params=params)) == length

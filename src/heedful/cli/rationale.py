@@ -437,11 +437,13 @@ def _run_evaluate(args) -> int:
 
 def _run_video(args) -> int:
     from heedful.cli.rationale_lm import set_threads
+    from heedful.devices import resolve_device
     from heedful.rationale.lm.config import RationaleFaithfulnessConfig
     from heedful.rationale.lm.video_effect import video_run
 
     set_threads(args.threads)
     cfg = config_from_args(RationaleFaithfulnessConfig, args)
+    resolve_device(cfg.device)  # a machine without the device refuses before any work
     report = video_run(args.run, cfg, args.regenerate, device=cfg.device)
     print(
         f"video removal: {report['nats_per_token']:.4f} nats/token (mean |change| {report['abs_nats_per_token']:.4f}, "
@@ -487,7 +489,9 @@ def _run_explain(args) -> int:
         )
     cfg = config_from_args(RationaleFaithfulnessConfig, args)
     from heedful.cli.rationale_lm import set_threads
+    from heedful.devices import resolve_device
 
+    resolve_device(cfg.device)  # a machine without the device refuses before any work
     set_threads(args.threads)
     from heedful.explain.faithfulness import summary_lines
     from heedful.rationale.lm.explain import explain_run

@@ -223,11 +223,13 @@ def run_train(args) -> int:
 
 
 def run_predict(args, samples) -> list[dict]:
+    from heedful.devices import resolve_device
     from heedful.rationale.lm.config import GenerateConfig
     from heedful.rationale.lm.pipeline import predict_pipeline
 
     set_threads(getattr(args, "threads", None))
     gen = config_from_args(GenerateConfig, args)
+    resolve_device(gen.device)  # a machine without the device refuses before the LM loads
     if args.model:
         lm_run_config(args.model, "--model")
     if args.model and args.lm:
