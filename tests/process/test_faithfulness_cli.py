@@ -59,8 +59,8 @@ def test_task_without_test_samples_is_one_line(runs, capsys, monkeypatch):
 
     real = runner.load_with_data
 
-    def no_test(run_dir):
-        data, model, config = real(run_dir)
+    def no_test(run_dir, device="cpu"):
+        data, model, config = real(run_dir, device)
         data.test = data.test.__class__(*(a[:0] for a in (data.test.x, data.test.y, data.test.run, data.test.end)))
         return data, model, config
 

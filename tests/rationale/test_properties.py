@@ -179,7 +179,7 @@ def test_cli_data_on_arbitrary_files_and_flags(data, split, dev_fraction, seed, 
         path = Path(tmp) / "d.json"
         path.write_text(json.dumps(data), encoding="utf-8")
         argv = ["rationale", "data", "--data", str(path), "--split", split, "--dev-fraction", dev_fraction]
-        argv += ["--seed", seed, "--out", tmp] + (["--skip-invalid"] if skip else [])
+        argv += ["--split-seed", seed, "--out", tmp] + (["--skip-invalid"] if skip else [])
         code, err = run(argv)
         check_outcome(code, err, Path(tmp))
 

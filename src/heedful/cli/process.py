@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import json
 from collections import Counter
+from pathlib import Path
 
 from heedful.cli.flags import add_config_flags, config_from_args, escaped, shown
 from heedful.cli.serve import add_report_flag, report_if_asked
@@ -361,7 +362,8 @@ def _faithfulness(args: argparse.Namespace) -> int:
     from heedful.process.faithfulness import faithfulness_run
 
     torch.set_num_threads(1)
-    result = faithfulness_run(args.run, config_from_args(FaithfulnessConfig, args))
+    device = config_from_args(C.ExplainConfig, args).device
+    result = faithfulness_run(args.run, config_from_args(FaithfulnessConfig, args), device)
     head = f"{result['model']} on {result['task']}, {result['samples']} test samples"
     print(f"{head}; removed steps: {result['removal']}")
     print("\n".join(summary_lines(result)))
@@ -376,7 +378,7 @@ def _explain(args: argparse.Namespace) -> int:
     from heedful.process.runner import explain_run
 
     cfg = config_from_args(C.ExplainConfig, args)
-    summary = explain_run(args.run, cfg.out, cfg.fault, cfg.sample, cfg.csv, cfg.impute)
+    summary = explain_run(args.run, cfg.out, cfg.fault, cfg.sample, cfg.csv, cfg.impute, cfg.device)
     print(f"picture: {summary.pop('picture')}")
     if "changes" in summary:
         print(
@@ -427,29 +429,43 @@ def _add_predict(commands) -> None:
 
 def _predict(args: argparse.Namespace) -> int:
     single_process("process predict")
-    import numpy as np
     import torch
 
     from heedful.process.explain import check_out_file
-    from heedful.process.runner import load_trained, predict_csv, run_inputs
+    from heedful.process.runner import answer_csv, load_trained, predict_csv, run_inputs
     from heedful.runs import write_json
 
     torch.set_num_threads(1)
     cfg = config_from_args(C.PredictConfig, args)
     out = check_out_file(cfg.out, inputs=[cfg.csv, *run_inputs(args.run)]) if cfg.out else None
-    data, model, _ = load_trained(args.run)
-    result = predict_csv(data, model, cfg.csv, cfg.impute)
+    data, model, _ = load_trained(args.run, cfg.device)
+    rows = cfg.probabilities or cfg.attention  # the service's answer shape
+    if rows:
+        asked = {"probabilities": cfg.probabilities, "attention": cfg.attention}
+        result = {"model": Path(args.run).name} | answer_csv(data, model, cfg.csv, cfg.impute, **asked)
+    else:
+        result = predict_csv(data, model, cfg.csv, cfg.impute)
     if out is not None:
         write_json(out, result)
+    print(json.dumps(_summary(result) if out is not None or not rows else result))
+    return 0
+
+
+def _summary(result: dict) -> dict:
+    """The answer without its long lists: windows counted by class, per-step classes as runs."""
+    import numpy as np
+
     lists = ("values", "window_ends", "predictions", "per_step", "two_stage_predictions")
     shown = {k: v for k, v in result.items() if k not in lists}
-    if "predictions" in result:
-        labels, counts = np.unique(result["predictions"], return_counts=True)
+    calls = result.get("predictions")
+    if calls and isinstance(calls[0], dict):  # the service's rows
+        calls = [r["class"] for r in calls] if "class" in calls[0] else None
+    if calls:
+        labels, counts = np.unique(calls, return_counts=True)
         shown["windows"] = dict(zip(labels.tolist(), counts.tolist(), strict=True))
     if "per_step" in result:
         shown["per_step"] = _runs(result["per_step"], result["every"])
-    print(json.dumps(shown))
-    return 0
+    return shown
 
 
 def _runs(labels: list[str], every: int) -> list[str]:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from heedful.cli.flags import add_config_flags, config_from_args
+from heedful.cli.rationale_data import data_record
 from heedful.cli.serve import add_report_flag, report_if_asked
 from heedful.errors import InputError
 
@@ -46,13 +47,11 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-def _data_args(p: argparse.ArgumentParser, split: str) -> None:
-    """DataConfig's flags; ``--split`` defaults to the command's own split."""
-    from heedful.rationale.data.config import SPLITS, DataConfig
+def _data_args(p: argparse.ArgumentParser, split: str, trains: bool = False) -> None:
+    """DataConfig's flags (``heedful.cli.rationale_data``) and --out."""
+    from heedful.cli.rationale_data import data_args
 
-    add_config_flags(p, DataConfig, skip=("split",))
-    p.add_argument("--split", default=split, choices=SPLITS, help=f"clip-disjoint split (default: {split})")
-    _out_arg(p)
+    data_args(p, split, trains)
 
 
 def _out_arg(p: argparse.ArgumentParser) -> None:
@@ -95,10 +94,10 @@ def _pretrain(commands) -> None:
         description="Train the graph encoder on the train split so that h_change points at its rationale's text "
         "embedding; report recall@k on the clip-disjoint dev split. Writes graph.safetensors + graph.json.",
     )
-    _data_args(p, SPLIT["pretrain"])
+    _data_args(p, SPLIT["pretrain"], trains=True)
     _encoder_args(p)
     add_config_flags(p, GraphConfig, skip=("text_dim", "visual_dim"))
-    add_config_flags(p, ContrastiveConfig, skip=("seed",))  # --seed (DataConfig) seeds the split and the training
+    add_config_flags(p, ContrastiveConfig, skip=("seed",))  # --seed (DataConfig) seeds the training
     p.set_defaults(func=_run_pretrain)
 
 
@@ -200,10 +199,12 @@ def _explain(commands) -> None:
 # handlers: lazy imports, then one library call each
 
 
-def _load(args):
-    from heedful.rationale.data.config import DataConfig, load_split
+def _load(args, run: str | None = None):
+    """The command's data settings and samples; ``run``: the model or index folder whose held-out split it reads."""
+    from heedful.cli.rationale_data import data_config
+    from heedful.rationale.data.config import load_split
 
-    cfg = config_from_args(DataConfig, args)
+    cfg = data_config(args, run)
     result = load_split(cfg)
     _report_invalid(result.errors)
     return cfg, result
@@ -227,7 +228,6 @@ def _run_dir(args, name: str, config: dict, errors: list[str] = ()) -> Path:
 
 
 def _run_data(args) -> int:
-    from dataclasses import asdict
     from statistics import median
 
     from heedful.rationale.data.loaders import sample_to_dict
@@ -250,7 +250,7 @@ def _run_data(args) -> int:
         frames = VisualFile(args.visual)
         frames.for_samples(samples, args.visual_missing)
         summary["visual"] = frames.describe() | {"zero_filled": len(frames.zero_filled)}
-    run_dir = _run_dir(args, "data", {"data": asdict(cfg), "visual": args.visual}, result.errors)
+    run_dir = _run_dir(args, "data", {"data": data_record(cfg), "visual": args.visual}, result.errors)
     write_json(run_dir / "samples.json", [sample_to_dict(s) for s in samples])
     write_json(run_dir / "summary.json", summary)
     print(f"run folder: {run_dir}")
@@ -276,7 +276,8 @@ def _run_pretrain(args) -> int:
     graph = config_from_args(GraphConfig, args, text_dim=make_encoder(args.encoder).dim)
     graph.check_fits_memory()  # before a run folder exists
     cfg, result = _load(args)  # validates the data before training
-    config = {"data": asdict(cfg), "encoder": args.encoder, "graph": asdict(graph), "contrastive": asdict(contrastive)}
+    config = {"data": data_record(cfg, trains=True), "encoder": args.encoder, "graph": asdict(graph)}
+    config["contrastive"] = asdict(contrastive)
     run_dir = _run_dir(args, "pretrain", config, result.errors)
     print(f"run folder: {run_dir}", flush=True)
     with hold_run(run_dir):
@@ -309,10 +310,10 @@ def _run_index(args) -> int:
 
     key = config_from_args(KeyConfig, args)
     cfg, result = _load(args)
-    run_dir = _run_dir(args, "index", {"data": asdict(cfg), "key": asdict(key)}, result.errors)
+    run_dir = _run_dir(args, "index", {"data": data_record(cfg), "key": asdict(key)}, result.errors)
     print(f"run folder: {run_dir}", flush=True)
     with hold_run(run_dir):
-        build_index(result.samples, key, run_dir, {"data": asdict(cfg)})
+        build_index(result.samples, key, run_dir, {"data": data_record(cfg)})
     print(f"indexed {len(result.samples)} samples by {key.key}")
     return 0
 
@@ -340,7 +341,7 @@ def _run_retrieve(args) -> int:
 
     query = config_from_args(QueryConfig, args)
     index, items, key = open_index(args.index)
-    cfg, result = _load(args)
+    cfg, result = _load(args, args.index)  # the split the index held out
     hits = retrieve(index, key, result.samples, query.k, exclude_clip=not query.keep_clip)
     out = []
     for sample, row in zip(result.samples, hits, strict=True):
@@ -352,7 +353,7 @@ def _run_retrieve(args) -> int:
                 "prompt": build_prompt(sample, examples),
             }
         )
-    config = {"data": asdict(cfg), "index": args.index} | asdict(query)
+    config = {"data": data_record(cfg), "index": args.index} | asdict(query)
     run_dir = _run_dir(args, "retrieve", config, result.errors)
     write_json(run_dir / "retrievals.json", out)
     print(f"run folder: {run_dir}")
@@ -372,15 +373,16 @@ def _run_predict(args) -> int:
         raise InputError("--method knn needs --index (a folder from 'heedful rationale index')")
     if args.limit is not None and args.limit < 1:
         raise InputError(f"limit must be >= 1, got {args.limit}")
-    cfg, result = _load(args)
+    held = args.model if args.method == "lm" and args.model else args.index  # the split it held out
+    cfg, result = _load(args, held)
     if args.limit is not None:
         result.samples[:] = result.samples[: args.limit]
-    config = {"data": asdict(cfg), "index": args.index, "method": args.method, "k": knn.k, "limit": args.limit}
+    config = {"data": data_record(cfg), "index": args.index, "method": args.method, "k": knn.k, "limit": args.limit}
     if args.method == "lm":
         from heedful.cli.rationale_lm import run_predict
 
         keys = ("lm", "model", "strategy", "beams", "temperature", "top_p", "max_new_tokens", "attention")
-        keys += ("no_repeat_ngram", "repetition_penalty", "visual")
+        keys += ("no_repeat_ngram", "repetition_penalty", "visual", "seed")
         predictions = run_predict(args, result.samples)  # first: a bad model path leaves no empty run folder
         run_dir = _run_dir(args, "predict", config | {k: getattr(args, k) for k in keys}, result.errors)
         write_json(run_dir / "predictions.json", predictions)
@@ -435,11 +437,14 @@ def _run_evaluate(args) -> int:
 
 def _run_video(args) -> int:
     from heedful.cli.rationale_lm import set_threads
+    from heedful.devices import resolve_device
     from heedful.rationale.lm.config import RationaleFaithfulnessConfig
     from heedful.rationale.lm.video_faithfulness import video_run
 
     set_threads(args.threads)
-    report = video_run(args.run, config_from_args(RationaleFaithfulnessConfig, args), args.regenerate)
+    cfg = config_from_args(RationaleFaithfulnessConfig, args)
+    resolve_device(cfg.device)  # a machine without the device refuses before any work
+    report = video_run(args.run, cfg, args.regenerate, device=cfg.device)
     print(
         f"video removal: {report['nats_per_token']:.4f} nats/token (mean |change| {report['abs_nats_per_token']:.4f}, "
         f"n = {report['n']})"
@@ -484,7 +489,9 @@ def _run_explain(args) -> int:
         )
     cfg = config_from_args(RationaleFaithfulnessConfig, args)
     from heedful.cli.rationale_lm import set_threads
+    from heedful.devices import resolve_device
 
+    resolve_device(cfg.device)  # a machine without the device refuses before any work
     set_threads(args.threads)
     from heedful.explain.faithfulness import summary_lines
     from heedful.rationale.lm.utterance_faithfulness import explain_run

@@ -43,7 +43,7 @@ def register_train(commands, data_args, encoder_args) -> None:
         "the cross-attention blocks and the graph encoder are trained and saved (adapter.safetensors). Re-running "
         "with --resume FOLDER continues an interrupted run.",
     )
-    data_args(p, "train")
+    data_args(p, "train", trains=True)
     encoder_args(p)
     lm_arg(p)
     # RationaleLMConfig imports torch (its graph config), so its flags default to None = the config's default
@@ -108,7 +108,8 @@ def register_train(commands, data_args, encoder_args) -> None:
 def add_predict_args(p: argparse.ArgumentParser) -> None:
     lm_arg(p)
     p.add_argument("--model", help="--method lm: a 'rationale train' run folder (without it: zero-shot base LM)")
-    add_config_flags(p, _generate_cls(), skip=("seed",), help={"strategy": "greedy | beam | sample | mbr"})
+    # --seed: the sampling seed (the split has --split-seed); --device: where the LM generates (lm only)
+    add_config_flags(p, _generate_cls(), help={"strategy": "greedy | beam | sample | mbr"})
     p.add_argument("--limit", type=int, help="predict only the first N samples of the split")
     visual_args(p)  # predict's default --visual: the frames the model was trained with
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
@@ -153,7 +154,7 @@ def set_threads(n: int | None) -> None:
 
 
 def run_train(args) -> int:
-    from heedful.rationale.data.config import DataConfig
+    from heedful.cli.rationale_data import data_config
     from heedful.rationale.graph.config import GraphConfig
     from heedful.rationale.lm.config import LMTrainConfig
     from heedful.rationale.lm.inject import InjectConfig
@@ -170,13 +171,7 @@ def run_train(args) -> int:
         settings = resume_settings(folder)
     else:
         layers = parse_layers(args.layers)
-        data = DataConfig(
-            data=args.data,
-            split=args.split,
-            dev_fraction=args.dev_fraction,
-            seed=args.seed,
-            skip_invalid=args.skip_invalid,
-        )
+        data = data_config(args)
         given = {
             name: getattr(args, name)
             for name in ("k", "max_tokens", "trim_vocab", "prompt_text")
@@ -228,11 +223,13 @@ def run_train(args) -> int:
 
 
 def run_predict(args, samples) -> list[dict]:
+    from heedful.devices import resolve_device
     from heedful.rationale.lm.config import GenerateConfig
     from heedful.rationale.lm.pipeline import predict_pipeline
 
     set_threads(getattr(args, "threads", None))
     gen = config_from_args(GenerateConfig, args)
+    resolve_device(gen.device)  # a machine without the device refuses before the LM loads
     if args.model:
         lm_run_config(args.model, "--model")
     if args.model and args.lm:

@@ -7,8 +7,7 @@ import sys
 
 
 def register(commands) -> None:
-    from heedful.cli.flags import add_config_flags
-    from heedful.rationale.data.config import SPLITS, DataConfig
+    from heedful.cli.rationale_data import data_args
 
     p = commands.add_parser(
         "visual",
@@ -18,8 +17,7 @@ def register(commands) -> None:
         "checkpoint folder (nothing is downloaded). Resumable: an interrupted run keeps finished utterances in "
         "OUT.parts/.",
     )
-    add_config_flags(p, DataConfig, skip=("split",))
-    p.add_argument("--split", default="all", choices=SPLITS, help="clip-disjoint split (default: all)")
+    data_args(p, "all", out=False)
     p.add_argument("--frames", required=True, help="folder of key-frame images")
     p.add_argument("--clip", required=True, help="local CLIP checkpoint folder (config.json, safetensors, processor)")
     p.add_argument("--out", dest="npz", required=True, help="the .npz file to write")
@@ -28,16 +26,14 @@ def register(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from heedful.cli.rationale_data import data_config
     from heedful.errors import InputError
-    from heedful.rationale.data.config import DataConfig, load_split
+    from heedful.rationale.data.config import load_split
     from heedful.rationale.features.frames import compute_visual
 
     if args.batch_size < 1:
         raise InputError(f"batch_size must be >= 1, got {args.batch_size}")
-    data = DataConfig(
-        data=args.data, split=args.split, dev_fraction=args.dev_fraction, seed=args.seed, skip_invalid=args.skip_invalid
-    )
-    samples = load_split(data).samples
+    samples = load_split(data_config(args)).samples
     report = compute_visual(samples, args.frames, args.clip, args.npz, args.skip_invalid, args.batch_size)
     for line in report.skipped:
         print(f"heedful: skipped {line}", file=sys.stderr)

@@ -33,7 +33,7 @@ def register(sub) -> None:
 
     gen = p.add_argument_group("LM generation (--method lm)")
     # --batch-size is the service's (most dialogues per call); attention is asked per request
-    add_config_flags(gen, GenerateConfig, skip=("batch_size", "attention", "seed"))
+    add_config_flags(gen, GenerateConfig, skip=("batch_size", "attention", "seed", "device"))  # --device: the service's
     p.set_defaults(func=_serve, extra="serve")
 
     r = sub.add_parser(
@@ -49,7 +49,9 @@ def register(sub) -> None:
     r.set_defaults(func=_report)
 
 
-def load_models(args):
+def load_models(args, device: str = "cpu"):
+    """The process runs and the rationale model the flags name, on ``device`` (checked before anything loads)."""
+    from heedful.devices import resolve_device
     from heedful.serve.models import KnnModel, LMModel, ProcessModel
 
     if args.method == "knn" and not args.index:
@@ -60,7 +62,8 @@ def load_models(args):
         raise InputError("--index / --model need --method knn or lm")
     if not args.process and args.method is None:
         raise InputError("nothing to serve: pass --process RUN and/or --method knn --index RUN / lm --model RUN")
-    process = [ProcessModel.load(run) for run in args.process]
+    resolve_device(device)
+    process = [ProcessModel.load(run, device) for run in args.process]
     names = [pm.name for pm in process]
     if len(set(names)) != len(names):
         raise InputError(f"two process runs share a folder name: {names}")
@@ -72,7 +75,8 @@ def load_models(args):
         from heedful.rationale.lm.config import GenerateConfig
 
         lm_run_config(args.model, "--model")
-        rationale = LMModel(args.model, config_from_args(GenerateConfig, args), args.index)
+        gen = config_from_args(GenerateConfig, args, device=device)
+        rationale = LMModel(args.model, gen, args.index)
     return process, rationale
 
 
@@ -91,7 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(config.threads)  # small batches: a second thread mostly adds contention
     token = args.token or os.environ.get(TOKEN_ENV) or None
-    process, rationale = load_models(args)
+    process, rationale = load_models(args, config.device)
     app = create_app(config, process, rationale, token)
     loaded = [pm.name for pm in process] + ([f"rationale {rationale.method}"] if rationale else [])
     print(f"heedful: serving {', '.join(loaded)} on http://{config.host}:{config.port} (docs: /docs)", file=sys.stderr)

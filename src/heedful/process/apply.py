@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from heedful.errors import InputError
+from heedful.process.answers import first_alarm
 from heedful.process.data import DataSpec
 from heedful.process.numbers import INFINITE, NUMBER, is_missing, out_of_range, parse_number, refusal
 from heedful.process.sources.indpensim import check_finite
@@ -232,9 +233,9 @@ def predict_one(spec: DataSpec, model, x: np.ndarray, every: int) -> dict:
 
 def predict_windows(spec: DataSpec, model, values: np.ndarray, window: int, scale) -> dict:
     """A class per window of ``window`` steps ending at every step of raw ``values`` (T, variables), and the first
-    step raising an alarm; ``scale`` turns raw windows into model inputs (the task's scaling). With the run's
-    calibrated alarm (``spec.alarm``, an ``alarm.RunAlarm``), also the two-stage alarm's classes and first alarm;
-    its thresholds depend on the time in the run, counted from the first row of ``values``."""
+    step raising an alarm (``first_alarm``); ``scale`` turns raw windows into model inputs (the task's scaling).
+    With the run's calibrated alarm (``spec.alarm``, an ``alarm.RunAlarm``), also the two-stage alarm's classes and
+    first alarm; its thresholds depend on the time in the run, counted from the first row of ``values``."""
     ends = window_ends(len(values), window, 1)
     x = scale(sliding_windows(values, ends, window))
     normal = spec.class_names.index("normal")
@@ -245,9 +246,10 @@ def predict_windows(spec: DataSpec, model, values: np.ndarray, window: int, scal
         proba = predict_proba(spec, model, x)
         pred, gated = proba.argmax(1), alarm.gated(proba, ends, normal)
     out = {"window_ends": ends.tolist(), "predictions": [spec.class_names[int(c)] for c in pred]}
-    out["first_alarm_step"] = next((int(e) for e, c in zip(ends, pred, strict=True) if c != normal), None)
+    out["first_alarm"] = first_alarm(ends, out["predictions"])
     if alarm is not None:
-        first = next((int(e) for e, c in zip(ends, gated, strict=True) if c != normal), None)
-        out["two_stage"] = {"alarm_rate": alarm.rate, "first_alarm_step": first, "alarms": int((gated != normal).sum())}
-        out["two_stage_predictions"] = [spec.class_names[int(c)] for c in gated]
+        named = [spec.class_names[int(c)] for c in gated]
+        out["two_stage"] = {"alarm_rate": alarm.rate, "first_alarm": first_alarm(ends, named)}
+        out["two_stage"]["alarms"] = int((gated != normal).sum())
+        out["two_stage_predictions"] = named
     return out

@@ -675,8 +675,10 @@ class ExplainConfig:
     impute: str | None = param(
         None, "with --csv: 'ffill' fills NaN / inf from the previous row instead of refusing them"
     )
+    device: str = param("auto", DEVICE_HELP)
 
     def __post_init__(self):
+        check_device_spec(self.device)
         check_at_least(self, 0, "sample")
         if self.impute not in (None, "ffill"):
             raise InputError(f"unknown imputation {self.impute!r}; expected 'ffill'")
@@ -687,8 +689,14 @@ class PredictConfig:
     csv: str = param("", "one row per time step, one column per input variable (a header row is matched by name)")
     impute: str | None = param(None, "'ffill': fill NaN / inf from the previous row instead of refusing them")
     out: str | None = param(None, "write the predictions as JSON here")
+    probabilities: bool = param(
+        False, "answer as the service does (docs/serve.md): a row per window with its class probabilities"
+    )
+    attention: bool = param(False, "answer as the service does: a row per window with its attention per step")
+    device: str = param("auto", DEVICE_HELP)
 
     def __post_init__(self):
+        check_device_spec(self.device)
         if self.impute not in (None, "ffill"):
             raise InputError(f"unknown imputation {self.impute!r}; expected 'ffill'")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from heedful.devices import model_device, to_device
 from heedful.errors import InputError
 from heedful.explain import Explainable, FaithfulnessConfig, deletion_plot, measure_faithfulness
 from heedful.process.runner import load_with_data
@@ -15,20 +16,24 @@ from heedful.runs import read_json, write_json
 def explainable(model, kind: str) -> Explainable:
     """A process model (pooled classifier / regressor, Seq2Seq) behind the ``Explainable`` interface."""
 
-    def forward(x, lengths):
+    device = model_device(model)
+
+    def forward(x, lengths):  # computed where the model is, answered where x is (the measures stay on the CPU)
+        here = x.device
+        x, lengths = to_device((x, lengths), device)
         out = model(x, _lengths_arg(x, lengths))
-        return out.prediction, out.attention
+        return to_device((out.prediction, out.attention), here)
 
     return Explainable(forward, "classification" if kind == "classification" else "regression")
 
 
-def faithfulness_run(run_dir: str | Path, config: FaithfulnessConfig | None = None) -> dict:
-    """Measured on the run's test split, which is built again from its training data."""
+def faithfulness_run(run_dir: str | Path, config: FaithfulnessConfig | None = None, device: str = "cpu") -> dict:
+    """Measured on the run's test split, which is built again from its training data; the model on ``device``."""
     run_dir = Path(run_dir)
     saved = read_json(run_dir / "config.json") if (run_dir / "config.json").exists() else None
     if saved is not None and "model" not in saved:
         raise InputError(f"{run_dir} holds several models: pass one of its model folders, {run_dir}/models/NAME")
-    data, model, saved = load_with_data(run_dir)
+    data, model, saved = load_with_data(run_dir, device)
     if len(data.test) == 0:
         raise InputError(f"task {data.name} has no test samples here: faithfulness is measured on the test split")
     names = data.class_names if data.kind == "classification" else None

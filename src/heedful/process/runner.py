@@ -22,7 +22,8 @@ from heedful.checkpoint import BEST, build_fitting
 from heedful.devices import main_process, resolve_device
 from heedful.errors import InputError
 from heedful.process.alarm import RunAlarm
-from heedful.process.apply import clean, read_values
+from heedful.process.answers import answer_rows, first_alarm, model_outputs, raises_alarms
+from heedful.process.apply import check_scaled, clean, read_values
 from heedful.process.config import ModelConfig, TrainConfig
 from heedful.process.data import SCALER_FILE, SPEC_FILE, DataSpec, TaskData
 from heedful.process.explain import check_out_file
@@ -305,8 +306,10 @@ def load_spec(run_dir: str | Path, config: dict | None = None) -> DataSpec:
         ) from None
 
 
-def _model(run_dir: Path, config: dict, spec) -> torch.nn.Module:
-    """The run's model with its best weights, in eval mode, built for ``spec`` (a ``DataSpec`` or ``TaskData``)."""
+def _model(run_dir: Path, config: dict, spec, device: str = "cpu") -> torch.nn.Module:
+    """The run's model with its best weights, in eval mode, built for ``spec`` (a ``DataSpec`` or ``TaskData``),
+    on ``device`` (``--device``; checked before the weights load)."""
+    place = resolve_device(device)
     _, model_cfg, _ = run_configs(run_dir, config)
     task = get_task(config["task"])
     weights = run_dir / "checkpoint" / BEST
@@ -314,32 +317,32 @@ def _model(run_dir: Path, config: dict, spec) -> torch.nn.Module:
         raise FileNotFoundError(f"no trained weights in {weights.parent} (best.safetensors missing)")
     model = build_fitting(lambda: task.build_model(config["model"], spec, model_cfg), weights, run_dir / "config.json")
     load_weights(model, weights)
-    return model.eval()
+    return model.to(place).eval()
 
 
-def load_trained(run_dir: str | Path) -> tuple[DataSpec, torch.nn.Module, dict]:
-    """A trained run's description (``DataSpec``), model (best weights, eval mode) and config.json, from the run
-    folder alone: the training data may be gone."""
+def load_trained(run_dir: str | Path, device: str = "cpu") -> tuple[DataSpec, torch.nn.Module, dict]:
+    """A trained run's description (``DataSpec``), model (best weights, eval mode, on ``device``) and config.json,
+    from the run folder alone: the training data may be gone."""
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
     run_configs(run_dir, config)  # a bad value is named before anything loads
     spec = load_spec(run_dir, config)
     spec.alarm = trained_alarm(run_dir)
-    return spec, _model(run_dir, config, spec), config
+    return spec, _model(run_dir, config, spec, device), config
 
 
-def load_with_data(run_dir: str | Path) -> tuple[TaskData, torch.nn.Module, dict]:
+def load_with_data(run_dir: str | Path, device: str = "cpu") -> tuple[TaskData, torch.nn.Module, dict]:
     """A trained run with its task data built again from the training data (to score or explain its test split)."""
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
     data = _rebuild(run_dir, config)
-    return data, _model(run_dir, config, data), config
+    return data, _model(run_dir, config, data, device), config
 
 
-def trained(run_dir: str | Path) -> Trained:
+def trained(run_dir: str | Path, device: str = "cpu") -> Trained:
     """A trained run as a task's ``explain`` takes it: its task data is rebuilt only when asked for."""
     run_dir = Path(run_dir)
-    spec, model, config = load_trained(run_dir)
+    spec, model, config = load_trained(run_dir, device)
     return Trained(spec, model, config, lambda: _rebuild(run_dir, config))
 
 
@@ -381,6 +384,37 @@ def predict_csv(spec: DataSpec, model, csv: str | Path, impute: str | None = Non
     return predict_values(spec, model, values, str(csv))
 
 
+# the compact answer's per-input keys: the service's rows stand in for them
+COMPACT = ("prediction", "predictions", "per_step", "values", "first_alarm")
+
+
+def answer_values(spec: DataSpec, model, values: np.ndarray, where: str, probabilities=True, attention=True) -> dict:
+    """The service's answer (``heedful.process.answers``) on raw values (T, variables): a row per model input (the
+    class or values, the probabilities and attention as asked), ``window_ends`` and, for fault tasks,
+    ``first_alarm``; with the task's other outputs (the two-stage alarm, ``every``, ...) after them."""
+    task = get_task(spec.name)
+    if task.nan_marks_target:
+        raise InputError(f"{spec.name} restores the values marked NaN: its answer has no probabilities or attention")
+    if probabilities and "classification" not in spec.kind:
+        raise InputError(f"a {spec.kind} model gives values, not class probabilities: leave out --probabilities")
+    result = predict_values(spec, model, values, where)  # checks the batch and gives the task's own extras
+    x = np.asarray(task.model_inputs(spec, values), np.float32)
+    check_scaled(x)
+    rows = answer_rows(spec, *model_outputs(model, x), probabilities=probabilities, with_attention=attention)
+    ends = result.get("window_ends", [len(values)])
+    out = {"task": spec.name, "kind": spec.kind, "predictions": rows, "window_ends": ends}
+    if raises_alarms(spec):
+        out["first_alarm"] = first_alarm(ends, [r["class"] for r in rows])
+    return out | {k: v for k, v in result.items() if k not in COMPACT and k not in out}
+
+
+def answer_csv(spec: DataSpec, model, csv: str | Path, impute: str | None = None, **asked) -> dict:
+    """``predict_csv`` in the service's answer shape (``answer_values``; ``asked``: ``probabilities``,
+    ``attention``)."""
+    values = read_batch(get_task(spec.name), spec, csv, impute)
+    return answer_values(spec, model, values, str(csv), **asked)
+
+
 def explain_run(
     run_dir: str | Path,
     out_png: str | Path | None,
@@ -388,17 +422,18 @@ def explain_run(
     sample: int = 0,
     csv: str | Path | None = None,
     impute: str | None = None,
+    device: str = "cpu",
 ) -> dict:
     """What the run's task can show (``Task.explains``): fault-onset timelines (``tep_faults``, ``tep_sim_faults``,
     ``pen_faults``), the attention around label changes of a test batch (``table``), the decoder's attention
     matrix for test sample ``sample`` (``pen_forecast``, ``pen_softsensor``) or the pooling attention over every
     test batch (``pen_quality``, ``pen_endtime``). With ``csv``, the attention of a window classifier over that
     batch of new values instead (from the run folder alone). ``out_png`` None: the task's file name in the run
-    folder. The summary names the picture (``picture``)."""
+    folder. The summary names the picture (``picture``). ``device``: where the model computes."""
     inputs = run_inputs(run_dir) + ([Path(csv)] if csv is not None else [])
     if out_png is not None:
         check_out_file(out_png, inputs=inputs)  # before the model loads: a bad path fails fast
-    run = trained(run_dir)
+    run = trained(run_dir, device)
     task = get_task(run.spec.name)
     if csv is not None:
         values = read_batch(task, run.spec, csv, impute)

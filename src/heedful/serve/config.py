@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from heedful.device_names import DEVICE_HELP, check_device_spec
 from heedful.errors import InputError
 from heedful.fields import check_fields, param
 
@@ -28,9 +29,11 @@ class ServeConfig:
     retry_after: int = param(1, "seconds a client is told to wait when the queue is full")
     max_connections: int = param(256, "requests in progress at once; beyond them 503 + Retry-After")
     threads: int = param(1, "torch threads per model call (one call at a time per model; more services for more cores)")
+    device: str = param("auto", DEVICE_HELP + " for the process models and the rationale LM (knn encodes on the CPU)")
 
     def __post_init__(self):
         check_fields(self)
+        check_device_spec(self.device)
         for name in (
             "max_body_bytes",
             "max_windows",

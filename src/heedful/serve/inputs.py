@@ -124,11 +124,13 @@ def windows_from_request(req: ProcessRequest, pm, config: ServeConfig) -> tuple[
 
 
 def csv_summary(pm, ends: list[int], predictions: list[dict]) -> dict:
-    """Where each window ends (exclusive row index) and, for fault tasks, where the first alarm is raised."""
+    """Where each window ends (exclusive row index) and, for fault tasks, where the first alarm is raised (as
+    ``heedful process predict`` says it: ``heedful.process.answers``)."""
+    from heedful.process.answers import first_alarm, raises_alarms
+
     out = {"window_ends": ends}
-    normal = pm.data.class_names[0] if pm.data.kind == "classification" else None
-    if normal == "normal":  # a fault task: the end of the first window not called normal
-        out["first_alarm"] = next((e for e, p in zip(ends, predictions, strict=True) if p["class"] != normal), None)
+    if raises_alarms(pm.data):
+        out["first_alarm"] = first_alarm(ends, [p["class"] for p in predictions])
     return out
 
 

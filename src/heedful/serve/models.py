@@ -15,8 +15,6 @@ import numpy as np
 
 from heedful.errors import InputError
 
-# tasks whose model input is a fixed-length window, and the task parameter that sets its length
-FIXED_LENGTH = {"tep_faults": "window", "pen_faults": "window", "pen_forecast": "history"}
 NOT_SERVED = {"pen_repair": "its input marks the values to restore with NaN, which the service refuses"}
 
 
@@ -34,10 +32,11 @@ class ProcessModel:
         self.folder = Path(folder) if folder is not None else None
 
     @classmethod
-    def load(cls, run_dir: str | Path) -> ProcessModel:
+    def load(cls, run_dir: str | Path, device: str = "cpu") -> ProcessModel:
+        """The run's model on ``device`` (``--device``: auto, cpu, cuda[:N], mps)."""
         from heedful.process.runner import load_trained
 
-        data, model, config = load_trained(run_dir)
+        data, model, config = load_trained(run_dir, device)
         return cls(data, model, config, Path(run_dir).name, run_dir)
 
     def test_split(self):
@@ -57,8 +56,7 @@ class ProcessModel:
     @property
     def window_length(self) -> int | None:
         """The exact number of steps a window must have, or None when any length from 2 on is fine."""
-        key = FIXED_LENGTH.get(self.data.name)
-        return int(self.data.params[key]) if key else None
+        return self.task.window_length(self.data)
 
     def describe(self) -> dict:
         d = self.data
@@ -83,31 +81,11 @@ class ProcessModel:
         return out
 
     def _forward(self, x: np.ndarray) -> list[dict]:
-        import torch
+        """The answer rows (``heedful.process.answers``: what ``process predict --probabilities --attention``
+        gives) of scaled windows ``x`` (B, T, V), computed where the model is."""
+        from heedful.process.answers import answer_rows, model_outputs
 
-        with torch.no_grad():
-            result = self.model(torch.from_numpy(x))
-        pred = result.prediction.float()
-        attention = result.attention.numpy() if result.attention is not None else None
-        d, answers = self.data, []
-        if "classification" in d.kind:
-            probs = torch.softmax(pred, dim=-1).numpy()  # (B, C) or (B, T, C)
-            for row in probs:
-                ids = row.argmax(-1)
-                if d.kind == "classification":
-                    answers.append({"class": d.class_names[int(ids)], "probabilities": _rounded(row)})
-                else:
-                    answers.append({"classes": [d.class_names[int(c)] for c in ids], "probabilities": _rounded(row)})
-        else:
-            values = d.target_scaler.inverse_transform(pred.numpy()) if d.target_scaler is not None else pred.numpy()
-            answers = [{"values": _rounded(v)} for v in values]
-        for i, answer in enumerate(answers):
-            answer["attention"] = _rounded(attention[i]) if attention is not None else None
-        return answers
-
-
-def _rounded(a: np.ndarray, digits: int = 6):
-    return np.round(np.asarray(a, np.float64), digits).tolist()
+        return answer_rows(self.data, *model_outputs(self.model, x))
 
 
 VECTOR_CACHE_ENV = "HEEDFUL_VECTOR_CACHE"
@@ -197,16 +175,18 @@ class KnnModel:
 
 
 class LMModel:
-    """A trained rationale LM folder (``heedful rationale train``), with its index and features settings."""
+    """A trained rationale LM folder (``heedful rationale train``), with its index and features settings, on
+    ``gen.device``."""
 
     method = "lm"
 
     def __init__(self, folder: str | Path, gen, index: str | None = None):
-        from heedful.rationale.lm.pipeline import load_for_prediction, model_index
+        from heedful.rationale.lm.pipeline import check_int8, load_for_prediction, model_index
         from heedful.rationale.retrieval.keys import KeyConfig
 
         self.folder = Path(folder)
-        self.model, self.tokenizer, meta = load_for_prediction(str(self.folder))
+        self.model, self.tokenizer, meta = load_for_prediction(str(self.folder), device=gen.device)
+        check_int8(gen, self.model)
         # as predict_pipeline: the given index, else the model's own (run-relative), checked against its key
         self.index = model_index(meta, str(self.folder), index) if self.model.cfg.uses_retrieval else index
         if self.model.cfg.uses_retrieval and not self.index:

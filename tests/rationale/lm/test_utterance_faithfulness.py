@@ -150,3 +150,42 @@ def test_explain_refuses_runs_it_cannot_measure(predicted, capsys, tmp_path):
         capsys.readouterr()
         assert main(["rationale", "explain", str(run), "--faithfulness"]) == 2
         assert message in capsys.readouterr().err
+
+
+# --- --device ---------------------------------------------------------------------------------------------
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def test_explain_on_the_cpu_equals_the_default(predicted):
+    _, run = predicted
+    argv = ["rationale", "explain", str(run), "--faithfulness", "--max-samples", "2", "--batch-size", "2"]
+    argv += ["--no-score-change", "--methods", "attention,random", "--fractions", "0.5,1"]
+    results = []
+    for extra in ([], ["--device", "cpu"]):
+        assert main([*argv, *extra]) == 0
+        results.append(json.loads((run / "faithfulness.json").read_text())["curves"])
+    assert results[0] == results[1] and results[0]["attention"]["deletion"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_explain_on_cuda_without_cuda_is_one_line(predicted, capsys):
+    _, run = predicted
+    capsys.readouterr()
+    assert main(["rationale", "explain", str(run), "--faithfulness", "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "CUDA is not available" in err and "\n" not in err
+
+
+@cuda
+def test_the_utterance_model_on_cuda_answers_as_on_the_cpu():
+    um, _ = utterance_model()
+    x, lengths = (torch.from_numpy(a) for a in um.inputs())
+    rows = torch.arange(len(x))
+    want = um.forward(x, lengths, rows)
+    um.model.to("cuda")
+    um.lower = [um._lower(e) for e in um.examples]
+    got = um.forward(x, lengths, rows)  # inputs stay on the CPU; the answer comes back there
+    for a, b in zip(got, want, strict=True):
+        assert a.device.type == "cpu"
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)

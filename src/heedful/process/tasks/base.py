@@ -114,6 +114,11 @@ class Task:
     def min_steps(self, spec: DataSpec) -> int:
         return 2 * int(spec.params.get("every", 1))
 
+    def window_length(self, spec: DataSpec) -> int | None:
+        """The exact steps of one model input, for models trained on fixed windows; None: any length (the service
+        cuts a CSV into windows of this length)."""
+        return None
+
     def scale(self, spec: DataSpec, raw: np.ndarray) -> np.ndarray:
         """Raw values (..., variables) -> model inputs, exactly as the task scaled its samples."""
         return spec.scaler.transform(raw)
@@ -185,6 +190,9 @@ class WindowClassifier:
     (``apply.predict_windows``), through the task's own ``scale``."""
 
     def min_steps(self, spec: DataSpec) -> int:
+        return int(spec.params["window"])
+
+    def window_length(self, spec: DataSpec) -> int | None:
         return int(spec.params["window"])
 
     def predict(self, spec: DataSpec, model, values: np.ndarray) -> dict:

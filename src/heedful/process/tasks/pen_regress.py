@@ -299,6 +299,9 @@ class PenForecast(_Seq2SeqExplained):
     def min_steps(self, spec: DataSpec) -> int:
         return int(spec.params["history"])
 
+    def window_length(self, spec: DataSpec) -> int | None:
+        return int(spec.params["history"])
+
     def model_input(self, spec: DataSpec, values: np.ndarray) -> np.ndarray:
         return self.scale(spec, values[-self.min_steps(spec) :])
 

@@ -278,6 +278,9 @@ class TableTask(Task):
     def min_steps(self, spec: DataSpec) -> int:
         return max(int(spec.params["window"]), 2)  # forecast: the history
 
+    def window_length(self, spec: DataSpec) -> int | None:
+        return int(spec.params["window"]) or None  # 0: whole batches
+
     def scale(self, spec: DataSpec, raw: np.ndarray) -> np.ndarray:
         masked = list(spec.params["masked_inputs"])
         missing = np.isnan(raw).any(axis=tuple(range(raw.ndim - 1)))

@@ -18,7 +18,8 @@ class DataConfig:
     data: str | None = param(None, "INSIDE or flat MECR JSON file (None: the embedded demo set)")
     split: str = param("all", "clip-disjoint split: train, dev or all")
     dev_fraction: float = param(0.2, "share of samples in dev")
-    seed: int = param(0, "split / training seed")
+    seed: int = param(0, "training seed (new weights, batch order); the split has its own, --split-seed")
+    split_seed: int = param(0, "seed of the clip-disjoint train / dev split")
     skip_invalid: bool = param(False, "report invalid samples and go on without them")
 
     def __post_init__(self):
@@ -35,11 +36,20 @@ class DataConfig:
     def with_split(self, split: str) -> DataConfig:
         return replace(self, split=split)
 
+    @classmethod
+    def from_saved(cls, values: dict) -> DataConfig:
+        """The data settings a run saved. A run saved before the split had its own seed drew it with ``seed``: it
+        gets that split back."""
+        values = dict(values)
+        if "split_seed" not in values:
+            values["split_seed"] = values.get("seed", 0)
+        return cls(**values)
+
 
 def load_split(cfg: DataConfig) -> LoadResult:
     """The samples of ``cfg.split`` (clip-disjoint train / dev) and one line per skipped invalid sample."""
     result = load_samples(cfg.path, skip_invalid=cfg.skip_invalid)
-    samples = select_split(result.samples, cfg.split, cfg.dev_fraction, cfg.seed)
+    samples = select_split(result.samples, cfg.split, cfg.dev_fraction, cfg.split_seed)
     if not samples:
         raise InputError(f"{cfg.path}: no valid samples in split {cfg.split}")
     return LoadResult(samples, result.errors)

@@ -81,12 +81,16 @@ class GenerateConfig:
         4, "forbid the generated text to repeat an n-gram of this many tokens (0: off; measured)"
     )
     repetition_penalty: float = param(1.0, "divide the logits of tokens already in the text by this (1: off)")
-    int8: bool = param(False, "int8 weights (dynamic quantisation) for the frozen linear layers while generating")
+    int8: bool = param(
+        False, "int8 weights (dynamic quantisation) for the frozen linear layers while generating (CPU only)"
+    )
     seed: int = param(0, "sampling seed")
+    device: str = param("auto", DEVICE_HELP)
 
     def __post_init__(self):
         check_fields(self)
         check_ints(self, "beams", "max_new_tokens", "batch_size", "candidates", "no_repeat_ngram", "seed")
+        check_device_spec(self.device)
         if self.strategy not in STRATEGIES:
             raise InputError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         if self.beams < 1 or self.max_new_tokens < 1 or self.batch_size < 1:
@@ -153,3 +157,8 @@ class RationaleFaithfulnessConfig(FaithfulnessConfig):
     ig_steps: int = 8
     batch_size: int = param(4, "dialogues per forward pass")
     score_change: bool = param(True, "regenerate with the top headline fraction removed; score against the reference")
+    device: str = param("auto", DEVICE_HELP)
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_device_spec(self.device)

@@ -82,5 +82,5 @@ def mean_log_prob(lm: nn.Module, hidden: Tensor, labels: Tensor) -> Tensor:
     logits = head(lm, hidden[:, :-1][select]).float()  # (n, V)
     picked = logits.log_softmax(-1).gather(1, labels[:, 1:][select][:, None]).squeeze(1)
     row = select.nonzero()[:, 0]
-    total = torch.zeros(len(labels), dtype=picked.dtype).index_add(0, row, picked)
+    total = torch.zeros(len(labels), dtype=picked.dtype, device=picked.device).index_add(0, row, picked)
     return total / select.sum(1).clamp_min(1)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from heedful import tracking
 from heedful.checkpoint import seed_everything
+from heedful.devices import model_device, resolve_device
 from heedful.errors import InputError
 from heedful.rationale.data.config import DataConfig, load_split
 from heedful.rationale.data.prompt import scoring_string
@@ -283,15 +284,27 @@ def model_index(meta: dict, model_folder: str | None, given: str | None) -> str 
     return index
 
 
-def load_for_prediction(model_folder: str | None, lm_spec: str | None = None, lm=None, tokenizer=None):
-    """(RationaleLM, tokenizer, meta): a trained folder, or the zero-shot base LM when ``model_folder`` is None."""
+def load_for_prediction(
+    model_folder: str | None, lm_spec: str | None = None, lm=None, tokenizer=None, device: str = "cpu"
+):
+    """(RationaleLM, tokenizer, meta): a trained folder, or the zero-shot base LM when ``model_folder`` is None, on
+    ``device`` (``--device``: checked before anything loads)."""
+    place = resolve_device(device)
     if model_folder is None:
         if lm is None:
             from heedful.rationale.lm.loader import load_lm
 
             lm, tokenizer = load_lm(lm_spec)
-        return RationaleLM(lm, RationaleLMConfig(lm=lm_spec, mode="zeroshot", k=0)).eval(), tokenizer, {}
-    return load_rationale_lm(model_folder, lm, tokenizer)
+        model, meta = RationaleLM(lm, RationaleLMConfig(lm=lm_spec, mode="zeroshot", k=0)), {}
+    else:
+        model, tokenizer, meta = load_rationale_lm(model_folder, lm, tokenizer)
+    return model.to(place).eval(), tokenizer, meta
+
+
+def check_int8(gen: GenerateConfig, model: RationaleLM) -> None:
+    """int8 generation quantises for the CPU: refused, in one line, for a model elsewhere."""
+    if gen.int8 and model_device(model).type != "cpu":
+        raise InputError(f"--int8 quantises for the CPU, the model is on {model_device(model)}: add --device cpu")
 
 
 def predict_pipeline(
@@ -305,7 +318,8 @@ def predict_pipeline(
     lm=None,
     tokenizer=None,
 ) -> list[dict]:
-    model, tokenizer, meta = load_for_prediction(model_folder, lm_spec, lm, tokenizer)
+    model, tokenizer, meta = load_for_prediction(model_folder, lm_spec, lm, tokenizer, gen.device)
+    check_int8(gen, model)
     index = model_index(meta, model_folder, index) if model.cfg.uses_retrieval else index
     if model.cfg.uses_retrieval and not index:
         raise InputError("this model prompts with retrieved examples: pass --index (a folder from 'rationale index')")

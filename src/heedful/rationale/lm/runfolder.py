@@ -67,7 +67,7 @@ def resume_settings(folder: str | Path) -> dict:
     folder = Path(folder)
     saved = lm_run_config(folder, "--resume", ("data", "train", "model", "features"))
     try:
-        data, train = DataConfig(**saved["data"]), LMTrainConfig(**saved["train"])
+        data, train = DataConfig.from_saved(saved["data"]), LMTrainConfig(**saved["train"])
         features = KeyConfig(**saved["features"])
         model = RationaleLMConfig.from_dict(saved["model"])
     except TypeError as err:  # a key no config has: an edited or foreign config.json

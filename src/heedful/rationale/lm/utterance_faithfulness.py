@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from heedful.devices import model_device, to_device
 from heedful.errors import InputError
 from heedful.explain.config import FaithfulnessConfig
 from heedful.explain.faithfulness import measure_faithfulness, run_model, seeded_subset
@@ -64,8 +65,12 @@ class UtteranceModel:
         fast = can_cache(self.model.clm)
         self.lower = [self._lower(e) if fast else None for e in self.examples]
 
+    @property
+    def device(self) -> torch.device:
+        return model_device(self.model)
+
     def _lower(self, e: LMExample) -> Tensor:
-        ids = torch.tensor([e.prompt_ids + e.target_ids])
+        ids = torch.tensor([e.prompt_ids + e.target_ids], device=self.device)
         return lower_states(self.model.clm, ids, torch.ones_like(ids))[0]
 
     def inputs(self) -> tuple[np.ndarray, np.ndarray]:
@@ -80,31 +85,34 @@ class UtteranceModel:
         return Explainable(self.forward, "likelihood", by_row=True)
 
     def forward(self, x: Tensor, lengths: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
-        """(B,) mean log p(generated text) per token and (B, U) attention of its tokens over the utterances."""
+        """(B,) mean log p(generated text) per token and (B, U) attention of its tokens over the utterances, computed
+        where the model is and given back where ``x`` is."""
         chosen = [self.examples[int(r)] for r in rows]
         graph = graph_batch(chosen, self.model.cfg.graph)
         nodes = []
         for xi, n in zip(x, lengths.tolist(), strict=True):  # utterances, then the graph's super node (zeros)
             nodes += [xi[:n] + self.mean, torch.zeros(1, x.shape[-1], dtype=x.dtype)]
         graph.x = torch.cat(nodes)  # differentiable in x, for the gradient attributions
+        graph = to_device(graph, self.device)  # a differentiable copy
         width = max(len(e) for e in chosen)
         mask = torch.zeros(len(chosen), width, dtype=torch.long)
         labels = torch.full((len(chosen), width), IGNORE)
         for row, e in enumerate(chosen):
             mask[row, : len(e)] = 1
             labels[row, len(e.prompt_ids) : len(e)] = torch.tensor(e.target_ids)
+        mask, labels = to_device((mask, labels), self.device)
         with self.model.condition(graph, record=True) as state:
             hidden = upper_hidden(self.model.clm, *self._upper_inputs(chosen, rows, width, mask))
         attention = self._attention(state.weights, labels, lengths, x.shape[1])
-        return mean_log_prob(self.model.lm, hidden, labels), attention
+        return to_device((mean_log_prob(self.model.lm, hidden, labels), attention), x.device)
 
     def _upper_inputs(self, chosen, rows, width, mask):
         if self.lower[0] is None:
             ids = torch.full(mask.shape, self.pad_id)
             for row, e in enumerate(chosen):
                 ids[row, : len(e)] = torch.tensor(e.prompt_ids + e.target_ids)
-            return None, mask, ids
-        lower = torch.zeros(len(chosen), width, self.lower[0].shape[-1], dtype=self.lower[0].dtype)
+            return None, mask, ids.to(mask.device)
+        lower = torch.zeros(len(chosen), width, self.lower[0].shape[-1], dtype=self.lower[0].dtype, device=mask.device)
         for row, r in enumerate(rows.tolist()):
             lower[row, : len(self.lower[r])] = self.lower[r]
         return lower, mask
@@ -117,7 +125,7 @@ class UtteranceModel:
         mean = torch.stack(per_layer).mean(0)
         pooled = (mean * queries[..., None]).sum(1) / queries.sum(1, keepdim=True)  # (B, K+N)
         k = self.model.cfg.inject.n_latents
-        out = torch.zeros(len(lengths), width)  # x's padded width, shared by every batch
+        out = torch.zeros(len(lengths), width, device=pooled.device)  # x's padded width, shared by every batch
         for row, n in enumerate(lengths.tolist()):
             nodes = pooled[row, k : k + n].detach()
             out[row, :n] = nodes / nodes.sum().clamp_min(1e-12)
@@ -195,9 +203,9 @@ def gate_report(model: RationaleLM) -> dict:
     return {"tanh": gates, "attention_closed": all(abs(g["attention"]) < CLOSED for g in gates.values())}
 
 
-def open_predict_run(run: Path):
-    """(config, predictions, model, tokenizer, model meta, the run's samples by id) of a ``rationale predict
-    --method lm --model RUN`` folder; every predicted sample must be in the run's data."""
+def open_predict_run(run: Path, device: str = "cpu"):
+    """(config, predictions, model (on ``device``), tokenizer, model meta, the run's samples by id) of a ``rationale
+    predict --method lm --model RUN`` folder; every predicted sample must be in the run's data."""
     from heedful.rationale.data.config import DataConfig, load_split
     from heedful.rationale.lm.pipeline import load_for_prediction
     from heedful.runs import read_json
@@ -208,8 +216,8 @@ def open_predict_run(run: Path):
     if not config.get("model"):
         raise InputError(f"{run}: a zero-shot run has no cross-attention over utterances: nothing to measure")
     predictions = read_json(run / "predictions.json")
-    model, tokenizer, meta = load_for_prediction(config["model"])
-    by_id = {s.sample_id: s for s in load_split(DataConfig(**config["data"])).samples}
+    model, tokenizer, meta = load_for_prediction(config["model"], device=device)
+    by_id = {s.sample_id: s for s in load_split(DataConfig.from_saved(config["data"])).samples}
     missing = [p["sample_id"] for p in predictions if p["sample_id"] not in by_id]
     if missing:
         raise InputError(f"{run}: {len(missing)} predicted sample(s) not in the run's data, e.g. {missing[0]}")
@@ -224,7 +232,7 @@ def explain_run(run: str | Path, cfg: RationaleFaithfulnessConfig, progress: boo
     from heedful.runs import write_json
 
     run = Path(run)
-    config, predictions, model, tokenizer, meta, by_id = open_predict_run(run)
+    config, predictions, model, tokenizer, meta, by_id = open_predict_run(run, cfg.device)
     if model.graph is None:
         raise InputError(
             f"{run}: the model (mode {model.cfg.mode}) has no cross-attention over utterances: nothing to measure"

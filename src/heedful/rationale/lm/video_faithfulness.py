@@ -13,6 +13,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from heedful.devices import model_device, to_device
 from heedful.errors import InputError
 from heedful.explain.config import FaithfulnessConfig
 from heedful.rationale.lm.examples import LMExample, collate_train, graph_batch
@@ -32,10 +33,10 @@ def reference_log_probs(model: RationaleLM, examples: list[LMExample], pad_id: i
     out = []
     for start in range(0, len(examples), batch_size):
         chosen = examples[start : start + batch_size]
-        batch = collate_train(chosen, pad_id)
-        with model.condition(graph_batch(chosen, model.cfg.graph)):
+        batch = to_device(collate_train(chosen, pad_id), model_device(model))
+        with model.condition(to_device(graph_batch(chosen, model.cfg.graph), model_device(model))):
             hidden = upper_hidden(model.clm, None, batch["attention_mask"], batch["input_ids"])
-        out.append(mean_log_prob(model.lm, hidden, batch["labels"]).double().numpy())
+        out.append(mean_log_prob(model.lm, hidden, batch["labels"]).double().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -83,9 +84,9 @@ def save_mean(folder, examples: list[LMExample]) -> None:
     save_npy(Path(folder) / MEAN_FILE, mean_vector([e.visual for e in examples]))
 
 
-def video_run(run, cfg: FaithfulnessConfig, regenerate: bool = False, progress: bool = True) -> dict:
+def video_run(run, cfg: FaithfulnessConfig, regenerate: bool = False, progress: bool = True, device="cpu") -> dict:
     """Video removal on (a seeded subset, ``cfg.max_samples`` and ``cfg.seed``, of) a ``rationale predict --method
-    lm`` run: ``run/video_removal.json``."""
+    lm`` run, the model on ``device``: ``run/video_removal.json``."""
     from pathlib import Path
 
     from heedful.explain.faithfulness import seeded_subset
@@ -97,7 +98,7 @@ def video_run(run, cfg: FaithfulnessConfig, regenerate: bool = False, progress: 
     from heedful.runs import write_json
 
     run = Path(run)
-    config, predictions, model, tokenizer, meta, by_id = open_predict_run(run)
+    config, predictions, model, tokenizer, meta, by_id = open_predict_run(run, device)
     mean_path = Path(config["model"]) / MEAN_FILE
     if not model.cfg.graph.visual_dim or not mean_path.is_file():
         raise InputError(f"{config['model']}: a model without video (or without {MEAN_FILE}): nothing to remove")
@@ -105,7 +106,7 @@ def video_run(run, cfg: FaithfulnessConfig, regenerate: bool = False, progress: 
     samples = [by_id[predictions[i]["sample_id"]] for i in seeded_subset(np.arange(len(predictions)), cfg)]
     features = KeyConfig(**meta["features"]) if meta.get("features") else KeyConfig()
     examples = prepare(model, tokenizer, samples, None, features, progress=progress, strict=False)
-    fields = set(GenerateConfig().to_dict()) - {"attention"}
+    fields = set(GenerateConfig().to_dict()) - {"attention", "device"}
     gen = GenerateConfig(**{k: config[k] for k in fields if config.get(k) is not None})
 
     def again(chosen):
