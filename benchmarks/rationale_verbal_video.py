@@ -77,6 +77,10 @@ def main() -> int:
         f"whether a visual stimulus exists, from the frames: ROC AUC "
         f"{roc_auc_score(has, 1 - probs[:, none]):.3f} (chance 0.5)"
     )
+    # what `rationale train --scene-line` would write: lines on dev, and cross-fitted lines on the training prompts
+    lines = sum(p is not None for p in clf.predict(dev, dev_frames))
+    crossed = sum(p is not None for p in PhraseClassifier.cross_fit(train, frames.for_samples(train), top=args.top))
+    print(f"--scene-line prompts with a 画面 line: dev {lines} of {len(dev)}, training (cross-fitted) {crossed}")
     return 0
 
 

@@ -57,6 +57,12 @@ def register_train(commands, data_args, encoder_args) -> None:
         "cross-attention has to carry the dialogue)",
     )
     p.add_argument(
+        "--scene-line",
+        action=argparse.BooleanOptionalAction,
+        help="verbalised video: a classifier fitted on the training frames (--visual) names the visual stimulus, "
+        "written into the prompt as a line '画面：B皱眉'; the frames reach the LM as words only (default: off)",
+    )
+    p.add_argument(
         "--trim-vocab",
         action=argparse.BooleanOptionalAction,
         help="keep only the tokens of the training prompts and rationales (default: on)",
@@ -174,7 +180,7 @@ def run_train(args) -> int:
         data = data_config(args)
         given = {
             name: getattr(args, name)
-            for name in ("k", "max_tokens", "trim_vocab", "prompt_text")
+            for name in ("k", "max_tokens", "trim_vocab", "prompt_text", "scene_line")
             if getattr(args, name) is not None
         }
         model = RationaleLMConfig(

@@ -202,7 +202,7 @@ class LMModel:
 
     def frames(self, samples, given) -> list[np.ndarray] | None:
         """The request's frame features, checked against the model (None for a model without video)."""
-        dim = self.model.cfg.graph.visual_dim
+        dim = self.model.frame_dim
         if not dim:
             return None
         missing = [s.sample_id for s, f in zip(samples, given or [None] * len(samples), strict=True) if f is None]

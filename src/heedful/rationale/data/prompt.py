@@ -39,12 +39,23 @@ def format_example(i: int, r: Rationale) -> str:
     return "\n".join(lines) + "\n"
 
 
+SCENE = "画面："  # the verbalised video's line in the prompt
+
+
 def build_prompt(
-    sample: Sample, retrieved: list[Rationale] = (), instruction: str = INSTRUCTION, with_text: bool = True
+    sample: Sample,
+    retrieved: list[Rationale] = (),
+    instruction: str = INSTRUCTION,
+    with_text: bool = True,
+    scene: str | None = None,
 ) -> str:
     """Context + retrieved examples + instruction (the seed's layout); an empty list gives a zero-shot prompt.
-    ``with_text=False`` keeps speakers and emotions but not what was said (the condition has to carry it)."""
-    prompt = "Context:\n" + format_context(sample, with_text=with_text) + "\n\n"
+    ``with_text=False`` keeps speakers and emotions but not what was said (the condition has to carry it);
+    ``scene`` (verbalised video, e.g. ``B皱眉``) adds a line ``画面：B皱眉`` after the context."""
+    prompt = "Context:\n" + format_context(sample, with_text=with_text) + "\n"
+    if scene:
+        prompt += f"{SCENE}{scene}\n"
+    prompt += "\n"
     if retrieved:
         prompt += "Retrieved Examples:\n" + "\n".join(format_example(i + 1, r) for i, r in enumerate(retrieved))
         prompt += "\n"

@@ -19,10 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from heedful.errors import InputError
+from heedful.rationale.data.prompt import SCENE
 from heedful.rationale.data.schema import Sample
 from heedful.runs import atomic_write
 
 NONE = "none"
+PHRASES = "phrases.json"  # a run's classifier (rationale train --scene-line)
 TARGET, OTHER = "{T}", "{O}"
 
 
@@ -71,6 +73,11 @@ class PhraseClassifier:
         model = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x, y)
         return cls(list(model.classes_), model.coef_.astype(np.float32), model.intercept_.astype(np.float32))
 
+    @property
+    def dim(self) -> int:
+        """The per-utterance frame dimension the classifier reads."""
+        return self.coef.shape[1] // 2
+
     def probabilities(self, samples: list[Sample], frames: list[np.ndarray]) -> np.ndarray:
         x = np.stack([frame_input(s, f) for s, f in zip(samples, frames, strict=True)])
         logits = x @ self.coef.T + self.intercept
@@ -85,6 +92,25 @@ class PhraseClassifier:
         return [
             None if self.classes[b] == NONE else render(s, self.classes[b]) for s, b in zip(samples, best, strict=True)
         ]
+
+    @classmethod
+    def cross_fit(
+        cls, samples: list[Sample], frames: list[np.ndarray], folds: int = 5, seed: int = 0, **fit_kw
+    ) -> list[str | None]:
+        """Each sample's phrase from a classifier that never saw it (``folds``-fold): the training prompts then get
+        lines as good as the ones unseen dialogues get, not the memorised ones of the classifier's own data."""
+        order = np.random.default_rng(seed).permutation(len(samples))
+        out: list[str | None] = [None] * len(samples)
+        for k in range(folds):
+            held = set(order[k::folds].tolist())
+            if not held:
+                continue
+            fit_on = [i for i in range(len(samples)) if i not in held]
+            model = cls.fit([samples[i] for i in fit_on], [frames[i] for i in fit_on], seed=seed, **fit_kw)
+            idx = sorted(held)
+            for i, phrase in zip(idx, model.predict([samples[i] for i in idx], [frames[i] for i in idx]), strict=True):
+                out[i] = phrase
+        return out
 
     def save(self, path: str | Path) -> Path:
         state = {"classes": self.classes, "coef": self.coef.tolist(), "intercept": self.intercept.tolist()}
@@ -103,4 +129,4 @@ class PhraseClassifier:
 
 def scene_line(phrase: str | None) -> str:
     """The prompt line that verbalises the video (empty without a phrase)."""
-    return f"画面：{phrase}\n" if phrase else ""
+    return f"{SCENE}{phrase}\n" if phrase else ""

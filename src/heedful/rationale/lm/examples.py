@@ -43,8 +43,8 @@ def target_ids(tokenizer, sample: Sample, strict: bool = True) -> list[int]:
     return [*tokenizer(text, add_special_tokens=False, **kw).input_ids, tokenizer.eos_token_id]
 
 
-def prompt_text(tokenizer, sample: Sample, retrieved=(), with_text: bool = True) -> str:
-    return apply_chat(tokenizer, build_prompt(sample, list(retrieved), with_text=with_text))
+def prompt_text(tokenizer, sample: Sample, retrieved=(), with_text: bool = True, scene: str | None = None) -> str:
+    return apply_chat(tokenizer, build_prompt(sample, list(retrieved), with_text=with_text, scene=scene))
 
 
 def encode(
@@ -56,6 +56,7 @@ def encode(
     features=None,
     strict=True,
     with_text: bool = True,
+    scene: str | None = None,
 ):
     """One ``LMExample``; ``reserve``: room kept for generated tokens when there is no target."""
     target = target_ids(tokenizer, sample, strict)
@@ -65,7 +66,7 @@ def encode(
         raise InputError(f"sample {sample.sample_id}: max_tokens {max_tokens} leaves no room for the prompt{room}")
     retrieved = list(retrieved)
     for kept in range(len(retrieved), -1, -1):
-        ids = tokenizer(prompt_text(tokenizer, sample, retrieved[:kept], with_text)).input_ids
+        ids = tokenizer(prompt_text(tokenizer, sample, retrieved[:kept], with_text, scene)).input_ids
         if len(ids) <= budget:
             return LMExample(sample, ids, target, features, dropped=len(retrieved) - kept, retrieved=tuple(retrieved))
     keep_bos = tokenizer.bos_token_id is not None and ids[0] == tokenizer.bos_token_id
@@ -85,12 +86,15 @@ def encode_all(
     strict=True,
     visual=None,
     with_text: bool = True,
+    scenes=None,
 ) -> list[LMExample]:
+    """``scenes``: one verbalised-video phrase (or None) per sample, for the prompt's ``画面：`` line."""
     retrieved = retrieved or [()] * len(samples)
     features = features if features is not None else [None] * len(samples)
+    scenes = scenes if scenes is not None else [None] * len(samples)
     examples = [
-        encode(tokenizer, s, r, max_tokens, reserve, f, strict, with_text)
-        for s, r, f in zip(samples, retrieved, features, strict=True)
+        encode(tokenizer, s, r, max_tokens, reserve, f, strict, with_text, scene)
+        for s, r, f, scene in zip(samples, retrieved, features, scenes, strict=True)
     ]
     for e, v in zip(examples, visual if visual is not None else [None] * len(samples), strict=True):
         e.visual = v

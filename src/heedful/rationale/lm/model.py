@@ -50,6 +50,9 @@ class RationaleLMConfig:
     k: int = 2  # retrieved examples in the prompt (retrieval, both)
     max_tokens: int = 1024  # prompt + rationale
     prompt_text: bool = True  # the prompt spells what was said (False: only speakers and emotions; xattn carries it)
+    # verbalised video: the prompt names the visual stimulus a classifier reads off the frames (画面：B皱眉); the
+    # frames then reach the LM as words only, never through the graph
+    scene_line: bool = False
     trim_vocab: bool = True  # keep only the tokens of the training prompts and rationales (see vocab.py)
     vocab: dict | None = None  # set by training when trimmed: size, digest and base size of vocab.json
 
@@ -97,6 +100,7 @@ class RationaleLM(nn.Module):
     def __init__(self, lm: nn.Module, cfg: RationaleLMConfig):
         super().__init__()
         self.cfg = cfg
+        self.phrases = None  # the verbalised video's PhraseClassifier when cfg.scene_line (set by training or load)
         self.clm = ConditionedLM(lm, cfg.inject)
         self.graph = ChangeGraphEncoder(cfg.graph) if cfg.uses_xattn else None
         self.requires_grad_(False)  # frozen explicitly; what trains is switched on below, by name of its owner
@@ -126,6 +130,11 @@ class RationaleLM(nn.Module):
     @property
     def lm(self) -> nn.Module:
         return self.clm.lm
+
+    @property
+    def frame_dim(self) -> int:
+        """The per-utterance frame dimension the model reads (graph or verbalised video), 0 without video."""
+        return self.cfg.graph.visual_dim or (self.phrases.dim if self.phrases is not None else 0)
 
     def fusion_parameters(self) -> list[nn.Parameter]:
         """What the conditioning route adds: cross-attention blocks, condition tokens and the graph encoder."""
@@ -218,4 +227,8 @@ def load_rationale_lm(folder: str | Path, lm=None, tokenizer=None, weights: str 
     model, tokenizer = build_rationale_lm(cfg, lm, tokenizer)
     if cfg.mode != "zeroshot":
         model.load_weights(folder / weights)
+    if cfg.scene_line:
+        from heedful.rationale.features.verbal import PHRASES, PhraseClassifier
+
+        model.phrases = PhraseClassifier.load(folder / PHRASES)
     return model.eval(), tokenizer, meta

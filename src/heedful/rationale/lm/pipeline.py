@@ -54,12 +54,16 @@ def prepare(
     if visual is not None:  # a request's own arrays; a file's rows are checked where VisualFile reads them
         from heedful.rationale.features.visual import check_rows
 
-        check_rows(visual, samples, cfg.graph.visual_dim, "given")
-    elif cfg.uses_xattn:
-        visual = visual_rows(cfg, samples, features)
+        check_rows(visual, samples, model.frame_dim, "given")
+    else:
+        visual = visual_rows(model.frame_dim, samples, features)
+    scenes = kw.get("scenes")
+    if scenes is None and model.phrases is not None:
+        scenes = model.phrases.predict(samples, visual)
+    graph_visual = visual if cfg.graph.visual_dim else None
     before = getattr(tokenizer, "fallbacks", 0)
     examples = encode_all(
-        tokenizer, samples, retrieved, feats, cfg.max_tokens, reserve, strict, visual, cfg.prompt_text
+        tokenizer, samples, retrieved, feats, cfg.max_tokens, reserve, strict, graph_visual, cfg.prompt_text, scenes
     )
     _say(fit_report(examples), progress)
     spelled = getattr(tokenizer, "fallbacks", 0) - before
@@ -68,9 +72,8 @@ def prepare(
     return examples
 
 
-def visual_rows(cfg: RationaleLMConfig, samples, features: KeyConfig):
-    """The samples' frame features when the model has video (its dimension checked), else None."""
-    want = cfg.graph.visual_dim
+def visual_rows(want: int, samples, features: KeyConfig):
+    """The samples' ``want``-d frame features when the model has video (the file's dimension checked), else None."""
     if not want:
         return None
     if not features.visual:
@@ -112,6 +115,18 @@ def trim_for(model_cfg: RationaleLMConfig, lm, tokenizer, folder: Path, texts):
         vmap.save(folder)
     model_cfg.vocab = vmap.describe()
     return apply_vocab(lm, tokenizer, vmap)
+
+
+def fit_scenes(folder: Path, train, features: KeyConfig):
+    """The verbalised video's classifier, fitted on the training frames and saved in the run, and the training
+    prompts' phrases, each from a classifier that did not see that sample (so they are as good as unseen ones')."""
+    from heedful.rationale.features.verbal import PHRASES, PhraseClassifier
+    from heedful.rationale.features.visual import VisualFile
+
+    frames = VisualFile(features.visual).for_samples(train, features.visual_missing)
+    phrases = PhraseClassifier.fit(train, frames)
+    phrases.save(folder / PHRASES)
+    return phrases, PhraseClassifier.cross_fit(train, frames)
 
 
 def _init_graph(model: RationaleLM, folder: str | None) -> None:
@@ -158,10 +173,18 @@ def _train_in(
 
         model_cfg.graph = GraphConfig(**read_json(Path(graph_init) / "graph.json")["graph"])
         model_cfg.inject.cond_dim = model_cfg.graph.hidden
-    visual = use_visual(model_cfg, features) if model_cfg.uses_xattn else None
+    if model_cfg.scene_line and not features.visual:
+        raise InputError("--scene-line reads the frames: pass --visual FILE")
+    graph_video = model_cfg.uses_xattn and not model_cfg.scene_line  # verbalised video: words only, no frame tokens
+    visual = use_visual(model_cfg, features) if graph_video else None
     train, dev = _part(data, "train"), _part(data, "dev")
     train = [s for s in train if s.rationale is not None][:max_train]
     dev = [s for s in dev if s.rationale is not None]
+    phrases, scenes = fit_scenes(folder, train, features) if model_cfg.scene_line else (None, None)
+    if phrases is not None:
+        from heedful.rationale.features.visual import VisualFile
+
+        visual = VisualFile(features.visual).describe()
     if model_cfg.uses_retrieval and index is None:
         index = str(
             build_index(
@@ -175,21 +198,22 @@ def _train_in(
     retrieved = retrieve_for(model_cfg, train, index)
     if model_cfg.trim_vocab:
         folder.mkdir(parents=True, exist_ok=True)
-        pairs = zip(train, retrieved or [()] * len(train), strict=True)
-        texts = [prompt_text(tokenizer, s, r, model_cfg.prompt_text) for s, r in pairs]
+        pairs = zip(train, retrieved or [()] * len(train), scenes or [None] * len(train), strict=True)
+        texts = [prompt_text(tokenizer, s, r, model_cfg.prompt_text, scene) for s, r, scene in pairs]
         texts += [scoring_string(s.rationale) for s in train]
         lm, tokenizer = trim_for(model_cfg, lm, tokenizer, folder, texts)
         _say(f"vocabulary trimmed to {model_cfg.vocab['size']} of {model_cfg.vocab['base_size']} tokens", progress)
     seed_everything(train_cfg.seed)  # the LoRA, cross-attention and graph weights start the same every time
     model = RationaleLM(lm, model_cfg)
+    model.phrases = phrases
     _init_graph(model, graph_init)
     meta = {"data": asdict(data), "train": asdict(train_cfg), "features": asdict(features)}
     meta |= {"index": index_ref(index, folder), "index_from_run": index_beside(index, folder)}
     meta |= {"index_key": index_key(index), "visual": visual}
     model.save(folder, meta | {"graph_init": graph_init, "max_train": max_train})  # config first: resumable
-    train_ex = prepare(model, tokenizer, train, index, features, progress=progress, retrieved=retrieved)
+    train_ex = prepare(model, tokenizer, train, index, features, progress=progress, retrieved=retrieved, scenes=scenes)
     dev_ex = prepare(model, tokenizer, dev, index, features, progress=progress, strict=False)
-    if visual:
+    if model_cfg.graph.visual_dim:
         from heedful.rationale.lm.video_faithfulness import save_mean
 
         save_mean(folder, train_ex)
