@@ -130,3 +130,13 @@ def test_clip_exclusion_sees_rows_added_after_a_search():
     index.add(np.array([[1.0, 0.01], [0.0, 1.0]]), ["c", "d"], ["c1", None])
     assert [h.sample_id for h in index.search(np.array([[1.0, 0]]), 5, ["q"], ["c1"])[0]] == ["b", "d"]
     assert [h.sample_id for h in index.search(np.array([[1.0, 0]]), 5, ["c"])[0]] == ["a", "b", "d"]
+
+
+def test_an_index_of_more_rows_than_pythons_small_int_cache_loads(tmp_path):
+    # lengths are compared by value: 300 ids and 300 clips are two distinct int objects
+    g = np.random.default_rng(0)
+    index = VectorIndex(3)
+    index.add(g.standard_normal((300, 3)), [f"s{i}" for i in range(300)], [f"c{i // 3}" for i in range(300)])
+    index.save(tmp_path / "index.faiss")
+    back = VectorIndex.load(tmp_path / "index.faiss")
+    assert len(back) == 300 and back.clips[-1] == "c99"
