@@ -108,6 +108,14 @@ def test_a_malformed_sidecar_is_refused_before_faiss_reads_anything(saved, chang
         VectorIndex.load(path)
 
 
+@pytest.mark.parametrize("dim", [3, 5, None])
+def test_a_legacy_sidecar_of_another_dimension_is_refused(saved, dim):
+    path, sidecar_path = saved
+    edit(sidecar_path, lambda s: [s.pop("checksum"), s.__setitem__("dim", dim) if dim else s.pop("dim")])
+    with pytest.raises(ValueError, match=rf"holds 3 vectors of dimension 4, but .* lists 3 ids of dimension {dim}$"):
+        VectorIndex.load(path)
+
+
 def test_a_sidecar_that_is_not_an_object_is_refused(saved):
     path, sidecar_path = saved
     sidecar_path.write_text("[1, 2, 3]")
