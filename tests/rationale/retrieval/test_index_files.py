@@ -85,6 +85,7 @@ def test_an_index_of_another_metric_is_refused(saved):
         (lambda s: s["ids"].__setitem__(1, "a"), r"sample a: duplicate id"),
         (lambda s: s["ids"].__setitem__(1, "a\nb") or s["ids"].__setitem__(2, "a\nb"), r"sample 'a\\nb': duplicate"),
         (lambda s: s["clips"].pop(), "clips must be a list of 3 strings or nulls"),
+        (lambda s: s["clips"].append("c1"), "clips must be a list of 3 strings or nulls"),
         (lambda s: s["clips"].__setitem__(0, 3), "clips must be a list of 3 strings or nulls"),
         (lambda s: s.__setitem__("clips", "c1"), "clips must be a list of 3 strings or nulls"),
         (lambda s: s.__setitem__("meta", ["key"]), "meta must be an object"),
@@ -95,6 +96,7 @@ def test_an_index_of_another_metric_is_refused(saved):
         "duplicate id",
         "duplicate unprintable id",
         "clip short",
+        "clip extra",
         "clip a number",
         "clips a string",
         "meta a list",
@@ -140,11 +142,14 @@ def test_clip_exclusion_sees_rows_added_after_a_search():
     assert [h.sample_id for h in index.search(np.array([[1.0, 0]]), 5, ["c"])[0]] == ["a", "b", "d"]
 
 
-def test_an_index_of_more_rows_than_pythons_small_int_cache_loads(tmp_path):
-    # lengths are compared by value: 300 ids and 300 clips are two distinct int objects
+def test_sizes_beyond_pythons_small_int_cache(tmp_path):
+    # sizes are compared by value: two equal ints above 256 are distinct objects (real encoders have 384 or 768 dims)
     g = np.random.default_rng(0)
-    index = VectorIndex(3)
-    index.add(g.standard_normal((300, 3)), [f"s{i}" for i in range(300)], [f"c{i // 3}" for i in range(300)])
+    index = VectorIndex(384)
+    vectors = g.standard_normal((300, 384))
+    index.add(vectors, [f"s{i}" for i in range(300)], [f"c{i // 3}" for i in range(300)])
+    hits = index.search(vectors[:1], 2, ["s0"], ["c0"])[0]
+    assert len(hits) == 2 and "c0" not in {h.clip_id for h in hits}
     index.save(tmp_path / "index.faiss")
     back = VectorIndex.load(tmp_path / "index.faiss")
-    assert len(back) == 300 and back.clips[-1] == "c99"
+    assert len(back) == 300 and back.dim == 384 and back.clips[-1] == "c99"
