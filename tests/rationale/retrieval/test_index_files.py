@@ -1,5 +1,6 @@
 """VectorIndex.load against edited, damaged and legacy files, one refusal at a time, without the CLI."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -63,6 +64,48 @@ def test_a_legacy_sidecar_loads_and_a_damaged_file_is_one_line(saved):
     with pytest.raises(ValueError, match=r"index\.faiss: damaged FAISS index \(.+\)") as err:
         VectorIndex.load(path)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (
+            RuntimeError("Error in read_index at index_read.cpp:97\nread error: " + "x" * 200),
+            "read error: " + "x" * 108,
+        ),
+        (RuntimeError("  "), "RuntimeError"),
+        (MemoryError(), "MemoryError"),
+    ],
+    ids=["long, on two lines", "blank", "no message"],
+)
+def test_faisss_error_becomes_one_line_with_its_last_line(saved, monkeypatch, error, reason):
+    import faiss
+
+    path, _ = saved
+
+    def fail(name):
+        raise error
+
+    monkeypatch.setattr(faiss, "read_index", fail)
+    with pytest.raises(ValueError) as err:
+        VectorIndex.load(path)
+    assert str(err.value) == f"{path}: damaged FAISS index ({reason})"
+
+
+def test_the_checksum_is_the_file_then_the_utf8_json_of_ids_and_clips(tmp_path):
+    # pinned: indexes saved earlier must keep loading, and sample ids are often not ASCII
+    index = VectorIndex(2)
+    index.add(np.eye(2), ["样本一", "s2"], ["片段", None])
+    path = index.save(tmp_path / "index.faiss")
+    expected = hashlib.sha256(path.read_bytes() + '[["样本一", "s2"], ["片段", null]]'.encode())
+    assert json.loads(path.with_suffix(".json").read_text())["checksum"] == expected.hexdigest()
+
+
+def test_a_legacy_sidecar_listing_more_ids_than_vectors_is_refused(saved):
+    path, sidecar_path = saved
+    edit(sidecar_path, lambda s: [s.pop("checksum"), s["ids"].append("d"), s["clips"].append(None)])
+    with pytest.raises(ValueError, match=r"holds 3 vectors of dimension 4, but its sidecar index\.json lists 4 ids"):
+        VectorIndex.load(path)
 
 
 def test_an_index_of_another_metric_is_refused(saved):
@@ -140,16 +183,3 @@ def test_clip_exclusion_sees_rows_added_after_a_search():
     index.add(np.array([[1.0, 0.01], [0.0, 1.0]]), ["c", "d"], ["c1", None])
     assert [h.sample_id for h in index.search(np.array([[1.0, 0]]), 5, ["q"], ["c1"])[0]] == ["b", "d"]
     assert [h.sample_id for h in index.search(np.array([[1.0, 0]]), 5, ["c"])[0]] == ["a", "b", "d"]
-
-
-def test_sizes_beyond_pythons_small_int_cache(tmp_path):
-    # sizes are compared by value: two equal ints above 256 are distinct objects (real encoders have 384 or 768 dims)
-    g = np.random.default_rng(0)
-    index = VectorIndex(384)
-    vectors = g.standard_normal((300, 384))
-    index.add(vectors, [f"s{i}" for i in range(300)], [f"c{i // 3}" for i in range(300)])
-    hits = index.search(vectors[:1], 2, ["s0"], ["c0"])[0]
-    assert len(hits) == 2 and "c0" not in {h.clip_id for h in hits}
-    index.save(tmp_path / "index.faiss")
-    back = VectorIndex.load(tmp_path / "index.faiss")
-    assert len(back) == 300 and back.dim == 384 and back.clips[-1] == "c99"
