@@ -61,6 +61,14 @@ def test_meteor_by_hand():
     assert meteor("甲", "乙") == 0.0 and meteor("", "乙") == 0.0
 
 
+def test_meteor_parameters_by_hand():
+    # nltk's alpha weighs precision against recall, beta and gamma shape the fragmentation penalty
+    # P 1, R 1/2, alpha 0.5: Fmean = 0.5 / (0.5 + 0.25) = 2/3; one chunk of 2: penalty 0.5 (1/2)^3
+    assert meteor("好的", "好的呀啊", alpha=0.5) == pytest.approx(2 / 3 * (1 - 0.5 / 8))
+    # 3 chunks of 6 matches, beta 1, gamma 1: penalty 3/6
+    assert meteor("猫坐在垫子上", "猫在垫子上坐", alpha=0.5, beta=1.0, gamma=1.0) == pytest.approx(0.5)
+
+
 def test_bleu_refuses_unpaired_lists():
     # text_metrics checks the lengths first, but corpus_bleu is public: a silent truncation would drop samples
     with pytest.raises(ValueError):
@@ -184,7 +192,14 @@ def test_bertscore_with_an_empty_reference_scores_zero_for_that_pair(tiny_bert):
     assert got == pytest.approx({"bertscore_p": 0.5, "bertscore_r": 0.5, "bertscore_f1": 0.5}, abs=1e-5)
 
 
-VECTORS = {"<pad>": [1.0, 1.0, 1.0], "甲": [1.0, 0, 0], "乙": [0, 1.0, 0], "丙": [0, 0, 1.0], "丁": [1.0, 1.0, 0]}
+VECTORS = {
+    "<pad>": [1.0, 1.0, 1.0],
+    "甲": [1.0, 0, 0],
+    "乙": [0, 1.0, 0],
+    "丙": [0, 0, 1.0],
+    "丁": [1.0, 1.0, 0],
+    "戊": [-1.0, 0, 0],
+}
 
 
 class CharTokenizer:
@@ -235,6 +250,19 @@ def test_bertscore_of_orthogonal_states_is_zero_not_a_division_by_zero(fixed_sta
     got = bertscore(["乙", "甲"], ["丙", "甲"], "fake", per_sample=True)
     assert got["bertscore_f1_per_sample"] == [0.0, pytest.approx(1.0)]
     assert got["bertscore_f1"] == pytest.approx(0.5)
+
+
+def test_bertscore_keeps_negative_similarities_like_bert_score(fixed_states):
+    # 甲 against 丁戊: P = max(s, -1) = s, R = mean(s, -1) < 0, P + R > 0: F = 2PR / (P + R) < 0, as bert-score has it
+    s = 2**-0.5
+    p, r = s, (s - 1) / 2
+    got = bertscore(["甲"], ["丁戊"], "fake")
+    assert got == pytest.approx({"bertscore_p": p, "bertscore_r": r, "bertscore_f1": 2 * p * r / (p + r)})
+    assert got["bertscore_f1"] < 0
+
+
+def test_bertscore_of_no_pairs_is_zero(fixed_states):
+    assert bertscore([], [], "fake") == {"bertscore_p": 0.0, "bertscore_r": 0.0, "bertscore_f1": 0.0}
 
 
 def test_bertscore_batches_and_padding_do_not_change_scores(fixed_states):
