@@ -1,4 +1,5 @@
 import random
+from types import SimpleNamespace
 
 import pytest
 
@@ -58,6 +59,22 @@ def test_meteor_by_hand():
     assert meteor("好的", "好的呀啊") == pytest.approx(0.5 / 0.95 * (1 - 0.5 * 0.125))
     assert meteor("完全一致", "完全一致") == pytest.approx(1 - 0.5 / 4**3)  # nltk: perfect < 1
     assert meteor("甲", "乙") == 0.0 and meteor("", "乙") == 0.0
+
+
+def test_meteor_parameters_by_hand():
+    # nltk's alpha weighs precision against recall, beta and gamma shape the fragmentation penalty
+    # P 1, R 1/2, alpha 0.5: Fmean = 0.5 / (0.5 + 0.25) = 2/3; one chunk of 2: penalty 0.5 (1/2)^3
+    assert meteor("好的", "好的呀啊", alpha=0.5) == pytest.approx(2 / 3 * (1 - 0.5 / 8))
+    # 3 chunks of 6 matches, beta 1, gamma 1: penalty 3/6
+    assert meteor("猫坐在垫子上", "猫在垫子上坐", alpha=0.5, beta=1.0, gamma=1.0) == pytest.approx(0.5)
+
+
+def test_bleu_refuses_unpaired_lists():
+    # text_metrics checks the lengths first, but corpus_bleu is public: a silent truncation would drop samples
+    with pytest.raises(ValueError):
+        corpus_bleu(["甲乙丙丁", "甲乙丙丁"], ["甲乙丙丁"])
+    with pytest.raises(ValueError):
+        bleu_counts(["甲"], ["甲", "乙"])
 
 
 def test_thousand_samples_score_inside_zero_one():
@@ -168,3 +185,89 @@ def test_bertscore_needs_a_model_folder(tmp_path):
         bertscore(["我"], ["我"], str(tmp_path / "file"))
     with pytest.raises(ValueError, match="not a Hugging Face model folder"):
         bertscore(["我"], ["我"], str(tmp_path))
+
+
+def test_bertscore_with_an_empty_reference_scores_zero_for_that_pair(tiny_bert):
+    got = bertscore(["我很生气。", "我很生气。"], ["", "我很生气。"], str(tiny_bert))
+    assert got == pytest.approx({"bertscore_p": 0.5, "bertscore_r": 0.5, "bertscore_f1": 0.5}, abs=1e-5)
+
+
+VECTORS = {
+    "<pad>": [1.0, 1.0, 1.0],
+    "甲": [1.0, 0, 0],
+    "乙": [0, 1.0, 0],
+    "丙": [0, 0, 1.0],
+    "丁": [1.0, 1.0, 0],
+    "戊": [-1.0, 0, 0],
+}
+
+
+class CharTokenizer:
+    """One token per character of ``VECTORS``, no special tokens, right padding."""
+
+    def __call__(self, texts, padding, truncation, max_length, return_tensors, return_special_tokens_mask):
+        import torch
+
+        names, width = list(VECTORS), max(len(t) for t in texts)
+        ids = torch.tensor([[names.index(c) for c in t] + [0] * (width - len(t)) for t in texts])
+        mask = torch.tensor([[1] * len(t) + [0] * (width - len(t)) for t in texts])
+        return {"input_ids": ids, "attention_mask": mask, "special_tokens_mask": torch.zeros_like(ids)}
+
+
+class FixedStates:
+    """An encoder whose token states are the ``VECTORS`` rows (layer 0 halves them), so BERTScore's matching can be
+    checked by hand; the padding row would change every score if it were matched."""
+
+    config = SimpleNamespace(num_hidden_layers=1)
+
+    def __call__(self, input_ids, attention_mask, output_hidden_states):
+        import torch
+
+        states = torch.tensor(list(VECTORS.values()))[input_ids]
+        return SimpleNamespace(hidden_states=(states * 0.5, states))
+
+
+@pytest.fixture
+def fixed_states(monkeypatch):
+    import heedful.rationale.features.encoders as encoders
+
+    monkeypatch.setattr(encoders, "load_hf_encoder", lambda path, what: (CharTokenizer(), FixedStates()))
+
+
+def test_bertscore_greedy_matching_by_hand(fixed_states):
+    # 甲乙 against 甲: P = mean(1, 0) = 1/2, R = 1, F = 2/3
+    got = bertscore(["甲乙"], ["甲"], "fake", per_sample=True)
+    assert got.pop("bertscore_f1_per_sample") == [pytest.approx(2 / 3)]
+    assert got == pytest.approx({"bertscore_p": 0.5, "bertscore_r": 1.0, "bertscore_f1": 2 / 3})
+    # 丁 is (1, 1, 0) / √2: cosine s = 1/√2 with 甲 and with 乙, 0 with 丙. Pair 1: P = s, R = mean(s, s), F = s;
+    # pair 2 (丁丙 against 甲): P = mean(s, 0), R = s, F = 2s/3. Layer 0 halves the states, which cosine ignores.
+    s = 2**-0.5
+    got = bertscore(["丁", "丁丙"], ["甲乙", "甲"], "fake", layer=0)
+    assert got == pytest.approx({"bertscore_p": (s + s / 2) / 2, "bertscore_r": s, "bertscore_f1": (s + 2 * s / 3) / 2})
+
+
+def test_bertscore_of_orthogonal_states_is_zero_not_a_division_by_zero(fixed_states):
+    got = bertscore(["乙", "甲"], ["丙", "甲"], "fake", per_sample=True)
+    assert got["bertscore_f1_per_sample"] == [0.0, pytest.approx(1.0)]
+    assert got["bertscore_f1"] == pytest.approx(0.5)
+
+
+def test_bertscore_keeps_negative_similarities_like_bert_score(fixed_states):
+    # 甲 against 丁戊: P = max(s, -1) = s, R = mean(s, -1) < 0, P + R > 0: F = 2PR / (P + R) < 0, as bert-score has it
+    s = 2**-0.5
+    p, r = s, (s - 1) / 2
+    got = bertscore(["甲"], ["丁戊"], "fake")
+    assert got == pytest.approx({"bertscore_p": p, "bertscore_r": r, "bertscore_f1": 2 * p * r / (p + r)})
+    assert got["bertscore_f1"] < 0
+
+
+def test_bertscore_of_no_pairs_is_zero(fixed_states):
+    assert bertscore([], [], "fake") == {"bertscore_p": 0.0, "bertscore_r": 0.0, "bertscore_f1": 0.0}
+
+
+def test_bertscore_batches_and_padding_do_not_change_scores(fixed_states):
+    hyps, refs = ["甲", "甲乙丙丁", "乙丙", "丁"], ["甲乙丙", "丙", "甲丁", "乙乙乙乙"]
+    whole = bertscore(hyps, refs, "fake", per_sample=True)
+    alone = [bertscore([h], [r], "fake")["bertscore_f1"] for h, r in zip(hyps, refs, strict=True)]
+    assert whole.pop("bertscore_f1_per_sample") == pytest.approx(alone)
+    assert whole == pytest.approx(bertscore(hyps, refs, "fake", batch_size=1))
