@@ -53,6 +53,7 @@ def test_add_refuses_more_vectors_or_clips_than_ids(n, ids, clips, message):
         (1, None, ["c", "c"], "1 queries but 1 ids and 2 clips"),
         (1, ["a", "b"], ["c", "c"], "1 queries but 2 ids and 2 clips"),
         (2, ["a"], ["c"], "2 queries but 1 ids and 1 clips"),
+        (2, ["a"], ["c", "c"], "2 queries but 1 ids and 2 clips"),
     ],
 )
 def test_search_refuses_query_ids_or_clips_that_do_not_pair_with_the_queries(n, ids, clips, message):
