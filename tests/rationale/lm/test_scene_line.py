@@ -20,7 +20,7 @@ from heedful.rationale.retrieval.keys import KeyConfig
 from ..conftest import tiny_lm, tiny_tokenizer
 from ..features.test_verbal import sample
 from .test_lm_train import model_cfg
-from .test_visual_lm import demo_npz
+from .test_visual_lm import assert_other_frames_refused, demo_npz
 
 
 def test_scene_goes_between_context_and_change_and_nothing_changes_without_it():
@@ -116,13 +116,4 @@ def test_scene_line_refuses_missing_or_other_frames(tmp_path):
             tokenizer=tiny_tokenizer(),
         )
     folder, _ = scene_run(tmp_path)
-    dev = load_demo()[:2]
-    for visual, message in (
-        (demo_npz(tmp_path / "w.npz", dim=7), "7-d; the model was trained on 6-d"),
-        (None, "trained with video"),
-    ):
-        features = KeyConfig(cache_dir=str(tmp_path / "cache"), visual=visual)
-        with pytest.raises(InputError, match=message):
-            predict_pipeline(
-                dev, _gen(), str(folder), features=features, lm=tiny_lm(), tokenizer=tiny_tokenizer(), progress=False
-            )
+    assert_other_frames_refused(tmp_path, folder)

@@ -108,7 +108,11 @@ def test_video_model_trains_logs_gates_and_predicts(tmp_path):
         dev, GenerateConfig(max_new_tokens=4), str(folder), lm=tiny_lm(), tokenizer=tiny_tokenizer(), progress=False
     )
     assert len(out) == 2
-    # another file of another dimension is refused before any generation, and so is none
+    assert_other_frames_refused(tmp_path, folder)
+
+
+def assert_other_frames_refused(tmp_path, folder):
+    """A run trained on 6-d frames: a file of another dimension is refused before any generation, and so is none."""
     for visual, message in (
         (demo_npz(tmp_path / "w.npz", dim=7), "7-d; the model was trained on 6-d"),
         (None, "trained with video"),
@@ -116,7 +120,7 @@ def test_video_model_trains_logs_gates_and_predicts(tmp_path):
         features = KeyConfig(cache_dir=str(tmp_path / "cache"), visual=visual)
         with pytest.raises(InputError, match=message):
             predict_pipeline(
-                dev,
+                load_demo()[:2],
                 GenerateConfig(max_new_tokens=4),
                 str(folder),
                 features=features,

@@ -50,14 +50,14 @@ def prepare(
     cfg = model.cfg
     retrieved = kw["retrieved"] if "retrieved" in kw else retrieve_for(cfg, samples, index)
     feats = features_for(samples, cfg.encoder, features, progress) if cfg.uses_xattn else None
+    scenes = kw.get("scenes")
     visual = kw.get("frames")
     if visual is not None:  # a request's own arrays; a file's rows are checked where VisualFile reads them
         from heedful.rationale.features.visual import check_rows
 
         check_rows(visual, samples, model.frame_dim, "given")
-    else:
+    elif cfg.graph.visual_dim or (scenes is None and model.phrases is not None):  # phrases given: no frames to read
         visual = visual_rows(model.frame_dim, samples, features)
-    scenes = kw.get("scenes")
     if scenes is None and model.phrases is not None:
         scenes = model.phrases.predict(samples, visual)
     graph_visual = visual if cfg.graph.visual_dim else None
@@ -118,15 +118,17 @@ def trim_for(model_cfg: RationaleLMConfig, lm, tokenizer, folder: Path, texts):
 
 
 def fit_scenes(folder: Path, train, features: KeyConfig):
-    """The verbalised video's classifier, fitted on the training frames and saved in the run, and the training
-    prompts' phrases, each from a classifier that did not see that sample (so they are as good as unseen ones')."""
+    """The verbalised video's classifier, fitted on the training frames and saved in the run; the training prompts'
+    phrases, each from a classifier that did not see that sample (so they are as good as unseen ones'); and what the
+    run records about the frames' file."""
     from heedful.rationale.features.verbal import PHRASES, PhraseClassifier
     from heedful.rationale.features.visual import VisualFile
 
-    frames = VisualFile(features.visual).for_samples(train, features.visual_missing)
+    source = VisualFile(features.visual)
+    frames = source.for_samples(train, features.visual_missing)
     phrases = PhraseClassifier.fit(train, frames)
     phrases.save(folder / PHRASES)
-    return phrases, PhraseClassifier.cross_fit(train, frames)
+    return phrases, PhraseClassifier.cross_fit(train, frames), source.describe()
 
 
 def _init_graph(model: RationaleLM, folder: str | None) -> None:
@@ -180,11 +182,9 @@ def _train_in(
     train, dev = _part(data, "train"), _part(data, "dev")
     train = [s for s in train if s.rationale is not None][:max_train]
     dev = [s for s in dev if s.rationale is not None]
-    phrases, scenes = fit_scenes(folder, train, features) if model_cfg.scene_line else (None, None)
-    if phrases is not None:
-        from heedful.rationale.features.visual import VisualFile
-
-        visual = VisualFile(features.visual).describe()
+    phrases = scenes = None
+    if model_cfg.scene_line:
+        phrases, scenes, visual = fit_scenes(folder, train, features)
     if model_cfg.uses_retrieval and index is None:
         index = str(
             build_index(
